@@ -1,0 +1,1 @@
+//! The build pipeline. TODO: the Docker issue fills this in.

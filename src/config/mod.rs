@@ -1,0 +1,178 @@
+//! `.arca/config.toml`: the settings model, loading, the checker that turns
+//! a config text into findings, and comment-preserving edits.
+//!
+//! **Pure where it can be:** [`checker::check`] takes text and crate facts and
+//! returns findings with byte spans; it does no IO. The CLI prints findings,
+//! the server turns them into diagnostics: one source of every message.
+
+pub mod checker;
+pub mod edit;
+pub mod image_ref;
+pub mod schema;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// The `[rust]` table: every leaf optional, so command arguments and the file
+/// merge (argument first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RustConfig {
+    pub profile: Option<String>,
+    pub features: Option<Vec<String>>,
+    pub bin: Option<String>,
+    pub base_image: Option<String>,
+}
+
+/// `<crate_dir>/.arca/config.toml`.
+pub fn config_path(crate_dir: &Path) -> PathBuf {
+    crate_dir.join(".arca").join("config.toml")
+}
+
+/// Reads the crate's config: a missing file is an empty config; a file with
+/// errors is refused with the first error, located, and what to do.
+pub fn load(crate_dir: &Path) -> Result<RustConfig> {
+    let path = config_path(crate_dir);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(RustConfig::default());
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("Failed to read {}", path.display()));
+        }
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        bail!(
+            "{} is not valid UTF-8. Save it as UTF-8 text.",
+            path.display()
+        );
+    };
+    let findings = checker::check(&text, None);
+    if let Some(error) = findings
+        .iter()
+        .find(|finding| finding.severity == Severity::Error)
+    {
+        bail!(
+            "{}: {}\nRun `arca check {}` to see every problem.",
+            error.location(&path, &text),
+            error.message,
+            crate_dir.display()
+        );
+    }
+    Ok(checker::parse_settings(&text))
+}
+
+/// How serious a finding is (the LSP severities Arca uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Information,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Information => "info",
+        }
+    }
+}
+
+/// The diagnostic codes of PROTOCOL.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Code {
+    TomlSyntax,
+    InvalidType,
+    UnknownKey,
+    EmptyValue,
+    UnknownProfile,
+    UnknownFeature,
+    UnknownBinary,
+    AmbiguousBinary,
+    InvalidImage,
+    MissingSetting,
+    CudaBuilder,
+}
+
+impl Code {
+    /// The wire name, e.g. `unknown-key`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::TomlSyntax => "toml-syntax",
+            Code::InvalidType => "invalid-type",
+            Code::UnknownKey => "unknown-key",
+            Code::EmptyValue => "empty-value",
+            Code::UnknownProfile => "unknown-profile",
+            Code::UnknownFeature => "unknown-feature",
+            Code::UnknownBinary => "unknown-binary",
+            Code::AmbiguousBinary => "ambiguous-binary",
+            Code::InvalidImage => "invalid-image",
+            Code::MissingSetting => "missing-setting",
+            Code::CudaBuilder => "cuda-builder",
+        }
+    }
+}
+
+/// One replacement of a byte range of the config text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TextEdit {
+    pub span: Range<usize>,
+    pub new_text: String,
+}
+
+/// A quick fix: a title for the menu and the edits that apply it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    pub title: String,
+    pub edits: Vec<TextEdit>,
+}
+
+/// One problem (or note) in a config text, located by byte span.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: Code,
+    pub severity: Severity,
+    /// Byte range of the offending key, value or token in the text.
+    pub span: Range<usize>,
+    pub message: String,
+    /// Quick fixes, best first.
+    pub fixes: Vec<Fix>,
+}
+
+impl Finding {
+    /// `path:line:col` (1-based, columns in characters) of the finding's start.
+    pub fn location(&self, path: &Path, text: &str) -> String {
+        let (line, col) = line_col(text, self.span.start);
+        format!("{}:{}:{}", path.display(), line + 1, col + 1)
+    }
+
+    /// The CLI's one-line form: `file:line:col: severity[code]: message`.
+    pub fn render(&self, path: &Path, text: &str) -> String {
+        format!(
+            "{}: {}[{}]: {}",
+            self.location(path, text),
+            self.severity.as_str(),
+            self.code.as_str(),
+            self.message
+        )
+    }
+}
+
+/// Zero-based line and character column of a byte offset (clamped to the
+/// text, and to a character boundary).
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count();
+    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+    (line, before[line_start..].chars().count())
+}

@@ -1,0 +1,1 @@
+//! The container engine seam. TODO: the Docker issue fills this in.

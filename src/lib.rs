@@ -1,0 +1,18 @@
+//! Arca: turn a Rust crate into a runnable container image.
+//!
+//! One engine, two faces: the `arca` command line ([`cli`]) and the language
+//! server ([`server`]). Data flows one way; see ARCHITECTURE.md for the code
+//! map and the invariants each module keeps.
+
+pub mod build;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod fingerprint;
+pub mod paths;
+pub mod plan;
+pub mod server;
+pub mod status;
+pub mod store;
+pub mod watch;
+pub mod workspace;

@@ -1,0 +1,393 @@
+//! Build settings and the names derived from them.
+//!
+//! Settings resolve with the original CLI's precedence: command argument,
+//! else `.arca/config.toml` `[rust]`, else an error naming the flag and
+//! `--set-default`. The builder image for a runtime base follows the
+//! original's CUDA promotion (`-base-`/`-runtime-` build in `-devel-`), and
+//! its tag is `arca-builder:<sha256(recipe version, builder base)>`.
+//!
+//! **Knows neither Docker nor LSP: plain data in, plain data out.**
+
+use anyhow::{Result, anyhow, bail};
+use sha2::{Digest, Sha256};
+
+use crate::config::RustConfig;
+use crate::workspace::CrateFacts;
+
+/// The builder recipe's version: part of the builder tag and fingerprint.
+pub const BUILDER_RECIPE_VERSION: &str = "arca-rust-builder-v1";
+/// Repository of the cached builder images.
+pub const BUILDER_IMAGE_PREFIX: &str = "arca-builder";
+/// Repository of the runtime images.
+pub const LOCAL_IMAGE_PREFIX: &str = "arca-local";
+
+/// Settings given on the command line or by an editor command; each one
+/// overrides the config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsOverrides {
+    pub profile: Option<String>,
+    /// Raw values: each may hold several features split by commas or spaces.
+    pub features: Option<Vec<String>>,
+    pub bin: Option<String>,
+    pub base_image: Option<String>,
+}
+
+/// Fully resolved settings of one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSettings {
+    pub profile: String,
+    pub features: Vec<String>,
+    pub bin: String,
+    pub base_image: String,
+}
+
+impl BuildSettings {
+    /// The config that saves these settings as defaults.
+    pub fn to_config(&self) -> RustConfig {
+        RustConfig {
+            profile: Some(self.profile.clone()),
+            features: Some(self.features.clone()),
+            bin: Some(self.bin.clone()),
+            base_image: Some(self.base_image.clone()),
+        }
+    }
+}
+
+/// Resolves every setting, argument first, then config.
+pub fn resolve_settings(
+    overrides: &SettingsOverrides,
+    config: &RustConfig,
+    facts: &CrateFacts,
+) -> Result<BuildSettings> {
+    Ok(BuildSettings {
+        profile: resolve_profile(overrides, config, facts)?,
+        features: resolve_features(overrides, config)?,
+        bin: resolve_binary(overrides, config, &facts.bins)?,
+        base_image: resolve_base_image(overrides, config)?,
+    })
+}
+
+fn resolve_profile(
+    overrides: &SettingsOverrides,
+    config: &RustConfig,
+    facts: &CrateFacts,
+) -> Result<String> {
+    let profile = match (overrides.profile.as_deref(), config.profile.as_deref()) {
+        (Some(profile), _) | (None, Some(profile)) => {
+            nonempty_trimmed(profile).ok_or_else(|| anyhow!("Cargo profile cannot be empty."))?
+        }
+        (None, None) => bail!(
+            "Missing cargo profile. Pass `--profile PROFILE`, or rerun once with `--profile PROFILE --set-default` to save it in `.arca/config.toml`."
+        ),
+    };
+    if !facts.has_profile(&profile) {
+        bail!(
+            "Cargo profile `{profile}` is not defined. Use one of: {}, or add `[profile.{profile}]` to the workspace Cargo.toml.",
+            facts.all_profiles().join(", ")
+        );
+    }
+    Ok(profile)
+}
+
+fn resolve_features(overrides: &SettingsOverrides, config: &RustConfig) -> Result<Vec<String>> {
+    if let Some(features) = &overrides.features {
+        return Ok(normalize_features(features));
+    }
+    if let Some(features) = &config.features {
+        return Ok(normalize_features(features));
+    }
+    bail!(
+        "Missing cargo features. Pass `-F/--features`, or rerun once with `-F/--features ... --set-default` to save them in `.arca/config.toml`. Use `--features ''` to save an empty feature set."
+    )
+}
+
+fn resolve_binary(
+    overrides: &SettingsOverrides,
+    config: &RustConfig,
+    bins: &[String],
+) -> Result<String> {
+    if let Some(bin) = overrides.bin.as_deref().or(config.bin.as_deref()) {
+        return bins
+            .iter()
+            .find(|target| target.as_str() == bin)
+            .cloned()
+            .ok_or_else(|| {
+                anyhow!(
+                    "Binary target `{bin}` does not exist. Available binaries: {}",
+                    bins.join(", ")
+                )
+            });
+    }
+    match bins {
+        [only] => Ok(only.clone()),
+        _ => bail!(
+            "Crate exposes multiple binaries. Pass `--bin NAME`, or rerun once with `--bin NAME --set-default` to save it in `.arca/config.toml`."
+        ),
+    }
+}
+
+fn resolve_base_image(overrides: &SettingsOverrides, config: &RustConfig) -> Result<String> {
+    match overrides
+        .base_image
+        .as_deref()
+        .or(config.base_image.as_deref())
+    {
+        Some(image) => {
+            nonempty_trimmed(image).ok_or_else(|| anyhow!("Runtime base image cannot be empty."))
+        }
+        None => bail!(
+            "Missing runtime base image. Pass `--base-image IMAGE`, or rerun once with `--base-image IMAGE --set-default` to save it in `.arca/config.toml`."
+        ),
+    }
+}
+
+/// Splits feature values on commas and whitespace, drops empties and
+/// duplicates, keeps first-seen order.
+pub fn normalize_features<S: AsRef<str>>(values: &[S]) -> Vec<String> {
+    let mut features: Vec<String> = Vec::new();
+    for value in values {
+        for feature in value
+            .as_ref()
+            .split(|ch: char| ch == ',' || ch.is_whitespace())
+            .filter(|feature| !feature.is_empty())
+        {
+            if !features.iter().any(|known| known == feature) {
+                features.push(feature.to_owned());
+            }
+        }
+    }
+    features
+}
+
+fn nonempty_trimmed(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// The image the binary is built in for a runtime base image:
+/// `nvidia/cuda:<v>-base-<os>` and `-runtime-` become `-devel-`; anything
+/// else builds in itself.
+pub fn builder_base_image(runtime_base_image: &str) -> String {
+    let Some((repository, tag)) = runtime_base_image.rsplit_once(':') else {
+        return runtime_base_image.to_owned();
+    };
+    if repository != "nvidia/cuda" || tag.contains("-devel-") {
+        return runtime_base_image.to_owned();
+    }
+    for flavour in ["-base-", "-runtime-"] {
+        if let Some((version, os)) = tag.split_once(flavour) {
+            return format!("{repository}:{version}-devel-{os}");
+        }
+    }
+    runtime_base_image.to_owned()
+}
+
+/// SHA-256 over values, each prefixed by its length as a little-endian u64:
+/// the original CLI's hashing of key parts.
+pub fn length_prefixed_hash<S: AsRef<str>>(values: &[S]) -> String {
+    let mut hasher = Sha256::new();
+    for value in values {
+        let value = value.as_ref();
+        hasher.update((value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+/// `arca-builder:<hash>` for a builder base image.
+pub fn builder_image_tag(builder_base_image: &str) -> String {
+    let hash = length_prefixed_hash(&[BUILDER_RECIPE_VERSION, builder_base_image]);
+    format!("{BUILDER_IMAGE_PREFIX}:{hash}")
+}
+
+/// The builder tag for a runtime base image (promotion applied).
+pub fn builder_image_tag_for_runtime(runtime_base_image: &str) -> String {
+    builder_image_tag(&builder_base_image(runtime_base_image))
+}
+
+/// What the original CLI mixes into the fingerprint for a container build.
+pub fn builder_fingerprint_key(runtime_base_image: &str) -> String {
+    format!(
+        "{BUILDER_RECIPE_VERSION}:{}",
+        builder_image_tag_for_runtime(runtime_base_image)
+    )
+}
+
+/// Cargo's output directory name for a profile (`dev` builds into `debug`).
+pub fn profile_output_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    }
+}
+
+/// The crate name as it may appear in an image tag: lowercase ASCII
+/// alphanumerics, with every other run of characters turned into one `-`.
+pub fn sanitize_tag_component(name: &str) -> String {
+    let mut out = String::new();
+    for ch in name.chars() {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed = out.trim_matches('-');
+    if trimmed.is_empty() {
+        "crate".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    fn facts(bins: &[&str]) -> CrateFacts {
+        CrateFacts {
+            crate_dir: PathBuf::from("/w/demo"),
+            manifest_path: PathBuf::from("/w/demo/Cargo.toml"),
+            workspace_root: PathBuf::from("/w/demo"),
+            target_directory: PathBuf::from("/w/demo/target"),
+            package_id: "path+file:///w/demo#0.1.0".into(),
+            name: "demo".into(),
+            version: "0.1.0".into(),
+            bins: bins.iter().map(|bin| (*bin).to_owned()).collect(),
+            features: BTreeSet::new(),
+            custom_profiles: BTreeSet::from(["release-lto".to_owned()]),
+            local_package_dirs: vec![PathBuf::from("/w/demo")],
+        }
+    }
+
+    #[test]
+    fn cuda_base_and_runtime_images_build_in_devel() {
+        assert_eq!(
+            builder_base_image("nvidia/cuda:12.8.1-base-ubuntu24.04"),
+            "nvidia/cuda:12.8.1-devel-ubuntu24.04"
+        );
+        assert_eq!(
+            builder_base_image("nvidia/cuda:12.8.1-runtime-ubuntu24.04"),
+            "nvidia/cuda:12.8.1-devel-ubuntu24.04"
+        );
+        for same in [
+            "nvidia/cuda:12.8.1-devel-ubuntu24.04",
+            "nvidia/cuda",
+            "ubuntu:24.04",
+            "docker.io/nvidia/cuda:12.8.1-runtime-ubuntu24.04",
+            "nvidia/cuda:12.8.1-cudnn-ubuntu24.04",
+        ] {
+            assert_eq!(builder_base_image(same), same);
+        }
+    }
+
+    #[test]
+    fn builder_tag_is_the_hand_derived_hash() {
+        // sha256 of u64le(20) "arca-rust-builder-v1" u64le(12) "ubuntu:24.04",
+        // computed independently with Python's hashlib.
+        assert_eq!(
+            builder_image_tag("ubuntu:24.04"),
+            "arca-builder:9dabb2339c04991211a17bc0ffca29d171b8591dccc243dd28ee976ebae475e2"
+        );
+    }
+
+    #[test]
+    fn runtime_and_base_cuda_images_share_a_builder() {
+        assert_eq!(
+            builder_image_tag_for_runtime("nvidia/cuda:12.8.1-runtime-ubuntu24.04"),
+            builder_image_tag_for_runtime("nvidia/cuda:12.8.1-base-ubuntu24.04")
+        );
+        assert_ne!(
+            builder_image_tag_for_runtime("nvidia/cuda:12.8.1-base-ubuntu24.04"),
+            builder_image_tag_for_runtime("nvidia/cuda:13.0.0-base-ubuntu24.04")
+        );
+    }
+
+    #[test]
+    fn arguments_override_config() {
+        let config = RustConfig {
+            profile: Some("release".into()),
+            features: Some(vec!["a".into()]),
+            bin: None,
+            base_image: Some("debian:12".into()),
+        };
+        let overrides = SettingsOverrides {
+            profile: Some("dev".into()),
+            features: Some(vec!["b, c b".into()]),
+            ..Default::default()
+        };
+        let settings = resolve_settings(&overrides, &config, &facts(&["demo"])).unwrap();
+        assert_eq!(
+            settings,
+            BuildSettings {
+                profile: "dev".into(),
+                features: vec!["b".into(), "c".into()],
+                bin: "demo".into(),
+                base_image: "debian:12".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn missing_settings_name_the_flag_and_set_default() {
+        let error = resolve_settings(&Default::default(), &Default::default(), &facts(&["demo"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--profile PROFILE --set-default"), "{error}");
+        let config = RustConfig {
+            profile: Some("release".into()),
+            ..Default::default()
+        };
+        let error = resolve_settings(&Default::default(), &config, &facts(&["demo"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--features ''"), "{error}");
+    }
+
+    #[test]
+    fn several_binaries_need_a_choice_and_a_wrong_one_lists_them() {
+        let config = RustConfig {
+            profile: Some("release".into()),
+            features: Some(vec![]),
+            bin: None,
+            base_image: Some("debian:12".into()),
+        };
+        let error = resolve_settings(&Default::default(), &config, &facts(&["a", "b"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("multiple binaries"), "{error}");
+        let overrides = SettingsOverrides {
+            bin: Some("c".into()),
+            ..Default::default()
+        };
+        let error = resolve_settings(&overrides, &config, &facts(&["a", "b"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("Available binaries: a, b"), "{error}");
+    }
+
+    #[test]
+    fn unknown_profiles_are_refused_and_custom_ones_accepted() {
+        let mut config = RustConfig {
+            profile: Some("release-lto".into()),
+            features: Some(vec![]),
+            bin: None,
+            base_image: Some("debian:12".into()),
+        };
+        assert!(resolve_settings(&Default::default(), &config, &facts(&["a"])).is_ok());
+        config.profile = Some("fast".into());
+        let error = resolve_settings(&Default::default(), &config, &facts(&["a"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("[profile.fast]"), "{error}");
+    }
+
+    #[test]
+    fn tag_components_are_sanitized() {
+        assert_eq!(sanitize_tag_component("My_Crate"), "my-crate");
+        assert_eq!(sanitize_tag_component("__"), "crate");
+    }
+}

@@ -1,0 +1,1 @@
+//! The language server. TODO: the language-server issue fills this in.

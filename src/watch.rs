@@ -1,0 +1,1 @@
+//! File watching. TODO: the language-server issue fills this in.

@@ -1,0 +1,482 @@
+//! Crates and what Cargo knows about them.
+//!
+//! [`load_crate_facts`] asks `cargo metadata` for one crate's facts (names,
+//! bin targets, features, profiles, local path dependencies) and caches the
+//! answer under `$ARCA_HOME/cache/metadata`, keyed by the contents of every
+//! manifest and lock file it depends on. [`discover_crates`] finds the binary
+//! crates below a folder without running Cargo.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Directory names that are never crate inputs nor places to look for crates.
+pub const SKIPPED_DIR_NAMES: [&str; 3] = ["target", ".git", ".arca"];
+
+/// Everything Arca needs to know about one binary crate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrateFacts {
+    /// The crate's directory, canonical.
+    pub crate_dir: PathBuf,
+    /// `<crate_dir>/Cargo.toml`, canonical.
+    pub manifest_path: PathBuf,
+    pub workspace_root: PathBuf,
+    pub target_directory: PathBuf,
+    pub package_id: String,
+    pub name: String,
+    pub version: String,
+    /// Bin target names, in Cargo's order.
+    pub bins: Vec<String>,
+    /// Declared features, explicit and optional dependencies' implicit ones.
+    pub features: BTreeSet<String>,
+    /// Custom `[profile.X]` names of the workspace manifest.
+    pub custom_profiles: BTreeSet<String>,
+    /// Directories of every local (path) package the crate depends on,
+    /// itself included, sorted: the original CLI's input directories.
+    pub local_package_dirs: Vec<PathBuf>,
+}
+
+/// The profiles Cargo knows without a `[profile.X]` table.
+pub const BUILT_IN_PROFILES: [&str; 4] = ["dev", "release", "test", "bench"];
+
+impl CrateFacts {
+    /// Whether `profile` is built in or declared by the workspace.
+    pub fn has_profile(&self, profile: &str) -> bool {
+        BUILT_IN_PROFILES.contains(&profile) || self.custom_profiles.contains(profile)
+    }
+
+    /// Every profile a build could use, built-in ones first.
+    pub fn all_profiles(&self) -> Vec<String> {
+        BUILT_IN_PROFILES
+            .iter()
+            .map(|name| (*name).to_owned())
+            .chain(self.custom_profiles.iter().cloned())
+            .collect()
+    }
+}
+
+/// Resolves a user-given crate path (a directory or its `Cargo.toml`) to the
+/// canonical manifest path, with the original CLI's messages.
+pub fn resolve_manifest_path(path: &Path) -> Result<PathBuf> {
+    let manifest = if path.is_dir() {
+        path.join("Cargo.toml")
+    } else if path.file_name().is_some_and(|name| name == "Cargo.toml") {
+        path.to_path_buf()
+    } else if !path.exists() {
+        bail!("No such file or directory: `{}`.", path.display());
+    } else {
+        bail!(
+            "Expected a crate directory or Cargo.toml path, but got `{}`.",
+            path.display()
+        );
+    };
+    if !manifest.is_file() {
+        bail!(
+            "No Cargo.toml found at `{}`. Point Arca at a crate directory.",
+            manifest.display()
+        );
+    }
+    manifest.canonicalize().with_context(|| {
+        format!(
+            "Failed to canonicalize manifest path: {}",
+            manifest.display()
+        )
+    })
+}
+
+/// Loads the facts of the crate at `path` (directory or `Cargo.toml`),
+/// from the metadata cache when no manifest or lock file changed.
+pub fn load_crate_facts(path: &Path) -> Result<CrateFacts> {
+    let manifest_path = resolve_manifest_path(path)?;
+    let cache = MetadataCache::open();
+    if let Some(facts) = cache
+        .as_ref()
+        .and_then(|cache| cache.lookup(&manifest_path))
+    {
+        return Ok(facts);
+    }
+    let (facts, dependencies) = facts_from_cargo(&manifest_path)?;
+    if let Some(cache) = cache {
+        // A cache that cannot be written only costs speed next time.
+        if let Err(error) = cache.store(&manifest_path, &facts, &dependencies) {
+            tracing::debug!("metadata cache not written: {error:#}");
+        }
+    }
+    Ok(facts)
+}
+
+#[derive(Deserialize)]
+struct CargoMetadata {
+    workspace_root: PathBuf,
+    target_directory: PathBuf,
+    packages: Vec<CargoPackage>,
+    resolve: Option<CargoResolve>,
+}
+
+#[derive(Deserialize)]
+struct CargoPackage {
+    id: String,
+    name: String,
+    version: String,
+    manifest_path: PathBuf,
+    source: Option<String>,
+    targets: Vec<CargoTarget>,
+    #[serde(default)]
+    features: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct CargoTarget {
+    name: String,
+    kind: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct CargoResolve {
+    nodes: Vec<CargoResolveNode>,
+}
+
+#[derive(Deserialize)]
+struct CargoResolveNode {
+    id: String,
+    dependencies: Vec<String>,
+}
+
+/// Runs `cargo metadata` and extracts the facts, plus the files the answer
+/// depends on (for the cache).
+fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> {
+    let crate_dir = manifest_path
+        .parent()
+        .ok_or_else(|| anyhow!("Cargo.toml has no parent directory"))?;
+    let output = Command::new("cargo")
+        .current_dir(crate_dir)
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(manifest_path)
+        .output()
+        .context("Failed to run `cargo metadata`: is cargo installed and on PATH?")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = stderr
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        bail!(
+            "Cargo could not read `{}`:\n{detail}\nFix the manifest and try again.",
+            manifest_path.display()
+        );
+    }
+    let metadata: CargoMetadata =
+        serde_json::from_slice(&output.stdout).context("Failed to parse cargo metadata JSON")?;
+    let package = metadata
+        .packages
+        .iter()
+        .find(|package| same_file(&package.manifest_path, manifest_path))
+        .ok_or_else(|| {
+            anyhow!(
+                "`{}` is not a crate manifest: it has no [package]. It may be a virtual workspace manifest; point Arca at one of its member crates instead.",
+                manifest_path.display()
+            )
+        })?;
+    let bins: Vec<String> = package
+        .targets
+        .iter()
+        .filter(|target| target.kind.iter().any(|kind| kind == "bin"))
+        .map(|target| target.name.clone())
+        .collect();
+    if bins.is_empty() {
+        bail!(
+            "Crate `{}` has no binary targets. Arca packages a runnable binary: add src/main.rs or a [[bin]] target.",
+            package.name
+        );
+    }
+    let local_package_dirs = local_package_dirs(&metadata, &package.id)?;
+    let workspace_manifest = metadata.workspace_root.join("Cargo.toml");
+    let custom_profiles = custom_profiles(&workspace_manifest)?;
+    let mut dependencies: Vec<PathBuf> = local_package_dirs
+        .iter()
+        .map(|dir| dir.join("Cargo.toml"))
+        .collect();
+    dependencies.push(workspace_manifest);
+    dependencies.push(metadata.workspace_root.join("Cargo.lock"));
+    let facts = CrateFacts {
+        crate_dir: crate_dir.to_path_buf(),
+        manifest_path: manifest_path.to_path_buf(),
+        workspace_root: metadata.workspace_root.clone(),
+        target_directory: metadata.target_directory.clone(),
+        package_id: package.id.clone(),
+        name: package.name.clone(),
+        version: package.version.clone(),
+        bins,
+        features: package.features.keys().cloned().collect(),
+        custom_profiles,
+        local_package_dirs,
+    };
+    Ok((facts, dependencies))
+}
+
+/// The `[profile.X]` names of the workspace manifest that are not built in.
+fn custom_profiles(workspace_manifest: &Path) -> Result<BTreeSet<String>> {
+    let text = fs::read_to_string(workspace_manifest)
+        .with_context(|| format!("Failed to read {}", workspace_manifest.display()))?;
+    let table: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("Failed to parse {}", workspace_manifest.display()))?;
+    let Some(profiles) = table.get("profile").and_then(|value| value.as_table()) else {
+        return Ok(BTreeSet::new());
+    };
+    Ok(profiles
+        .keys()
+        .filter(|name| !BUILT_IN_PROFILES.contains(&name.as_str()))
+        .cloned()
+        .collect())
+}
+
+/// The original CLI's local dependency walk: every package reachable from
+/// `package_id` through the resolve graph that has no registry or git
+/// source, as its manifest's directory.
+fn local_package_dirs(metadata: &CargoMetadata, package_id: &str) -> Result<Vec<PathBuf>> {
+    let resolve = metadata
+        .resolve
+        .as_ref()
+        .ok_or_else(|| anyhow!("Cargo metadata did not include a resolve graph."))?;
+    let packages: HashMap<&str, &CargoPackage> = metadata
+        .packages
+        .iter()
+        .map(|package| (package.id.as_str(), package))
+        .collect();
+    let nodes: HashMap<&str, &CargoResolveNode> = resolve
+        .nodes
+        .iter()
+        .map(|node| (node.id.as_str(), node))
+        .collect();
+    let mut directories = BTreeSet::new();
+    let mut visited = HashSet::new();
+    let mut queue = VecDeque::from([package_id]);
+    while let Some(id) = queue.pop_front() {
+        if !visited.insert(id) {
+            continue;
+        }
+        let package = packages
+            .get(id)
+            .ok_or_else(|| anyhow!("Missing package `{id}` in cargo metadata."))?;
+        if package.source.is_none()
+            && let Some(directory) = package.manifest_path.parent()
+        {
+            directories.insert(directory.to_path_buf());
+        }
+        if let Some(node) = nodes.get(id) {
+            queue.extend(node.dependencies.iter().map(String::as_str));
+        }
+    }
+    Ok(directories.into_iter().collect())
+}
+
+fn same_file(left: &Path, right: &Path) -> bool {
+    left == right
+        || left
+            .canonicalize()
+            .ok()
+            .zip(right.canonicalize().ok())
+            .is_some_and(|(left, right)| left == right)
+}
+
+/// The `cargo metadata` cache: one JSON record per manifest path, valid while
+/// every file it names still has the recorded digest.
+struct MetadataCache {
+    dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheRecord {
+    /// Files whose contents the facts depend on, with their SHA-256 (`None`
+    /// for a file that did not exist).
+    dependencies: Vec<(PathBuf, Option<String>)>,
+    facts: CrateFacts,
+}
+
+impl MetadataCache {
+    fn open() -> Option<Self> {
+        let dir = crate::paths::cache_dir().ok()?.join("metadata");
+        Some(Self { dir })
+    }
+
+    fn record_path(&self, manifest_path: &Path) -> PathBuf {
+        let key = Sha256::digest(manifest_path.as_os_str().as_encoded_bytes());
+        self.dir.join(format!("{key:x}.json"))
+    }
+
+    /// Files that always matter: every `Cargo.toml` and `Cargo.lock` from the
+    /// crate up to the root (a workspace root may appear or vanish there).
+    fn ancestor_files(manifest_path: &Path) -> Vec<PathBuf> {
+        manifest_path
+            .parent()
+            .into_iter()
+            .flat_map(Path::ancestors)
+            .flat_map(|dir| [dir.join("Cargo.toml"), dir.join("Cargo.lock")])
+            .collect()
+    }
+
+    fn lookup(&self, manifest_path: &Path) -> Option<CrateFacts> {
+        let bytes = fs::read(self.record_path(manifest_path)).ok()?;
+        let record: CacheRecord = serde_json::from_slice(&bytes).ok()?;
+        let still_valid = record
+            .dependencies
+            .iter()
+            .all(|(path, digest)| file_digest(path) == *digest);
+        let covers_ancestors = Self::ancestor_files(manifest_path)
+            .iter()
+            .all(|path| record.dependencies.iter().any(|(known, _)| known == path));
+        (still_valid && covers_ancestors && record.facts.manifest_path == manifest_path)
+            .then_some(record.facts)
+    }
+
+    fn store(&self, manifest_path: &Path, facts: &CrateFacts, extra: &[PathBuf]) -> Result<()> {
+        let mut paths: BTreeSet<PathBuf> =
+            Self::ancestor_files(manifest_path).into_iter().collect();
+        paths.extend(extra.iter().cloned());
+        let record = CacheRecord {
+            dependencies: paths
+                .into_iter()
+                .map(|path| {
+                    let digest = file_digest(&path);
+                    (path, digest)
+                })
+                .collect(),
+            facts: facts.clone(),
+        };
+        fs::create_dir_all(&self.dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
+        serde_json::to_writer(&mut file, &record)?;
+        file.persist(self.record_path(manifest_path))?;
+        Ok(())
+    }
+}
+
+fn file_digest(path: &Path) -> Option<String> {
+    fs::read(path)
+        .ok()
+        .map(|bytes| format!("{:x}", Sha256::digest(bytes)))
+}
+
+/// Finds the binary crates at or below `root` without running Cargo: every
+/// `Cargo.toml` with a `[package]` and a bin target (`[[bin]]`,
+/// `src/main.rs` or `src/bin/*.rs`). Skips target, .git, .arca, hidden
+/// directories and node_modules; follows no symlinks.
+pub fn discover_crates(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let manifest = dir.join("Cargo.toml");
+        if manifest.is_file() && manifest_declares_binary(&manifest) {
+            found.push(dir.clone());
+        }
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if file_type.is_dir()
+                && !name.starts_with('.')
+                && name != "node_modules"
+                && !SKIPPED_DIR_NAMES.contains(&name.as_ref())
+            {
+                pending.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Whether a manifest declares a package with at least one binary, judged
+/// from the manifest and the conventional file layout.
+pub fn manifest_declares_binary(manifest: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(manifest) else {
+        return false;
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        // A broken manifest of a crate with sources still names a crate the
+        // user works on: report it (its status will say what is wrong).
+        return text.contains("[package]");
+    };
+    let Some(package) = table.get("package").and_then(|value| value.as_table()) else {
+        return false;
+    };
+    if table
+        .get("bin")
+        .and_then(|value| value.as_array())
+        .is_some_and(|bins| !bins.is_empty())
+    {
+        return true;
+    }
+    if package.get("autobins").and_then(|value| value.as_bool()) == Some(false) {
+        return false;
+    }
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    dir.join("src/main.rs").is_file()
+        || fs::read_dir(dir.join("src/bin")).is_ok_and(|entries| {
+            entries.flatten().any(|entry| {
+                let path = entry.path();
+                path.extension().is_some_and(|ext| ext == "rs") || path.join("main.rs").is_file()
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn discovery_finds_binary_crates_and_skips_libraries_and_targets() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        write(
+            &root.join("app/Cargo.toml"),
+            "[package]\nname='app'\nversion='0.1.0'\n",
+        );
+        write(&root.join("app/src/main.rs"), "fn main(){}");
+        write(
+            &root.join("lib/Cargo.toml"),
+            "[package]\nname='lib'\nversion='0.1.0'\n",
+        );
+        write(&root.join("lib/src/lib.rs"), "");
+        write(
+            &root.join("multi/Cargo.toml"),
+            "[package]\nname='m'\nversion='0.1.0'\n",
+        );
+        write(&root.join("multi/src/bin/a.rs"), "fn main(){}");
+        write(
+            &root.join("app/target/x/Cargo.toml"),
+            "[package]\nname='x'\n",
+        );
+        write(&root.join("app/target/x/src/main.rs"), "fn main(){}");
+        write(&root.join("ws/Cargo.toml"), "[workspace]\nmembers=[]\n");
+        let found = discover_crates(root);
+        assert_eq!(found, vec![root.join("app"), root.join("multi")]);
+    }
+
+    #[test]
+    fn a_missing_manifest_is_named() {
+        let root = tempfile::tempdir().unwrap();
+        let error = resolve_manifest_path(root.path()).unwrap_err().to_string();
+        assert!(error.contains("No Cargo.toml found"), "{error}");
+        let error = resolve_manifest_path(&root.path().join("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("No such file or directory"), "{error}");
+    }
+}
