@@ -31,8 +31,8 @@ pub fn run(args: ListArgs) -> Result<ExitCode> {
     }
     let now = crate::store::now_epoch_ms();
     println!(
-        "{:<8}  {:<20}  {:<10}  {:<8}  {:<10}  {}",
-        "ID", "CRATE", "VERSION", "PROFILE", "AGE", "TAG"
+        "{:<8}  {:<20}  {:<10}  {:<8}  {:<10}  TAG",
+        "ID", "CRATE", "VERSION", "PROFILE", "AGE"
     );
     for artifact in &listing.artifacts {
         let metadata = &artifact.metadata;
