@@ -309,7 +309,7 @@ pub fn live_from_disk(
     settings: &BuildSettings,
     artifact: Option<&StoredArtifact>,
 ) -> Live {
-    if let Some(manifest) = artifact.and_then(|artifact| read_manifest(artifact)) {
+    if let Some(manifest) = artifact.and_then(read_manifest) {
         return match relive_manifest(&manifest, settings, crate::manifest::file_digest) {
             Ok(relived) => Live::Computed {
                 fingerprint: relived.digest,
