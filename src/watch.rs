@@ -196,10 +196,7 @@ impl Inner {
         if self.dirs.contains(dir) {
             return true;
         }
-        if self
-            .max_watches
-            .is_some_and(|max| self.dirs.len() >= max)
-        {
+        if self.max_watches.is_some_and(|max| self.dirs.len() >= max) {
             return false;
         }
         let Some(native) = self.native.as_mut() else {

@@ -29,10 +29,13 @@ pub struct TreeIndex {
 }
 
 fn skipped(root: &Path, path: &Path) -> bool {
-    path.strip_prefix(root).unwrap_or(path).components().any(|c| {
-        let name = c.as_os_str();
-        name == "target" || name == ".git" || name == ".arca"
-    })
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .any(|c| {
+            let name = c.as_os_str();
+            name == "target" || name == ".git" || name == ".arca"
+        })
 }
 
 fn digest(path: &Path) -> Option<[u8; 32]> {
@@ -64,16 +67,19 @@ pub fn stream_and_index(
             }
         }
     }
-    let mut hasher = Sha256::new();
-    hasher.update(format!("{settings:?}"));
-    for (path, digest) in &index.files {
-        hasher.update(path.as_os_str().as_encoded_bytes());
-        hasher.update(digest);
-    }
-    Ok((format!("{:x}", hasher.finalize()), index))
+    let fingerprint = crate::fingerprint::stream::whole_tree_fingerprint(settings, roots)?;
+    Ok((fingerprint, index))
 }
 
 impl TreeIndex {
+    pub fn digest(&self, path: &Path) -> Option<String> {
+        match self.files.get(path) {
+            Some(digest) => Some(digest.iter().map(|b| format!("{b:02x}")).collect()),
+            None if !path.exists() => Some("absent".to_owned()),
+            None => None,
+        }
+    }
+
     pub fn mark_baseline(&mut self) {
         self.baseline = self.files.clone();
     }
@@ -104,7 +110,10 @@ impl TreeIndex {
         let mut changes = Vec::new();
         for (path, digest) in &self.files {
             match self.baseline.get(path) {
-                None => changes.push(Change { path: path.clone(), kind: ChangeKind::Added }),
+                None => changes.push(Change {
+                    path: path.clone(),
+                    kind: ChangeKind::Added,
+                }),
                 Some(old) if old != digest => changes.push(Change {
                     path: path.clone(),
                     kind: ChangeKind::Modified,
@@ -114,7 +123,10 @@ impl TreeIndex {
         }
         for path in self.baseline.keys() {
             if !self.files.contains_key(path) {
-                changes.push(Change { path: path.clone(), kind: ChangeKind::Removed });
+                changes.push(Change {
+                    path: path.clone(),
+                    kind: ChangeKind::Removed,
+                });
             }
         }
         changes.sort();

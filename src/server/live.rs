@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::interim_index::{Change, TreeIndex};
-use crate::fingerprint::{BuildModeKey, FingerprintSettings};
+use crate::fingerprint::FingerprintSettings;
 use crate::plan::{self, BuildSettings};
 use crate::workspace::CrateFacts;
 
@@ -26,19 +26,8 @@ pub struct Live {
 }
 
 /// The fingerprint settings of a container build of `facts` with `settings`.
-pub fn fingerprint_settings(facts: &CrateFacts, settings: &BuildSettings) -> FingerprintSettings {
-    FingerprintSettings {
-        workspace_root: facts.workspace_root.clone(),
-        package_name: facts.name.clone(),
-        package_version: facts.version.clone(),
-        binary_name: settings.bin.clone(),
-        profile: settings.profile.clone(),
-        features: settings.features.clone(),
-        base_image: settings.base_image.clone(),
-        mode: BuildModeKey::Container {
-            fingerprint_key: plan::builder_fingerprint_key(&settings.base_image),
-        },
-    }
+fn fingerprint_settings(facts: &CrateFacts, settings: &BuildSettings) -> FingerprintSettings {
+    plan::container_fingerprint_settings(facts, settings)
 }
 
 /// The crate's input roots (the original CLI's).
@@ -69,10 +58,6 @@ impl Live {
         self.roots.iter().any(|root| path.starts_with(root))
     }
 
-    pub fn roots(&self) -> &[PathBuf] {
-        &self.roots
-    }
-
     /// Re-reads the given paths; returns whether the set of changes since
     /// the baseline is different afterwards.
     pub fn refresh(&mut self, paths: &[PathBuf]) -> bool {
@@ -95,6 +80,15 @@ impl Live {
         after != before
     }
 
+    /// The digest the index holds for a file (`None` when the file is not
+    /// one of its inputs).
+    pub fn cached_digest(&self, path: &Path) -> Option<String> {
+        if !self.covers(path) {
+            return None;
+        }
+        self.index.digest(path)
+    }
+
     /// Input files that differ from the baseline, sorted by path.
     pub fn changes(&self) -> Vec<Change> {
         self.index.changes_since_baseline()
@@ -103,7 +97,9 @@ impl Live {
 
 /// The whole-tree fingerprint of the crate's inputs now. Blocking.
 pub fn whole_tree(facts: &CrateFacts, settings: &BuildSettings) -> Result<String> {
-    let (fingerprint, _) =
-        super::interim_index::stream_and_index(&fingerprint_settings(facts, settings), &roots(facts))?;
+    let (fingerprint, _) = super::interim_index::stream_and_index(
+        &fingerprint_settings(facts, settings),
+        &roots(facts),
+    )?;
     Ok(fingerprint)
 }

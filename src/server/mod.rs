@@ -33,9 +33,8 @@ use tower_lsp::jsonrpc::{Request, Response};
 use tower_lsp::{ExitedError, LspService, Server};
 
 /// Runs the language server on stdin/stdout until the client sends `exit`
-/// or closes stdin.
+/// or closes stdin. (Logging to stderr is set up by the CLI.)
 pub fn run() -> Result<()> {
-    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -46,16 +45,6 @@ pub fn run() -> Result<()> {
     // alive once the client is gone.
     runtime.shutdown_background();
     std::process::exit(code);
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
 }
 
 /// Serves one client; returns the process exit code (0 after
@@ -74,7 +63,7 @@ async fn serve() -> i32 {
     .finish();
     let shutdown_seen = Arc::new(AtomicBool::new(false));
     let (exit_tx, mut exit_rx) = tokio::sync::mpsc::unbounded_channel();
-    let service = ExitAware {
+    let service = Gate {
         inner: service,
         shutdown_seen: shutdown_seen.clone(),
         exit_tx,
@@ -90,16 +79,17 @@ async fn serve() -> i32 {
     }
 }
 
-/// Wraps the tower-lsp service to honour `exit` at once: tower-lsp alone
+/// Wraps the tower-lsp service to normalize absent params and to honour
+/// `exit` at once: tower-lsp alone
 /// only stops reading after the next message arrives, so a client that
 /// sends `exit` and keeps stdin open would wait forever.
-struct ExitAware<S> {
+struct Gate<S> {
     inner: S,
     shutdown_seen: Arc<AtomicBool>,
     exit_tx: tokio::sync::mpsc::UnboundedSender<()>,
 }
 
-impl<S> tower::Service<Request> for ExitAware<S>
+impl<S> tower::Service<Request> for Gate<S>
 where
     S: tower::Service<Request, Response = Option<Response>, Error = ExitedError>,
 {
@@ -119,6 +109,27 @@ where
             }
             _ => {}
         }
-        self.inner.call(request)
+        self.inner.call(normalize_params(request))
     }
+}
+
+/// Clients differ in how they send "no params": absent, or `null`.
+/// tower-lsp refuses `null` for parameterless methods and absent params for
+/// `arca/status`, whose params are all optional; accept both forms.
+fn normalize_params(request: Request) -> Request {
+    let parameterless = matches!(request.method(), "shutdown" | "exit");
+    let optional = request.method() == "arca/status";
+    let is_null = request.params().is_none_or(serde_json::Value::is_null);
+    if !is_null || !(parameterless || optional) {
+        return request;
+    }
+    let (method, id, _) = request.into_parts();
+    let mut builder = Request::build(method);
+    if let Some(id) = id {
+        builder = builder.id(id);
+    }
+    if optional {
+        builder = builder.params(serde_json::json!({}));
+    }
+    builder.finish()
 }

@@ -12,9 +12,10 @@ use tower_lsp::lsp_types::Url;
 use super::event::Event;
 use super::handlers::commands::Operation;
 use super::outbox::Outbox;
+use crate::manifest::Manifest;
 use crate::plan::BuildSettings;
-use crate::status::CrateStatus;
-use crate::store::{ArtifactMetadata, Store};
+use crate::status::{CrateStatus, SetupProblem};
+use crate::store::{Store, StoredArtifact};
 use crate::watch::Watcher;
 use crate::workspace::CrateFacts;
 
@@ -60,9 +61,11 @@ pub struct CrateEntry {
     pub live: Option<Result<Live, String>>,
     pub live_generation: u64,
     /// What the saved config resolves to; `None` until facts are known.
-    pub settings: Option<Result<BuildSettings, String>>,
+    pub settings: Option<Result<BuildSettings, SetupProblem>>,
     /// The newest artifact of this crate in the store.
-    pub artifact: Option<ArtifactMetadata>,
+    pub artifact: Option<StoredArtifact>,
+    /// That artifact's input manifest, when it recorded one.
+    pub manifest: Option<Manifest>,
     /// Generation of the running whole-tree recomputation, if any.
     pub refingerprint_generation: Option<u64>,
     /// The last status sent, to send only changes.
@@ -82,6 +85,7 @@ impl CrateEntry {
             live_generation: 0,
             settings: None,
             artifact: None,
+            manifest: None,
             refingerprint_generation: None,
             last_status: None,
             building: false,
@@ -128,11 +132,6 @@ impl State {
     pub fn generation(&mut self) -> u64 {
         self.next_generation += 1;
         self.next_generation
-    }
-
-    /// The crate whose directory is `dir`.
-    pub fn crate_at(&self, dir: &Path) -> Option<&CrateEntry> {
-        self.crates.get(dir)
     }
 
     /// The crate a `file://` URI names (the directory URI, with or without a

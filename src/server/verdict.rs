@@ -1,186 +1,106 @@
-//! The fresh/stale/... verdict for one crate, as one pure function over
-//! what the server knows. (The CLI's `arca status` judges the same way; when
-//! `crate::status` grows a shared `assess`, this is the one place to switch.)
+//! What the server knows about a crate, handed to the one verdict rule
+//! shared with the CLI ([`crate::status::assess`]).
+//!
+//! The server's part is the live fingerprint: for an artifact with an input
+//! manifest, the manifest relived with digests from the warm index; for any
+//! other, the whole-tree fingerprint of the baseline while nothing changed,
+//! and the index's changed files as reasons when something did (the new
+//! whole-tree digest follows from a background rehash).
 
-use std::path::Path;
+use crate::manifest::{self, Manifest};
+use crate::server::interim_index::ChangeKind;
+use crate::server::live::Live;
+use crate::server::state::CrateEntry;
+use crate::status::{self, Assessment, CrateStatus, SetupProblem};
 
-use super::interim_index::{Change, ChangeKind};
-use super::live::Live;
-use crate::plan::{BuildSettings, normalize_features};
-use crate::status::{ArtifactSummary, CrateStatus, State as Verdict};
-use crate::store::ArtifactMetadata;
-use crate::workspace::CrateFacts;
+/// Never equal to a real fingerprint: stands for "differs, digest still
+/// being computed".
+const PENDING: &str = "pending";
 
-/// Everything the verdict depends on.
-pub struct Inputs<'a> {
-    pub uri: &'a str,
-    pub name: String,
-    pub crate_dir: &'a Path,
-    /// `None` while `cargo metadata` runs.
-    pub facts: Option<&'a Result<CrateFacts, String>>,
-    /// The settings the saved config resolves to (or why it does not).
-    pub settings: Option<&'a Result<BuildSettings, String>>,
-    pub artifact: Option<&'a ArtifactMetadata>,
-    /// `None` while the tree is hashed.
-    pub live: Option<&'a Result<Live, String>>,
-    pub building: bool,
-}
-
-/// The status, or `None` while it cannot be told yet (facts or the first
-/// hash of the tree still running).
-pub fn assess(inputs: &Inputs<'_>) -> Option<CrateStatus> {
-    let artifact = inputs.artifact.map(summary);
-    let status = |state, fingerprint: Option<String>, reasons: Vec<String>, message: String| {
-        CrateStatus {
-            crate_uri: inputs.uri.to_owned(),
-            name: inputs.name.clone(),
-            state,
-            fingerprint,
-            artifact: artifact.clone(),
-            reasons,
-            message,
-        }
+/// The crate's status, or `None` while it cannot be told yet (facts, the
+/// first hash of the tree, or a rehash after a settings change running).
+pub fn assess(entry: &CrateEntry) -> Option<CrateStatus> {
+    let name = entry.name();
+    let setup = match entry.facts.as_ref()? {
+        Err(error) => Err(SetupProblem::Broken(error.clone())),
+        Ok(facts) => match entry.settings.as_ref()? {
+            Ok(settings) => Ok((facts, settings)),
+            Err(problem) => Err(problem.clone()),
+        },
     };
-    let facts = match inputs.facts? {
-        Ok(facts) => facts,
-        Err(error) => {
-            return Some(status(
-                Verdict::Error,
-                None,
-                Vec::new(),
-                format!("Cannot compute the fingerprint of {}: {error}", inputs.name),
-            ));
-        }
-    };
-    let live_fingerprint = inputs
-        .live
-        .and_then(|live| live.as_ref().ok())
-        .and_then(|live| live.current_fingerprint.clone());
-    if inputs.building {
-        return Some(status(
-            Verdict::Building,
-            live_fingerprint,
-            Vec::new(),
-            format!("Building {}…", facts.name),
-        ));
-    }
-    let settings = match inputs.settings? {
-        Ok(settings) => settings,
-        Err(error) => {
-            return Some(status(
-                Verdict::Unconfigured,
-                None,
-                Vec::new(),
-                format!("{} is not configured: {error}", facts.name),
-            ));
-        }
-    };
-    let setting_reasons = inputs
-        .artifact
-        .map(|artifact| settings_differences(artifact, settings))
-        .unwrap_or_default();
-    let live = match inputs.live {
-        None => {
-            // Still hashing: a settings difference is already certain.
-            if !setting_reasons.is_empty() {
-                return Some(stale(&status, facts, None, setting_reasons));
+    let mut pending = false;
+    let live = match &setup {
+        Err(_) => None,
+        Ok(_) if entry.building => None,
+        Ok((_, settings)) => match (&entry.manifest, entry.live.as_ref()?) {
+            (_, Err(error)) => Some(status::Live::Failed(error.clone())),
+            (Some(manifest), Ok(live)) => Some(relive(manifest, settings, live)),
+            (None, Ok(live)) => {
+                if live.settings != **settings {
+                    // Rehashing with the new settings.
+                    return None;
+                }
+                let fingerprint = live.current_fingerprint.clone().unwrap_or_else(|| {
+                    pending = true;
+                    PENDING.to_owned()
+                });
+                let baseline_fresh = entry.artifact.as_ref().is_some_and(|artifact| {
+                    artifact.metadata.build_fingerprint == live.baseline_fingerprint
+                });
+                let changes = live.changes();
+                let changed_inputs = if baseline_fresh || !changes.is_empty() {
+                    changes
+                        .iter()
+                        .map(|change| {
+                            let path = change
+                                .path
+                                .strip_prefix(&entry.dir)
+                                .unwrap_or(&change.path)
+                                .display();
+                            match change.kind {
+                                ChangeKind::Added => format!("{path} added"),
+                                ChangeKind::Modified => format!("{path} changed"),
+                                ChangeKind::Removed => format!("{path} removed"),
+                            }
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Some(status::Live::Computed {
+                    fingerprint,
+                    changed_inputs,
+                })
             }
-            return None;
-        }
-        Some(Err(error)) => {
-            return Some(status(
-                Verdict::Error,
-                None,
-                Vec::new(),
-                format!("Cannot compute the fingerprint of {}: {error}", facts.name),
-            ));
-        }
-        Some(Ok(live)) => live,
+        },
     };
-    let Some(artifact) = inputs.artifact else {
-        return Some(status(
-            Verdict::Missing,
-            live.current_fingerprint.clone(),
-            Vec::new(),
-            format!("{} has no image yet.", facts.name),
-        ));
-    };
-    if live.settings != *settings && setting_reasons.is_empty() {
-        // The config changed and the tree is being rehashed with it.
-        return None;
+    let mut verdict = status::assess(&Assessment {
+        crate_dir: &entry.dir,
+        name: &name,
+        setup,
+        artifact: entry.artifact.as_ref(),
+        live: live.as_ref(),
+        building: entry.building,
+    });
+    if pending {
+        verdict.fingerprint = None;
     }
-    let changes = live.changes();
-    let current = live.current_fingerprint.as_deref();
-    if setting_reasons.is_empty() && current == Some(artifact.build_fingerprint.as_str()) {
-        return Some(status(
-            Verdict::Fresh,
-            live.current_fingerprint.clone(),
-            Vec::new(),
-            format!("{} is up to date ({}).", facts.name, artifact.local_tag),
-        ));
-    }
-    let mut reasons = setting_reasons;
-    let baseline_was_fresh = live.baseline_fingerprint == artifact.build_fingerprint;
-    if baseline_was_fresh || !changes.is_empty() {
-        reasons.extend(changes.iter().map(|change| describe(change, inputs.crate_dir)));
-    }
-    if reasons.is_empty() {
-        reasons.push("inputs changed since the image was built".to_owned());
-    }
-    Some(stale(&status, facts, live.current_fingerprint.clone(), reasons))
+    Some(verdict)
 }
 
-fn stale(
-    status: &impl Fn(Verdict, Option<String>, Vec<String>, String) -> CrateStatus,
-    facts: &CrateFacts,
-    fingerprint: Option<String>,
-    reasons: Vec<String>,
-) -> CrateStatus {
-    let message = format!("{} is stale: {}", facts.name, reasons.join(", "));
-    status(Verdict::Stale, fingerprint, reasons, message)
-}
-
-fn summary(artifact: &ArtifactMetadata) -> ArtifactSummary {
-    ArtifactSummary {
-        id: artifact.artifact_id.clone(),
-        tag: artifact.local_tag.clone(),
-        fingerprint: artifact.build_fingerprint.clone(),
-        created_at: artifact.created_at_epoch_ms,
-    }
-}
-
-/// "profile changed", "features changed", ... against the artifact.
-fn settings_differences(artifact: &ArtifactMetadata, settings: &BuildSettings) -> Vec<String> {
-    let mut reasons = Vec::new();
-    if artifact.cargo_profile != settings.profile {
-        reasons.push("profile changed".to_owned());
-    }
-    let mut recorded = normalize_features(&artifact.cargo_features);
-    let mut wanted = settings.features.clone();
-    recorded.sort();
-    wanted.sort();
-    if recorded != wanted {
-        reasons.push("features changed".to_owned());
-    }
-    if artifact.binary_name != settings.bin {
-        reasons.push("binary changed".to_owned());
-    }
-    if artifact.base_image != settings.base_image {
-        reasons.push("base image changed".to_owned());
-    }
-    reasons
-}
-
-/// "src/main.rs changed", relative to the crate when inside it.
-fn describe(change: &Change, crate_dir: &Path) -> String {
-    let path = change
-        .path
-        .strip_prefix(crate_dir)
-        .unwrap_or(&change.path)
-        .display();
-    match change.kind {
-        ChangeKind::Added => format!("{path} added"),
-        ChangeKind::Modified => format!("{path} changed"),
-        ChangeKind::Removed => format!("{path} removed"),
+/// The manifest over today's contents, read from the index where it has
+/// the file.
+fn relive(manifest: &Manifest, settings: &crate::plan::BuildSettings, live: &Live) -> status::Live {
+    let relived =
+        status::relive_manifest(manifest, settings, |path| match live.cached_digest(path) {
+            Some(digest) => Ok(digest),
+            None => manifest::file_digest(path),
+        });
+    match relived {
+        Ok(relived) => status::Live::Computed {
+            fingerprint: relived.digest,
+            changed_inputs: relived.changes,
+        },
+        Err(error) => status::Live::Failed(format!("{error:#}")),
     }
 }

@@ -117,7 +117,11 @@ pub fn resolve_crate(state: &State, uri: Option<&str>) -> jsonrpc::Result<PathBu
 }
 
 fn crate_list(state: &State) -> String {
-    let uris: Vec<&str> = state.crates.values().map(|entry| entry.uri.as_str()).collect();
+    let uris: Vec<&str> = state
+        .crates
+        .values()
+        .map(|entry| entry.uri.as_str())
+        .collect();
     if uris.is_empty() {
         "(none)".to_owned()
     } else {

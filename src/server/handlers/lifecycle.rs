@@ -2,17 +2,22 @@
 
 use tower_lsp::lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionProviderCapability, CompletionOptions,
-    ExecuteCommandOptions, HoverProviderCapability, InitializeParams, InitializeResult,
-    OneOf, SaveOptions, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions,
-    WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
+    ExecuteCommandOptions, HoverProviderCapability, InitializeParams, InitializeResult, OneOf,
+    SaveOptions, ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, WorkspaceFoldersServerCapabilities,
+    WorkspaceServerCapabilities,
 };
 
 use super::workspace;
 use crate::server::state::State;
 
 /// The commands of PROTOCOL.md.
-pub const COMMANDS: [&str; 4] = ["arca.build", "arca.package", "arca.cancel", "arca.setDefaults"];
+pub const COMMANDS: [&str; 4] = [
+    "arca.build",
+    "arca.package",
+    "arca.cancel",
+    "arca.setDefaults",
+];
 
 pub fn initialize(state: &mut State, params: InitializeParams) -> InitializeResult {
     let mut folders: Vec<_> = params

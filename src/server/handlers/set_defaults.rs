@@ -8,9 +8,9 @@ use std::path::Path;
 use futures_util::FutureExt;
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{
-    CreateFile, CreateFileOptions, DocumentChangeOperation, DocumentChanges,
-    OptionalVersionedTextDocumentIdentifier, OneOf, Position, Range, ResourceOp,
-    TextDocumentEdit, TextEdit, Url, WorkspaceEdit,
+    CreateFile, CreateFileOptions, DocumentChangeOperation, DocumentChanges, OneOf,
+    OptionalVersionedTextDocumentIdentifier, Position, Range, ResourceOp, TextDocumentEdit,
+    TextEdit, Url, WorkspaceEdit,
 };
 
 use super::commands::Answer;
@@ -61,14 +61,16 @@ pub fn set_defaults(
     };
     let mut operations = Vec::new();
     if !exists {
-        operations.push(DocumentChangeOperation::Op(ResourceOp::Create(CreateFile {
-            uri: uri.clone(),
-            options: Some(CreateFileOptions {
-                overwrite: Some(false),
-                ignore_if_exists: Some(true),
-            }),
-            annotation_id: None,
-        })));
+        operations.push(DocumentChangeOperation::Op(ResourceOp::Create(
+            CreateFile {
+                uri: uri.clone(),
+                options: Some(CreateFileOptions {
+                    overwrite: Some(false),
+                    ignore_if_exists: Some(true),
+                }),
+                annotation_id: None,
+            },
+        )));
     }
     operations.push(DocumentChangeOperation::Edit(text_edit));
     let edit = WorkspaceEdit {

@@ -12,14 +12,16 @@ use std::path::{Path, PathBuf};
 use tower_lsp::jsonrpc;
 
 use crate::config;
+use crate::plan::BuildSettings;
 use crate::plan::{self, SettingsOverrides};
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::StatusParams;
 use crate::server::live::{self, Live};
 use crate::server::outbox::Outgoing;
 use crate::server::state::State;
-use crate::server::verdict::{self, Inputs};
-use crate::status::{CrateStatus, State as Verdict};
+use crate::server::verdict;
+use crate::status::{self, CrateStatus, SetupProblem, State as Verdict};
+use crate::workspace::CrateFacts;
 
 /// `arca/status` request: one crate or all, as they stand now.
 pub fn request(state: &mut State, params: StatusParams) -> jsonrpc::Result<Vec<CrateStatus>> {
@@ -77,17 +79,7 @@ fn current(state: &State, dir: &Path) -> Option<CrateStatus> {
 }
 
 fn assess(state: &State, dir: &Path) -> Option<CrateStatus> {
-    let entry = state.crates.get(dir)?;
-    verdict::assess(&Inputs {
-        uri: &entry.uri,
-        name: entry.name(),
-        crate_dir: &entry.dir,
-        facts: entry.facts.as_ref(),
-        settings: entry.settings.as_ref(),
-        artifact: entry.artifact.as_ref(),
-        live: entry.live.as_ref(),
-        building: entry.building,
-    })
+    verdict::assess(state.crates.get(dir)?)
 }
 
 /// Sends the crate's status if it changed since the last one sent.
@@ -117,13 +109,20 @@ fn resolve_settings(state: &mut State, dir: &Path) {
         entry.settings = None;
         return;
     };
-    let text = std::fs::read(config::config_path(dir))
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
-    let config = config::checker::parse_settings(&text);
-    let settings = plan::resolve_settings(&SettingsOverrides::default(), &config, facts)
-        .map_err(|error| format!("{error:#}"));
-    entry.settings = Some(settings);
+    entry.settings = Some(setup(dir, facts));
+}
+
+/// The saved config resolved against the facts, as the CLI judges it.
+fn setup(dir: &Path, facts: &CrateFacts) -> Result<BuildSettings, SetupProblem> {
+    let config = config::load(dir).map_err(|error| SetupProblem::Broken(format!("{error:#}")))?;
+    let missing = status::missing_settings(&config, facts);
+    if !missing.is_empty() {
+        return Err(SetupProblem::Unconfigured(status::unconfigured_message(
+            &missing, dir,
+        )));
+    }
+    plan::resolve_settings(&SettingsOverrides::default(), &config, facts)
+        .map_err(|error| SetupProblem::Broken(format!("{error:#}")))
 }
 
 /// Facts are (re)loaded: resolve settings, re-read the artifact, rehash.
@@ -142,8 +141,7 @@ fn rehash(state: &mut State, dir: &Path) {
     };
     entry.live_generation = generation;
     entry.refingerprint_generation = None;
-    let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone())
-    else {
+    let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
         entry.live = None;
         return;
     };
@@ -161,7 +159,10 @@ fn rehash(state: &mut State, dir: &Path) {
 
 /// The saved config may have changed.
 pub fn settings_changed(state: &mut State, dir: &Path) {
-    let before = state.crates.get(dir).and_then(|entry| entry.settings.clone());
+    let before = state
+        .crates
+        .get(dir)
+        .and_then(|entry| entry.settings.clone());
     resolve_settings(state, dir);
     let Some(entry) = state.crates.get(dir) else {
         return;
@@ -180,7 +181,9 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
     let Some(Ok(live)) = entry.live.as_mut() else {
         return;
     };
-    if !live.refresh(paths) {
+    let touched = paths.iter().any(|path| live.covers(path));
+    let changed = live.refresh(paths);
+    if !changed && !(touched && entry.manifest.is_some()) {
         return;
     }
     if live.current_fingerprint.is_none() {
@@ -196,8 +199,7 @@ fn refingerprint(state: &mut State, dir: &Path) {
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
-    let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone())
-    else {
+    let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
         return;
     };
     entry.refingerprint_generation = Some(generation);
@@ -217,17 +219,23 @@ fn refingerprint(state: &mut State, dir: &Path) {
 pub fn store_changed(state: &mut State) {
     let dirs: Vec<PathBuf> = state.crates.keys().cloned().collect();
     for dir in dirs {
-        let before = state
-            .crates
-            .get(&dir)
-            .and_then(|entry| entry.artifact.as_ref().map(|a| a.artifact_id.clone()));
+        let before = state.crates.get(&dir).and_then(|entry| {
+            entry
+                .artifact
+                .as_ref()
+                .map(|a| a.metadata.artifact_id.clone())
+        });
         reload_artifact(state, &dir);
         let Some(entry) = state.crates.get(&dir) else {
             continue;
         };
-        let after = entry.artifact.as_ref().map(|a| a.artifact_id.clone());
+        let after = entry
+            .artifact
+            .as_ref()
+            .map(|a| a.metadata.artifact_id.clone());
         if before != after {
-            let unknown_current = matches!(&entry.live, Some(Ok(live)) if live.current_fingerprint.is_none());
+            let unknown_current =
+                matches!(&entry.live, Some(Ok(live)) if live.current_fingerprint.is_none());
             if unknown_current && entry.refingerprint_generation.is_none() {
                 refingerprint(state, &dir);
             }
@@ -240,10 +248,11 @@ fn reload_artifact(state: &mut State, dir: &Path) {
     let artifact = state
         .store
         .as_ref()
-        .and_then(|store| store.newest_for_crate(dir))
-        .map(|artifact| artifact.metadata);
+        .and_then(|store| store.newest_for_crate(dir));
+    let manifest = artifact.as_ref().and_then(status::read_manifest);
     if let Some(entry) = state.crates.get_mut(dir) {
         entry.artifact = artifact;
+        entry.manifest = manifest;
     }
 }
 

@@ -75,7 +75,9 @@ pub fn rediscover(state: &mut State) {
 
 fn add_crate(state: &mut State, dir: PathBuf) {
     tracing::info!("crate found: {}", dir.display());
-    state.crates.insert(dir.clone(), CrateEntry::new(dir.clone()));
+    state
+        .crates
+        .insert(dir.clone(), CrateEntry::new(dir.clone()));
     load_facts(state, &dir);
 }
 
@@ -229,7 +231,10 @@ pub fn on_paths(state: &mut State, paths: &[PathBuf]) {
             continue;
         }
         let config = crate::config::config_path(&dir);
-        if paths.iter().any(|path| config_owner(path).as_deref() == Some(dir.as_path()) || *path == config) {
+        if paths
+            .iter()
+            .any(|path| config_owner(path).as_deref() == Some(dir.as_path()) || *path == config)
+        {
             documents::publish_crate_config(state, &dir);
             status::settings_changed(state, &dir);
         }
