@@ -346,11 +346,30 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// The next `arca/status` for the crate at `crate_uri` with `state`.
+    /// The next `arca/status` for the crate at `crate_uri` with `state`;
+    /// earlier statuses of that crate are history and are dropped.
     pub fn status(&mut self, crate_uri: &str, state: &str) -> Value {
-        self.expect("arca/status", &format!("{crate_uri} {state}"), |params| {
+        let of_crate = |message: &Value| {
+            message["method"] == "arca/status" && message["params"]["crate"] == crate_uri
+        };
+        if let Some(index) = self
+            .pending
+            .iter()
+            .position(|message| of_crate(message) && message["params"]["state"] == state)
+        {
+            let found = self.pending.remove(index).expect("index in range");
+            let mut position = 0;
+            self.pending.retain(|message| {
+                position += 1;
+                position > index || !of_crate(message)
+            });
+            return found["params"].clone();
+        }
+        let status = self.expect("arca/status", &format!("{crate_uri} {state}"), |params| {
             params["crate"] == crate_uri && params["state"] == state
-        })
+        });
+        self.pending.retain(|message| !of_crate(message));
+        status
     }
 
     /// Shutdown + exit; returns the exit code.
@@ -498,3 +517,65 @@ impl Workspace {
 /// A complete config for the demo crate.
 pub const COMPLETE_CONFIG: &str =
     "[rust]\nprofile = \"release\"\nfeatures = [\"cli\"]\nbase_image = \"debian:bookworm-slim\"\n";
+
+impl Workspace {
+    /// The crate's whole-tree fingerprint as `arca status --json` reports it
+    /// (the CLI judges as the server does).
+    pub fn cli_fingerprint(&self, crate_dir: &Path) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_arca"))
+            .args(["status", "--json"])
+            .arg(crate_dir)
+            .env("ARCA_HOME", &self.home)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run arca status");
+        let status: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "arca status --json: {error}\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        status["fingerprint"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no fingerprint in {status}"))
+            .to_owned()
+    }
+
+    /// Records an artifact of the demo crate (release, features [cli],
+    /// debian:bookworm-slim) with this fingerprint, as a build would: staged
+    /// and renamed into the store.
+    pub fn store_artifact(&self, crate_dir: &Path, id: &str, fingerprint: &str) {
+        let store = arca::store::Store::at(self.home.join("containers"));
+        let pending = store.create(id).expect("stage artifact");
+        std::fs::write(pending.staging_dir().join("image.tar"), b"not a real image")
+            .expect("write archive");
+        let name = crate_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let metadata = arca::store::ArtifactMetadata {
+            schema_version: 3,
+            artifact_id: id.to_owned(),
+            remote_tag: format!("{name}-{id}"),
+            build_fingerprint: fingerprint.to_owned(),
+            kind: "rust".to_owned(),
+            created_at_epoch_ms: arca::store::now_epoch_ms(),
+            crate_name: name.clone(),
+            crate_version: "0.1.0".to_owned(),
+            binary_name: name.clone(),
+            source_path: crate_dir.display().to_string(),
+            manifest_path: crate_dir.join("Cargo.toml").display().to_string(),
+            cargo_profile: "release".to_owned(),
+            cargo_features: vec!["cli".to_owned()],
+            base_image: "debian:bookworm-slim".to_owned(),
+            runtime: "docker".to_owned(),
+            local_tag: format!("arca-local:{name}-{id}"),
+            archive_file: "image.tar".to_owned(),
+            uploaded_ref: None,
+            uploaded_at_epoch_ms: None,
+        };
+        pending.commit(&metadata).expect("commit artifact");
+    }
+}

@@ -188,6 +188,10 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
     }
     if live.current_fingerprint.is_none() {
         refingerprint(state, dir);
+    } else {
+        // Known again (e.g. an edit was reverted): a recomputation still
+        // running describes a tree that is gone.
+        entry.refingerprint_generation = None;
     }
     publish(state, dir);
 }
