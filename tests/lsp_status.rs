@@ -84,7 +84,11 @@ fn edits_on_disk_turn_fresh_to_stale_and_reverting_turns_it_back() {
     std::fs::create_dir_all(demo.join("src/extra")).unwrap();
     std::fs::write(demo.join("src/extra/mod.rs"), "pub fn f() {}\n").unwrap();
     let stale = server.status(&uri, "stale");
-    assert_eq!(reasons(&stale), vec!["src/extra/mod.rs added"], "{stale}");
+    // The new directory is an input entry of its own (the stream hashes it).
+    assert!(
+        reasons(&stale).contains(&"src/extra/mod.rs added".to_owned()),
+        "{stale}"
+    );
     std::fs::remove_dir_all(demo.join("src/extra")).unwrap();
     server.status(&uri, "fresh");
 

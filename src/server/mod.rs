@@ -17,7 +17,6 @@ mod convert;
 mod event;
 mod ext;
 mod handlers;
-mod interim_index;
 mod live;
 mod main_loop;
 mod outbox;

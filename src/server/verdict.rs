@@ -7,8 +7,7 @@
 //! and the index's changed files as reasons when something did (the new
 //! whole-tree digest follows from a background rehash).
 
-use crate::manifest::{self, Manifest};
-use crate::server::interim_index::ChangeKind;
+use crate::manifest::Manifest;
 use crate::server::live::Live;
 use crate::server::state::CrateEntry;
 use crate::status::{self, Assessment, CrateStatus, SetupProblem};
@@ -49,21 +48,7 @@ pub fn assess(entry: &CrateEntry) -> Option<CrateStatus> {
                 });
                 let changes = live.changes();
                 let changed_inputs = if baseline_fresh || !changes.is_empty() {
-                    changes
-                        .iter()
-                        .map(|change| {
-                            let path = change
-                                .path
-                                .strip_prefix(&entry.dir)
-                                .unwrap_or(&change.path)
-                                .display();
-                            match change.kind {
-                                ChangeKind::Added => format!("{path} added"),
-                                ChangeKind::Modified => format!("{path} changed"),
-                                ChangeKind::Removed => format!("{path} removed"),
-                            }
-                        })
-                        .collect()
+                    changes.iter().map(ToString::to_string).collect()
                 } else {
                     Vec::new()
                 };
@@ -88,14 +73,10 @@ pub fn assess(entry: &CrateEntry) -> Option<CrateStatus> {
     Some(verdict)
 }
 
-/// The manifest over today's contents, read from the index where it has
-/// the file.
+/// The manifest over today's contents, with digests cached until the
+/// watcher reports a path.
 fn relive(manifest: &Manifest, settings: &crate::plan::BuildSettings, live: &Live) -> status::Live {
-    let relived =
-        status::relive_manifest(manifest, settings, |path| match live.cached_digest(path) {
-            Some(digest) => Ok(digest),
-            None => manifest::file_digest(path),
-        });
+    let relived = status::relive_manifest(manifest, settings, |path| live.manifest_digest(path));
     match relived {
         Ok(relived) => status::Live::Computed {
             fingerprint: relived.digest,
