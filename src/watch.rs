@@ -42,7 +42,8 @@ pub enum WatchEvent {
     Notice(String),
 }
 
-/// A set of watched trees and single directories.
+/// A set of watched trees and single directories. Clones share the set.
+#[derive(Clone)]
 pub struct Watcher {
     shared: Arc<Mutex<Inner>>,
 }

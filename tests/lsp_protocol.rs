@@ -189,3 +189,35 @@ fn build_and_package_with_no_engine_fail_clearly_and_the_server_lives_on() {
     assert_eq!(result, Value::Null);
     assert!(server.request("arca/status", json!({})).is_ok());
 }
+
+#[test]
+fn a_panic_in_a_handler_is_reported_and_the_server_keeps_serving() {
+    let workspace = Workspace::new();
+    workspace.demo_crate("demo", "demo", Some(COMPLETE_CONFIG));
+    let mut server = support::lsp_client::Server::start(support::lsp_client::Options {
+        arca_home: &workspace.home,
+        env: vec![("ARCA_LSP_PANIC_ON", "textDocument/hover".to_owned())],
+    });
+    server.initialize(&[&workspace.root], vscode_capabilities());
+    let config = support::lsp_client::file_uri(&workspace.root.join("demo/.arca/config.toml"));
+    let error = server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": config}, "position": {"line": 0, "character": 0}}),
+        )
+        .unwrap_err();
+    assert_eq!(error["code"], -32603, "InternalError: {error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("internal error"),
+        "{error}"
+    );
+    server.expect("window/logMessage", "the panic reported", |params| {
+        params["type"] == 1 && params["message"].as_str().unwrap_or("").contains("hover")
+    });
+    // Still serving.
+    assert!(server.request("arca/status", json!({})).is_ok());
+    assert_eq!(server.shutdown(), Some(0));
+}

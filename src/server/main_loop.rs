@@ -122,7 +122,10 @@ fn respond<T>(
     reply: Reply<T>,
     handler: impl FnOnce(&mut State) -> jsonrpc::Result<T>,
 ) {
-    let result = match catch_unwind(AssertUnwindSafe(|| handler(state))) {
+    let result = match catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(method);
+        handler(state)
+    })) {
         Ok(result) => result,
         Err(panic) => Err(panicked(state, method, panic.as_ref())),
     };
@@ -132,8 +135,21 @@ fn respond<T>(
 
 /// Runs a notification handler; a panic is logged and shown in the client.
 fn guarded(state: &mut State, what: &str, handler: impl FnOnce(&mut State)) {
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler(state))) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(what);
+        handler(state)
+    })) {
         let _ = panicked(state, what, panic.as_ref());
+    }
+}
+
+/// Fault injection for tests: `ARCA_LSP_PANIC_ON=<method>` makes that
+/// method's handler panic, to prove a panic is caught and reported.
+fn injected_panic(what: &str) {
+    static PANIC_ON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let target = PANIC_ON.get_or_init(|| std::env::var("ARCA_LSP_PANIC_ON").ok());
+    if target.as_deref() == Some(what) {
+        panic!("injected panic in {what} (ARCA_LSP_PANIC_ON)");
     }
 }
 

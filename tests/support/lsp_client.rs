@@ -546,7 +546,27 @@ impl Workspace {
     /// debian:bookworm-slim) with this fingerprint, as a build would: staged
     /// and renamed into the store.
     pub fn store_artifact(&self, crate_dir: &Path, id: &str, fingerprint: &str) {
-        let store = arca::store::Store::at(self.home.join("containers"));
+        let name = crate_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        store_artifact(&self.home, crate_dir, &name, &["cli"], id, fingerprint);
+    }
+}
+
+/// Records an artifact (release, debian:bookworm-slim, binary = package
+/// name) of the crate at `crate_dir` in `$arca_home/containers`.
+pub fn store_artifact(
+    arca_home: &Path,
+    crate_dir: &Path,
+    name: &str,
+    features: &[&str],
+    id: &str,
+    fingerprint: &str,
+) {
+    {
+        let store = arca::store::Store::at(arca_home.join("containers"));
         let pending = store.create(id).expect("stage artifact");
         std::fs::write(pending.staging_dir().join("image.tar"), b"not a real image")
             .expect("write archive");
@@ -568,7 +588,10 @@ impl Workspace {
             source_path: crate_dir.display().to_string(),
             manifest_path: crate_dir.join("Cargo.toml").display().to_string(),
             cargo_profile: "release".to_owned(),
-            cargo_features: vec!["cli".to_owned()],
+            cargo_features: features
+                .iter()
+                .map(|feature| (*feature).to_owned())
+                .collect(),
             base_image: "debian:bookworm-slim".to_owned(),
             runtime: "docker".to_owned(),
             local_tag: format!("arca-local:{name}-{id}"),

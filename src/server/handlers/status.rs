@@ -203,10 +203,33 @@ fn refingerprint(state: &mut State, dir: &Path) {
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
+    entry.refingerprint_generation = Some(generation);
+    let events = state.events.clone();
+    let crate_dir = dir.to_path_buf();
+    // Edits come in bursts, and a revert makes the digest known again:
+    // hash the tree only once things settle.
+    tokio::spawn(async move {
+        tokio::time::sleep(REFINGERPRINT_DELAY).await;
+        let _ = events.send(Event::Task(TaskResult::RefingerprintDue {
+            crate_dir,
+            generation,
+        }));
+    });
+}
+
+/// Quiet time after the last change before the whole tree is rehashed.
+const REFINGERPRINT_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn start_refingerprint(state: &mut State, dir: &Path, generation: u64) {
+    let Some(entry) = state.crates.get(dir) else {
+        return;
+    };
+    if entry.refingerprint_generation != Some(generation) {
+        return;
+    }
     let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
         return;
     };
-    entry.refingerprint_generation = Some(generation);
     let events = state.events.clone();
     let crate_dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -309,6 +332,10 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             }
             publish(state, &crate_dir);
         }
+        TaskResult::RefingerprintDue {
+            crate_dir,
+            generation,
+        } => start_refingerprint(state, &crate_dir, generation),
         TaskResult::Facts { .. } => {}
     }
 }

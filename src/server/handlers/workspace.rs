@@ -42,14 +42,17 @@ pub fn start(state: &mut State) {
     let watcher = Watcher::new(move |event| {
         let _ = events.send(Event::Watch(event));
     });
-    if let Some(store) = &state.store {
-        watcher.watch_tree(store.root());
-    }
-    for folder in &state.folders {
-        watcher.watch_tree(folder);
-    }
-    state.watcher = Some(watcher);
+    state.watcher = Some(watcher.clone());
+    // Cargo metadata and the first hash start first; walking the folders
+    // to add watches runs beside them, off the loop.
     rediscover(state);
+    let mut trees: Vec<PathBuf> = state.folders.clone();
+    trees.extend(state.store.as_ref().map(|store| store.root().to_path_buf()));
+    tokio::task::spawn_blocking(move || {
+        for tree in trees {
+            watcher.watch_tree(&tree);
+        }
+    });
 }
 
 /// Finds the crates of every folder; adds new ones, drops vanished ones.
@@ -176,8 +179,9 @@ pub fn did_change_folders(state: &mut State, params: DidChangeWorkspaceFoldersPa
         if let Ok(path) = added.uri.to_file_path()
             && !state.folders.contains(&path)
         {
-            if let Some(watcher) = &state.watcher {
-                watcher.watch_tree(&path);
+            if let Some(watcher) = state.watcher.clone() {
+                let tree = path.clone();
+                tokio::task::spawn_blocking(move || watcher.watch_tree(&tree));
             }
             state.folders.push(path);
         }
