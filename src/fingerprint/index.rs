@@ -288,10 +288,15 @@ impl TreeIndex {
         if kind != EntryKind::Dir {
             self.remove_subtree(path, false, updates);
         }
-        let is_root = self.roots.iter().any(|root| root == path);
+        // A directory root is not an entry itself (the stream has no record
+        // for it), unless it also lies inside another root.
+        let inside_a_root = self
+            .roots
+            .iter()
+            .any(|root| path != root.as_path() && covered_by(root, path));
         match kind {
             EntryKind::Dir => {
-                if !is_root {
+                if inside_a_root {
                     self.set(path, Some(Digest::Dir), None, updates);
                 }
                 self.rescan_directory(path, updates);
@@ -308,7 +313,7 @@ impl TreeIndex {
                 self.set(path, Some(digest), None, updates);
             }
         }
-        if !is_root {
+        if inside_a_root {
             self.add_missing_parents(path, updates);
         }
     }
