@@ -657,7 +657,7 @@ mod tests {
     /// (see the stream tests; regenerate with
     /// `python3 scripts/fingerprint_reference.py fixture`).
     const CONTAINER_ALL_ROOTS: &str =
-        "9bec36daad5b6f564a0467720edff6130fc3d46f6505771423f3a9a28e5850df";
+        "5873f468f7362d41db0898b7e2a98ae1acca6859e4de7f275735c00746273e92";
 
     struct Fixture {
         _dir: tempfile::TempDir,
