@@ -15,11 +15,11 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, ImportImageOptionsBuilder, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    BuildImageOptionsBuilder, BuilderVersion, ContainerArchiveInfoOptionsBuilder,
+    CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder, ImportImageOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListVolumesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::{body_full, container::LogOutput};
 use futures_util::StreamExt;
@@ -496,6 +496,24 @@ impl ContainerEngine for DockerEngine {
             .read_to_end(&mut contents)
             .with_context(|| format!("The engine sent an unreadable archive for {path}"))?;
         Ok(Some(contents))
+    }
+
+    async fn path_exists(&self, container: &str, path: &str) -> Result<bool> {
+        let options = ContainerArchiveInfoOptionsBuilder::default()
+            .path(path)
+            .build();
+        match self
+            .docker
+            .get_container_archive_info(container, Some(options))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if status_of(&error) == Some(404) => Ok(false),
+            Err(error) => Err(anyhow!(
+                "Failed to look for {path} in the container: {}",
+                server_message(&error)
+            )),
+        }
     }
 
     async fn containers_with_label(&self, label: &str) -> Result<Vec<String>> {
