@@ -13,7 +13,7 @@
 //! (`arca-cache-<key>`, `arca-cache-cargo-home`), cargo runs as the image's
 //! user (root; the volumes are root-owned), and the binary is copied out.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow};
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::cargo_messages::CargoMessages;
 use super::source::{self, CONTAINER_SOURCE_ROOT};
 use super::{
-    BinaryOutcome, BuildEnv, BuildError, BuildEvent, CACHE_LABEL, CRATE_DIR_LABEL, EventSink,
+    BuildEnv, BuildError, BuildEvent, CACHE_LABEL, CRATE_DIR_LABEL, Compiled, EventSink,
     PreparedBuild, ProgressTask, cancellable, features_suffix, recipes,
 };
 use crate::engine::tar_context::TarContext;
@@ -45,7 +45,7 @@ pub(super) async fn build(
     build_id: &str,
     events: EventSink<'_>,
     cancel: &CancellationToken,
-) -> Result<BinaryOutcome, BuildError> {
+) -> Result<Compiled, BuildError> {
     let settings = &prepared.settings;
     let facts = &prepared.facts;
 
@@ -245,46 +245,114 @@ pub(super) async fn build(
         });
     }
 
-    let container_binary = format!(
-        "{CONTAINER_CACHE_ROOT}/target/{}/{}",
-        plan::profile_output_dir(&settings.profile),
-        settings.bin
-    );
-    let binary = if remote {
-        let copied = cancellable(cancel, engine.read_file(container.id(), &container_binary)).await;
+    let profile_dir = plan::profile_output_dir(&settings.profile);
+    let path_map = vec![(PathBuf::from(CONTAINER_SOURCE_ROOT), source_root.clone())];
+    let (binary, target_dir) = if remote {
+        let copied = copy_outputs(
+            engine.as_ref(),
+            container.id(),
+            &host_cache,
+            prepared,
+            cancel,
+        )
+        .await;
         container.remove().await;
-        let bytes = copied?.ok_or_else(|| {
-            anyhow!("The build finished but {container_binary} is missing in the container.")
-        })?;
-        let out_dir = host_cache.join("remote-out");
-        std::fs::create_dir_all(&out_dir)
-            .with_context(|| format!("Failed to create {}", out_dir.display()))?;
-        let path = out_dir.join(&settings.bin);
-        std::fs::write(&path, bytes)
-            .with_context(|| format!("Failed to write {}", path.display()))?;
-        path
+        copied?
     } else {
         container.remove().await;
-        let path = host_cache
-            .join("target")
-            .join(plan::profile_output_dir(&settings.profile))
-            .join(&settings.bin);
-        if !path.is_file() {
-            return Err(anyhow!(
-                "The container build finished but the binary is missing: {}",
-                path.display()
-            )
-            .into());
-        }
-        path
+        let target_dir = host_cache.join("target");
+        (target_dir.join(profile_dir).join(&settings.bin), target_dir)
     };
+    if !binary.is_file() {
+        return Err(anyhow!(
+            "The container build finished but the binary is missing: {}",
+            binary.display()
+        )
+        .into());
+    }
     events(BuildEvent::StageDone {
         message: format!("Containerized cargo build finished for `{}`.", facts.name),
     });
-    Ok(BinaryOutcome {
+    Ok(Compiled {
         binary,
         diagnostics: messages.diagnostics,
+        target_dir,
+        path_map,
+        record_env: false,
     })
+}
+
+/// Copies what a remote build left in its target volume and the manifest
+/// needs (the binary, `<bin>.d`, build scripts' `output` files) into
+/// `<cache>/remote-out/target`. Returns the binary and that target dir.
+async fn copy_outputs(
+    engine: &dyn ContainerEngine,
+    container: &str,
+    host_cache: &Path,
+    prepared: &PreparedBuild,
+    cancel: &CancellationToken,
+) -> Result<(PathBuf, PathBuf), BuildError> {
+    let bin = &prepared.settings.bin;
+    let profile_dir = plan::profile_output_dir(&prepared.settings.profile);
+    let container_dir = format!("{CONTAINER_CACHE_ROOT}/target/{profile_dir}");
+    let target_dir = host_cache.join("remote-out").join("target");
+    let host_dir = target_dir.join(profile_dir);
+    if target_dir.exists() {
+        std::fs::remove_dir_all(&target_dir)
+            .with_context(|| format!("Failed to clear {}", target_dir.display()))?;
+    }
+    std::fs::create_dir_all(&host_dir)
+        .with_context(|| format!("Failed to create {}", host_dir.display()))?;
+    for name in [bin.clone(), format!("{bin}.d")] {
+        let path = format!("{container_dir}/{name}");
+        let bytes = cancellable(cancel, engine.read_file(container, &path))
+            .await?
+            .ok_or_else(|| anyhow!("The build finished but {path} is missing in the container."))?;
+        let dest = host_dir.join(&name);
+        std::fs::write(&dest, bytes)
+            .with_context(|| format!("Failed to write {}", dest.display()))?;
+    }
+    let build_dir = format!("{container_dir}/build");
+    if let Some(archive) =
+        cancellable(cancel, engine.download_archive(container, &build_dir)).await?
+    {
+        extract_build_outputs(&archive, &host_dir)?;
+    }
+    Ok((host_dir.join(bin), target_dir))
+}
+
+/// Extracts the `build/<pkg>/output` files of a tar archive of a profile's
+/// `build` directory under `dest` (refusing any path that leaves it).
+fn extract_build_outputs(archive: &[u8], dest: &Path) -> anyhow::Result<()> {
+    let mut archive = tar::Archive::new(archive);
+    for entry in archive
+        .entries()
+        .context("Unreadable build-output archive")?
+    {
+        let mut entry = entry.context("Unreadable build-output archive")?;
+        let path = entry
+            .path()
+            .context("Unreadable build-output archive")?
+            .into_owned();
+        let plain = path
+            .components()
+            .all(|component| matches!(component, std::path::Component::Normal(_)));
+        if !plain || path.file_name().is_none_or(|name| name != "output") {
+            continue;
+        }
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let target = dest.join(&path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("Failed to create {}", parent.display()))?;
+        }
+        entry
+            .unpack(&target)
+            .with_context(|| format!("Failed to write {}", target.display()))?;
+    }
+    Ok(())
 }
 
 /// Makes sure the engine has `image`, pulling it with per-layer progress;
@@ -510,6 +578,26 @@ impl Drop for ContainerRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_build_script_outputs_are_extracted() {
+        let mut context = TarContext::new();
+        context.add_dir("build", 0o755).unwrap();
+        context
+            .add_file("build/pkg-1/output", b"cargo:rerun-if-changed=x\n", 0o644)
+            .unwrap();
+        context
+            .add_file("build/pkg-1/build-script-build", b"ELF", 0o755)
+            .unwrap();
+        let archive = context.finish().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        extract_build_outputs(&archive, dest.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dest.path().join("build/pkg-1/output")).unwrap(),
+            "cargo:rerun-if-changed=x\n"
+        );
+        assert!(!dest.path().join("build/pkg-1/build-script-build").exists());
+    }
 
     #[test]
     fn cargo_errors_keep_the_lines_from_the_first_error() {

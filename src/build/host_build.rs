@@ -4,34 +4,19 @@
 use std::process::Stdio;
 use std::sync::Mutex;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use super::cargo_messages::CargoMessages;
-use super::{BinaryOutcome, BuildError, BuildEvent, EventSink, PreparedBuild, features_suffix};
+use super::{BuildError, BuildEvent, Compiled, EventSink, PreparedBuild, features_suffix};
 use crate::plan;
-
-/// `rustc -Vv` of the host toolchain: the host build's fingerprint key.
-pub(super) fn rustc_version() -> anyhow::Result<String> {
-    let output = std::process::Command::new("rustc")
-        .arg("-Vv")
-        .output()
-        .context("Failed to run `rustc -Vv`: is Rust installed and on PATH?")?;
-    if !output.status.success() {
-        bail!(
-            "`rustc -Vv` failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    String::from_utf8(output.stdout).context("`rustc -Vv` printed invalid UTF-8")
-}
 
 pub(super) async fn build(
     prepared: &PreparedBuild,
     events: EventSink<'_>,
     cancel: &CancellationToken,
-) -> Result<BinaryOutcome, BuildError> {
+) -> Result<Compiled, BuildError> {
     if std::env::consts::OS != "linux" {
         return Err(anyhow!(
             "`--host-build` needs a Linux host: it packages the host's ELF binary into a Linux image. Build in the container instead (drop --host-build)."
@@ -140,8 +125,11 @@ pub(super) async fn build(
     events(BuildEvent::StageDone {
         message: format!("Host cargo build finished for `{}`.", facts.name),
     });
-    Ok(BinaryOutcome {
+    Ok(Compiled {
         binary,
         diagnostics: messages.diagnostics,
+        target_dir: facts.target_directory.clone(),
+        path_map: Vec::new(),
+        record_env: true,
     })
 }

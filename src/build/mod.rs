@@ -25,7 +25,7 @@
 pub mod cargo_messages;
 mod container_build;
 pub mod crate_lock;
-mod fingerprint_site;
+pub mod freshness;
 mod host_build;
 pub mod recipes;
 mod runtime_image;
@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 pub use cargo_messages::{CompilerDiagnostic, DiagnosticSpan};
 
 use crate::engine::{self, BUILD_LABEL, ContainerEngine};
-use crate::fingerprint::{BuildModeKey, FingerprintSettings};
+use crate::manifest::{self, BuildOutputs, Manifest};
 use crate::plan::{self, BuildSettings, SettingsOverrides};
 use crate::store::{Store, StoredArtifact};
 use crate::workspace::{self, CrateFacts};
@@ -186,6 +186,21 @@ pub struct BinaryOutcome {
     /// The binary on the host.
     pub binary: PathBuf,
     pub diagnostics: Vec<CompilerDiagnostic>,
+    /// Exactly what went into the binary; its digest is the artifact's
+    /// `build_fingerprint`.
+    pub manifest: Manifest,
+}
+
+/// What cargo left behind, before the manifest is recorded.
+struct Compiled {
+    binary: PathBuf,
+    diagnostics: Vec<CompilerDiagnostic>,
+    /// A host directory with cargo's `<profile>/<bin>.d` and
+    /// `<profile>/build/*/output`.
+    target_dir: PathBuf,
+    /// Path prefixes as the build saw them → host paths.
+    path_map: Vec<(PathBuf, PathBuf)>,
+    record_env: bool,
 }
 
 /// Why a build did not produce an artifact.
@@ -265,13 +280,13 @@ pub struct PreparedBuild {
     pub builder_base_image: String,
     /// `arca-builder:<hash>`.
     pub builder_image_tag: String,
-    /// `None` while no fingerprint implementation is wired in (then nothing
-    /// is ever judged fresh).
-    pub fingerprint: Option<String>,
+    /// The manifest's build mode (`container:<builder key>` or
+    /// `host:<rustc -Vv>`).
+    pub mode: String,
 }
 
-/// Resolves the crate, its settings and its fingerprint. Blocking (runs
-/// `cargo metadata` and hashes the inputs); makes sure `Cargo.lock` exists
+/// Resolves the crate and its settings. Blocking (runs `cargo metadata`);
+/// makes sure `Cargo.lock` exists
 /// because the container sees the source read-only and builds `--locked`.
 pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     let facts = workspace::load_crate_facts(&request.path)?;
@@ -281,33 +296,14 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     ensure_lockfile(&facts)?;
     let builder_base_image = plan::builder_base_image(&settings.base_image);
     let builder_image_tag = plan::builder_image_tag(&builder_base_image);
-    let mode = if request.host_build {
-        BuildModeKey::Host {
-            rustc_version: host_build::rustc_version()?,
-        }
-    } else {
-        BuildModeKey::Container {
-            fingerprint_key: plan::builder_fingerprint_key(&settings.base_image),
-        }
-    };
-    let fingerprint_settings = FingerprintSettings {
-        workspace_root: facts.workspace_root.clone(),
-        package_name: facts.name.clone(),
-        package_version: facts.version.clone(),
-        binary_name: settings.bin.clone(),
-        profile: settings.profile.clone(),
-        features: settings.features.clone(),
-        base_image: settings.base_image.clone(),
-        mode,
-    };
-    let fingerprint = fingerprint_site::build_fingerprint(&facts, &fingerprint_settings)?;
+    let mode = freshness::build_mode(&settings.base_image, request.host_build)?;
     Ok(PreparedBuild {
         facts,
         settings,
         host_build: request.host_build,
         builder_base_image,
         builder_image_tag,
-        fingerprint,
+        mode,
     })
 }
 
@@ -330,14 +326,7 @@ fn ensure_lockfile(facts: &CrateFacts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The newest artifact of the crate when it was built from the same
-/// fingerprint and its archive is still there.
-pub fn fresh_artifact(store: &Store, prepared: &PreparedBuild) -> Option<StoredArtifact> {
-    let fingerprint = prepared.fingerprint.as_deref()?;
-    let newest = store.newest_for_crate(&prepared.facts.crate_dir)?;
-    (newest.metadata.build_fingerprint == fingerprint && newest.archive_path().is_file())
-        .then_some(newest)
-}
+pub use freshness::fresh_artifact;
 
 /// Builds the crate into a runtime image and stores it as an artifact, or
 /// returns the fresh artifact at once (unless `request.force`).
@@ -351,7 +340,7 @@ pub async fn package(
     let _lock = lock_crate(env, &crate_dir, events, cancel).await?;
     let prepared = prepare_cancellable(request, cancel).await?;
     if !request.force
-        && let Some(artifact) = fresh_artifact(env.store(), &prepared)
+        && let Some(artifact) = fresh_cancellable(env.store(), &prepared, cancel).await?
     {
         let archive_bytes = std::fs::metadata(artifact.archive_path())
             .map(|metadata| metadata.len())
@@ -376,7 +365,7 @@ pub async fn package(
             env.store(),
             &prepared,
             &artifact_id,
-            &binary.binary,
+            &binary,
             events,
             cancel,
         )
@@ -434,11 +423,42 @@ async fn compile(
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<BinaryOutcome, BuildError> {
-    if prepared.host_build {
-        host_build::build(prepared, events, cancel).await
+    let compiled = if prepared.host_build {
+        host_build::build(prepared, events, cancel).await?
     } else {
-        container_build::build(env, engine, prepared, build_id, events, cancel).await
-    }
+        container_build::build(env, engine, prepared, build_id, events, cancel).await?
+    };
+    let facts = prepared.facts.clone();
+    let settings = prepared.settings.clone();
+    let mode = prepared.mode.clone();
+    let target_dir = compiled.target_dir.clone();
+    let path_map = compiled.path_map.clone();
+    let record_env = compiled.record_env;
+    let recording = tokio::task::spawn_blocking(move || {
+        let outputs = BuildOutputs {
+            target_dir: &target_dir,
+            path_map,
+            record_env,
+        };
+        manifest::record(
+            &facts,
+            &settings,
+            mode,
+            &outputs,
+            dirs::home_dir().as_deref(),
+        )
+    });
+    let manifest = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Err(BuildError::Cancelled),
+        joined = recording => joined
+            .map_err(|error| anyhow!("Recording the build's inputs failed: {error}"))??,
+    };
+    Ok(BinaryOutcome {
+        binary: compiled.binary,
+        diagnostics: compiled.diagnostics,
+        manifest,
+    })
 }
 
 fn crate_dir_of(path: &Path) -> Result<PathBuf, BuildError> {
@@ -483,6 +503,22 @@ async fn prepare_cancellable(
         joined = work => joined
             .map_err(|error| anyhow!("The build preparation task failed: {error}"))?
             .map_err(BuildError::Failed),
+    }
+}
+
+async fn fresh_cancellable(
+    store: &Store,
+    prepared: &PreparedBuild,
+    cancel: &CancellationToken,
+) -> Result<Option<StoredArtifact>, BuildError> {
+    let store = store.clone();
+    let prepared = prepared.clone();
+    let work = tokio::task::spawn_blocking(move || fresh_artifact(&store, &prepared));
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(BuildError::Cancelled),
+        joined = work => Ok(joined
+            .map_err(|error| anyhow!("The freshness check failed: {error}"))?),
     }
 }
 

@@ -3,7 +3,6 @@
 //! directory, commit the record. On failure or cancellation the image is
 //! removed and the staging directory deleted: no record, no half archive.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,27 +10,30 @@ use tokio_util::sync::CancellationToken;
 
 use super::container_build::{ContainerRun, ensure_image};
 use super::{
-    BuildError, BuildEvent, CRATE_DIR_LABEL, EventSink, PreparedBuild, ProgressTask, cancellable,
-    recipes,
+    BinaryOutcome, BuildError, BuildEvent, CRATE_DIR_LABEL, EventSink, PreparedBuild, ProgressTask,
+    cancellable, recipes,
 };
 use crate::engine::tar_context::TarContext;
 use crate::engine::{BUILD_LABEL, ContainerEngine, ContainerSpec, OutputLine};
+use crate::manifest::Manifest;
 use crate::plan;
 use crate::store::{self, ArtifactMetadata, Store, StoredArtifact};
 
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// Builds the runtime image around `binary` and stores the artifact.
+/// Builds the runtime image around the built binary and stores the artifact.
 /// Returns it with the archive's size.
 pub(super) async fn package(
     engine: &Arc<dyn ContainerEngine>,
     store: &Store,
     prepared: &PreparedBuild,
     artifact_id: &str,
-    binary: &Path,
+    built: &BinaryOutcome,
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<(StoredArtifact, u64), BuildError> {
+    let binary = built.binary.as_path();
+    let manifest = &built.manifest;
     let facts = &prepared.facts;
     let settings = &prepared.settings;
     let remote_tag = format!(
@@ -43,7 +45,7 @@ pub(super) async fn package(
         schema_version: store::CURRENT_SCHEMA_VERSION,
         artifact_id: artifact_id.to_owned(),
         remote_tag,
-        build_fingerprint: prepared.fingerprint.clone().unwrap_or_default(),
+        build_fingerprint: manifest.digest(),
         kind: "rust".into(),
         created_at_epoch_ms: store::now_epoch_ms(),
         crate_name: facts.name.clone(),
@@ -91,6 +93,7 @@ pub(super) async fn package(
         store,
         &metadata,
         &containerfile,
+        manifest,
         events,
         cancel,
     )
@@ -106,6 +109,7 @@ async fn save_artifact(
     store: &Store,
     metadata: &ArtifactMetadata,
     containerfile: &str,
+    manifest: &Manifest,
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<(StoredArtifact, u64), BuildError> {
@@ -140,6 +144,7 @@ async fn save_artifact(
     let containerfile_path = pending.staging_dir().join("Containerfile");
     std::fs::write(&containerfile_path, containerfile)
         .with_context(|| format!("Failed to write {}", containerfile_path.display()))?;
+    manifest.write_to(pending.staging_dir())?;
     if cancel.is_cancelled() {
         return Err(BuildError::Cancelled);
     }

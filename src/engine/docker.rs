@@ -461,7 +461,7 @@ impl ContainerEngine for DockerEngine {
         }
     }
 
-    async fn read_file(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>> {
+    async fn download_archive(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>> {
         let options = DownloadFromContainerOptionsBuilder::default()
             .path(path)
             .build();
@@ -479,22 +479,25 @@ impl ContainerEngine for DockerEngine {
                 ),
             }
         }
-        let mut entries = tar::Archive::new(archive.as_slice());
-        let mut entries = entries
-            .entries()
-            .with_context(|| format!("The engine sent an unreadable archive for {path}"))?;
+        Ok(Some(archive))
+    }
+
+    async fn read_file(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(archive) = self.download_archive(container, path).await? else {
+            return Ok(None);
+        };
+        let unreadable = || format!("The engine sent an unreadable archive for {path}");
+        let mut archive = tar::Archive::new(archive.as_slice());
+        let mut entries = archive.entries().with_context(unreadable)?;
         let Some(entry) = entries.next() else {
             return Ok(None);
         };
-        let mut entry =
-            entry.with_context(|| format!("The engine sent an unreadable archive for {path}"))?;
+        let mut entry = entry.with_context(unreadable)?;
         if !entry.header().entry_type().is_file() {
             return Ok(None);
         }
         let mut contents = Vec::new();
-        entry
-            .read_to_end(&mut contents)
-            .with_context(|| format!("The engine sent an unreadable archive for {path}"))?;
+        entry.read_to_end(&mut contents).with_context(unreadable)?;
         Ok(Some(contents))
     }
 

@@ -139,6 +139,9 @@ pub trait ContainerEngine: Send + Sync {
     /// Reads one regular file out of a (possibly stopped) container;
     /// `None` when the path does not exist.
     async fn read_file(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>>;
+    /// A tar archive of `path` (file or directory) in a (possibly stopped)
+    /// container; `None` when the path does not exist.
+    async fn download_archive(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>>;
     /// Whether `path` exists in a (possibly never started) container.
     async fn path_exists(&self, container: &str, path: &str) -> Result<bool>;
     /// Ids of all containers (running or not) carrying `label` (`key` or
