@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the local fixture images the Docker tests use (no registry is
 # reachable). Idempotent: an image already present under its tag is reused.
-#   arca-test/busybox:latest       busybox-static rootfs with the host's CA bundle
+#   arca-test/busybox:latest       busybox-static rootfs with the host's glibc runtime
+#                                  libraries (binaries built in the bookworm builder
+#                                  link against glibc, as on a real CUDA runtime) and CA bundle
 #     also nvidia/cuda:12.8.1-runtime-ubuntu24.04, nvidia/cuda:12.8.1-base-ubuntu24.04
 #   arca-test/rust-builder:latest  debootstrap minbase bookworm + gcc + host Rust toolchain
 #     also nvidia/cuda:12.8.1-devel-ubuntu24.04
@@ -16,7 +18,12 @@ RUNTIME_ALIASES=(nvidia/cuda:12.8.1-runtime-ubuntu24.04 nvidia/cuda:12.8.1-base-
 BUILDER_ALIASES=(nvidia/cuda:12.8.1-devel-ubuntu24.04)
 
 say() { echo "fixtures: $*" >&2; }
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+# Bump when an image's recipe changes, so existing machines rebuild it.
+RUNTIME_VERSION=busybox-glibc-2
+BUILDER_VERSION=bookworm-rust-1
+have_image() {
+    [ "$(docker image inspect -f '{{index .Config.Labels "arca.fixture"}}' "$1" 2>/dev/null)" = "$2" ]
+}
 apt_install() {
     say "installing $*"
     apt-get update -qq
@@ -34,7 +41,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 # (a) runtime base: busybox-static
-if have_image "$RUNTIME_TAG"; then
+if have_image "$RUNTIME_TAG" "$RUNTIME_VERSION"; then
     say "$RUNTIME_TAG present; reusing"
 else
     if ! dpkg -s busybox-static >/dev/null 2>&1; then apt_install busybox-static; fi
@@ -50,16 +57,23 @@ else
     else
         say "warning: host has no /etc/ssl/certs/ca-certificates.crt; runtime base gets none"
     fi
+    libdir=/lib/x86_64-linux-gnu
+    mkdir -p "$root$libdir" "$root/lib64"
+    for lib in ld-linux-x86-64.so.2 libc.so.6 libm.so.6 libgcc_s.so.1 libpthread.so.0 libdl.so.2 librt.so.1; do
+        cp -L "$libdir/$lib" "$root$libdir/$lib"
+    done
+    ln -sf "$libdir/ld-linux-x86-64.so.2" "$root/lib64/ld-linux-x86-64.so.2"
     echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
     echo 'root:x:0:' >"$root/etc/group"
     say "importing busybox rootfs as $RUNTIME_TAG"
     tar --numeric-owner -C "$root" -c . |
-        docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$RUNTIME_TAG" >/dev/null
+        docker import --change "LABEL arca.fixture=$RUNTIME_VERSION" \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$RUNTIME_TAG" >/dev/null
 fi
 tag_aliases "$RUNTIME_TAG" "${RUNTIME_ALIASES[@]}"
 
 # (b) builder base: debootstrap minbase + gcc + host toolchain
-if have_image "$BUILDER_TAG"; then
+if have_image "$BUILDER_TAG" "$BUILDER_VERSION"; then
     say "$BUILDER_TAG present; reusing"
 else
     base_tar="$CACHE/bookworm-minbase-gcc.tar"
@@ -91,7 +105,8 @@ else
     (cd "$sysroot" && tar --exclude=./share -c .) | tar -C "$root/usr/local/rust" -x
     say "importing builder rootfs as $BUILDER_TAG"
     tar --numeric-owner -C "$root" -c . |
-        docker import --change 'ENV PATH=/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$BUILDER_TAG" >/dev/null
+        docker import --change "LABEL arca.fixture=$BUILDER_VERSION" \
+            --change 'ENV PATH=/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$BUILDER_TAG" >/dev/null
     rm -rf "$root"
 fi
 tag_aliases "$BUILDER_TAG" "${BUILDER_ALIASES[@]}"

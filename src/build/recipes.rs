@@ -79,10 +79,18 @@ pub fn runtime_containerfile(
         );
     }
     text.push_str(&format!("COPY {binary} /usr/local/bin/{binary}\n"));
-    for (key, value) in metadata.image_labels() {
-        let value = serde_json::to_string(&value).context("Failed to encode a label")?;
-        text.push_str(&format!("LABEL {key}={value}\n"));
-    }
+    // One LABEL instruction: the classic builder makes a layer (and runs an
+    // intermediate container) per instruction.
+    let labels = metadata
+        .image_labels()
+        .into_iter()
+        .map(|(key, value)| {
+            serde_json::to_string(&value)
+                .map(|value| format!("{key}={value}"))
+                .context("Failed to encode a label")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    text.push_str(&format!("LABEL {}\n", labels.join(" \\\n      ")));
     text.push_str(&format!("ENTRYPOINT {entrypoint}\n"));
     Ok(text)
 }
@@ -123,9 +131,13 @@ mod tests {
         let label = text.find("LABEL io.khoek.arca.").unwrap();
         assert!(certs < copy && copy < label, "{text}");
         assert!(!text.contains("--chmod"));
-        assert!(text.contains("LABEL io.khoek.arca.cargo-features=\"a,b\"\n"));
+        assert!(
+            text.contains(" \\\n      io.khoek.arca.cargo-features=\"a,b\" \\\n"),
+            "{text}"
+        );
         assert!(text.ends_with("ENTRYPOINT [\"/usr/local/bin/hello\"]\n"));
-        assert_eq!(text.matches("LABEL ").count(), 10);
+        assert_eq!(text.matches("LABEL ").count(), 1);
+        assert_eq!(text.matches("io.khoek.arca.").count(), 10);
     }
 
     #[test]

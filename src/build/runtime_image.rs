@@ -78,10 +78,26 @@ pub(super) async fn package(
     context.add_file(&settings.bin, &binary_bytes, 0o755)?;
     drop(binary_bytes);
     let context = context.finish()?;
-    let output = |line: OutputLine| events(BuildEvent::Output { line: line.text });
+    // The builder's step-by-step output is noise on success; it is shown
+    // when the image fails to build.
+    let builder_output = std::sync::Mutex::new(Vec::<String>::new());
+    let output = |line: OutputLine| {
+        builder_output
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(line.text)
+    };
     if let Err(error) = cancellable(cancel, engine.build_image(&local_tag, context, &output)).await
     {
         let _ = engine.remove_image(&local_tag).await;
+        if !matches!(error, BuildError::Cancelled) {
+            for line in builder_output
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+            {
+                events(BuildEvent::Output { line });
+            }
+        }
         return Err(error);
     }
     events(BuildEvent::StageDone {
