@@ -71,14 +71,13 @@ fn describe_connect_error(error: &BollardError) -> String {
     match error {
         BollardError::SocketNotFoundError(path) => format!("no socket at {path}"),
         other => {
-            // hyper's errors hide the cause (connection refused, ...) in the chain.
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                text = format!("{text}: {cause}");
-                source = cause.source();
+            // hyper's errors nest the cause (connection refused, ...) several
+            // levels deep; the innermost one says what happened.
+            let mut cause: &dyn std::error::Error = other;
+            while let Some(source) = cause.source() {
+                cause = source;
             }
-            text
+            cause.to_string()
         }
     }
 }
