@@ -363,6 +363,69 @@ fn a_host_build_is_packaged_the_same_way() {
 }
 
 #[test]
+fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    // A runtime base without /etc/ssl/certs/ca-certificates.crt, made
+    // through the engine from the busybox fixture.
+    let tag = format!("arca-test/no-ca:{}", test.store().new_artifact_id());
+    let mut context = arca::engine::tar_context::TarContext::new();
+    context
+        .add_file(
+            "Containerfile",
+            format!("FROM {RUNTIME_BASE}\nRUN rm /etc/ssl/certs/ca-certificates.crt\n").as_bytes(),
+            0o644,
+        )
+        .expect("containerfile");
+    let context = context.finish().expect("context");
+    test.runtime
+        .block_on(test.engine.build_image(&tag, context, &|_| {}))
+        .expect("build the no-CA base");
+    struct RemoveImage<'a>(&'a DockerTest, String);
+    impl Drop for RemoveImage<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.runtime.block_on(self.0.engine.remove_image(&self.1));
+        }
+    }
+    let _remove = RemoveImage(&test, tag.clone());
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&test.crate_dir)
+        .args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--host-build",
+            "--base-image",
+            &tag,
+        ])
+        .env("ARCA_HOME", test.home.path())
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("run arca");
+    assert!(output.status.success(), "{}", text(&output));
+    let artifact = test.store().select(&artifact_id(&output)).expect("record")[0].clone();
+    let containerfile =
+        std::fs::read_to_string(artifact.dir.join("Containerfile")).expect("Containerfile");
+    let certificates = containerfile.find("ca-certificates").expect("a CA layer");
+    let copy = containerfile.find("COPY hello").expect("COPY");
+    assert!(certificates < copy, "{containerfile}");
+    let (printed, _) = test.run_image(&artifact.metadata.local_tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
+
+    // The fixture base has the bundle: no RUN at all (no network needed).
+    let output = test.build_cli(&["--host-build"], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let artifact = test.store().select(&artifact_id(&output)).expect("record")[0].clone();
+    let containerfile =
+        std::fs::read_to_string(artifact.dir.join("Containerfile")).expect("Containerfile");
+    assert!(!containerfile.contains("RUN"), "{containerfile}");
+}
+
+#[test]
 fn two_builds_of_one_crate_run_one_at_a_time() {
     let Some(test) = DockerTest::new() else {
         return;

@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{ArgAction, Args, Subcommand};
@@ -148,6 +148,7 @@ struct Console {
 struct ConsoleState {
     layers: HashMap<String, ProgressBar>,
     export: Option<ProgressBar>,
+    stage_started: Option<Instant>,
 }
 
 impl Console {
@@ -177,6 +178,7 @@ impl Console {
         match event {
             BuildEvent::Stage { title, detail } => {
                 self.clear_bars();
+                self.lock_state().stage_started = Some(Instant::now());
                 self.line(&format!("==> {title}"));
                 if !detail.is_empty() {
                     self.line(&format!("    {detail}"));
@@ -184,7 +186,13 @@ impl Console {
             }
             BuildEvent::StageDone { message } => {
                 self.clear_bars();
-                self.line(&format!("    {message}"));
+                let elapsed = self
+                    .lock_state()
+                    .stage_started
+                    .take()
+                    .map(|started| format!(" ({:.2} s)", started.elapsed().as_secs_f64()))
+                    .unwrap_or_default();
+                self.line(&format!("    {message}{elapsed}"));
             }
             BuildEvent::Output { line } => self.line(&line),
             BuildEvent::Notice { message } => self.line(&format!("    {message}")),
@@ -234,11 +242,14 @@ impl Console {
         bar.set_message(status);
     }
 
-    fn clear_bars(&self) {
-        let mut state = self
-            .state
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, ConsoleState> {
+        self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn clear_bars(&self) {
+        let mut state = self.lock_state();
         for (_, bar) in state.layers.drain() {
             bar.finish_and_clear();
         }
