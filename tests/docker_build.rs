@@ -463,3 +463,54 @@ fn two_builds_of_one_crate_run_one_at_a_time() {
     );
     assert!(*waited.lock().expect("flag"));
 }
+
+#[test]
+fn cancelling_at_every_stage_leaves_nothing() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    for stage in [
+        "Ensuring builder base image",
+        "Preparing cached builder image",
+        "Building crate inside the builder container",
+        "Building runtime container image",
+        "Saving artifact archive",
+    ] {
+        let cancel = CancellationToken::new();
+        let runtime_tag = Mutex::new(None::<String>);
+        let events = |event: BuildEvent| {
+            if let BuildEvent::Stage { title, detail } = &event {
+                if let Some(tag) = detail.strip_prefix("tag ") {
+                    *runtime_tag.lock().expect("tag") = Some(tag.to_owned());
+                }
+                if title == stage {
+                    cancel.cancel();
+                }
+            }
+        };
+        let result = test
+            .runtime
+            .block_on(build::package(&env, &request(&test), &events, &cancel));
+        assert!(
+            matches!(result, Err(BuildError::Cancelled)),
+            "cancel at `{stage}`: {result:?}"
+        );
+        assert!(
+            test.leftover_containers().is_empty(),
+            "containers after `{stage}`"
+        );
+        let store_root = test.home.path().join("containers");
+        let entries: Vec<_> = std::fs::read_dir(&store_root)
+            .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+            .unwrap_or_default();
+        assert!(entries.is_empty(), "store after `{stage}`: {entries:?}");
+        if let Some(tag) = runtime_tag.into_inner().expect("tag") {
+            let image = test
+                .runtime
+                .block_on(test.engine.inspect_image(&tag))
+                .expect("inspect");
+            assert!(image.is_none(), "runtime image {tag} left after `{stage}`");
+        }
+    }
+}

@@ -542,3 +542,51 @@ fn features_suffix(features: &[String]) -> String {
         format!(" · features {}", features.join(","))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The language server spawns builds on tokio tasks: the futures must
+    /// be `Send`.
+    #[test]
+    fn build_futures_can_be_spawned() {
+        let env = BuildEnv::at(Path::new("/nonexistent"));
+        let request = BuildRequest::default();
+        let cancel = CancellationToken::new();
+        let events = |_: BuildEvent| {};
+        assert_send(&package(&env, &request, &events, &cancel));
+        assert_send(&build_binary(&env, &request, &events, &cancel));
+    }
+
+    #[test]
+    fn percentages_need_a_total() {
+        let progress = |current, total| BuildEvent::Progress {
+            task: ProgressTask::Export {
+                archive: PathBuf::from("/a/image.tar"),
+            },
+            status: String::new(),
+            current,
+            total,
+        };
+        assert_eq!(progress(50, Some(200)).percent(), Some(25.0));
+        assert_eq!(progress(50, None).percent(), None);
+        assert_eq!(progress(300, Some(200)).percent(), Some(100.0));
+    }
+
+    #[test]
+    fn compile_errors_say_what_failed_and_what_to_do() {
+        let error = BuildError::Compile {
+            crate_name: "hello".into(),
+            exit_code: 101,
+            diagnostics: Vec::new(),
+            cargo_errors: vec!["error: the lock file needs to be updated".into()],
+        };
+        assert_eq!(
+            error.to_string(),
+            "Cargo could not build `hello` (exit code 101):\nerror: the lock file needs to be updated"
+        );
+    }
+}
