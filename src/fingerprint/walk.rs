@@ -14,11 +14,13 @@
 //!
 //! [`read_inputs`] serializes the original's stream (`hash_text` records and
 //! raw file contents) into large reusable buffers on a reader thread, so the
-//! caller hashes whole chunks while the next ones are being read.
+//! caller hashes whole chunks while the next ones are being read; on request
+//! it also digests each file for the per-file index on the way.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, FileType};
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
@@ -133,29 +135,53 @@ pub(crate) fn text_record(value: &str) -> [u8; 8] {
     (value.len() as u64).to_le_bytes()
 }
 
-/// Where an input entry starts, for consumers that track entries (the index).
+/// What `stat` says about a file: when it is unchanged, so are the
+/// contents (used to skip rehashing when a directory is rescanned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    size: u64,
+    inode: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    pub(crate) fn of(metadata: &fs::Metadata) -> Stamp {
+        Stamp {
+            size: metadata.size(),
+            inode: metadata.ino(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
+/// An input entry, for consumers that track entries (the index). Each
+/// comes with the chunk in which its record ends.
 #[derive(Debug)]
-#[allow(dead_code)] // read by the per-file index, which lands next
 pub(crate) enum Mark {
-    /// A new entry; for a file, its content follows as [`Mark::Content`]
-    /// pieces (in this chunk and the next ones) until [`Mark::FileEnd`].
-    Entry {
+    Dir {
         path: PathBuf,
-        kind: EntryKind,
-        /// A symlink's target text.
-        link: Option<String>,
     },
-    /// `data[start..end]` of this chunk is content of the current file.
-    Content { start: usize, end: usize },
-    /// The current file's content is complete.
-    FileEnd,
+    Symlink {
+        path: PathBuf,
+        target: String,
+    },
+    /// A file with the BLAKE3 digest of its contents (computed on the reader
+    /// thread while the contents are in cache) and its `stat` as opened.
+    File {
+        path: PathBuf,
+        digest: [u8; 32],
+        stamp: Stamp,
+    },
 }
 
 /// One buffer of the serialized stream.
 pub(crate) struct Chunk {
     data: Vec<u8>,
     len: usize,
-    /// Entry boundaries inside `data`, in order; empty unless tracking.
+    /// The entries whose records end in this chunk, in order; empty unless
+    /// tracking.
     pub(crate) marks: Vec<Mark>,
 }
 
@@ -171,12 +197,6 @@ impl Chunk {
     /// The stream bytes this chunk carries.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.data[..self.len]
-    }
-
-    /// A slice of the chunk's bytes, as named by a [`Mark::Content`].
-    #[allow(dead_code)] // read by the per-file index, which lands next
-    pub(crate) fn slice(&self, start: usize, end: usize) -> &[u8] {
-        &self.data[start..end]
     }
 }
 
@@ -238,48 +258,69 @@ impl ChunkWriter {
         self.put(value.as_bytes())
     }
 
-    fn mark(&mut self, mark: Mark) {
+    fn mark(&mut self, mark: impl FnOnce() -> Mark) {
         if self.track {
-            self.current.marks.push(mark);
+            self.current.marks.push(mark());
         }
     }
 
     /// Writes one entry's record (tag, relative path, and the symlink
     /// target or file contents).
     fn entry(&mut self, path: &Path, relative: &str, kind: EntryKind) -> Result<(), Halt> {
-        let link = match kind {
-            EntryKind::Symlink => Some(link_text(path)?),
-            _ => None,
-        };
-        let file = match kind {
-            EntryKind::File => Some(open_input(path)?),
-            _ => None,
-        };
-        self.put_text(kind.tag())?;
-        self.put_text(relative)?;
-        if let Some(link) = &link {
-            self.put_text(link)?;
-        }
-        self.mark(Mark::Entry {
-            path: path.to_path_buf(),
-            kind,
-            link,
-        });
-        if let Some(mut file) = file {
-            self.file_contents(&mut file, path)?;
-            self.mark(Mark::FileEnd);
+        match kind {
+            EntryKind::Dir => {
+                self.put_text(kind.tag())?;
+                self.put_text(relative)?;
+                self.mark(|| Mark::Dir {
+                    path: path.to_path_buf(),
+                });
+            }
+            EntryKind::Symlink => {
+                let target = link_text(path)?;
+                self.put_text(kind.tag())?;
+                self.put_text(relative)?;
+                self.put_text(&target)?;
+                self.mark(|| Mark::Symlink {
+                    path: path.to_path_buf(),
+                    target,
+                });
+            }
+            EntryKind::File => {
+                let mut file = open_input(path)?;
+                let stamp = if self.track {
+                    let metadata = file.metadata().with_context(|| {
+                        format!("Failed to read build input metadata: {}", path.display())
+                    })?;
+                    Some(Stamp::of(&metadata))
+                } else {
+                    None
+                };
+                self.put_text(kind.tag())?;
+                self.put_text(relative)?;
+                let digest = self.file_contents(&mut file, path)?;
+                if let (Some(stamp), Some(digest)) = (stamp, digest) {
+                    self.mark(|| Mark::File {
+                        path: path.to_path_buf(),
+                        digest,
+                        stamp,
+                    });
+                }
+            }
         }
         Ok(())
     }
 
-    fn file_contents(&mut self, file: &mut File, path: &Path) -> Result<(), Halt> {
+    /// Copies a file's contents into the stream; when tracking, returns
+    /// their BLAKE3 digest.
+    fn file_contents(&mut self, file: &mut File, path: &Path) -> Result<Option<[u8; 32]>, Halt> {
+        let mut hasher = self.track.then(blake3::Hasher::new);
         loop {
             if self.current.len == CHUNK_SIZE {
                 self.flush()?;
             }
             let start = self.current.len;
             let read = match file.read(&mut self.current.data[start..]) {
-                Ok(0) => return Ok(()),
+                Ok(0) => return Ok(hasher.map(|hasher| *hasher.finalize().as_bytes())),
                 Ok(read) => read,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(error) => {
@@ -290,14 +331,8 @@ impl ChunkWriter {
                 }
             };
             self.current.len += read;
-            if self.track {
-                match self.current.marks.last_mut() {
-                    Some(Mark::Content { end, .. }) if *end == start => *end += read,
-                    _ => self.current.marks.push(Mark::Content {
-                        start,
-                        end: start + read,
-                    }),
-                }
+            if let Some(hasher) = hasher.as_mut() {
+                hasher.update(&self.current.data[start..start + read]);
             }
         }
     }
@@ -328,8 +363,10 @@ impl ChunkWriter {
 
 /// Reads every input below `roots` (in order) on a second thread and calls
 /// `consume` with each chunk of the original stream's bytes, in order.
-/// With `track`, chunks carry [`Mark`]s naming the entries and the file
-/// content spans. The first error (reader's or consumer's) ends the walk.
+/// With `track`, chunks also carry a [`Mark`] per entry, files with their
+/// BLAKE3 digest (hashed on the reader thread, which has time to spare while
+/// the caller runs SHA-256). The first error (reader's or consumer's) ends
+/// the walk.
 pub(crate) fn read_inputs(
     roots: &[PathBuf],
     track: bool,
