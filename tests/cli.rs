@@ -176,7 +176,7 @@ fn a_virtual_workspace_reports_its_member_crates() {
 fn check_prints_located_findings_and_fails_on_errors() {
     let fixture = Fixture::new();
     let demo = fixture.demo_crate(
-        "[rust]\nprofile = \"release\"\nfeatures = [\"cli\", \"htp\"]\nbase_image = \"Debian:12\"\nprofle = 1\n",
+        "[rust]\nprofile = \"release\"\nfeatures = [\"cli\", \"htp\"]\nbase_image = \"Debian:12\"\nbni = \"demo\"\n",
     );
     let output = fixture.arca(&["check", demo.to_str().expect("path")]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -184,14 +184,14 @@ fn check_prints_located_findings_and_fails_on_errors() {
     let config = demo.join(".arca/config.toml");
     assert!(
         stdout.contains(&format!(
-            "{}:3:21: error[unknown-feature]",
+            "{}:3:20: error[unknown-feature]",
             config.display()
         )),
         "{stdout}"
     );
     assert!(stdout.contains("error[invalid-image]"), "{stdout}");
     assert!(stdout.contains("warning[unknown-key]"), "{stdout}");
-    assert!(stdout.contains("`profile`"), "{stdout}");
+    assert!(stdout.contains("Did you mean `bin`?"), "{stdout}");
 }
 
 #[test]
