@@ -174,10 +174,33 @@ fn build_and_package_with_no_engine_fail_clearly_and_the_server_lives_on() {
             .unwrap_err();
         let message = error["message"].as_str().unwrap();
         assert!(
-            message.contains("Docker") || message.contains("engine"),
+            message.contains("Cannot reach the Docker engine") && message.contains("DOCKER_HOST"),
             "{command}: {message}"
         );
+        // The failed build still opened and closed its progress.
+        let begin = server.expect("$/progress", "progress begin", |params| {
+            params["value"]["kind"] == "begin"
+        });
+        let token = begin["token"].clone();
+        assert!(
+            server
+                .server_requests
+                .iter()
+                .any(
+                    |request| request["method"] == "window/workDoneProgress/create"
+                        && request["params"]["token"] == token
+                ),
+            "the token was created by the server first"
+        );
+        server.expect("$/progress", "progress end", |params| {
+            params["token"] == token && params["value"]["kind"] == "end"
+        });
     }
+    // The crate is not left `building`.
+    let status = server
+        .request("arca/status", json!({"crate": crate_uri(&demo)}))
+        .unwrap();
+    assert_ne!(status[0]["state"], "building", "{status}");
     // Cancelling when nothing runs is not an error; the crate may be omitted
     // in a one-crate workspace.
     let result = server

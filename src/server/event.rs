@@ -85,6 +85,8 @@ pub enum TaskResult {
         generation: u64,
         live: Result<super::state::Live, String>,
     },
+    /// A build or package ended.
+    BuildFinished(super::handlers::build::Finished),
     /// Time to recompute the whole-tree fingerprint (if still wanted).
     RefingerprintDue { crate_dir: PathBuf, generation: u64 },
     /// The whole-tree fingerprint of the current tree was recomputed.

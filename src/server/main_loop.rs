@@ -26,13 +26,15 @@ async fn run(client: Client, mut lsp: mpsc::UnboundedReceiver<Event>) {
     let (internal_tx, mut internal) = mpsc::unbounded_channel();
     let mut state = State::new(client, internal_tx);
     loop {
+        // Internal events first: a task reports its end before its answer
+        // goes out, so the client's next message sees the state after it.
         let event = tokio::select! {
             biased;
+            Some(event) = internal.recv() => event,
             event = lsp.recv() => match event {
                 Some(event) => event,
                 None => break,
             },
-            Some(event) = internal.recv() => event,
         };
         handle(&mut state, event);
     }

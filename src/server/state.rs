@@ -2,7 +2,7 @@
 //! them, open documents, running operations. Owned and mutated only by the
 //! main loop.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
@@ -36,6 +36,9 @@ pub struct State {
     pub documents: HashMap<PathBuf, Document>,
     pub store: Option<Store>,
     pub watcher: Option<Watcher>,
+    /// Source files each crate's last build published compiler
+    /// diagnostics on (cleared by its next build).
+    pub rust_diagnostics: HashMap<PathBuf, BTreeSet<Url>>,
     /// Running builds and packages, one per crate at most.
     pub operations: HashMap<PathBuf, Operation>,
     /// Source of generations for background work.
@@ -124,6 +127,7 @@ impl State {
             documents: HashMap::new(),
             store: None,
             watcher: None,
+            rust_diagnostics: HashMap::new(),
             operations: HashMap::new(),
             next_generation: 1,
         }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{ExecuteCommandParams, NumberOrString, WorkDoneProgressCancelParams};
 
-use super::{failed, invalid_params};
+use super::invalid_params;
 use crate::server::event::Reply;
 use crate::server::ext::{BuildArgs, CancelArgs, SetDefaultsArgs};
 use crate::server::state::State;
@@ -52,7 +52,12 @@ pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Resu
         "arca.build" | "arca.package" => {
             let args: BuildArgs = single_argument(&params.command, params.arguments)?;
             let dir = resolve_crate(state, args.crate_uri.as_deref())?;
-            build(state, &params.command, &dir, args)
+            let kind = if params.command == "arca.build" {
+                super::build::Kind::Build
+            } else {
+                super::build::Kind::Package
+            };
+            super::build::start(state, kind, &dir, args)
         }
         "arca.cancel" => {
             let args: CancelArgs = single_argument(&params.command, params.arguments)?;
@@ -127,13 +132,6 @@ fn crate_list(state: &State) -> String {
     } else {
         uris.join(", ")
     }
-}
-
-fn build(state: &mut State, command: &str, dir: &Path, args: BuildArgs) -> jsonrpc::Result<Answer> {
-    let _ = (state, dir, args);
-    Err(failed(format!(
-        "`{command}` needs the Docker engine integration, which this build of arca does not include yet. Build from a terminal with a newer arca."
-    )))
 }
 
 /// Cancels the crate's running build, if any (nothing running is fine).

@@ -336,6 +336,7 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             crate_dir,
             generation,
         } => start_refingerprint(state, &crate_dir, generation),
+        TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
         TaskResult::Facts { .. } => {}
     }
 }
