@@ -85,6 +85,8 @@ pub enum TaskResult {
         generation: u64,
         live: Result<super::state::Live, String>,
     },
+    /// The initial watches of every folder and the store are in place.
+    WatchesReady,
     /// A build or package ended.
     BuildFinished(super::handlers::build::Finished),
     /// Time to recompute the whole-tree fingerprint (if still wanted).

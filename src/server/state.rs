@@ -36,6 +36,8 @@ pub struct State {
     pub documents: HashMap<PathBuf, Document>,
     pub store: Option<Store>,
     pub watcher: Option<Watcher>,
+    /// The initial watches are in place (hashing waits for them).
+    pub watches_ready: bool,
     /// Source files each crate's last build published compiler
     /// diagnostics on (cleared by its next build).
     pub rust_diagnostics: HashMap<PathBuf, BTreeSet<Url>>,
@@ -69,6 +71,11 @@ pub struct CrateEntry {
     pub artifact: Option<StoredArtifact>,
     /// That artifact's input manifest, when it recorded one.
     pub manifest: Option<Manifest>,
+    /// A hash is due once the watches are in place.
+    pub hash_wanted: bool,
+    /// Paths reported while the tree was being hashed (applied to the
+    /// index when it arrives).
+    pub changed_while_hashing: Vec<PathBuf>,
     /// Generation of the running whole-tree recomputation, if any.
     pub refingerprint_generation: Option<u64>,
     /// The last status sent, to send only changes.
@@ -89,6 +96,8 @@ impl CrateEntry {
             settings: None,
             artifact: None,
             manifest: None,
+            hash_wanted: false,
+            changed_while_hashing: Vec::new(),
             refingerprint_generation: None,
             last_status: None,
             building: false,
@@ -127,6 +136,7 @@ impl State {
             documents: HashMap::new(),
             store: None,
             watcher: None,
+            watches_ready: false,
             rust_diagnostics: HashMap::new(),
             operations: HashMap::new(),
             next_generation: 1,

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -570,11 +570,7 @@ pub fn store_artifact(
         let pending = store.create(id).expect("stage artifact");
         std::fs::write(pending.staging_dir().join("image.tar"), b"not a real image")
             .expect("write archive");
-        let name = crate_dir
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = name.to_owned();
         let metadata = arca::store::ArtifactMetadata {
             schema_version: 3,
             artifact_id: id.to_owned(),

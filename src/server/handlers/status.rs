@@ -141,10 +141,19 @@ fn rehash(state: &mut State, dir: &Path) {
     };
     entry.live_generation = generation;
     entry.refingerprint_generation = None;
+    entry.changed_while_hashing.clear();
     let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
         entry.live = None;
         return;
     };
+    if !state.watches_ready {
+        // Hash only once the watches are in place, so no change between
+        // the read and the watch is missed; `watches_ready` starts it.
+        entry.live = None;
+        entry.hash_wanted = true;
+        return;
+    }
+    entry.hash_wanted = false;
     let events = state.events.clone();
     let crate_dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -179,6 +188,8 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
         return;
     };
     let Some(Ok(live)) = entry.live.as_mut() else {
+        // Hashing: these paths may have been read before they changed.
+        entry.changed_while_hashing.extend(paths.iter().cloned());
         return;
     };
     let touched = paths.iter().any(|path| live.covers(path));
@@ -307,6 +318,13 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             if entry.live_generation != generation {
                 return;
             }
+            let mut live = live;
+            let missed = std::mem::take(&mut entry.changed_while_hashing);
+            if let Ok(live) = live.as_mut()
+                && !missed.is_empty()
+            {
+                live.refresh(&missed);
+            }
             entry.live = Some(live);
             publish(state, &crate_dir);
         }
@@ -336,6 +354,18 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             crate_dir,
             generation,
         } => start_refingerprint(state, &crate_dir, generation),
+        TaskResult::WatchesReady => {
+            state.watches_ready = true;
+            let wanted: Vec<PathBuf> = state
+                .crates
+                .iter()
+                .filter(|(_, entry)| entry.hash_wanted)
+                .map(|(dir, _)| dir.clone())
+                .collect();
+            for dir in wanted {
+                rehash(state, &dir);
+            }
+        }
         TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
         TaskResult::Facts { .. } => {}
     }

@@ -48,10 +48,12 @@ pub fn start(state: &mut State) {
     rediscover(state);
     let mut trees: Vec<PathBuf> = state.folders.clone();
     trees.extend(state.store.as_ref().map(|store| store.root().to_path_buf()));
+    let events = state.events.clone();
     tokio::task::spawn_blocking(move || {
         for tree in trees {
             watcher.watch_tree(&tree);
         }
+        let _ = events.send(Event::Task(TaskResult::WatchesReady));
     });
 }
 
