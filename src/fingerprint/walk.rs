@@ -31,7 +31,7 @@ use crate::workspace::SKIPPED_DIR_NAMES;
 /// Size of one read-ahead buffer.
 pub(crate) const CHUNK_SIZE: usize = 1 << 20;
 /// Buffers in flight between the reader and the hasher.
-const CHUNKS_IN_FLIGHT: usize = 4;
+const CHUNKS_IN_FLIGHT: usize = 6;
 
 /// Whether an entry with this file name is left out of the inputs, with
 /// everything below it.
