@@ -49,6 +49,17 @@ fn main() -> Result<()> {
         bytes as f64 / 1e9
     );
 
+    // Memory held by the index of the big tree (resident growth while it is
+    // alive; measured first, before other runs leave freed memory around).
+    let before = resident_bytes();
+    let held = TreeIndex::build(&big_roots, &big_roots[0])?;
+    println!(
+        "index of the big tree: {} entries, about {:.1} MB resident",
+        held.len(),
+        resident_bytes().saturating_sub(before) as f64 / 1e6
+    );
+    drop(held);
+
     let (sha256, blake3) = hash_speeds();
     println!(
         "in-memory hash speed, per CPU second: SHA-256 {sha256:.0} MB/s, BLAKE3 {blake3:.0} MB/s"
@@ -192,6 +203,15 @@ fn settings(base: &Path) -> FingerprintSettings {
             fingerprint_key: "arca-rust-builder-v1:arca-builder:bench".into(),
         },
     }
+}
+
+/// This process's resident memory, from /proc/self/statm.
+fn resident_bytes() -> u64 {
+    let pages = fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    pages * 4096
 }
 
 /// Wall and CPU time of one measurement.
