@@ -114,9 +114,16 @@ pub(crate) fn link_text(path: &Path) -> Result<String> {
     Ok(target.display().to_string())
 }
 
-/// Opens an input file, naming it on failure.
+/// Opens an input file, naming it on failure. Non-blocking, so that a file
+/// swapped for a fifo after the listing cannot hang the walk (for regular
+/// files the flag changes nothing).
 pub(crate) fn open_input(path: &Path) -> Result<File> {
-    File::open(path).with_context(|| format!("Failed to read build input file: {}", path.display()))
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("Failed to read build input file: {}", path.display()))
 }
 
 /// Appends one path component to a relative display path (lossy UTF-8,
