@@ -3,7 +3,7 @@
 //! question about the few paths that changed, never a rehash of the tree.
 //!
 //! The index covers the same roots and skip rules as the whole-tree stream
-//! (see [`super::walk`]). Each entry has a digest: a file its contents'
+//! (see the private `walk` module). Each entry has a digest: a file its contents'
 //! BLAKE3, a symlink its target text, a directory only its presence.
 //!
 //! Life cycle:
