@@ -1,0 +1,49 @@
+// The contributed TOML schema: wired into package.json, and naming the keys
+// PROTOCOL.md defines for `.arca/config.toml`.
+
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { test } from "node:test";
+
+const root = path.resolve(__dirname, "..", "..", "..");
+
+function readJson(file: string): any {
+  return JSON.parse(fs.readFileSync(path.join(root, file), "utf8"));
+}
+
+test("tomlValidation points at the schema and matches .arca/config.toml only", () => {
+  const manifest = readJson("package.json");
+  const [entry] = manifest.contributes.tomlValidation;
+  assert.ok(fs.existsSync(path.join(root, entry.url)), `${entry.url} exists`);
+  const pattern = new RegExp(entry.regexMatch);
+  assert.ok(pattern.test("/home/me/demo/.arca/config.toml"));
+  assert.ok(pattern.test("C:\\src\\demo\\.arca\\config.toml"));
+  assert.ok(!pattern.test("/home/me/demo/.cargo/config.toml"));
+  assert.ok(!pattern.test("/home/me/demo/.arca/config.toml.bak"));
+});
+
+test("the schema documents every [rust] key", () => {
+  const schema = readJson("schemas/arca-config.schema.json");
+  const rust = schema.properties.rust;
+  assert.deepEqual(Object.keys(rust.properties).sort(), ["base_image", "bin", "features", "profile"]);
+  for (const [key, value] of Object.entries<any>(rust.properties)) {
+    assert.ok(value.description.length > 20, `${key} has a description`);
+  }
+  assert.equal(rust.additionalProperties, false);
+  assert.equal(rust.properties.features.type, "array");
+});
+
+test("every contributed command is in the command table and none collides with a server command", () => {
+  const manifest = readJson("package.json");
+  const ids: string[] = manifest.contributes.commands.map((c: any) => c.command);
+  const main = fs.readFileSync(path.join(root, "src", "main.ts"), "utf8");
+  for (const id of ids) {
+    assert.ok(id.startsWith("arca.client."), id);
+    assert.ok(main.includes(`"${id}"`), `${id} is registered in main.ts`);
+  }
+  assert.deepEqual(
+    manifest.contributes.commands.map((c: any) => c.title),
+    ["Build Image", "Build Binary", "Cancel Build", "Show Output", "Restart Server"],
+  );
+});
