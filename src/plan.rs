@@ -241,6 +241,26 @@ pub fn sanitize_tag_component(name: &str) -> String {
     }
 }
 
+/// The original CLI's fingerprint settings for a build in the builder
+/// container (the default mode, and what a crate without artifact reports).
+pub fn container_fingerprint_settings(
+    facts: &CrateFacts,
+    settings: &BuildSettings,
+) -> crate::fingerprint::FingerprintSettings {
+    crate::fingerprint::FingerprintSettings {
+        workspace_root: facts.workspace_root.clone(),
+        package_name: facts.name.clone(),
+        package_version: facts.version.clone(),
+        binary_name: settings.bin.clone(),
+        profile: settings.profile.clone(),
+        features: settings.features.clone(),
+        base_image: settings.base_image.clone(),
+        mode: crate::fingerprint::BuildModeKey::Container {
+            fingerprint_key: builder_fingerprint_key(&settings.base_image),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

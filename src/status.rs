@@ -41,3 +41,416 @@ pub struct CrateStatus {
     pub reasons: Vec<String>,
     pub message: String,
 }
+
+use std::path::Path;
+
+use crate::config::RustConfig;
+use crate::plan::BuildSettings;
+use crate::store::StoredArtifact;
+use crate::workspace::CrateFacts;
+
+/// Why a crate's status cannot be judged against its artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupProblem {
+    /// Settings a build needs are absent (state `unconfigured`).
+    Unconfigured(String),
+    /// Cargo.toml, the config or a setting is broken (state `error`).
+    Broken(String),
+}
+
+/// What is known about the crate's inputs today.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Live {
+    /// The live fingerprint, comparable with the artifact's, and the inputs
+    /// known to differ from the artifact's (display paths, relative to the
+    /// crate), when the comparison knows them.
+    Computed {
+        fingerprint: String,
+        changed_inputs: Vec<String>,
+    },
+    /// The fingerprint cannot be computed (e.g. an unreadable input).
+    Failed(String),
+}
+
+/// The facts a verdict is made of.
+pub struct Assessment<'a> {
+    pub crate_dir: &'a Path,
+    /// The package name, or the directory name when Cargo.toml is broken.
+    pub name: &'a str,
+    pub setup: Result<(&'a CrateFacts, &'a BuildSettings), SetupProblem>,
+    pub artifact: Option<&'a StoredArtifact>,
+    /// `None` while setup failed (nothing to fingerprint).
+    pub live: Option<&'a Live>,
+    pub building: bool,
+}
+
+/// The single verdict rule shared by `arca status` and the server.
+pub fn assess(input: &Assessment) -> CrateStatus {
+    let artifact = input.artifact.map(|artifact| ArtifactSummary {
+        id: artifact.metadata.artifact_id.clone(),
+        tag: artifact.metadata.local_tag.clone(),
+        fingerprint: artifact.metadata.build_fingerprint.clone(),
+        created_at: artifact.metadata.created_at_epoch_ms,
+    });
+    let fingerprint = match input.live {
+        Some(Live::Computed { fingerprint, .. }) => Some(fingerprint.clone()),
+        _ => None,
+    };
+    let mut status = CrateStatus {
+        crate_uri: crate::paths::dir_uri(input.crate_dir),
+        name: input.name.to_owned(),
+        state: State::Error,
+        fingerprint,
+        artifact,
+        reasons: Vec::new(),
+        message: String::new(),
+    };
+    if input.building {
+        status.state = State::Building;
+        status.message = format!("Building an image of {}…", input.name);
+        return status;
+    }
+    let settings = match &input.setup {
+        Ok((_, settings)) => *settings,
+        Err(SetupProblem::Unconfigured(message)) => {
+            status.state = State::Unconfigured;
+            status.message = message.clone();
+            return status;
+        }
+        Err(SetupProblem::Broken(message)) => {
+            status.message = message.clone();
+            return status;
+        }
+    };
+    let (live_fingerprint, changed_inputs) = match input.live {
+        Some(Live::Computed {
+            fingerprint,
+            changed_inputs,
+        }) => (fingerprint, changed_inputs),
+        Some(Live::Failed(message)) => {
+            status.message = message.clone();
+            return status;
+        }
+        None => {
+            status.message = "The fingerprint has not been computed yet.".to_owned();
+            return status;
+        }
+    };
+    let Some(artifact) = input.artifact else {
+        status.state = State::Missing;
+        status.message = format!(
+            "No image of {} has been built yet. Build one with `arca build rust {}`.",
+            input.name,
+            input.crate_dir.display()
+        );
+        return status;
+    };
+    if artifact.metadata.build_fingerprint == *live_fingerprint {
+        status.state = State::Fresh;
+        status.message = format!("{} is up to date.", artifact.metadata.local_tag);
+        return status;
+    }
+    status.state = State::Stale;
+    status.reasons = settings_changes(&artifact.metadata, settings);
+    status.reasons.extend(changed_inputs.iter().cloned());
+    if status.reasons.is_empty() {
+        status
+            .reasons
+            .push("inputs changed since the image was built".to_owned());
+    }
+    status.message = format!(
+        "{} is stale: {}.",
+        artifact.metadata.local_tag,
+        status.reasons.join(", ")
+    );
+    status
+}
+
+/// The settings that differ between an artifact's record and today's
+/// settings, as reasons (`"features changed"`).
+pub fn settings_changes(
+    recorded: &crate::store::ArtifactMetadata,
+    settings: &BuildSettings,
+) -> Vec<String> {
+    let mut recorded_features = recorded.cargo_features.clone();
+    recorded_features.sort();
+    recorded_features.dedup();
+    let mut features = settings.features.clone();
+    features.sort();
+    features.dedup();
+    [
+        ("profile", recorded.cargo_profile == settings.profile),
+        ("features", recorded_features == features),
+        ("bin", recorded.binary_name == settings.bin),
+        ("base_image", recorded.base_image == settings.base_image),
+    ]
+    .into_iter()
+    .filter(|(_, same)| !same)
+    .map(|(key, _)| format!("{key} changed"))
+    .collect()
+}
+
+/// The settings a build needs that neither the config nor a default gives:
+/// `profile`, `features`, `base_image`, and `bin` when the crate has several
+/// binaries.
+pub fn missing_settings(config: &RustConfig, facts: &CrateFacts) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if config.profile.is_none() {
+        missing.push("profile");
+    }
+    if config.features.is_none() {
+        missing.push("features");
+    }
+    if config.bin.is_none() && facts.bins.len() > 1 {
+        missing.push("bin");
+    }
+    if config.base_image.is_none() {
+        missing.push("base_image");
+    }
+    missing
+}
+
+/// The `unconfigured` message for missing settings.
+pub fn unconfigured_message(missing: &[&str], crate_dir: &Path) -> String {
+    format!(
+        "Missing {} in {}. Set them with `arca build rust {} --set-default` plus the flags, or edit the file.",
+        missing.join(", "),
+        crate::config::config_path(crate_dir).display(),
+        crate_dir.display()
+    )
+}
+
+/// A crate's facts and resolved settings, or why they can't be had.
+pub struct Setup {
+    /// The package name, or the directory name when Cargo.toml is broken.
+    pub name: String,
+    pub facts: Option<CrateFacts>,
+    pub result: Result<BuildSettings, SetupProblem>,
+}
+
+impl Setup {
+    /// Facts and settings together, as [`Assessment::setup`] takes them.
+    pub fn pair(&self) -> Result<(&CrateFacts, &BuildSettings), SetupProblem> {
+        match (&self.facts, &self.result) {
+            (Some(facts), Ok(settings)) => Ok((facts, settings)),
+            (_, Err(problem)) => Err(problem.clone()),
+            (None, Ok(_)) => Err(SetupProblem::Broken("Crate facts are unavailable.".into())),
+        }
+    }
+}
+
+/// Loads the crate's facts and config (from disk) and resolves its settings.
+pub fn load_setup(crate_dir: &Path) -> Setup {
+    let config = crate::config::load(crate_dir);
+    setup_from(crate_dir, config)
+}
+
+/// Like [`load_setup`], with the config already read (e.g. from an editor's
+/// unsaved buffer).
+pub fn setup_from(crate_dir: &Path, config: anyhow::Result<RustConfig>) -> Setup {
+    let dir_name = crate_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| crate_dir.display().to_string());
+    let facts = match crate::workspace::load_crate_facts(crate_dir) {
+        Ok(facts) => facts,
+        Err(error) => {
+            return Setup {
+                name: dir_name,
+                facts: None,
+                result: Err(SetupProblem::Broken(format!("{error:#}"))),
+            };
+        }
+    };
+    let result = match config {
+        Err(error) => Err(SetupProblem::Broken(format!("{error:#}"))),
+        Ok(config) => {
+            let missing = missing_settings(&config, &facts);
+            if missing.is_empty() {
+                crate::plan::resolve_settings(&Default::default(), &config, &facts)
+                    .map_err(|error| SetupProblem::Broken(format!("{error:#}")))
+            } else {
+                Err(SetupProblem::Unconfigured(unconfigured_message(
+                    &missing, crate_dir,
+                )))
+            }
+        }
+    };
+    Setup {
+        name: facts.name.clone(),
+        facts: Some(facts),
+        result,
+    }
+}
+
+/// The status of a crate judged from disk alone, as `arca status` prints it:
+/// facts, config and store read now, the whole-tree fingerprint computed now.
+pub fn evaluate(crate_dir: &Path, store: &crate::store::Store) -> CrateStatus {
+    let setup = load_setup(crate_dir);
+    let artifact = store.newest_for_crate(crate_dir);
+    let live = setup.pair().ok().map(|(facts, settings)| {
+        let fingerprint_settings = crate::plan::container_fingerprint_settings(facts, settings);
+        let roots = crate::fingerprint::input_roots(facts, dirs::home_dir().as_deref());
+        match crate::fingerprint::stream::whole_tree_fingerprint(&fingerprint_settings, &roots) {
+            Ok(fingerprint) => Live::Computed {
+                fingerprint,
+                changed_inputs: Vec::new(),
+            },
+            Err(error) => Live::Failed(format!("{error:#}")),
+        }
+    });
+    assess(&Assessment {
+        crate_dir,
+        name: &setup.name,
+        setup: setup.pair(),
+        artifact: artifact.as_ref(),
+        live: live.as_ref(),
+        building: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ArtifactMetadata;
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    fn facts() -> CrateFacts {
+        CrateFacts {
+            crate_dir: PathBuf::from("/w/demo"),
+            manifest_path: PathBuf::from("/w/demo/Cargo.toml"),
+            workspace_root: PathBuf::from("/w/demo"),
+            target_directory: PathBuf::from("/w/demo/target"),
+            package_id: "demo".into(),
+            name: "demo".into(),
+            version: "0.1.0".into(),
+            bins: vec!["demo".into()],
+            features: BTreeSet::new(),
+            custom_profiles: BTreeSet::new(),
+            local_package_dirs: vec![PathBuf::from("/w/demo")],
+        }
+    }
+
+    fn settings() -> BuildSettings {
+        BuildSettings {
+            profile: "release".into(),
+            features: vec!["b".into(), "a".into()],
+            bin: "demo".into(),
+            base_image: "debian:12".into(),
+        }
+    }
+
+    fn artifact(fingerprint: &str) -> StoredArtifact {
+        StoredArtifact {
+            dir: PathBuf::from("/h/containers/ab12cd34"),
+            metadata: ArtifactMetadata {
+                schema_version: 3,
+                artifact_id: "ab12cd34".into(),
+                remote_tag: "demo-ab12cd34".into(),
+                build_fingerprint: fingerprint.into(),
+                kind: "rust".into(),
+                created_at_epoch_ms: 7,
+                crate_name: "demo".into(),
+                crate_version: "0.1.0".into(),
+                binary_name: "demo".into(),
+                source_path: "/w/demo".into(),
+                manifest_path: "/w/demo/Cargo.toml".into(),
+                cargo_profile: "release".into(),
+                cargo_features: vec!["a".into(), "b".into()],
+                base_image: "debian:12".into(),
+                runtime: "docker".into(),
+                local_tag: "arca-local:demo-ab12cd34".into(),
+                archive_file: "image.tar".into(),
+                uploaded_ref: None,
+                uploaded_at_epoch_ms: None,
+            },
+        }
+    }
+
+    fn verdict(
+        artifact: Option<&StoredArtifact>,
+        live: &Live,
+        settings: &BuildSettings,
+    ) -> CrateStatus {
+        let facts = facts();
+        assess(&Assessment {
+            crate_dir: Path::new("/w/demo"),
+            name: "demo",
+            setup: Ok((&facts, settings)),
+            artifact,
+            live: Some(live),
+            building: false,
+        })
+    }
+
+    #[test]
+    fn same_fingerprint_is_fresh_and_wire_shape_matches_protocol() {
+        let live = Live::Computed {
+            fingerprint: "aa".into(),
+            changed_inputs: vec![],
+        };
+        let status = verdict(Some(&artifact("aa")), &live, &settings());
+        assert_eq!(status.state, State::Fresh);
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["crate"], "file:///w/demo");
+        assert_eq!(json["state"], "fresh");
+        assert_eq!(json["artifact"]["createdAt"], 7);
+        assert_eq!(json["artifact"]["tag"], "arca-local:demo-ab12cd34");
+        assert_eq!(json["reasons"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn stale_names_changed_settings_and_inputs() {
+        let live = Live::Computed {
+            fingerprint: "bb".into(),
+            changed_inputs: vec!["src/main.rs changed".into()],
+        };
+        let mut changed = settings();
+        changed.features = vec!["a".into()];
+        let status = verdict(Some(&artifact("aa")), &live, &changed);
+        assert_eq!(status.state, State::Stale);
+        assert_eq!(status.reasons, ["features changed", "src/main.rs changed"]);
+        // Feature order and duplicates are not a change.
+        let status = verdict(Some(&artifact("aa")), &live, &settings());
+        assert_eq!(status.reasons, ["src/main.rs changed"]);
+    }
+
+    #[test]
+    fn no_artifact_is_missing_with_the_live_fingerprint() {
+        let live = Live::Computed {
+            fingerprint: "cc".into(),
+            changed_inputs: vec![],
+        };
+        let status = verdict(None, &live, &settings());
+        assert_eq!(status.state, State::Missing);
+        assert_eq!(status.fingerprint.as_deref(), Some("cc"));
+        assert!(status.artifact.is_none());
+    }
+
+    #[test]
+    fn setup_problems_and_failures_have_their_states() {
+        let status = assess(&Assessment {
+            crate_dir: Path::new("/w/demo"),
+            name: "demo",
+            setup: Err(SetupProblem::Unconfigured("Missing profile".into())),
+            artifact: None,
+            live: None,
+            building: false,
+        });
+        assert_eq!(status.state, State::Unconfigured);
+        assert_eq!(status.fingerprint, None);
+        let facts = facts();
+        let settings = settings();
+        let status = assess(&Assessment {
+            crate_dir: Path::new("/w/demo"),
+            name: "demo",
+            setup: Ok((&facts, &settings)),
+            artifact: None,
+            live: Some(&Live::Failed("Failed to read build input file: x".into())),
+            building: false,
+        });
+        assert_eq!(status.state, State::Error);
+        assert!(status.message.contains("x"));
+    }
+}
