@@ -41,7 +41,7 @@ end
 
 local function progress_handler(err, result, ctx, config)
   local default = vim.lsp.handlers["$/progress"]
-  if default then
+  if default and ctx and vim.lsp.get_client_by_id(ctx.client_id) then
     pcall(default, err, result, ctx, config)
   end
   local value = result and result.value
