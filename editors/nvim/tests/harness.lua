@@ -8,8 +8,17 @@ function H.out(line)
   io.stdout:flush()
 end
 
+--- When set (a reason), the remaining tests fail at once with it, so a
+--- server that never starts costs one timeout, not one per test.
+H.abort = nil
+
 function H.test(name, fn)
-  local ok, err = xpcall(fn, debug.traceback)
+  local ok, err
+  if H.abort then
+    ok, err = false, "not run: " .. H.abort
+  else
+    ok, err = xpcall(fn, debug.traceback)
+  end
   if ok then
     H.passed = H.passed + 1
     H.out("ok - " .. name)
@@ -48,6 +57,9 @@ function H.wait(ms, cond, what)
     return value and true or false
   end, 50)
   if not done then
+    if type(what) == "function" then
+      what = what()
+    end
     error(string.format("timed out after %d ms waiting for %s", ms, what or "a condition"), 2)
   end
   return value

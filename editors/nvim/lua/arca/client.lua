@@ -10,13 +10,25 @@ local M = {}
 
 local NAME = "arca"
 
---- Running arca clients.
+--- Ids of the clients this plugin started. Neovim 0.7 lists a client in
+--- get_active_clients() only once it is initialized; this also covers the
+--- ones still starting, so two buffers opened at once share one server.
+local started = {}
+
+--- Running arca clients (initialized or starting).
 function M.clients()
-  local found = {}
-  for _, client in pairs(vim.lsp.get_active_clients()) do
-    if client.name == NAME and not client.is_stopped() then
+  local found, seen = {}, {}
+  local function add(client)
+    if client and client.name == NAME and not seen[client.id] and not client.is_stopped() then
+      seen[client.id] = true
       table.insert(found, client)
     end
+  end
+  for _, id in ipairs(started) do
+    add(vim.lsp.get_client_by_id(id))
+  end
+  for _, client in pairs(vim.lsp.get_active_clients()) do
+    add(client)
   end
   return found
 end
@@ -52,7 +64,7 @@ function M.wants(bufnr)
   if file == "" or vim.bo[bufnr].buftype ~= "" then
     return false
   end
-  return vim.bo[bufnr].filetype == "rust" or paths.is_arca_config(file)
+  return vim.bo[bufnr].filetype == "rust" or file:match("%.rs$") ~= nil or paths.is_arca_config(file)
 end
 
 local function capabilities()
@@ -134,15 +146,20 @@ function M.attach(bufnr)
   end
   local cfg = client_config(root)
   if vim.lsp.start then
-    return vim.lsp.start(cfg, {
+    local id = vim.lsp.start(cfg, {
       bufnr = bufnr,
       reuse_client = function(client, conf)
         return client.name == conf.name and client.config.root_dir ~= nil and paths.is_inside(file, client.config.root_dir)
       end,
     })
+    if id and not vim.tbl_contains(started, id) then
+      table.insert(started, id)
+    end
+    return id
   end
   local id = vim.lsp.start_client(cfg)
   if id then
+    table.insert(started, id)
     vim.lsp.buf_attach_client(bufnr, id)
   end
   return id
