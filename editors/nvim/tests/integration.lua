@@ -35,6 +35,19 @@ local function make_crate(name, config)
   local code, out = sh({ "cp", "-R", repo .. "/examples/hello", dir })
   assert(code == 0, "cp failed: " .. out)
   vim.fn.delete(dir .. "/target", "rf")
+  -- the package (and its binary) takes the folder's name
+  for _, file in ipairs({ "Cargo.toml", "Cargo.lock" }) do
+    local manifest = dir .. "/" .. file
+    if vim.fn.filereadable(manifest) == 1 then
+      local lines = vim.fn.readfile(manifest)
+      for i, line in ipairs(lines) do
+        if line == 'name = "hello"' then
+          lines[i] = string.format('name = "%s"', name)
+        end
+      end
+      vim.fn.writefile(lines, manifest)
+    end
+  end
   if config then
     write(dir .. "/.arca/config.toml", config)
   end

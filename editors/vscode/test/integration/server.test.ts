@@ -106,6 +106,7 @@ test("diagnostics on a broken config: published on startup, cleared by a fixing 
 
 test("arca.package with no engine fails with a clear error and leaves no build running", { timeout: 60000 }, async () => {
   const crate = uriOf(hello);
+  assert.equal(statusOf(hello)?.state, "missing", "a configured crate, so only the engine can fail");
   await assert.rejects(session.packageImage(crate), (error: unknown) => {
     assert.ok(error instanceof ResponseError, String(error));
     const message = errorMessage(error);

@@ -54,6 +54,13 @@ export class Fixture {
       recursive: true,
       filter: (source) => path.basename(source) !== "target",
     });
+    // The package (and its binary) takes the folder's name.
+    for (const file of ["Cargo.toml", "Cargo.lock"]) {
+      const manifest = path.join(dir, file);
+      if (fs.existsSync(manifest)) {
+        fs.writeFileSync(manifest, fs.readFileSync(manifest, "utf8").replace('name = "hello"', `name = "${name}"`));
+      }
+    }
     fs.mkdirSync(path.join(dir, ".arca"), { recursive: true });
     fs.writeFileSync(path.join(dir, ".arca", "config.toml"), config);
     return dir;
