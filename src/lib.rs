@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fingerprint;
+pub mod manifest;
 pub mod paths;
 pub mod plan;
 pub mod server;

@@ -284,21 +284,14 @@ pub fn setup_from(crate_dir: &Path, config: anyhow::Result<RustConfig>) -> Setup
 }
 
 /// The status of a crate judged from disk alone, as `arca status` prints it:
-/// facts, config and store read now, the whole-tree fingerprint computed now.
+/// facts, config and store read now, the fingerprint computed now.
 pub fn evaluate(crate_dir: &Path, store: &crate::store::Store) -> CrateStatus {
     let setup = load_setup(crate_dir);
     let artifact = store.newest_for_crate(crate_dir);
-    let live = setup.pair().ok().map(|(facts, settings)| {
-        let fingerprint_settings = crate::plan::container_fingerprint_settings(facts, settings);
-        let roots = crate::fingerprint::input_roots(facts, dirs::home_dir().as_deref());
-        match crate::fingerprint::stream::whole_tree_fingerprint(&fingerprint_settings, &roots) {
-            Ok(fingerprint) => Live::Computed {
-                fingerprint,
-                changed_inputs: Vec::new(),
-            },
-            Err(error) => Live::Failed(format!("{error:#}")),
-        }
-    });
+    let live = setup
+        .pair()
+        .ok()
+        .map(|(facts, settings)| live_from_disk(facts, settings, artifact.as_ref()));
     assess(&Assessment {
         crate_dir,
         name: &setup.name,
@@ -307,6 +300,68 @@ pub fn evaluate(crate_dir: &Path, store: &crate::store::Store) -> CrateStatus {
         live: live.as_ref(),
         building: false,
     })
+}
+
+/// The live fingerprint read from disk now: over the artifact's recorded
+/// inputs when it has a manifest, else the original's whole-tree stream.
+pub fn live_from_disk(
+    facts: &CrateFacts,
+    settings: &BuildSettings,
+    artifact: Option<&StoredArtifact>,
+) -> Live {
+    if let Some(manifest) = artifact.and_then(read_manifest) {
+        return match relive_manifest(&manifest, settings, crate::manifest::file_digest) {
+            Ok(relived) => Live::Computed {
+                fingerprint: relived.digest,
+                changed_inputs: relived.changes,
+            },
+            Err(error) => Live::Failed(format!("{error:#}")),
+        };
+    }
+    let fingerprint_settings = crate::plan::container_fingerprint_settings(facts, settings);
+    let roots = crate::fingerprint::input_roots(facts, dirs::home_dir().as_deref());
+    match crate::fingerprint::stream::whole_tree_fingerprint(&fingerprint_settings, &roots) {
+        Ok(fingerprint) => Live::Computed {
+            fingerprint,
+            changed_inputs: Vec::new(),
+        },
+        Err(error) => Live::Failed(format!("{error:#}")),
+    }
+}
+
+/// The artifact's input manifest, if it has a usable one; an unusable one
+/// is logged and the whole-tree rule applies.
+pub fn read_manifest(artifact: &StoredArtifact) -> Option<crate::manifest::Manifest> {
+    match crate::manifest::Manifest::read_from(&artifact.dir) {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            tracing::warn!(
+                "{error:#}; judging artifact {} by the whole-tree fingerprint instead",
+                artifact.metadata.artifact_id
+            );
+            None
+        }
+    }
+}
+
+/// A manifest relived with today's settings, build mode and environment.
+pub fn relive_manifest(
+    manifest: &crate::manifest::Manifest,
+    settings: &BuildSettings,
+    digest_of: impl Fn(&Path) -> anyhow::Result<String>,
+) -> anyhow::Result<crate::manifest::Relived> {
+    let mode = if manifest
+        .settings
+        .mode
+        .starts_with(crate::manifest::HOST_MODE_PREFIX)
+    {
+        // Today's toolchain: a rustc upgrade rebuilds the binary.
+        crate::manifest::current_host_mode().unwrap_or_else(|| manifest.settings.mode.clone())
+    } else {
+        crate::manifest::container_mode(&settings.base_image)
+    };
+    let today = crate::manifest::ManifestSettings::new(settings, mode);
+    manifest.relive(&today, |name| std::env::var(name).ok(), digest_of)
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@
 
 pub mod index;
 pub mod stream;
+#[cfg(test)]
+mod test_fixture;
+mod walk;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
