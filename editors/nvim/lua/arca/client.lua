@@ -10,6 +10,27 @@ local M = {}
 
 local NAME = "arca"
 
+-- Client methods became `client:method()` in Neovim 0.11; 0.7-0.10 use
+-- closures called as `client.method()`.
+local methods = vim.fn.has("nvim-0.11") == 1
+
+local function is_stopped(client)
+  if methods then
+    return client:is_stopped()
+  end
+  return client.is_stopped()
+end
+
+--- Sends a request through `client`, on every supported Neovim.
+function M.request(client, method, params, handler, bufnr)
+  if methods then
+    return client:request(method, params, handler, bufnr)
+  end
+  return client.request(method, params, handler, bufnr)
+end
+
+local get_clients = vim.lsp.get_clients or vim.lsp.get_active_clients
+
 --- Ids of the clients this plugin started. Neovim 0.7 lists a client in
 --- get_active_clients() only once it is initialized; this also covers the
 --- ones still starting, so two buffers opened at once share one server.
@@ -19,7 +40,7 @@ local started = {}
 function M.clients()
   local found, seen = {}, {}
   local function add(client)
-    if client and client.name == NAME and not seen[client.id] and not client.is_stopped() then
+    if client and client.name == NAME and not seen[client.id] and not is_stopped(client) then
       seen[client.id] = true
       table.insert(found, client)
     end
@@ -27,7 +48,7 @@ function M.clients()
   for _, id in ipairs(started) do
     add(vim.lsp.get_client_by_id(id))
   end
-  for _, client in pairs(vim.lsp.get_active_clients()) do
+  for _, client in pairs(get_clients()) do
     add(client)
   end
   return found

@@ -71,7 +71,7 @@ local function execute(command, bufnr, on_result)
   end
   with_crate(bufnr, function(uri)
     local params = { command = command, arguments = { { crate = uri } } }
-    client.request("workspace/executeCommand", params, function(err, result)
+    client_mod.request(client, "workspace/executeCommand", params, function(err, result)
       if err then
         notify("arca: " .. error_text(err), ERROR)
         return
@@ -117,7 +117,7 @@ function M.status(bufnr)
   if not client then
     return
   end
-  client.request("arca/status", vim.empty_dict(), function(err, result)
+  client_mod.request(client, "arca/status", vim.empty_dict(), function(err, result)
     if err then
       notify("arca: " .. error_text(err), ERROR)
       return

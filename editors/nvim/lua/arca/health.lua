@@ -1,6 +1,6 @@
 -- :checkhealth arca: finds the arca binary, prints `arca --version`,
 -- validates the setup() options and checks the current crate's config with
--- `arca check`.
+-- `arca check` for every open crate.
 local M = {}
 
 local function reporter()
@@ -64,18 +64,37 @@ function M.check()
   local clients = require("arca.client").clients()
   report.info(string.format("%d arca language server(s) running", #clients))
 
-  report.start("arca: current crate")
-  local file = vim.api.nvim_buf_get_name(0)
-  local root = file ~= "" and paths.cargo_root(file) or nil
-  if not root then
-    report.info("the current buffer is not inside a Cargo crate")
+  report.start("arca: crate configs")
+  -- :checkhealth runs in its own buffer: check the crates of the running
+  -- servers and of the buffer the user came from.
+  local roots, seen = {}, {}
+  local function add(root)
+    if root and not seen[root] then
+      seen[root] = true
+      table.insert(roots, root)
+    end
+  end
+  for _, name in ipairs({ vim.api.nvim_buf_get_name(0), vim.fn.expand("#:p") }) do
+    if name ~= "" and not name:match("^health:") then
+      add(paths.cargo_root(name))
+    end
+  end
+  for _, client in ipairs(clients) do
+    add(client.config.root_dir)
+  end
+  if #roots == 0 then
+    report.info("no crate open: open a Rust file or .arca/config.toml and run :checkhealth arca again")
     return
   end
-  local check_code, findings = run({ path, "check", root })
-  if check_code == 0 then
-    report.ok(root .. "/.arca/config.toml: no errors" .. (findings ~= "" and ("\n" .. findings) or ""))
-  else
-    report.warn(root .. "/.arca/config.toml has problems:\n" .. findings, { "Open the file to see the diagnostics and quick fixes" })
+  for _, root in ipairs(roots) do
+    local check_code, findings = run({ path, "check", root })
+    if check_code == 0 then
+      report.ok(root .. ": `arca check` found no errors" .. (findings ~= "" and ("\n" .. findings) or ""))
+    else
+      report.warn(root .. ": `arca check` reports problems:\n" .. findings, {
+        "Open .arca/config.toml to see the diagnostics and quick fixes",
+      })
+    end
   end
 end
 
