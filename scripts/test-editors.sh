@@ -57,6 +57,18 @@ else
     failed=$((failed + 1)); status=1
 fi
 
+echo "==> vscode: npm run package (.vsix)"
+if (cd editors/vscode && rm -f arca.vsix && timeout 300 npm run --silent package >"$log/package.log" 2>&1) \
+    && unzip -l editors/vscode/arca.vsix | grep -q 'extension/dist/extension.js' \
+    && unzip -l editors/vscode/arca.vsix | grep -q 'extension/schemas/arca-config.schema.json'; then
+    echo "    arca.vsix: $(unzip -l editors/vscode/arca.vsix | tail -1)"
+    passed=$((passed + 1))
+else
+    tail -20 "$log/package.log"
+    echo "    arca.vsix is missing or lacks dist/extension.js or the schema"
+    failed=$((failed + 1)); status=1
+fi
+
 nvim_run() {
     local name=$1 script=$2
     echo "==> nvim: $name"
