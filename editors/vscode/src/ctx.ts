@@ -12,6 +12,7 @@ import { serverView, StatusView, viewFor } from "./state";
 import type { CrateStatus } from "./status";
 
 const BUILD_IMAGE = "arca.client.buildImage";
+const SHOW_OUTPUT = "arca.client.showOutput";
 
 export class Ctx implements vscode.Disposable {
   readonly output: vscode.LogOutputChannel;
@@ -25,7 +26,6 @@ export class Ctx implements vscode.Disposable {
     this.output = vscode.window.createOutputChannel("Arca", { log: true });
     this.statusBar = vscode.window.createStatusBarItem("arca.status", vscode.StatusBarAlignment.Left, 0);
     this.statusBar.name = "Arca image status";
-    this.statusBar.command = BUILD_IMAGE;
     this.languageStatus = vscode.languages.createLanguageStatusItem("arca.status", [
       { language: "rust" },
       { pattern: "**/.arca/config.toml" },
@@ -55,10 +55,12 @@ export class Ctx implements vscode.Disposable {
         throw error;
       }
       this.show(serverView("stopped", error.message));
-      const choice = await vscode.window.showErrorMessage(error.message, "Open Settings");
-      if (choice === "Open Settings") {
-        await vscode.commands.executeCommand("workbench.action.openSettings", "arca.server.path");
-      }
+      // Not awaited: activation must not wait for the user to dismiss it.
+      void vscode.window.showErrorMessage(error.message, "Open Settings").then((choice) => {
+        if (choice === "Open Settings") {
+          void vscode.commands.executeCommand("workbench.action.openSettings", "arca.server.path");
+        }
+      });
       return;
     }
     const env = serverEnv(process.env, config.get<Record<string, string | null> | null>("server.extraEnv"));
@@ -224,6 +226,8 @@ export class Ctx implements vscode.Disposable {
         : view.severity === "warning"
           ? new vscode.ThemeColor("statusBarItem.warningBackground")
           : undefined;
+    const command = view.click === "buildImage" ? BUILD_IMAGE : SHOW_OUTPUT;
+    this.statusBar.command = command;
     this.statusBar.show();
     this.languageStatus.text = view.text;
     this.languageStatus.detail = view.tooltip.split("\n").find((line) => line !== "" && !line.startsWith("**"));
@@ -234,7 +238,10 @@ export class Ctx implements vscode.Disposable {
           ? vscode.LanguageStatusSeverity.Warning
           : vscode.LanguageStatusSeverity.Information;
     this.languageStatus.busy = view.busy;
-    this.languageStatus.command = { title: "Build Image", command: BUILD_IMAGE };
+    this.languageStatus.command =
+      view.click === "buildImage"
+        ? { title: "Build Image", command: BUILD_IMAGE }
+        : { title: "Show Output", command: SHOW_OUTPUT };
   }
 }
 

@@ -14,6 +14,8 @@ export interface StatusView {
   severity: Severity;
   /** True while a build runs: the language status item shows as busy. */
   busy: boolean;
+  /** What a click does: build the image, or (while building) show the build output. */
+  click: "buildImage" | "showOutput";
 }
 
 const ICONS: Record<CrateState, string> = {
@@ -58,14 +60,13 @@ export function viewOf(status: CrateStatus): StatusView {
   if (status.artifact) {
     lines.push("", `Image: \`${status.artifact.tag}\``);
   }
-  if (status.state !== "building") {
-    lines.push("", "Click to build the image.");
-  }
+  lines.push("", status.state === "building" ? "Click to show the build output." : "Click to build the image.");
   return {
     text: `${ICONS[status.state]} arca: ${status.state}`,
     tooltip: lines.join("\n"),
     severity: SEVERITY[status.state],
     busy: status.state === "building",
+    click: status.state === "building" ? "showOutput" : "buildImage",
   };
 }
 
@@ -95,14 +96,27 @@ export function viewFor(statuses: CrateStatus[], active: CrateStatus | undefined
     tooltip: [`${statuses.length} crates`, "", ...lines].join("\n"),
     severity: SEVERITY[worst],
     busy: statuses.some((s) => s.state === "building"),
+    click: "buildImage",
   };
 }
 
 /** The view while the server is not running (not found, crashed, starting). */
 export function serverView(kind: "starting" | "stopped", detail: string): StatusView {
   return kind === "starting"
-    ? { text: "$(loading~spin) arca", tooltip: "Starting the Arca language server…", severity: "information", busy: true }
-    : { text: "$(error) arca: server stopped", tooltip: escapeMarkdown(detail), severity: "error", busy: false };
+    ? {
+        text: "$(loading~spin) arca",
+        tooltip: "Starting the Arca language server…",
+        severity: "information",
+        busy: true,
+        click: "showOutput",
+      }
+    : {
+        text: "$(error) arca: server stopped",
+        tooltip: escapeMarkdown(detail),
+        severity: "error",
+        busy: false,
+        click: "showOutput",
+      };
 }
 
 function escapeMarkdown(text: string): string {

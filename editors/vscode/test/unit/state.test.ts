@@ -45,11 +45,14 @@ test("reasons are only listed for stale", () => {
   assert.doesNotMatch(view.tooltip, /leftover/);
 });
 
-test("building is busy and does not offer a click-to-build", () => {
+test("building is busy and a click shows the output instead of building again", () => {
   const view = viewOf(status("building"));
   assert.equal(view.busy, true);
+  assert.equal(view.click, "showOutput");
+  assert.match(view.tooltip, /Click to show the build output\./);
   assert.doesNotMatch(view.tooltip, /Click to build/);
   assert.equal(viewOf(status("fresh")).busy, false);
+  assert.equal(viewOf(status("stale")).click, "buildImage");
 });
 
 test("error carries the server's message and the error severity", () => {
