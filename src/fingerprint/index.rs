@@ -120,35 +120,55 @@ impl TreeIndex {
                 None => {}
             }
         }
-        let hashed = hash_files(&listing.files)?;
-        let mut index = TreeIndex::empty(roots, display_base);
-        for (path, digest) in listing.others {
-            index.insert_initial(path, digest, None);
+        let files: Vec<&Path> = listing
+            .entries
+            .iter()
+            .filter(|(_, digest)| digest.is_none())
+            .map(|(path, _)| path.as_path())
+            .collect();
+        let mut hashed = hash_files(&files)?.into_iter();
+        drop(files);
+        let mut entries = Vec::with_capacity(listing.entries.len());
+        for (path, digest) in listing.entries {
+            let entry = match digest {
+                Some(digest) => (path, digest, None),
+                None => {
+                    let (digest, stamp) = hashed
+                        .next()
+                        .ok_or_else(|| anyhow!("A fingerprint hashing thread lost a file"))?;
+                    (path, Digest::File(digest), Some(stamp))
+                }
+            };
+            entries.push(entry);
         }
-        for (path, (digest, stamp)) in listing.files.into_iter().zip(hashed) {
-            index.insert_initial(path, Digest::File(digest), Some(stamp));
-        }
-        Ok(index)
+        Ok(TreeIndex::from_entries(roots, display_base, entries))
     }
 
-    fn empty(roots: &[PathBuf], display_base: &Path) -> TreeIndex {
+    /// An index whose current state and baseline are `entries`, which come
+    /// in walk order (path order for all but nested roots, which makes
+    /// building the map linear).
+    fn from_entries(
+        roots: &[PathBuf],
+        display_base: &Path,
+        entries: Vec<(PathBuf, Digest, Option<Stamp>)>,
+    ) -> TreeIndex {
+        let slots = entries
+            .into_iter()
+            .map(|(path, digest, stamp)| {
+                let slot = Slot {
+                    baseline: Some(digest.clone()),
+                    current: Some(digest),
+                    stamp,
+                };
+                (path, slot)
+            })
+            .collect();
         TreeIndex {
             roots: roots.to_vec(),
             display_base: display_base.to_path_buf(),
-            slots: BTreeMap::new(),
+            slots,
             dirty: BTreeSet::new(),
         }
-    }
-
-    fn insert_initial(&mut self, path: PathBuf, digest: Digest, stamp: Option<Stamp>) {
-        self.slots.insert(
-            path,
-            Slot {
-                baseline: Some(digest.clone()),
-                current: Some(digest),
-                stamp,
-            },
-        );
     }
 
     /// The roots this index covers.
@@ -255,8 +275,8 @@ impl TreeIndex {
 
     fn refresh_path(&mut self, path: &Path, updates: &mut BTreeMap<PathBuf, Option<Digest>>) {
         let metadata = match fs::symlink_metadata(path) {
-            Ok(metadata) => metadata,
-            Err(_) => {
+            Ok(metadata) if self.reachable(path) => metadata,
+            _ => {
                 self.remove_subtree(path, true, updates);
                 return;
             }
@@ -268,10 +288,15 @@ impl TreeIndex {
         if kind != EntryKind::Dir {
             self.remove_subtree(path, false, updates);
         }
-        let is_root = self.roots.iter().any(|root| root == path);
+        // A directory root is not an entry itself (the stream has no record
+        // for it), unless it also lies inside another root.
+        let inside_a_root = self
+            .roots
+            .iter()
+            .any(|root| path != root.as_path() && covered_by(root, path));
         match kind {
             EntryKind::Dir => {
-                if !is_root {
+                if inside_a_root {
                     self.set(path, Some(Digest::Dir), None, updates);
                 }
                 self.rescan_directory(path, updates);
@@ -288,9 +313,27 @@ impl TreeIndex {
                 self.set(path, Some(digest), None, updates);
             }
         }
-        if !is_root {
+        if inside_a_root {
             self.add_missing_parents(path, updates);
         }
+    }
+
+    /// Whether the walk reaches `path`: it is a root, or every directory
+    /// from its root down to its parent is a real directory (the walk never
+    /// enters a symlink, though a path through one may exist on disk).
+    fn reachable(&self, path: &Path) -> bool {
+        self.roots.iter().any(|root| {
+            if path == root {
+                return true;
+            }
+            if !covered_by(root, path) {
+                return false;
+            }
+            path.ancestors()
+                .skip(1)
+                .take_while(|dir| dir.starts_with(root))
+                .all(|dir| fs::symlink_metadata(dir).is_ok_and(|metadata| metadata.is_dir()))
+        })
     }
 
     /// Rescans a directory's subtree: new entries are added, vanished ones
@@ -458,23 +501,21 @@ fn covered_by(root: &Path, path: &Path) -> bool {
     })
 }
 
-/// The walk of a directory root, before any file is read.
+/// The walk of the roots before any file is read: every entry in walk
+/// order, with its digest, or `None` for a file still to be hashed.
 #[derive(Default)]
 struct Listing {
-    files: Vec<PathBuf>,
-    others: Vec<(PathBuf, Digest)>,
+    entries: Vec<(PathBuf, Option<Digest>)>,
 }
 
 impl Listing {
     fn entry(&mut self, path: PathBuf, kind: EntryKind) -> Result<()> {
-        match kind {
-            EntryKind::File => self.files.push(path),
-            EntryKind::Dir => self.others.push((path, Digest::Dir)),
-            EntryKind::Symlink => {
-                let target = link_text(&path)?;
-                self.others.push((path, Digest::Symlink(target)));
-            }
-        }
+        let digest = match kind {
+            EntryKind::File => None,
+            EntryKind::Dir => Some(Digest::Dir),
+            EntryKind::Symlink => Some(Digest::Symlink(link_text(&path)?)),
+        };
+        self.entries.push((path, digest));
         Ok(())
     }
 
@@ -498,8 +539,14 @@ fn hash_file(path: &Path, buffer: &mut Vec<u8>) -> Result<([u8; 32], Stamp)> {
     let metadata = file
         .metadata()
         .with_context(|| format!("Failed to read build input metadata: {}", path.display()))?;
-    if buffer.len() < CHUNK_SIZE {
-        buffer.resize(CHUNK_SIZE, 0);
+    // Room for the whole file (and the read that sees its end) up to a
+    // chunk: one read for a small file, no big buffer to clear for it.
+    let wanted = usize::try_from(metadata.len())
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .clamp(8192, CHUNK_SIZE);
+    if buffer.len() < wanted {
+        buffer.resize(wanted, 0);
     }
     let mut hasher = blake3::Hasher::new();
     loop {
@@ -524,7 +571,7 @@ fn hash_file(path: &Path, buffer: &mut Vec<u8>) -> Result<([u8; 32], Stamp)> {
 type Hashed = (usize, [u8; 32], Stamp);
 
 /// Hashes `files` on all cores; results in the same order.
-fn hash_files(files: &[PathBuf]) -> Result<Vec<([u8; 32], Stamp)>> {
+fn hash_files(files: &[&Path]) -> Result<Vec<([u8; 32], Stamp)>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(files.len())
@@ -580,24 +627,21 @@ pub fn stream_and_index(
     display_base: &Path,
 ) -> Result<(String, TreeIndex)> {
     let mut stream = settings_hasher(settings);
-    let mut index = TreeIndex::empty(roots, display_base);
+    let mut entries = Vec::new();
     read_inputs(roots, true, |chunk| {
         sha2::Digest::update(&mut stream, chunk.bytes());
-        for mark in &chunk.marks {
-            match mark {
-                Mark::Dir { path } => index.insert_initial(path.clone(), Digest::Dir, None),
-                Mark::Symlink { path, target } => {
-                    index.insert_initial(path.clone(), Digest::Symlink(target.clone()), None);
-                }
-                Mark::File {
-                    path,
-                    digest,
-                    stamp,
-                } => index.insert_initial(path.clone(), Digest::File(*digest), Some(*stamp)),
-            }
-        }
+        entries.extend(chunk.marks.drain(..).map(|mark| match mark {
+            Mark::Dir { path } => (path, Digest::Dir, None),
+            Mark::Symlink { path, target } => (path, Digest::Symlink(target), None),
+            Mark::File {
+                path,
+                digest,
+                stamp,
+            } => (path, Digest::File(digest), Some(stamp)),
+        }));
         Ok(())
     })?;
+    let index = TreeIndex::from_entries(roots, display_base, entries);
     Ok((finish_hex(stream), index))
 }
 
@@ -613,7 +657,7 @@ mod tests {
     /// (see the stream tests; regenerate with
     /// `python3 scripts/fingerprint_reference.py fixture`).
     const CONTAINER_ALL_ROOTS: &str =
-        "9bec36daad5b6f564a0467720edff6130fc3d46f6505771423f3a9a28e5850df";
+        "5873f468f7362d41db0898b7e2a98ae1acca6859e4de7f275735c00746273e92";
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -835,6 +879,23 @@ mod tests {
                 change("src/B.rs/inner.rs", ChangeKind::Added),
             ]
         );
+    }
+
+    #[test]
+    fn paths_through_a_symlinked_directory_are_not_inputs() {
+        let fixture = Fixture::new();
+        let mut index = fixture.index();
+        // `dir-link -> src`: the same file seen through the link.
+        let through_link = fixture.path("dir-link/main.rs");
+        assert!(through_link.is_file());
+        assert!(
+            index
+                .refresh(std::slice::from_ref(&through_link))
+                .is_empty()
+        );
+        fs::write(fixture.path("src/main.rs"), b"fn main() {}\n").expect("write");
+        assert!(index.refresh(&[through_link]).is_empty());
+        assert!(index.changes_since_baseline().is_empty());
     }
 
     #[test]

@@ -370,7 +370,7 @@ impl ChunkWriter {
 pub(crate) fn read_inputs(
     roots: &[PathBuf],
     track: bool,
-    mut consume: impl FnMut(&Chunk) -> Result<()>,
+    mut consume: impl FnMut(&mut Chunk) -> Result<()>,
 ) -> Result<()> {
     let (full_tx, full_rx) = sync_channel::<Result<Chunk>>(CHUNKS_IN_FLIGHT);
     let (empty_tx, empty_rx) = channel::<Chunk>();
@@ -401,11 +401,11 @@ pub(crate) fn read_inputs(
 fn consume_chunks(
     full: Receiver<Result<Chunk>>,
     empty: Sender<Chunk>,
-    consume: &mut impl FnMut(&Chunk) -> Result<()>,
+    consume: &mut impl FnMut(&mut Chunk) -> Result<()>,
 ) -> Result<()> {
     for chunk in full {
-        let chunk = chunk?;
-        consume(&chunk)?;
+        let mut chunk = chunk?;
+        consume(&mut chunk)?;
         // The reader may be done already; then the buffer is simply dropped.
         let _ = empty.send(chunk);
     }
