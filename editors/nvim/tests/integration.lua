@@ -236,7 +236,7 @@ H.test("diagnostics appear on a broken config and clear when it is fixed", funct
     end
   end
   -- fix it in the unsaved buffer: didChange alone must clear the list
-  vim.api.nvim_buf_set_lines(bufnr, 3, 5, false, { 'features = ["shout"]' })
+  vim.api.nvim_buf_set_lines(bufnr, 2, 5, false, { 'features = ["shout"]', 'base_image = "debian:bookworm-slim"' })
   H.wait(WAIT, function()
     return #diagnostics_of(bufnr) == 0
   end, "diagnostics cleared after the fix")
@@ -257,9 +257,9 @@ H.test(":ArcaBuildImage reports the unreachable engine to the user", function()
     return "an error notification (notes so far: " .. notes_text() .. ")"
   end)
   H.matches(note.msg, "^arca: ", "the message names arca")
-  local lower = note.msg:lower()
-  H.ok(lower:find("docker") or lower:find("engine") or lower:find("127%.0%.0%.1:1"),
-    "the error says the engine is unreachable: " .. note.msg)
+  -- the CLI's wording: "Cannot reach the Docker engine at tcp://127.0.0.1:1: ..."
+  H.ok(note.msg:lower():find("cannot reach") or note.msg:find("127.0.0.1:1", 1, true),
+    "the error says the engine at DOCKER_HOST cannot be reached: " .. note.msg)
   H.out("#   the user saw: " .. note.msg:gsub("\n", " "))
   H.wait(WAIT, function()
     return arca.status() ~= "arca: building"
