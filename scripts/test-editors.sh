@@ -59,9 +59,10 @@ fi
 
 echo "==> vscode: npm run package (.vsix)"
 if (cd editors/vscode && rm -f arca.vsix && timeout 300 npm run --silent package >"$log/package.log" 2>&1) \
-    && unzip -l editors/vscode/arca.vsix | grep -q 'extension/dist/extension.js' \
-    && unzip -l editors/vscode/arca.vsix | grep -q 'extension/schemas/arca-config.schema.json'; then
-    echo "    arca.vsix: $(unzip -l editors/vscode/arca.vsix | tail -1)"
+    && unzip -l editors/vscode/arca.vsix >"$log/vsix.txt" \
+    && grep -q 'extension/dist/extension.js' "$log/vsix.txt" \
+    && grep -q 'extension/schemas/arca-config.schema.json' "$log/vsix.txt"; then
+    echo "    arca.vsix: $(tail -1 "$log/vsix.txt")"
     passed=$((passed + 1))
 else
     tail -20 "$log/package.log"
