@@ -2,6 +2,7 @@
 
 import * as vscode from "vscode";
 import { Ctx } from "./ctx";
+import { absolutizeTomlValidation } from "./schema";
 
 let ctx: Ctx | undefined;
 
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<void> | void> = {
 };
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  absolutizeTomlValidation(context.extension.packageJSON, context.extensionUri.fsPath);
   const current = new Ctx();
   ctx = current;
   context.subscriptions.push(current);

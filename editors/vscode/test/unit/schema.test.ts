@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
+import { absolutizeTomlValidation } from "../../src/schema";
 
 const root = path.resolve(__dirname, "..", "..", "..");
 
@@ -12,15 +13,20 @@ function readJson(file: string): any {
   return JSON.parse(fs.readFileSync(path.join(root, file), "utf8"));
 }
 
-test("tomlValidation points at the schema and matches .arca/config.toml only", () => {
+test("tomlValidation points at the schema for .arca/config.toml", () => {
   const manifest = readJson("package.json");
   const [entry] = manifest.contributes.tomlValidation;
+  assert.equal(entry.fileMatch, ".arca/config.toml");
   assert.ok(fs.existsSync(path.join(root, entry.url)), `${entry.url} exists`);
-  const pattern = new RegExp(entry.regexMatch);
-  assert.ok(pattern.test("/home/me/demo/.arca/config.toml"));
-  assert.ok(pattern.test("C:\\src\\demo\\.arca\\config.toml"));
-  assert.ok(!pattern.test("/home/me/demo/.cargo/config.toml"));
-  assert.ok(!pattern.test("/home/me/demo/.arca/config.toml.bak"));
+});
+
+test("relative schema URLs become file:// URIs inside the installed extension", () => {
+  const manifest = readJson("package.json");
+  const urls = absolutizeTomlValidation(manifest, "/opt/ext/arca-0.1.0");
+  assert.deepEqual(urls, ["file:///opt/ext/arca-0.1.0/schemas/arca-config.schema.json"]);
+  assert.equal(manifest.contributes.tomlValidation[0].url, urls[0]);
+  assert.deepEqual(absolutizeTomlValidation(manifest, "/elsewhere"), urls, "absolute URLs stay");
+  assert.deepEqual(absolutizeTomlValidation({}, "/x"), []);
 });
 
 test("the schema documents every [rust] key", () => {
