@@ -134,6 +134,15 @@ test("arca.package with no engine fails with a clear error and leaves no build r
   }
 });
 
+test("arca.build (in the builder container) with no engine fails with the same clear error", { timeout: 60000 }, async () => {
+  await assert.rejects(session.buildBinary(uriOf(hello)), (error: unknown) => {
+    assert.ok(error instanceof ResponseError, String(error));
+    assert.match(errorMessage(error), /cannot reach|127\.0\.0\.1:1/i, errorMessage(error));
+    return true;
+  });
+  await server.until("hello back out of building", () => statusOf(hello)?.state === "missing");
+});
+
 test("arca.cancel with nothing running is not an error", { timeout: 30000 }, async () => {
   await session.cancel(uriOf(hello));
 });
