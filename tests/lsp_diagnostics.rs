@@ -357,3 +357,202 @@ fn quick_fixes_repair_the_fixable_codes() {
         );
     }
 }
+
+fn labels(result: &Value) -> Vec<String> {
+    let items = match result {
+        Value::Array(items) => items.clone(),
+        other => other["items"].as_array().cloned().unwrap_or_default(),
+    };
+    items
+        .iter()
+        .map(|item| item["label"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Line/character (UTF-16) of the end of `needle`'s first occurrence.
+fn position_after(text: &str, needle: &str) -> Value {
+    let end = text.find(needle).unwrap() + needle.len();
+    let line = text[..end].matches('\n').count();
+    let line_start = text[..end].rfind('\n').map_or(0, |index| index + 1);
+    let character: usize = text[line_start..end].chars().map(char::len_utf16).sum();
+    json!({"line": line, "character": character})
+}
+
+#[test]
+fn completion_offers_keys_profiles_features_binaries_and_images() {
+    let mut fixture = Fixture::new(COMPLETE_CONFIG, true);
+    let text = "[rust]\nprofile = \"\"\nfeatures = [\"\"]\nbin = \"\"\nbase_image = \"\"\n\n";
+    fixture.edit(text);
+    let uri = fixture.uri.clone();
+    let mut complete = |position: Value| {
+        fixture
+            .server
+            .request(
+                "textDocument/completion",
+                json!({"textDocument": {"uri": uri}, "position": position}),
+            )
+            .unwrap()
+    };
+    let profiles = labels(&complete(position_after(text, "profile = \"")));
+    for profile in ["dev", "release", "fast"] {
+        assert!(profiles.contains(&profile.to_owned()), "{profiles:?}");
+    }
+    let features = labels(&complete(position_after(text, "features = [\"")));
+    assert!(
+        features.contains(&"cli".to_owned()) && features.contains(&"http".to_owned()),
+        "{features:?}"
+    );
+    let bins = labels(&complete(position_after(text, "bin = \"")));
+    assert!(
+        bins.contains(&"demo".to_owned()) && bins.contains(&"tool".to_owned()),
+        "{bins:?}"
+    );
+    let images = labels(&complete(position_after(text, "base_image = \"")));
+    assert!(
+        images
+            .iter()
+            .any(|image| image.starts_with("nvidia/cuda:") && image.contains("-runtime-")),
+        "{images:?}"
+    );
+    // Keys not yet set, at the start of a line in [rust].
+    fixture.edit("[rust]\nprofile = \"release\"\n\n");
+    let keys = labels(
+        &fixture
+            .server
+            .request(
+                "textDocument/completion",
+                json!({"textDocument": {"uri": uri}, "position": {"line": 2, "character": 0}}),
+            )
+            .unwrap(),
+    );
+    assert!(keys.contains(&"features".to_owned()), "{keys:?}");
+    assert!(keys.contains(&"base_image".to_owned()), "{keys:?}");
+}
+
+#[test]
+fn hover_documents_keys_and_the_builder_image() {
+    let text = "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"nvidia/cuda:12.8.1-runtime-ubuntu24.04\"\n";
+    let mut fixture = Fixture::new(text, false);
+    fixture.edit(text);
+    let uri = fixture.uri.clone();
+    let hover = fixture
+        .server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 2}}),
+        )
+        .unwrap();
+    assert_eq!(hover["contents"]["kind"], "markdown");
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("profile"),
+        "{hover}"
+    );
+    assert_eq!(covered(text, &hover["range"]), "profile");
+    let hover = fixture
+        .server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": position_after(text, "base_image = \"nvidia")}),
+        )
+        .unwrap();
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("nvidia/cuda:12.8.1-devel-ubuntu24.04"),
+        "{hover}"
+    );
+}
+
+#[test]
+fn set_defaults_edits_the_config_through_apply_edit_keeping_comments() {
+    let text = "# Team defaults: keep the release profile.\n[rust]\nprofile = \"release\" # fast enough\nfeatures = [\"cli\"]\nbase_image = \"debian:bookworm-slim\"\n";
+    let mut fixture = Fixture::new(text, false);
+    let crate_dir = fixture.workspace.root.join("demo");
+    let result = fixture
+        .server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.setDefaults", "arguments": [{
+                "crate": support::lsp_client::crate_uri(&crate_dir),
+                "features": ["cli", "http"],
+                "baseImage": "nvidia/cuda:12.8.1-runtime-ubuntu24.04"
+            }]}),
+        )
+        .unwrap();
+    assert_eq!(result, Value::Null);
+    let request = fixture
+        .server
+        .server_requests
+        .iter()
+        .find(|request| request["method"] == "workspace/applyEdit")
+        .expect("workspace/applyEdit sent")
+        .clone();
+    let changes = request["params"]["edit"]["documentChanges"]
+        .as_array()
+        .unwrap();
+    let edit = changes
+        .iter()
+        .find(|change| change.get("edits").is_some())
+        .expect("a text document edit");
+    assert_eq!(edit["textDocument"]["uri"], fixture.uri.as_str());
+    let new_text = edit["edits"][0]["newText"].as_str().unwrap();
+    assert_eq!(
+        covered(text, &edit["edits"][0]["range"]),
+        text,
+        "replaces the file"
+    );
+    assert!(new_text.contains("# Team defaults"), "{new_text}");
+    assert!(new_text.contains("# fast enough"), "{new_text}");
+    assert!(new_text.contains("\"http\""), "{new_text}");
+    assert!(
+        new_text.contains("nvidia/cuda:12.8.1-runtime-ubuntu24.04"),
+        "{new_text}"
+    );
+
+    // Nothing to set is an InvalidParams error.
+    let error = fixture
+        .server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.setDefaults", "arguments": [{}]}),
+        )
+        .unwrap_err();
+    assert_eq!(error["code"], -32602, "{error}");
+}
+
+#[test]
+fn set_defaults_creates_a_missing_config() {
+    let workspace = Workspace::new();
+    let demo = workspace.demo_crate("demo", "demo", None);
+    let mut server = workspace.start();
+    server.initialize(&[&workspace.root], vscode_capabilities());
+    let result = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.setDefaults", "arguments": [{"profile": "release", "features": []}]}),
+        )
+        .unwrap();
+    assert_eq!(result, Value::Null);
+    let request = server
+        .server_requests
+        .iter()
+        .find(|request| request["method"] == "workspace/applyEdit")
+        .expect("workspace/applyEdit sent")
+        .clone();
+    let changes = request["params"]["edit"]["documentChanges"]
+        .as_array()
+        .unwrap();
+    assert_eq!(changes[0]["kind"], "create");
+    assert_eq!(
+        changes[0]["uri"],
+        file_uri(&demo.join(".arca/config.toml")).as_str()
+    );
+    let new_text = changes[1]["edits"][0]["newText"].as_str().unwrap();
+    assert!(new_text.contains("profile = \"release\""), "{new_text}");
+    assert!(new_text.contains("features = []"), "{new_text}");
+}

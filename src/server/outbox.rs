@@ -12,7 +12,6 @@ pub enum Outgoing {
     Diagnostics(Url, Vec<Diagnostic>, Option<i32>),
     Status(CrateStatus),
     Log(MessageType, String),
-    Show(MessageType, String),
     Progress(ProgressParams),
 }
 
@@ -36,7 +35,6 @@ impl Outbox {
                         client.send_notification::<StatusNotification>(status).await;
                     }
                     Outgoing::Log(kind, text) => client.log_message(kind, text).await,
-                    Outgoing::Show(kind, text) => client.show_message(kind, text).await,
                     Outgoing::Progress(params) => {
                         client
                             .send_notification::<notification::Progress>(params)

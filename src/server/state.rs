@@ -30,6 +30,8 @@ pub struct State {
     pub shutdown_requested: bool,
     /// Whether the client accepts server-created progress tokens.
     pub client_progress: bool,
+    /// Whether the client takes snippet completions.
+    pub client_snippets: bool,
     pub folders: Vec<PathBuf>,
     pub crates: BTreeMap<PathBuf, CrateEntry>,
     /// Open documents by file path.
@@ -131,6 +133,7 @@ impl State {
             initialized: false,
             shutdown_requested: false,
             client_progress: false,
+            client_snippets: false,
             folders: Vec::new(),
             crates: BTreeMap::new(),
             documents: HashMap::new(),

@@ -42,6 +42,14 @@ pub fn initialize(state: &mut State, params: InitializeParams) -> InitializeResu
         .as_ref()
         .and_then(|window| window.work_done_progress)
         .unwrap_or(false);
+    state.client_snippets = params
+        .capabilities
+        .text_document
+        .as_ref()
+        .and_then(|text| text.completion.as_ref())
+        .and_then(|completion| completion.completion_item.as_ref())
+        .and_then(|item| item.snippet_support)
+        .unwrap_or(false);
     InitializeResult {
         capabilities: capabilities(),
         server_info: Some(ServerInfo {

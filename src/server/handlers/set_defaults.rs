@@ -48,7 +48,7 @@ pub fn set_defaults(
     let existing = super::documents::config_text(state, &path);
     let exists = existing.is_some();
     let (old_text, version) = existing.unwrap_or_default();
-    let new_text = interim_set_defaults(&old_text, &wanted)
+    let new_text = config::edit::set_defaults(&old_text, &wanted)
         .map_err(|error| failed(format!("Cannot update {}: {error:#}", path.display())))?;
     let index = LineIndex::new(&old_text);
     let whole = Range::new(Position::new(0, 0), index.position(old_text.len()));
@@ -103,9 +103,4 @@ pub fn set_defaults(
         }
         .boxed(),
     ))
-}
-
-// INTERIM until config::edit::set_defaults lands on main.
-fn interim_set_defaults(_text: &str, _wanted: &RustConfig) -> anyhow::Result<String> {
-    anyhow::bail!("comment-preserving config edits are not available in this build")
 }

@@ -194,7 +194,8 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
     };
     let touched = paths.iter().any(|path| live.covers(path));
     let changed = live.refresh(paths);
-    if !changed && !(touched && entry.manifest.is_some()) {
+    let manifest_input = touched && entry.manifest.is_some();
+    if !(changed || manifest_input) {
         return;
     }
     if live.current_fingerprint.is_none() {
