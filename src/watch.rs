@@ -50,15 +50,16 @@ pub struct Watcher {
 
 struct Inner {
     native: Option<notify::RecommendedWatcher>,
-    poll: Option<notify::PollWatcher>,
+    /// Trees polled by our own stat-walk (see [`poll_loop`]).
+    poll_started: bool,
     raw: std_mpsc::Sender<notify::Result<notify::Event>>,
     /// Directories with a native non-recursive watch.
     dirs: HashSet<PathBuf>,
     /// Roots given by the caller: trees (walked) and single directories.
     trees: BTreeSet<PathBuf>,
     single: BTreeSet<PathBuf>,
-    /// Trees handed to the poll watcher.
-    polled: BTreeSet<PathBuf>,
+    /// Trees the poller walks (shared with its thread).
+    polled: Arc<Mutex<BTreeSet<PathBuf>>>,
     /// Cap on native watches (the kernel's limit, or `ARCA_MAX_WATCHES` to
     /// exercise the polling fallback).
     max_watches: Option<usize>,
@@ -68,6 +69,18 @@ struct Inner {
 impl Watcher {
     /// Starts a watcher that reports to `sink` from its own thread.
     pub fn new(sink: impl Fn(WatchEvent) + Send + Sync + 'static) -> Self {
+        let max_watches = std::env::var("ARCA_MAX_WATCHES")
+            .ok()
+            .and_then(|value| value.parse().ok());
+        Self::with_max_watches(sink, max_watches)
+    }
+
+    /// Like [`new`](Self::new), with a cap on native watches (beyond it,
+    /// trees are polled as at the kernel's limit).
+    pub fn with_max_watches(
+        sink: impl Fn(WatchEvent) + Send + Sync + 'static,
+        max_watches: Option<usize>,
+    ) -> Self {
         let sink: Arc<dyn Fn(WatchEvent) + Send + Sync> = Arc::new(sink);
         let (raw_tx, raw_rx) = std_mpsc::channel();
         let native_tx = raw_tx.clone();
@@ -83,17 +96,14 @@ impl Watcher {
                 None
             }
         };
-        let max_watches = std::env::var("ARCA_MAX_WATCHES")
-            .ok()
-            .and_then(|value| value.parse().ok());
         let shared = Arc::new(Mutex::new(Inner {
             native,
-            poll: None,
+            poll_started: false,
             raw: raw_tx,
             dirs: HashSet::new(),
             trees: BTreeSet::new(),
             single: BTreeSet::new(),
-            polled: BTreeSet::new(),
+            polled: Arc::new(Mutex::new(BTreeSet::new())),
             max_watches,
             sink,
         }));
@@ -141,11 +151,7 @@ impl Watcher {
         for dir in doomed {
             inner.remove_dir(&dir);
         }
-        if inner.polled.remove(root)
-            && let Some(poll) = inner.poll.as_mut()
-        {
-            let _ = poll.unwatch(root);
-        }
+        lock(&inner.polled).remove(root);
     }
 
     /// How many native watches are in place.
@@ -154,7 +160,7 @@ impl Watcher {
     }
 }
 
-fn lock(shared: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+fn lock<T>(shared: &Mutex<T>) -> MutexGuard<'_, T> {
     shared
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -230,42 +236,27 @@ impl Inner {
     }
 
     fn fall_back_to_polling(&mut self, root: &Path) {
-        if self.polled.iter().any(|polled| root.starts_with(polled)) {
-            return;
-        }
-        if self.poll.is_none() {
-            let raw = self.raw.clone();
-            let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
-            match notify::PollWatcher::new(
-                move |event| {
-                    let _ = raw.send(event);
-                },
-                config,
-            ) {
-                Ok(poll) => self.poll = Some(poll),
-                Err(error) => {
-                    (self.sink)(WatchEvent::Notice(format!(
-                        "Arca cannot watch {} for changes: {error}. Status updates for it need a restart of the language server.",
-                        root.display()
-                    )));
-                    return;
-                }
+        {
+            let mut polled = lock(&self.polled);
+            if polled.iter().any(|known| root.starts_with(known)) {
+                return;
             }
+            polled.insert(root.to_path_buf());
         }
-        if let Some(poll) = self.poll.as_mut() {
-            match poll.watch(root, RecursiveMode::Recursive) {
-                Ok(()) => {
-                    self.polled.insert(root.to_path_buf());
-                    (self.sink)(WatchEvent::Notice(format!(
-                        "Arca reached the inotify watch limit (fs.inotify.max_user_watches) while watching {}; it polls that folder every {} s instead. Raise the limit (sysctl fs.inotify.max_user_watches=524288) for instant updates.",
-                        root.display(),
-                        POLL_INTERVAL.as_secs()
-                    )));
-                }
-                Err(error) => (self.sink)(WatchEvent::Notice(format!(
-                    "Arca cannot watch {} for changes: {error}.",
-                    root.display()
-                ))),
+        (self.sink)(WatchEvent::Notice(format!(
+            "Arca reached the inotify watch limit (fs.inotify.max_user_watches) while watching {}; it polls that folder every {} s instead. Raise the limit (sysctl fs.inotify.max_user_watches=524288) for instant updates.",
+            root.display(),
+            POLL_INTERVAL.as_secs()
+        )));
+        if !self.poll_started {
+            self.poll_started = true;
+            let raw = self.raw.clone();
+            let polled = self.polled.clone();
+            let spawned = std::thread::Builder::new()
+                .name("arca-poll".into())
+                .spawn(move || poll_loop(&polled, &raw));
+            if let Err(error) = spawned {
+                tracing::error!("cannot start the polling thread: {error}");
             }
         }
     }
@@ -299,6 +290,79 @@ impl Inner {
             }
         }
         true
+    }
+}
+
+/// What a polled file looked like at the last scan.
+type Stamp = (i64, i64, u64, u64);
+
+/// Polls trees by walking them and comparing each entry's mtime (with
+/// nanoseconds), size and inode with the last walk; notify's own poller
+/// compares whole seconds and misses a save made in the second it scanned.
+/// Ends when the watcher is gone.
+fn poll_loop(
+    polled: &Arc<Mutex<BTreeSet<PathBuf>>>,
+    raw: &std_mpsc::Sender<notify::Result<notify::Event>>,
+) {
+    use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
+    let mut known: HashMap<PathBuf, HashMap<PathBuf, Stamp>> = HashMap::new();
+    // The watcher holds the other reference: when it is gone, stop.
+    while Arc::strong_count(polled) > 1 {
+        let trees: Vec<PathBuf> = lock(polled).iter().cloned().collect();
+        known.retain(|root, _| trees.contains(root));
+        for root in trees {
+            let mut now: HashMap<PathBuf, Stamp> = HashMap::new();
+            let mut pending = vec![root.clone()];
+            while let Some(dir) = pending.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let Ok(metadata) = entry.metadata() else {
+                        continue;
+                    };
+                    if metadata.is_dir() {
+                        if !is_skipped_name(&path) {
+                            pending.push(path.clone());
+                        }
+                        continue;
+                    }
+                    now.insert(
+                        path,
+                        (
+                            metadata.mtime(),
+                            metadata.mtime_nsec(),
+                            metadata.len(),
+                            metadata.ino(),
+                        ),
+                    );
+                }
+            }
+            if let Some(before) = known.get(&root) {
+                let mut changed: Vec<PathBuf> = now
+                    .iter()
+                    .filter(|(path, stamp)| before.get(*path) != Some(stamp))
+                    .map(|(path, _)| path.clone())
+                    .collect();
+                changed.extend(
+                    before
+                        .keys()
+                        .filter(|path| !now.contains_key(*path))
+                        .cloned(),
+                );
+                if !changed.is_empty() {
+                    let mut event = notify::Event::new(EventKind::Any);
+                    event.paths = changed;
+                    if raw.send(Ok(event)).is_err() {
+                        return;
+                    }
+                }
+            }
+            known.insert(root, now);
+        }
+        std::thread::sleep(POLL_INTERVAL);
     }
 }
 
@@ -355,7 +419,9 @@ fn follow_directory_change(inner: &mut Inner, path: &Path, changed: &mut BTreeSe
     let covered = inner.trees.iter().any(|root| path.starts_with(root));
     if path.is_dir() {
         if covered && !inner.dirs.contains(path) && !is_skipped_name(path) {
-            let polled = inner.polled.iter().any(|root| path.starts_with(root));
+            let polled = lock(&inner.polled)
+                .iter()
+                .any(|root| path.starts_with(root));
             if !polled {
                 changed.extend(inner.add_tree(path));
             }
@@ -459,6 +525,31 @@ mod tests {
         std::fs::rename(root.join(".lib.rs.swp"), root.join("lib.rs")).unwrap();
         let paths = next_change(&rx).unwrap();
         assert!(paths.contains(&root.join("lib.rs")), "{paths:?}");
+    }
+
+    #[test]
+    fn beyond_the_watch_limit_trees_are_polled() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/main.rs"), "1").unwrap();
+        let (tx, rx) = std_mpsc::channel();
+        let tx = Mutex::new(tx);
+        let watcher = Watcher::with_max_watches(
+            move |event| {
+                let _ = lock_sender(&tx).send(event);
+            },
+            Some(1),
+        );
+        watcher.watch_tree(&root);
+        match rx.recv_timeout(Duration::from_secs(5)).unwrap() {
+            WatchEvent::Notice(message) => assert!(message.contains("poll"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::write(root.join("src/main.rs"), "22").unwrap();
+        let paths = next_change(&rx).unwrap();
+        assert!(paths.contains(&root.join("src/main.rs")), "{paths:?}");
     }
 
     #[test]

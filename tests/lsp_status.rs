@@ -202,3 +202,32 @@ fn crates_come_and_go_while_the_server_runs() {
     );
     server.status(&crate_uri(&third), "unconfigured");
 }
+
+#[test]
+fn at_the_watch_limit_the_server_polls_and_says_so() {
+    let workspace = Workspace::new();
+    let demo = workspace.demo_crate("demo", "demo", Some(COMPLETE_CONFIG));
+    let fingerprint = workspace.cli_fingerprint(&demo);
+    workspace.store_artifact(&demo, "ab12cd34", &fingerprint);
+    let uri = crate_uri(&demo);
+    // Two native watches: the rest of the tree must be polled.
+    let mut server = Server::start(support::lsp_client::Options {
+        arca_home: &workspace.home,
+        env: vec![("ARCA_MAX_WATCHES", "2".to_owned())],
+    });
+    server.initialize(&[&workspace.root], neovim_capabilities());
+    let notice = server.expect("window/logMessage", "polling notice", |params| {
+        params["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("inotify") && message.contains("poll"))
+    });
+    assert_eq!(notice["type"], 2, "a warning: {notice}");
+    server.status(&uri, "fresh");
+    std::fs::write(
+        demo.join("src/main.rs"),
+        "fn main() { println!(\"polled\"); }\n",
+    )
+    .unwrap();
+    let stale = server.status(&uri, "stale");
+    assert_eq!(reasons(&stale), vec!["src/main.rs changed"], "{stale}");
+}
