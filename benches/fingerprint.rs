@@ -49,6 +49,17 @@ fn main() -> Result<()> {
         bytes as f64 / 1e9
     );
 
+    // Memory held by the index of the big tree (resident growth while it is
+    // alive; measured first, before other runs leave freed memory around).
+    let before = resident_bytes();
+    let held = TreeIndex::build(&big_roots, &big_roots[0])?;
+    println!(
+        "index of the big tree: {} entries, about {:.1} MB resident",
+        held.len(),
+        resident_bytes().saturating_sub(before) as f64 / 1e6
+    );
+    drop(held);
+
     let (sha256, blake3) = hash_speeds();
     println!(
         "in-memory hash speed, per CPU second: SHA-256 {sha256:.0} MB/s, BLAKE3 {blake3:.0} MB/s"
@@ -85,18 +96,25 @@ fn main() -> Result<()> {
         return Ok(());
     }
 
-    let walk = median(5, walk)?;
-    let stream = median(5, stream)?;
-    let index = median(5, index)?;
-    let both = median(5, both)?;
-    let verdict_big = verdict_after_change(&big_roots, "src/m7/s3/f42.rs")?;
-    let verdict_small = verdict_after_change(&small_roots, "src/f7.rs")?;
+    let [walk, stream, index, both] = interleaved_medians(
+        RUNS,
+        [
+            Box::new(walk),
+            Box::new(stream),
+            Box::new(index),
+            Box::new(both),
+        ],
+    )?;
+    let (verdict_big, verdict_small) = verdicts(
+        (&big_roots, "src/m7/s3/f42.rs"),
+        (&small_roots, "src/f7.rs"),
+    )?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     let sha_bound = Duration::from_secs_f64(bytes as f64 / 1e6 / sha256);
     println!();
-    println!("| measurement | wall (median of 5) | CPU (user+sys) | ratio | goal |");
+    println!("| measurement | wall (median of 7) | CPU (user+sys) | ratio | goal |");
     println!("|---|---:|---:|---:|---|");
     println!(
         "| walk-and-read (reference: 1 thread, same walk, no hashing) | {:.0} ms | {:.0} ms | 1.00x walk | - |",
@@ -128,12 +146,12 @@ fn main() -> Result<()> {
         ratio(both.wall, stream.wall)
     );
     println!(
-        "| verdict after one 10 KB change, 50,000 files (median of 101) | {:.3} ms | - | {:.2}x 50-file | < 5 ms, <= 2x 50-file |",
+        "| verdict after one 10 KB change, 50,000 files (median of 401) | {:.3} ms | - | {:.2}x 50-file | < 5 ms, <= 2x 50-file |",
         ms(verdict_big),
         ratio(verdict_big, verdict_small)
     );
     println!(
-        "| verdict after one 10 KB change, 50 files (median of 101) | {:.3} ms | - | 1.00x | - |",
+        "| verdict after one 10 KB change, 50 files (median of 401) | {:.3} ms | - | 1.00x | - |",
         ms(verdict_small)
     );
     Ok(())
@@ -187,6 +205,15 @@ fn settings(base: &Path) -> FingerprintSettings {
     }
 }
 
+/// This process's resident memory, from /proc/self/statm.
+fn resident_bytes() -> u64 {
+    let pages = fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
 /// Wall and CPU time of one measurement.
 struct Timing {
     wall: Duration,
@@ -205,52 +232,112 @@ fn process_cpu_time() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-/// Medians of the wall and CPU times of `runs` calls.
-fn median(runs: usize, mut run: impl FnMut() -> Result<()>) -> Result<Timing> {
-    let mut walls = Vec::with_capacity(runs);
-    let mut cpus = Vec::with_capacity(runs);
+/// Runs of each whole-tree measurement.
+const RUNS: usize = 7;
+
+/// Medians of the wall and CPU times of `runs` rounds, each round running
+/// every measurement once in turn, so that the machine's changing load
+/// weighs on all of them alike.
+fn interleaved_medians<const N: usize>(
+    runs: usize,
+    mut measurements: [Box<dyn FnMut() -> Result<()> + '_>; N],
+) -> Result<[Timing; N]> {
+    let mut walls = vec![Vec::with_capacity(runs); N];
+    let mut cpus = vec![Vec::with_capacity(runs); N];
     for _ in 0..runs {
-        let start = Instant::now();
-        let cpu = process_cpu_time();
-        run()?;
-        walls.push(start.elapsed());
-        cpus.push(process_cpu_time() - cpu);
+        for (index, run) in measurements.iter_mut().enumerate() {
+            let start = Instant::now();
+            let cpu = process_cpu_time();
+            run()?;
+            walls[index].push(start.elapsed());
+            cpus[index].push(process_cpu_time() - cpu);
+        }
     }
-    walls.sort();
-    cpus.sort();
-    Ok(Timing {
-        wall: walls[runs / 2],
-        cpu: cpus[runs / 2],
-    })
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let timings: Vec<Timing> = walls
+        .iter_mut()
+        .zip(cpus.iter_mut())
+        .map(|(wall, cpu)| Timing {
+            wall: median(wall),
+            cpu: median(cpu),
+        })
+        .collect();
+    timings
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("one timing per measurement"))
 }
 
-/// Median time from "a 10 KB file was saved" to the verdict: refresh that
-/// path in the index and list the changes since the baseline. Alternates
-/// between a changed content (stale) and the original (fresh again).
-fn verdict_after_change(roots: &[PathBuf], relative: &str) -> Result<Duration> {
-    let crate_dir = &roots[0];
-    let path = crate_dir.join(relative);
-    let original = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-    let mut changed = original.clone();
-    changed[100] ^= 0x20;
-    let mut index = TreeIndex::build(roots, crate_dir)?;
-    index.mark_baseline();
-    let mut times = Vec::new();
-    for round in 0..101 {
-        let stale = round % 2 == 0;
-        fs::write(&path, if stale { &changed } else { &original })?;
+/// One tree for the verdict measurement: its index and the 10 KB file
+/// that changes.
+struct VerdictCase {
+    index: TreeIndex,
+    path: PathBuf,
+    original: Vec<u8>,
+    changed: Vec<u8>,
+    times: Vec<Duration>,
+}
+
+impl VerdictCase {
+    fn new(roots: &[PathBuf], relative: &str) -> Result<VerdictCase> {
+        let crate_dir = &roots[0];
+        let path = crate_dir.join(relative);
+        let original = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+        anyhow::ensure!(
+            original.len() == 10 * 1024,
+            "{} is not 10 KB",
+            path.display()
+        );
+        let mut changed = original.clone();
+        changed[100] ^= 0x20;
+        Ok(VerdictCase {
+            index: TreeIndex::build(roots, crate_dir)?,
+            path,
+            original,
+            changed,
+            times: Vec::new(),
+        })
+    }
+
+    /// Saves the file (changed or original again) and times the verdict:
+    /// refresh that path, then list the changes since the baseline.
+    fn round(&mut self, stale: bool) -> Result<()> {
+        fs::write(
+            &self.path,
+            if stale { &self.changed } else { &self.original },
+        )?;
         let start = Instant::now();
-        index.refresh(std::slice::from_ref(&path));
-        let changes = index.changes_since_baseline();
-        times.push(start.elapsed());
+        self.index.refresh(std::slice::from_ref(&self.path));
+        let changes = self.index.changes_since_baseline();
+        self.times.push(start.elapsed());
         anyhow::ensure!(
             changes.is_empty() != stale,
-            "wrong verdict in round {round}: {changes:?}"
+            "wrong verdict for {}: {changes:?}",
+            self.path.display()
         );
+        Ok(())
     }
-    fs::write(&path, &original)?;
-    times.sort();
-    Ok(times[times.len() / 2])
+
+    fn median(mut self) -> Result<Duration> {
+        fs::write(&self.path, &self.original)?;
+        self.times.sort();
+        Ok(self.times[self.times.len() / 2])
+    }
+}
+
+/// Median verdict times after one 10 KB file changes, on the big and the
+/// small tree, in interleaved rounds (so that the machine's load weighs on
+/// both alike). Rounds alternate stale and fresh again.
+fn verdicts(big: (&[PathBuf], &str), small: (&[PathBuf], &str)) -> Result<(Duration, Duration)> {
+    let mut big = VerdictCase::new(big.0, big.1)?;
+    let mut small = VerdictCase::new(small.0, small.1)?;
+    for round in 0..401 {
+        big.round(round % 2 == 0)?;
+        small.round(round % 2 == 0)?;
+    }
+    Ok((big.median()?, small.median()?))
 }
 
 /// The reference: a plain single-threaded walk with the same order and skip

@@ -61,6 +61,13 @@ image=$(median <"$work/image-step.txt"); host=$(median <"$work/host.txt")
 echo "median of $ITER: arca total ${arca} s = cargo stage ${stage} s + runtime-image step ${image} s (+ rest)"
 echo "median of $ITER: host cargo build ${host} s"
 echo "ratio (arca total - runtime-image step) / host: $(echo "scale=2; ($arca - $image) / $host" | bc)"
+: >"$work/run.txt"
+for i in $(seq 1 "$ITER"); do
+    start=$(now)
+    docker run --rm "$BASE" true
+    echo "$(now) - $start" | bc >>"$work/run.txt"
+done
+echo "reference, same machine: median \`docker run --rm $BASE true\` $(median <"$work/run.txt") s (the fixed cost of one container)"
 
 echo "== 3. peak RSS while exporting a 1 GB image"
 if ! docker image inspect arca-test/big:1g >/dev/null 2>&1; then

@@ -97,7 +97,7 @@ fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
         .expect("load archive");
     let (printed, _) = test.run_image(&metadata.local_tag);
     assert_eq!(printed, "Hello from hello 0.1.0!");
-    assert!(test.leftover_containers().is_empty());
+    assert!(test.leftover_build_containers().is_empty());
 }
 
 #[test]
@@ -143,7 +143,9 @@ fn an_unchanged_crate_is_reused_and_a_one_line_change_rebuilds_with_the_cached_b
     let forced = test.build_cli(&["--force"], None);
     assert!(forced.status.success(), "{}", text(&forced));
     assert_ne!(artifact_id(&forced), rebuilt_id);
-    assert!(test.leftover_containers().is_empty());
+    // All those builds ran in one warm session container.
+    assert_eq!(test.sessions().len(), 1);
+    assert!(test.leftover_build_containers().is_empty());
 }
 
 #[test]
@@ -199,7 +201,7 @@ fn a_compile_error_shows_the_compiler_message_and_stores_nothing() {
     assert_eq!(span.file, main_rs);
     assert_eq!(span.line_start, 4);
     assert!(test.store().list().artifacts.is_empty());
-    assert!(test.leftover_containers().is_empty());
+    assert!(test.leftover_build_containers().is_empty());
 }
 
 #[test]
@@ -273,7 +275,7 @@ fn a_missing_base_image_is_a_clear_pull_error_naming_it() {
         "{stderr}"
     );
     assert!(test.store().list().artifacts.is_empty());
-    assert!(test.leftover_containers().is_empty());
+    assert!(test.leftover_build_containers().is_empty());
 }
 
 #[test]
@@ -333,6 +335,7 @@ fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches() {
         )))
         .expect("volumes");
     assert_eq!(volumes.len(), 1, "one target-cache volume: {volumes:?}");
+    assert!(test.sessions().is_empty(), "remote builds use no session");
     // The remote build records its inputs too, so it is reused.
     let again = test.build_cli(&[], Some(TCP_HOST));
     assert!(
@@ -340,7 +343,7 @@ fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches() {
         "{}",
         text(&again)
     );
-    assert!(test.leftover_containers().is_empty());
+    assert!(test.leftover_build_containers().is_empty());
 }
 
 #[test]

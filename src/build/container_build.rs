@@ -20,6 +20,7 @@ use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
 use super::cargo_messages::CargoMessages;
+use super::session;
 use super::source::{self, CONTAINER_SOURCE_ROOT};
 use super::{
     BuildEnv, BuildError, BuildEvent, CACHE_LABEL, CRATE_DIR_LABEL, Compiled, EventSink,
@@ -194,7 +195,17 @@ pub(super) async fn build(
         user,
         mounts,
         labels,
+        name: None,
+        auto_remove: false,
     };
+    let session_name = format!(
+        "arca-session-{}",
+        &plan::length_prefixed_hash(&[
+            cache_key.clone(),
+            host_cache.display().to_string(),
+            source_root.display().to_string(),
+        ])[..24]
+    );
 
     let messages = Mutex::new(CargoMessages::new(&source_root, &facts.workspace_root));
     let stderr_tail = Mutex::new(Vec::<String>::new());
@@ -219,20 +230,36 @@ pub(super) async fn build(
         }
     };
 
-    let container = ContainerRun::create(engine.clone(), &spec, cancel).await?;
-    let upload = upload.map(|tar| ("/".to_owned(), tar));
-    let exit_code = match container.run(upload, &on_line, cancel).await {
-        Ok(code) => code,
-        Err(error) => {
-            container.remove().await;
-            return Err(error);
+    // Local engine: cargo runs in the crate's warm session (see `session`);
+    // remote engine, or no session possible: in a container of its own.
+    let in_session = if remote {
+        None
+    } else {
+        session::run(engine, &spec, &session_name, &on_line, cancel).await?
+    };
+    let (exit_code, container) = match in_session {
+        Some(code) => (code, None),
+        None => {
+            // Forget anything a lost session printed: cargo runs again.
+            *lock(&messages) = CargoMessages::new(&source_root, &facts.workspace_root);
+            let container = ContainerRun::create(engine.clone(), &spec, cancel).await?;
+            let upload = upload.map(|tar| ("/".to_owned(), tar));
+            match container.run(upload, &on_line, cancel).await {
+                Ok(code) => (code, Some(container)),
+                Err(error) => {
+                    container.remove().await;
+                    return Err(error);
+                }
+            }
         }
     };
     let messages = messages
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if exit_code != 0 {
-        container.remove().await;
+        if let Some(container) = &container {
+            container.remove().await;
+        }
         return Err(BuildError::Compile {
             crate_name: facts.name.clone(),
             exit_code,
@@ -247,21 +274,26 @@ pub(super) async fn build(
 
     let profile_dir = plan::profile_output_dir(&settings.profile);
     let path_map = vec![(PathBuf::from(CONTAINER_SOURCE_ROOT), source_root.clone())];
-    let (binary, target_dir) = if remote {
-        let copied = copy_outputs(
-            engine.as_ref(),
-            container.id(),
-            &host_cache,
-            prepared,
-            cancel,
-        )
-        .await;
-        container.remove().await;
-        copied?
-    } else {
-        container.remove().await;
-        let target_dir = host_cache.join("target");
-        (target_dir.join(profile_dir).join(&settings.bin), target_dir)
+    let (binary, target_dir) = match &container {
+        Some(container) if remote => {
+            let copied = copy_outputs(
+                engine.as_ref(),
+                container.id(),
+                &host_cache,
+                prepared,
+                cancel,
+            )
+            .await;
+            container.remove().await;
+            copied?
+        }
+        _ => {
+            if let Some(container) = &container {
+                container.remove().await;
+            }
+            let target_dir = host_cache.join("target");
+            (target_dir.join(profile_dir).join(&settings.bin), target_dir)
+        }
     };
     if !binary.is_file() {
         return Err(anyhow!(

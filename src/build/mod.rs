@@ -29,6 +29,7 @@ pub mod freshness;
 mod host_build;
 pub mod recipes;
 mod runtime_image;
+pub mod session;
 pub mod source;
 
 use std::fmt;
@@ -378,12 +379,8 @@ pub async fn package(
         })
     }
     .await;
-    if result.is_err() {
-        engine::remove_labelled_containers(
-            engine.as_ref(),
-            &format!("{BUILD_LABEL}={artifact_id}"),
-        )
-        .await;
+    if let Err(error) = &result {
+        clean_up_failed_build(engine.as_ref(), &prepared, &artifact_id, error).await;
     }
     if let Ok(outcome) = &result {
         events(BuildEvent::Finished {
@@ -408,11 +405,34 @@ pub async fn build_binary(
     let engine = env.engine().await?;
     let build_id = env.store().new_artifact_id();
     let result = compile(env, &engine, &prepared, &build_id, events, cancel).await;
-    if result.is_err() {
-        engine::remove_labelled_containers(engine.as_ref(), &format!("{BUILD_LABEL}={build_id}"))
-            .await;
+    if let Err(error) = &result {
+        clean_up_failed_build(engine.as_ref(), &prepared, &build_id, error).await;
     }
     result
+}
+
+/// After a failed or cancelled build: removes every container the build
+/// made and, unless cargo merely reported errors in the code, the crate's
+/// warm session too, so nothing of the build is left running.
+async fn clean_up_failed_build(
+    engine: &dyn ContainerEngine,
+    prepared: &PreparedBuild,
+    build_id: &str,
+    error: &BuildError,
+) {
+    engine::remove_labelled_containers(engine, &format!("{BUILD_LABEL}={build_id}")).await;
+    if matches!(error, BuildError::Compile { .. }) {
+        return;
+    }
+    let crate_label = format!("{CRATE_DIR_LABEL}={}", prepared.facts.crate_dir.display());
+    if let Ok(sessions) = engine
+        .containers_with_labels(&[crate_label.as_str(), session::SESSION_LABEL])
+        .await
+    {
+        for id in sessions {
+            let _ = engine.remove_container(&id).await;
+        }
+    }
 }
 
 async fn compile(

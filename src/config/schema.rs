@@ -222,6 +222,59 @@ pub fn well_known_images() -> Vec<WellKnownImage> {
     images
 }
 
+/// A JSON Schema (draft-07) of `.arca/config.toml`, built from the same
+/// key table, for editors' TOML validation (e.g. VS Code `tomlValidation`).
+pub fn json_schema() -> serde_json::Value {
+    let mut properties = serde_json::Map::new();
+    for spec in RUST_KEYS {
+        let mut property = match spec.kind {
+            ValueKind::String => serde_json::json!({ "type": "string", "minLength": 1 }),
+            ValueKind::StringArray => serde_json::json!({
+                "type": "array",
+                "items": { "type": "string" }
+            }),
+        };
+        property["description"] = spec.summary.into();
+        property["markdownDescription"] = spec.doc.into();
+        match spec.name {
+            "profile" => {
+                property["examples"] = BUILT_IN_PROFILES
+                    .iter()
+                    .map(|profile| profile.name)
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            "base_image" => {
+                property["examples"] = well_known_images()
+                    .into_iter()
+                    .map(|image| image.reference)
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            "bin" => {
+                property["pattern"] = "^[^/\\\\]+$".into();
+            }
+            _ => {}
+        }
+        properties.insert(spec.name.to_owned(), property);
+    }
+    serde_json::json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Arca crate configuration (.arca/config.toml)",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            RUST_TABLE: {
+                "type": "object",
+                "description": "How Arca builds this crate into an image.",
+                "markdownDescription": RUST_TABLE_DOC,
+                "additionalProperties": false,
+                "properties": properties
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +311,29 @@ mod tests {
             assert!(spec.doc.contains(spec.name));
         }
         assert_eq!(key("profle"), None);
+    }
+
+    #[test]
+    fn the_json_schema_lists_every_key_with_its_type() {
+        let schema = json_schema();
+        let rust = &schema["properties"]["rust"];
+        assert_eq!(rust["additionalProperties"], false);
+        for spec in RUST_KEYS {
+            let property = &rust["properties"][spec.name];
+            let expected = match spec.kind {
+                ValueKind::String => "string",
+                ValueKind::StringArray => "array",
+            };
+            assert_eq!(property["type"], expected, "{}", spec.name);
+            assert_eq!(property["markdownDescription"], spec.doc);
+        }
+        assert_eq!(rust["properties"]["bin"]["pattern"], "^[^/\\\\]+$");
+        assert!(
+            rust["properties"]["base_image"]["examples"]
+                .as_array()
+                .is_some_and(|examples| examples
+                    .iter()
+                    .any(|image| image == "nvidia/cuda:12.8.1-runtime-ubuntu24.04"))
+        );
     }
 }

@@ -13,21 +13,24 @@ use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, ExecConfig, HostConfig, Mount, MountType, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, ContainerArchiveInfoOptionsBuilder,
-    CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder, ImportImageOptionsBuilder,
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListVolumesOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-    RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    ImportImageOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::{body_full, container::LogOutput};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    BytesSink, ContainerEngine, ContainerSpec, ImageFacts, LineSink, MountSource, OutputLine,
-    PullProgress, PullSink, Stream,
+    BytesSink, ContainerEngine, ContainerSpec, ExecSpec, ImageFacts, LineSink, MountSource,
+    OutputLine, PullProgress, PullSink, Stream,
 };
 
 /// The socket used when `DOCKER_HOST` is unset.
@@ -135,8 +138,11 @@ impl LineSplitter {
     }
 }
 
-fn label_filter(label: &str) -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_owned(), vec![label.to_owned()])])
+fn label_filter(labels: &[&str]) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_owned(),
+        labels.iter().map(|label| (*label).to_owned()).collect(),
+    )])
 }
 
 #[async_trait]
@@ -353,13 +359,18 @@ impl ContainerEngine for DockerEngine {
             attach_stderr: Some(true),
             host_config: Some(HostConfig {
                 mounts: Some(mounts),
+                auto_remove: Some(spec.auto_remove),
                 ..Default::default()
             }),
             ..Default::default()
         };
+        let options = spec
+            .name
+            .as_deref()
+            .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
         let created = self
             .docker
-            .create_container(None, body)
+            .create_container(options, body)
             .await
             .map_err(|error| {
                 anyhow!(
@@ -518,10 +529,10 @@ impl ContainerEngine for DockerEngine {
         }
     }
 
-    async fn containers_with_label(&self, label: &str) -> Result<Vec<String>> {
+    async fn containers_with_labels(&self, labels: &[&str]) -> Result<Vec<String>> {
         let options = ListContainersOptionsBuilder::default()
             .all(true)
-            .filters(&label_filter(label))
+            .filters(&label_filter(labels))
             .build();
         let containers = self
             .docker
@@ -532,6 +543,95 @@ impl ContainerEngine for DockerEngine {
             .into_iter()
             .filter_map(|container| container.id)
             .collect())
+    }
+
+    async fn container_running(&self, container: &str) -> Result<Option<bool>> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(inspected) => Ok(Some(
+                inspected
+                    .state
+                    .and_then(|state| state.running)
+                    .unwrap_or(false),
+            )),
+            Err(error) if status_of(&error) == Some(404) => Ok(None),
+            Err(error) => Err(anyhow!(
+                "Failed to inspect container {container}: {}",
+                server_message(&error)
+            )),
+        }
+    }
+
+    async fn exec(&self, container: &str, spec: &ExecSpec, output: LineSink<'_>) -> Result<i64> {
+        let config = ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(
+                spec.env
+                    .iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect(),
+            ),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(container, config)
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to run a command in the container: {}",
+                    server_message(&error)
+                )
+            })?;
+        let started = self
+            .docker
+            .start_exec(&created.id, None::<StartExecOptions>)
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to run a command in the container: {}",
+                    server_message(&error)
+                )
+            })?;
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = started
+        {
+            let mut lines = LineSplitter::default();
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(LogOutput::StdErr { message }) => {
+                        lines.push(Stream::Stderr, &message, output)
+                    }
+                    Ok(
+                        LogOutput::StdOut { message }
+                        | LogOutput::Console { message }
+                        | LogOutput::StdIn { message },
+                    ) => lines.push(Stream::Stdout, &message, output),
+                    Err(error) => {
+                        lines.finish(output);
+                        bail!("Lost the command's output: {}", server_message(&error));
+                    }
+                }
+            }
+            lines.finish(output);
+        }
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to read the command's exit code: {}",
+                    server_message(&error)
+                )
+            })?;
+        inspected
+            .exit_code
+            .ok_or_else(|| anyhow!("The engine reported no exit code for the command."))
     }
 
     async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<()> {
@@ -567,7 +667,7 @@ impl ContainerEngine for DockerEngine {
 
     async fn volumes_with_label(&self, label: &str) -> Result<Vec<String>> {
         let options = ListVolumesOptionsBuilder::default()
-            .filters(&label_filter(label))
+            .filters(&label_filter(&[label]))
             .build();
         let response = self
             .docker

@@ -78,6 +78,19 @@ pub struct ContainerSpec {
     pub mounts: Vec<MountSpec>,
     /// Labels; every container Arca creates carries [`BUILD_LABEL`].
     pub labels: Vec<(String, String)>,
+    /// A fixed name (the engine picks one when absent).
+    pub name: Option<String>,
+    /// Let the engine remove the container when it exits.
+    pub auto_remove: bool,
+}
+
+/// A command to run in a running container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
 }
 
 /// What Arca needs to know about an image.
@@ -144,9 +157,14 @@ pub trait ContainerEngine: Send + Sync {
     async fn download_archive(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>>;
     /// Whether `path` exists in a (possibly never started) container.
     async fn path_exists(&self, container: &str, path: &str) -> Result<bool>;
-    /// Ids of all containers (running or not) carrying `label` (`key` or
-    /// `key=value`).
-    async fn containers_with_label(&self, label: &str) -> Result<Vec<String>>;
+    /// Ids of all containers (running or not) carrying every one of
+    /// `labels` (each `key` or `key=value`).
+    async fn containers_with_labels(&self, labels: &[&str]) -> Result<Vec<String>>;
+    /// Whether the container runs; `None` when it does not exist.
+    async fn container_running(&self, container: &str) -> Result<Option<bool>>;
+    /// Runs a command in a running container, streaming its output line
+    /// by line; returns its exit code.
+    async fn exec(&self, container: &str, spec: &ExecSpec, output: LineSink<'_>) -> Result<i64>;
 
     /// Creates a named volume if it does not exist.
     async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<()>;
@@ -165,7 +183,7 @@ pub async fn connect() -> Result<Arc<dyn ContainerEngine>> {
 /// Force-removes every container carrying `label` (best effort: returns
 /// how many were removed).
 pub async fn remove_labelled_containers(engine: &dyn ContainerEngine, label: &str) -> usize {
-    let Ok(ids) = engine.containers_with_label(label).await else {
+    let Ok(ids) = engine.containers_with_labels(&[label]).await else {
         return 0;
     };
     let mut removed = 0;

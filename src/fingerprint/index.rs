@@ -3,7 +3,7 @@
 //! question about the few paths that changed, never a rehash of the tree.
 //!
 //! The index covers the same roots and skip rules as the whole-tree stream
-//! (see [`super::walk`]). Each entry has a digest: a file its contents'
+//! (see the private `walk` module). Each entry has a digest: a file its contents'
 //! BLAKE3, a symlink its target text, a directory only its presence.
 //!
 //! Life cycle:
@@ -84,12 +84,12 @@ enum Digest {
     Unreadable,
 }
 
-/// One path's state now and in the baseline.
+/// One present entry.
 #[derive(Debug, Clone)]
 struct Slot {
-    current: Option<Digest>,
+    digest: Digest,
+    /// Files only: `stat` when hashed.
     stamp: Option<Stamp>,
-    baseline: Option<Digest>,
 }
 
 /// The per-entry digest index of a crate's fingerprint inputs.
@@ -97,11 +97,13 @@ struct Slot {
 pub struct TreeIndex {
     roots: Vec<PathBuf>,
     display_base: PathBuf,
-    /// Every path ever seen since the last baseline, by absolute path. The
-    /// order keeps a directory's descendants right after it.
+    /// Every entry present now, by absolute path. The order keeps a
+    /// directory's descendants right after it.
     slots: BTreeMap<PathBuf, Slot>,
-    /// The paths whose current digest differs from the baseline.
-    dirty: BTreeSet<PathBuf>,
+    /// The paths whose state differs from the baseline, with their baseline
+    /// digest (`None`: not in the baseline). Everything else is as in the
+    /// baseline, so the baseline costs memory only for what changed.
+    dirty: BTreeMap<PathBuf, Option<Digest>>,
 }
 
 impl TreeIndex {
@@ -154,20 +156,13 @@ impl TreeIndex {
     ) -> TreeIndex {
         let slots = entries
             .into_iter()
-            .map(|(path, digest, stamp)| {
-                let slot = Slot {
-                    baseline: Some(digest.clone()),
-                    current: Some(digest),
-                    stamp,
-                };
-                (path, slot)
-            })
+            .map(|(path, digest, stamp)| (path, Slot { digest, stamp }))
             .collect();
         TreeIndex {
             roots: roots.to_vec(),
             display_base: display_base.to_path_buf(),
             slots,
-            dirty: BTreeSet::new(),
+            dirty: BTreeMap::new(),
         }
     }
 
@@ -178,10 +173,7 @@ impl TreeIndex {
 
     /// How many entries (files, directories, symlinks) are present now.
     pub fn len(&self) -> usize {
-        self.slots
-            .values()
-            .filter(|slot| slot.current.is_some())
-            .count()
+        self.slots.len()
     }
 
     /// Whether no entry is present now.
@@ -222,8 +214,8 @@ impl TreeIndex {
         }
         let mut changes = Vec::new();
         for (path, before) in updates {
-            let after = self.slots.get(&path).and_then(|slot| slot.current.clone());
-            if let Some(kind) = change_kind(before.as_ref(), after.as_ref()) {
+            let after = self.slots.get(&path).map(|slot| &slot.digest);
+            if let Some(kind) = change_kind(before.as_ref(), after) {
                 changes.push(Change {
                     path: self.display(&path),
                     kind,
@@ -238,9 +230,9 @@ impl TreeIndex {
     pub fn changes_since_baseline(&self) -> Vec<Change> {
         self.dirty
             .iter()
-            .filter_map(|path| {
-                let slot = self.slots.get(path)?;
-                let kind = change_kind(slot.baseline.as_ref(), slot.current.as_ref())?;
+            .filter_map(|(path, baseline)| {
+                let current = self.slots.get(path).map(|slot| &slot.digest);
+                let kind = change_kind(baseline.as_ref(), current)?;
                 Some(Change {
                     path: self.display(path),
                     kind,
@@ -256,12 +248,8 @@ impl TreeIndex {
 
     /// Records the current state as the baseline: what the artifact was
     /// built from. Call it when a build starts from (or a fresh artifact was
-    /// found for) the current state.
+    /// found for) the current state. O(number of differing entries).
     pub fn mark_baseline(&mut self) {
-        self.slots.retain(|_, slot| slot.current.is_some());
-        for slot in self.slots.values_mut() {
-            slot.baseline.clone_from(&slot.current);
-        }
         self.dirty.clear();
     }
 
@@ -362,7 +350,7 @@ impl TreeIndex {
                         let unchanged = fs::symlink_metadata(&path).ok().is_some_and(|metadata| {
                             self.slots.get(&path).is_some_and(|slot| {
                                 slot.stamp == Some(Stamp::of(&metadata))
-                                    && matches!(slot.current, Some(Digest::File(_)))
+                                    && matches!(slot.digest, Digest::File(_))
                             })
                         });
                         if !unchanged {
@@ -379,7 +367,7 @@ impl TreeIndex {
         }
         let vanished: Vec<PathBuf> = self
             .descendants(dir)
-            .filter(|(path, slot)| slot.current.is_some() && !seen.contains(*path))
+            .filter(|(path, _)| !seen.contains(*path))
             .map(|(path, _)| path.clone())
             .collect();
         for path in vanished {
@@ -396,7 +384,6 @@ impl TreeIndex {
     ) {
         let below: Vec<PathBuf> = self
             .descendants(path)
-            .filter(|(_, slot)| slot.current.is_some())
             .map(|(path, _)| path.clone())
             .collect();
         for entry in below {
@@ -437,7 +424,7 @@ impl TreeIndex {
             if self
                 .slots
                 .get(dir)
-                .is_some_and(|slot| slot.current == Some(Digest::Dir))
+                .is_some_and(|slot| slot.digest == Digest::Dir)
             {
                 break;
             }
@@ -446,8 +433,8 @@ impl TreeIndex {
         }
     }
 
-    /// Sets one path's current state, recording its state before the
-    /// refresh in `updates` and keeping the dirty set exact.
+    /// Sets one path's current state (`None`: absent), recording its state
+    /// before the refresh in `updates` and keeping the dirty set exact.
     fn set(
         &mut self,
         path: &Path,
@@ -455,24 +442,29 @@ impl TreeIndex {
         stamp: Option<Stamp>,
         updates: &mut BTreeMap<PathBuf, Option<Digest>>,
     ) {
-        let slot = self.slots.entry(path.to_path_buf()).or_insert(Slot {
-            current: None,
-            stamp: None,
-            baseline: None,
-        });
-        updates
-            .entry(path.to_path_buf())
-            .or_insert_with(|| slot.current.clone());
-        slot.current = current;
-        slot.stamp = stamp;
-        if slot.current == slot.baseline {
-            self.dirty.remove(path);
-            if slot.current.is_none() {
-                self.slots.remove(path);
+        let before = match current {
+            Some(digest) => self
+                .slots
+                .insert(path.to_path_buf(), Slot { digest, stamp })
+                .map(|slot| slot.digest),
+            None => self.slots.remove(path).map(|slot| slot.digest),
+        };
+        let now = self.slots.get(path).map(|slot| &slot.digest);
+        match self.dirty.get(path) {
+            // Already differing: back to the baseline, or still different.
+            Some(baseline) => {
+                if baseline.as_ref() == now {
+                    self.dirty.remove(path);
+                }
             }
-        } else {
-            self.dirty.insert(path.to_path_buf());
+            // Was as in the baseline, so `before` is the baseline.
+            None => {
+                if before.as_ref() != now {
+                    self.dirty.insert(path.to_path_buf(), before.clone());
+                }
+            }
         }
+        updates.entry(path.to_path_buf()).or_insert(before);
     }
 }
 
@@ -701,7 +693,7 @@ mod tests {
         index
             .slots
             .iter()
-            .filter_map(|(path, slot)| Some((path.clone(), slot.current.clone()?)))
+            .map(|(path, slot)| (path.clone(), slot.digest.clone()))
             .collect()
     }
 
@@ -809,6 +801,32 @@ mod tests {
         fs::rename(&to, &from).expect("rename back");
         index.refresh(&[from, to]);
         assert!(index.changes_since_baseline().is_empty());
+    }
+
+    #[test]
+    fn a_file_removed_then_recreated_is_judged_against_the_baseline() {
+        let fixture = Fixture::new();
+        let mut index = fixture.index();
+        let b = fixture.path("src/B.rs");
+        let original = fs::read(&b).expect("read");
+        fs::remove_file(&b).expect("remove");
+        assert_eq!(
+            index.refresh(std::slice::from_ref(&b)),
+            [change("src/B.rs", ChangeKind::Removed)]
+        );
+        fs::write(&b, b"// other\n").expect("write");
+        // Relative to the previous state it was added; to the baseline, changed.
+        assert_eq!(
+            index.refresh(std::slice::from_ref(&b)),
+            [change("src/B.rs", ChangeKind::Added)]
+        );
+        assert_eq!(
+            index.changes_since_baseline(),
+            [change("src/B.rs", ChangeKind::Changed)]
+        );
+        fs::write(&b, original).expect("restore");
+        index.refresh(std::slice::from_ref(&b));
+        assert!(index.matches_baseline());
     }
 
     #[test]

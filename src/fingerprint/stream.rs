@@ -4,7 +4,7 @@
 //! [`whole_tree_fingerprint`] for the exact layout. It is how an artifact
 //! made by the original CLI is judged, and the fingerprint a crate without
 //! an artifact reports. The inputs are read ahead on a second thread
-//! ([`super::walk::read_inputs`]) while this thread hashes.
+//! (the private `walk` module) while this thread hashes.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -31,7 +31,7 @@ use crate::workspace::SKIPPED_DIR_NAMES;
 /// Size of one read-ahead buffer.
 pub(crate) const CHUNK_SIZE: usize = 1 << 20;
 /// Buffers in flight between the reader and the hasher.
-const CHUNKS_IN_FLIGHT: usize = 4;
+const CHUNKS_IN_FLIGHT: usize = 6;
 
 /// Whether an entry with this file name is left out of the inputs, with
 /// everything below it.
@@ -114,9 +114,16 @@ pub(crate) fn link_text(path: &Path) -> Result<String> {
     Ok(target.display().to_string())
 }
 
-/// Opens an input file, naming it on failure.
+/// Opens an input file, naming it on failure. Non-blocking, so that a file
+/// swapped for a fifo after the listing cannot hang the walk (for regular
+/// files the flag changes nothing).
 pub(crate) fn open_input(path: &Path) -> Result<File> {
-    File::open(path).with_context(|| format!("Failed to read build input file: {}", path.display()))
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("Failed to read build input file: {}", path.display()))
 }
 
 /// Appends one path component to a relative display path (lossy UTF-8,

@@ -105,11 +105,28 @@ impl DockerTest {
         command.output().expect("run arca")
     }
 
-    /// The ids of containers the test's crate left behind.
+    /// Every container of the test's crate (build containers and the warm
+    /// build session).
     pub fn leftover_containers(&self) -> Vec<String> {
+        self.containers_with(&[])
+    }
+
+    /// The test crate's per-build containers (not its warm session).
+    pub fn leftover_build_containers(&self) -> Vec<String> {
+        self.containers_with(&[arca::engine::BUILD_LABEL])
+    }
+
+    /// The test crate's warm build sessions.
+    pub fn sessions(&self) -> Vec<String> {
+        self.containers_with(&[arca::build::session::SESSION_LABEL])
+    }
+
+    fn containers_with(&self, extra: &[&str]) -> Vec<String> {
         let label = format!("{CRATE_DIR_LABEL}={}", self.crate_dir.display());
+        let mut labels = vec![label.as_str()];
+        labels.extend_from_slice(extra);
         self.runtime
-            .block_on(self.engine.containers_with_label(&label))
+            .block_on(self.engine.containers_with_labels(&labels))
             .expect("list containers")
     }
 
