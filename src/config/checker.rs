@@ -278,12 +278,24 @@ impl<'a> Checker<'a> {
                 Vec::new(),
             ),
         };
+        let fixes = fixes
+            .into_iter()
+            .chain(self.remove_line_fix(name, &span, item))
+            .collect();
         self.push(Code::UnknownKey, Severity::Warning, span, message, fixes);
     }
 
     /// A top-level `profile = ...` moved into the `[rust]` table.
     fn move_into_rust_fix(&self, spec: &KeySpec, span: &Range<usize>, value: &Value) -> Vec<Fix> {
         let title = format!("Move `{}` into [rust]", spec.name);
+        if self
+            .rust
+            .table()
+            .is_some_and(|table| table.contains_key(spec.name))
+        {
+            // Moving it would define the key twice.
+            return Vec::new();
+        }
         match &self.rust {
             RustForm::Absent | RustForm::Dotted { .. } => vec![Fix {
                 title,
@@ -296,13 +308,6 @@ impl<'a> Checker<'a> {
                 let Some(value_span) = value.span() else {
                     return Vec::new();
                 };
-                if self
-                    .rust
-                    .table()
-                    .is_some_and(|table| table.contains_key(spec.name))
-                {
-                    return Vec::new();
-                }
                 let value_span = clamp_span(self.text, value_span);
                 let line =
                     line_start(self.text, span.start)..after_line_end(self.text, value_span.end);
@@ -335,12 +340,36 @@ impl<'a> Checker<'a> {
             };
             match schema::key(name) {
                 Some(spec) => self.check_setting(spec, key, item),
-                None => self.unknown_rust_key(rust, name, key),
+                None => self.unknown_rust_key(rust, name, key, item),
             }
         }
     }
 
-    fn unknown_rust_key(&mut self, rust: &dyn TableLike, name: &str, key: &Key) {
+    /// Deletes the line(s) of a `key = value` that stands alone on its line.
+    fn remove_line_fix(&self, name: &str, key_span: &Range<usize>, item: &Item) -> Option<Fix> {
+        let Item::Value(value) = item else {
+            return None;
+        };
+        let value_end = clamp_span(self.text, value.span()?).end;
+        let start = line_start(self.text, key_span.start);
+        if !self.text[start..key_span.start].trim().is_empty() {
+            return None;
+        }
+        let end = after_line_end(self.text, value_end);
+        let rest = &self.text[value_end..end];
+        if !rest.trim().is_empty() && !rest.trim_start().starts_with('#') {
+            return None;
+        }
+        Some(Fix {
+            title: format!("Remove `{}`", shown(name)),
+            edits: vec![TextEdit {
+                span: start..end,
+                new_text: String::new(),
+            }],
+        })
+    }
+
+    fn unknown_rust_key(&mut self, rust: &dyn TableLike, name: &str, key: &Key, item: &Item) {
         let span = key_span(key, self.text);
         let free = schema::RUST_KEYS
             .iter()
@@ -360,6 +389,10 @@ impl<'a> Checker<'a> {
                 Vec::new(),
             ),
         };
+        let fixes = fixes
+            .into_iter()
+            .chain(self.remove_line_fix(name, &span, item))
+            .collect();
         self.push(Code::UnknownKey, Severity::Warning, span, message, fixes);
     }
 
@@ -1333,6 +1366,8 @@ mod tests {
         let cases: Vec<(String, &CrateFacts, Code, &str, String)> = vec![
             (COMPLETE.replace("profile", "profle"), &one, Code::UnknownKey, "Rename to `profile`", COMPLETE.into()),
             (COMPLETE.replace("[rust]", "[rsut]"), &one, Code::UnknownKey, "Rename to `rust`", COMPLETE.into()),
+            (COMPLETE.replace("[rust]\n", "[rust]\ncolour = 1 # mine\n"), &one, Code::UnknownKey, "Remove `colour`", COMPLETE.into()),
+            (format!("colour = [\n  1,\n]\n{COMPLETE}"), &one, Code::UnknownKey, "Remove `colour`", COMPLETE.into()),
             (COMPLETE.replace("[\"cli\"]", "[\"htp\"]"), &one, Code::UnknownFeature, "Use feature `http`", COMPLETE.replace("[\"cli\"]", "[\"http\"]")),
             (COMPLETE.replace("[\"cli\"]", "[\"cli\", \"htp\"]"), &one, Code::UnknownFeature, "Remove `htp` from features", COMPLETE.into()),
             (COMPLETE.replace("[\"cli\"]", "[\"htp\", \"cli\"]"), &one, Code::UnknownFeature, "Remove `htp` from features", COMPLETE.into()),
@@ -1383,6 +1418,22 @@ mod tests {
             let fixed = fix_first(&text, Some(facts), code, title);
             assert_eq!(fixed, expected, "fixing {code:?} in {text:?}");
             assert_eq!(spans(&fixed, Some(facts)), vec![], "after fixing {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_top_level_setting_already_set_in_rust_gets_no_move_fix() {
+        for text in [
+            "profile = \"dev\"\nrust.profile = \"release\"\n",
+            "profile = \"dev\"\n[rust]\nprofile = \"release\"\n",
+        ] {
+            let findings = check(text, None);
+            let unknown = findings
+                .iter()
+                .find(|finding| finding.code == Code::UnknownKey)
+                .expect("unknown-key");
+            assert_eq!(&text[unknown.span.clone()], "profile");
+            assert!(unknown.fixes.is_empty(), "{:?}", unknown.fixes);
         }
     }
 
