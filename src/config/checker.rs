@@ -95,15 +95,42 @@ fn syntax_finding(text: &str, error: &toml_edit::TomlError) -> Finding {
         .span()
         .map_or_else(|| first_token(text), |span| widen_empty(text, span));
     let message = error.message().trim().trim_end_matches('.');
+    let spanned = &text[span.clone()];
+    let mut fixes = Vec::new();
+    let detail = if message.starts_with("duplicate key") {
+        format!("`{}` is defined twice (duplicate key)", shown(spanned))
+    } else if message.contains("must be quoted") && is_bare_word(spanned) {
+        let quoted = toml_edit::Value::from(spanned).to_string();
+        let quoted = quoted.trim();
+        fixes.push(Fix {
+            title: format!("Quote it: {quoted}"),
+            edits: vec![TextEdit {
+                span: span.clone(),
+                new_text: quoted.to_owned(),
+            }],
+        });
+        format!("string values must be quoted: write {quoted}")
+    } else {
+        message.to_owned()
+    };
     Finding {
         code: Code::TomlSyntax,
         severity: Severity::Error,
         span,
         message: format!(
-            "Invalid TOML: {message}. Fix the syntax; other checks run once the file parses."
+            "Invalid TOML: {detail}. Fix the syntax; other checks run once the file parses."
         ),
-        fixes: Vec::new(),
+        fixes,
     }
+}
+
+/// A word a user may have meant as a string (`release`, `ubuntu:24.04`).
+fn is_bare_word(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_SHOWN_VALUE
+        && text
+            .chars()
+            .all(|ch| ch.is_alphanumeric() || matches!(ch, '-' | '_' | '.' | ':' | '/' | '@'))
 }
 
 /// Where the `[rust]` table's settings live, which decides both the anchor of
@@ -1197,6 +1224,11 @@ mod tests {
                 vec![("toml-syntax", "[")],
             ),
             (
+                "[rust]\nprofile = release\n".into(),
+                None,
+                vec![("toml-syntax", "release")],
+            ),
+            (
                 "[rust]\nprofile = \"release\"\nprofile = \"dev\"\n".into(),
                 None,
                 vec![("toml-syntax", "profile")],
@@ -1363,7 +1395,7 @@ mod tests {
         let one = facts(&["demo"], &["cli", "http"]);
         let two = facts(&["client", "server"], &["cli", "http"]);
         let with_bin = format!("{COMPLETE}bin = \"server\"\n");
-        let cases: Vec<(String, &CrateFacts, Code, &str, String)> = vec![
+        let mut cases: Vec<(String, &CrateFacts, Code, &str, String)> = vec![
             (COMPLETE.replace("profile", "profle"), &one, Code::UnknownKey, "Rename to `profile`", COMPLETE.into()),
             (COMPLETE.replace("[rust]", "[rsut]"), &one, Code::UnknownKey, "Rename to `rust`", COMPLETE.into()),
             (COMPLETE.replace("[rust]\n", "[rust]\ncolour = 1 # mine\n"), &one, Code::UnknownKey, "Remove `colour`", COMPLETE.into()),
@@ -1414,6 +1446,13 @@ mod tests {
                 "rust.profile = \"release\"\nrust.features = []\nrust.base_image = \"busybox\"\n".into(),
             ),
         ];
+        cases.push((
+            "[rust]\nprofile = release\nfeatures = []\nbase_image = \"busybox\"\n".into(),
+            &one,
+            Code::TomlSyntax,
+            "Quote it: \"release\"",
+            "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"busybox\"\n".into(),
+        ));
         for (text, facts, code, title, expected) in cases {
             let fixed = fix_first(&text, Some(facts), code, title);
             assert_eq!(fixed, expected, "fixing {code:?} in {text:?}");
@@ -1515,6 +1554,16 @@ mod tests {
             (
                 "syntax",
                 "[rust]\nprofile = \"release\nfeatures = []\n".into(),
+                None,
+            ),
+            (
+                "duplicate key",
+                "[rust]\nbin = \"a\"\nbin = \"b\"\n".into(),
+                None,
+            ),
+            (
+                "unquoted string",
+                "[rust]\nbase_image = ubuntu:24.04\n".into(),
                 None,
             ),
             ("unknown key", COMPLETE.replace("profile", "profle"), None),
