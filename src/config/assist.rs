@@ -564,6 +564,14 @@ struct Scanner<'t> {
 }
 
 impl Scanner<'_> {
+    /// Keeps the tokens of the `rust` table (the only ones completion and
+    /// hover use), so a huge file costs no memory per foreign entry.
+    fn push_token(&mut self, token: Token) {
+        if token.path.first().is_some_and(|first| first == RUST_TABLE) {
+            self.tokens.push(token);
+        }
+    }
+
     fn expect(&self) -> Expect {
         self.frames
             .last()
@@ -704,7 +712,7 @@ impl Scanner<'_> {
         let mut path = Vec::new();
         for (name, span) in &segments {
             path.push(name.clone());
-            self.tokens.push(Token {
+            self.push_token(Token {
                 span: span.clone(),
                 kind: TokenKind::HeaderKey,
                 path: path.clone(),
@@ -789,7 +797,7 @@ impl Scanner<'_> {
         let mut path = table;
         for (name, span) in &segments {
             path.push(name.clone());
-            self.tokens.push(Token {
+            self.push_token(Token {
                 span: span.clone(),
                 kind: TokenKind::Key,
                 path: path.clone(),
@@ -887,7 +895,7 @@ impl Scanner<'_> {
         } else if self.offset > index && self.offset < token_end {
             self.snapshot(self.offset, |_| None);
         }
-        self.tokens.push(Token {
+        self.push_token(Token {
             span: index..token_end,
             kind: TokenKind::Value(content),
             path,
@@ -911,7 +919,7 @@ impl Scanner<'_> {
                 })
             });
         }
-        self.tokens.push(Token {
+        self.push_token(Token {
             span: index..end,
             kind: TokenKind::Value(None),
             path,
@@ -1315,5 +1323,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_ten_megabyte_config_is_scanned_quickly() {
+        let mut text: String = (0..400_000)
+            .map(|index| format!("key{index} = \"{index}\"\n"))
+            .collect();
+        text.push_str("# ");
+        text.push_str(&"x".repeat(10_000_000_usize.saturating_sub(text.len())));
+        text.push_str("\n[rust]\nfeatures = [\"cli\", \"\"]\n");
+        assert!(text.len() >= 10_000_000);
+        let offset = text.len() - 3;
+        let started = std::time::Instant::now();
+        let items = completions(&text, offset, Some(&facts()));
+        let hovered = hover(&text, offset - 3, Some(&facts()));
+        let elapsed = started.elapsed();
+        assert_eq!(
+            items
+                .iter()
+                .map(|item| item.label.as_str())
+                .collect::<Vec<_>>(),
+            ["http"]
+        );
+        assert!(hovered.is_some());
+        eprintln!("completion and hover on {} bytes: {elapsed:?}", text.len());
+        assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
     }
 }
