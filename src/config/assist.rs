@@ -919,7 +919,12 @@ impl Scanner<'_> {
         let end = end.min(bytes.len());
         let content_end = end;
         let token_end = if closed { end + open } else { end };
-        let content = text.get(content_start..content_end).map(unescape);
+        let relevant = path.first().is_some_and(|first| first == RUST_TABLE);
+        let content = if relevant {
+            text.get(content_start..content_end).map(unescape)
+        } else {
+            None
+        };
         if self.offset >= content_start && self.offset <= content_end {
             self.snapshot(self.offset, |_| {
                 Some(Context::Value {
