@@ -1,1 +1,196 @@
-//! The container engine seam. TODO: the Docker issue fills this in.
+//! The container engine seam: the small trait the build pipeline talks to,
+//! the plain data it exchanges, and [`connect`].
+//!
+//! Only [`docker`] knows bollard; everything else sees [`ContainerEngine`].
+//! [`tar_context`] makes the in-memory tar archives that engines consume
+//! (build contexts, source uploads).
+
+pub mod docker;
+pub mod tar_context;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use async_trait::async_trait;
+
+pub use docker::DockerEngine;
+
+/// Receives progress while an image is pulled.
+pub type PullSink<'a> = &'a (dyn Fn(PullProgress) + Send + Sync);
+/// Receives each complete output line (of an image build or a container).
+pub type LineSink<'a> = &'a (dyn Fn(OutputLine) + Send + Sync);
+/// Receives the byte count written so far while an archive is exported.
+pub type BytesSink<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// One progress report of a pull: a layer's status and, while it downloads
+/// or extracts, how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullProgress {
+    /// The layer id, or empty for image-wide status lines.
+    pub layer: String,
+    /// The engine's status text (`Downloading`, `Pull complete`, ...).
+    pub status: String,
+    pub current: Option<u64>,
+    pub total: Option<u64>,
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of output, without its line terminator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub stream: Stream,
+    pub text: String,
+}
+
+/// Where a mount's contents come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A directory on the engine's host (only reaches a local engine).
+    HostPath(PathBuf),
+    /// A named volume (works on any engine).
+    Volume(String),
+}
+
+/// One mount of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    pub source: MountSource,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// Everything needed to create a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    /// `uid:gid` (or a name) to run as; the image's user when absent.
+    pub user: Option<String>,
+    pub mounts: Vec<MountSpec>,
+    /// Labels; every container Arca creates carries [`BUILD_LABEL`].
+    pub labels: Vec<(String, String)>,
+    /// A fixed name (the engine picks one when absent).
+    pub name: Option<String>,
+    /// Let the engine remove the container when it exits.
+    pub auto_remove: bool,
+}
+
+/// A command to run in a running container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+}
+
+/// What Arca needs to know about an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFacts {
+    pub id: String,
+    pub size: Option<u64>,
+    pub labels: Vec<(String, String)>,
+}
+
+/// The label every container and volume Arca creates carries; its value is
+/// the build (artifact) id for containers.
+pub const BUILD_LABEL: &str = "io.khoek.arca.build";
+
+/// A container engine, as the build pipeline uses it. Every method maps
+/// engine errors to messages that say what failed and what to do.
+#[async_trait]
+pub trait ContainerEngine: Send + Sync {
+    /// Where the engine is (`unix:///var/run/docker.sock`, `tcp://...`).
+    fn endpoint(&self) -> &str;
+    /// The runtime name recorded in artifact records (`docker`).
+    fn runtime_name(&self) -> &'static str;
+    /// Whether the engine runs elsewhere, so host bind mounts do not reach it.
+    fn is_remote(&self) -> bool;
+
+    /// The image's facts, or `None` when the engine does not have it.
+    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageFacts>>;
+    /// Pulls an image, reporting per-layer progress.
+    async fn pull_image(&self, reference: &str, progress: PullSink<'_>) -> Result<()>;
+    /// Builds an image with the classic builder from an uncompressed tar
+    /// context holding `Containerfile`, streaming the builder's output.
+    async fn build_image(&self, tag: &str, context: Vec<u8>, output: LineSink<'_>) -> Result<()>;
+    /// Removes an image tag; a missing image is not an error.
+    async fn remove_image(&self, reference: &str) -> Result<()>;
+    /// Streams an image archive (`docker save` format) into `dest`.
+    /// Returns the bytes written.
+    async fn export_image(
+        &self,
+        reference: &str,
+        dest: &Path,
+        progress: BytesSink<'_>,
+    ) -> Result<u64>;
+    /// Loads an image archive (`docker load`), streaming it from `archive`.
+    async fn load_image(&self, archive: &Path) -> Result<()>;
+
+    /// Creates (does not start) a container; returns its id.
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Extracts an uncompressed tar archive at `dest` inside the container.
+    async fn upload_tar(&self, container: &str, dest: &str, tar: Vec<u8>) -> Result<()>;
+    async fn start_container(&self, container: &str) -> Result<()>;
+    /// Follows the container's output until it exits, line by line.
+    async fn follow_output(&self, container: &str, output: LineSink<'_>) -> Result<()>;
+    /// Waits for a started container to exit; returns its exit code.
+    async fn wait_container(&self, container: &str) -> Result<i64>;
+    /// Kills a running container; one that is gone or stopped is fine.
+    async fn kill_container(&self, container: &str) -> Result<()>;
+    /// Force-removes a container; a missing one is fine.
+    async fn remove_container(&self, container: &str) -> Result<()>;
+    /// Reads one regular file out of a (possibly stopped) container;
+    /// `None` when the path does not exist.
+    async fn read_file(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>>;
+    /// A tar archive of `path` (file or directory) in a (possibly stopped)
+    /// container; `None` when the path does not exist.
+    async fn download_archive(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>>;
+    /// Whether `path` exists in a (possibly never started) container.
+    async fn path_exists(&self, container: &str, path: &str) -> Result<bool>;
+    /// Ids of all containers (running or not) carrying every one of
+    /// `labels` (each `key` or `key=value`).
+    async fn containers_with_labels(&self, labels: &[&str]) -> Result<Vec<String>>;
+    /// Whether the container runs; `None` when it does not exist.
+    async fn container_running(&self, container: &str) -> Result<Option<bool>>;
+    /// Runs a command in a running container, streaming its output line
+    /// by line; returns its exit code.
+    async fn exec(&self, container: &str, spec: &ExecSpec, output: LineSink<'_>) -> Result<i64>;
+
+    /// Creates a named volume if it does not exist.
+    async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<()>;
+    /// Removes a named volume; a missing one is fine.
+    async fn remove_volume(&self, name: &str) -> Result<()>;
+    /// Names of the volumes carrying `label`.
+    async fn volumes_with_label(&self, label: &str) -> Result<Vec<String>>;
+}
+
+/// Connects to the engine named by `DOCKER_HOST` (default: the local
+/// socket), negotiates the API version and checks that it answers.
+pub async fn connect() -> Result<Arc<dyn ContainerEngine>> {
+    Ok(Arc::new(DockerEngine::connect().await?))
+}
+
+/// Force-removes every container carrying `label` (best effort: returns
+/// how many were removed).
+pub async fn remove_labelled_containers(engine: &dyn ContainerEngine, label: &str) -> usize {
+    let Ok(ids) = engine.containers_with_labels(&[label]).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    for id in ids {
+        if engine.remove_container(&id).await.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}

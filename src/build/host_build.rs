@@ -1,0 +1,135 @@
+//! `--host-build`: cargo on the host, into the crate's own target
+//! directory; the binary is then packaged like a container build's.
+
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use anyhow::{Context, anyhow};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use super::cargo_messages::CargoMessages;
+use super::{BuildError, BuildEvent, Compiled, EventSink, PreparedBuild, features_suffix};
+use crate::plan;
+
+pub(super) async fn build(
+    prepared: &PreparedBuild,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<Compiled, BuildError> {
+    if std::env::consts::OS != "linux" {
+        return Err(anyhow!(
+            "`--host-build` needs a Linux host: it packages the host's ELF binary into a Linux image. Build in the container instead (drop --host-build)."
+        )
+        .into());
+    }
+    let facts = &prepared.facts;
+    let settings = &prepared.settings;
+    events(BuildEvent::Stage {
+        title: "Building crate on the host".into(),
+        detail: format!(
+            "{} · profile {}{}",
+            facts.name,
+            settings.profile,
+            features_suffix(&settings.features)
+        ),
+    });
+    let mut command = tokio::process::Command::new("cargo");
+    command
+        .current_dir(&facts.crate_dir)
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(&facts.manifest_path)
+        .args(["--profile", &settings.profile, "--bin", &settings.bin])
+        .arg("--message-format=json")
+        .env("CARGO_TERM_COLOR", "never")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if !settings.features.is_empty() {
+        command.arg("--features").arg(settings.features.join(","));
+    }
+    let mut child = command
+        .spawn()
+        .context("Failed to run `cargo build` on the host: is cargo installed and on PATH?")?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(anyhow!("cargo's output pipes were not set up").into());
+    };
+    let messages = Mutex::new(CargoMessages::new(
+        &facts.workspace_root,
+        &facts.workspace_root,
+    ));
+    let stderr_lines = Mutex::new(Vec::<String>::new());
+    let read_stdout = async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let shown = messages
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .handle_line(&line);
+            for text in shown.iter().flat_map(|text| text.lines()) {
+                events(BuildEvent::Output {
+                    line: text.to_owned(),
+                });
+            }
+        }
+    };
+    let read_stderr = async {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            stderr_lines
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(line.clone());
+            events(BuildEvent::Output { line });
+        }
+    };
+    let run = async {
+        let ((), (), status) = tokio::join!(read_stdout, read_stderr, child.wait());
+        status
+    };
+    let status = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Err(BuildError::Cancelled),
+        status = run => status.context("Failed waiting for cargo")?,
+    };
+    let messages = messages
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !status.success() {
+        let cargo_errors = stderr_lines
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .into_iter()
+            .filter(|line| line.starts_with("error"))
+            .collect();
+        return Err(BuildError::Compile {
+            crate_name: facts.name.clone(),
+            exit_code: status.code().map(i64::from).unwrap_or(-1),
+            diagnostics: messages.diagnostics,
+            cargo_errors,
+        });
+    }
+    let binary = facts
+        .target_directory
+        .join(plan::profile_output_dir(&settings.profile))
+        .join(&settings.bin);
+    if !binary.is_file() {
+        return Err(anyhow!(
+            "Cargo finished but the binary is missing: {}",
+            binary.display()
+        )
+        .into());
+    }
+    events(BuildEvent::StageDone {
+        message: format!("Host cargo build finished for `{}`.", facts.name),
+    });
+    Ok(Compiled {
+        binary,
+        diagnostics: messages.diagnostics,
+        target_dir: facts.target_directory.clone(),
+        path_map: Vec::new(),
+        record_env: true,
+    })
+}

@@ -1,0 +1,714 @@
+//! The Docker Engine API implementation of [`ContainerEngine`], over bollard.
+//!
+//! **The only module that imports bollard.** Engine errors are matched on
+//! their structured status codes (404 missing, 304/409 already in that
+//! state), never on message text.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, ExecConfig, HostConfig, Mount, MountType, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, BuilderVersion, ContainerArchiveInfoOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    ImportImageOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::{body_full, container::LogOutput};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{
+    BytesSink, ContainerEngine, ContainerSpec, ExecSpec, ImageFacts, LineSink, MountSource,
+    OutputLine, PullProgress, PullSink, Stream,
+};
+
+/// The socket used when `DOCKER_HOST` is unset.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// Long operations (a cargo build, an export) are bounded by cancellation,
+/// not by a request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A connection to a Docker engine.
+pub struct DockerEngine {
+    docker: Docker,
+    endpoint: String,
+}
+
+impl DockerEngine {
+    /// Connects to `DOCKER_HOST` (unix socket, `tcp://`, `https://`; TLS
+    /// with `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`), negotiates the API
+    /// version, and fails with one clear message when nothing answers.
+    pub async fn connect() -> Result<Self> {
+        let endpoint = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|host| !host.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_HOST.to_owned());
+        let unreachable = |detail: String| {
+            anyhow!(
+                "Cannot reach the Docker engine at {endpoint}: {detail}. Start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST."
+            )
+        };
+        let docker = Docker::connect_with_defaults()
+            .map_err(|error| unreachable(error.to_string()))?
+            .with_timeout(REQUEST_TIMEOUT);
+        let docker = tokio::time::timeout(Duration::from_secs(15), docker.negotiate_version())
+            .await
+            .map_err(|_| unreachable("no answer within 15 s".to_owned()))?
+            .map_err(|error| unreachable(describe_connect_error(&error)))?;
+        Ok(Self { docker, endpoint })
+    }
+}
+
+fn describe_connect_error(error: &BollardError) -> String {
+    match error {
+        BollardError::SocketNotFoundError(path) => format!("no socket at {path}"),
+        other => {
+            // hyper's errors nest the cause (connection refused, ...) several
+            // levels deep; the innermost one says what happened.
+            let mut cause: &dyn std::error::Error = other;
+            while let Some(source) = cause.source() {
+                cause = source;
+            }
+            cause.to_string()
+        }
+    }
+}
+
+fn status_of(error: &BollardError) -> Option<u16> {
+    match error {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn server_message(error: &BollardError) -> String {
+    match error {
+        BollardError::DockerResponseServerError { message, .. } => message.clone(),
+        BollardError::DockerStreamError { error } => error.clone(),
+        other => describe_connect_error(other),
+    }
+}
+
+/// Splits chunks into lines per stream, keeping partial lines until their
+/// end arrives.
+#[derive(Default)]
+struct LineSplitter {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl LineSplitter {
+    fn push(&mut self, stream: Stream, bytes: &[u8], sink: LineSink<'_>) {
+        let buffer = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        buffer.extend_from_slice(bytes);
+        while let Some(end) = buffer.iter().position(|byte| *byte == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1])
+                .trim_end_matches('\r')
+                .to_owned();
+            sink(OutputLine { stream, text });
+        }
+    }
+
+    fn finish(&mut self, sink: LineSink<'_>) {
+        for (stream, buffer) in [
+            (Stream::Stdout, &mut self.stdout),
+            (Stream::Stderr, &mut self.stderr),
+        ] {
+            if !buffer.is_empty() {
+                let text = String::from_utf8_lossy(buffer).into_owned();
+                buffer.clear();
+                sink(OutputLine { stream, text });
+            }
+        }
+    }
+}
+
+fn label_filter(labels: &[&str]) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_owned(),
+        labels.iter().map(|label| (*label).to_owned()).collect(),
+    )])
+}
+
+#[async_trait]
+impl ContainerEngine for DockerEngine {
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn runtime_name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn is_remote(&self) -> bool {
+        !self.endpoint.starts_with("unix://")
+    }
+
+    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageFacts>> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(ImageFacts {
+                id: image.id.unwrap_or_default(),
+                size: image.size.and_then(|size| u64::try_from(size).ok()),
+                labels: image
+                    .config
+                    .and_then(|config| config.labels)
+                    .map(|labels| labels.into_iter().collect())
+                    .unwrap_or_default(),
+            })),
+            Err(error) if status_of(&error) == Some(404) => Ok(None),
+            Err(error) => Err(anyhow!(
+                "Failed to inspect image `{reference}` on {}: {}",
+                self.endpoint,
+                server_message(&error)
+            )),
+        }
+    }
+
+    async fn pull_image(&self, reference: &str, progress: PullSink<'_>) -> Result<()> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => progress(PullProgress {
+                    layer: info.id.unwrap_or_default(),
+                    status: info.status.unwrap_or_default(),
+                    current: info
+                        .progress_detail
+                        .as_ref()
+                        .and_then(|detail| detail.current)
+                        .and_then(|value| u64::try_from(value).ok()),
+                    total: info
+                        .progress_detail
+                        .as_ref()
+                        .and_then(|detail| detail.total)
+                        .and_then(|value| u64::try_from(value).ok()),
+                }),
+                Err(error) => bail!(
+                    "Cannot pull image `{reference}`: {}. Check the image name and that the engine at {} can reach its registry (and is logged in), or make the image available locally (`docker pull`, `docker load` or `docker tag`).",
+                    server_message(&error).trim_end_matches('.'),
+                    self.endpoint
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    async fn build_image(&self, tag: &str, context: Vec<u8>, output: LineSink<'_>) -> Result<()> {
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Containerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .version(BuilderVersion::BuilderV1)
+            .build();
+        let mut stream = self
+            .docker
+            .build_image(options, None, Some(body_full(context.into())));
+        let mut lines = LineSplitter::default();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream {
+                        lines.push(Stream::Stdout, text.as_bytes(), output);
+                    }
+                }
+                Err(error) => {
+                    lines.finish(output);
+                    bail!(
+                        "Building image `{tag}` failed: {}",
+                        server_message(&error).trim_end()
+                    );
+                }
+            }
+        }
+        lines.finish(output);
+        Ok(())
+    }
+
+    async fn remove_image(&self, reference: &str) -> Result<()> {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        match self
+            .docker
+            .remove_image(reference, Some(options), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if status_of(&error) == Some(404) => Ok(()),
+            Err(error) => Err(anyhow!(
+                "Failed to remove image `{reference}`: {}",
+                server_message(&error)
+            )),
+        }
+    }
+
+    async fn export_image(
+        &self,
+        reference: &str,
+        dest: &Path,
+        progress: BytesSink<'_>,
+    ) -> Result<u64> {
+        let file = tokio::fs::File::create(dest)
+            .await
+            .with_context(|| format!("Failed to create the image archive {}", dest.display()))?;
+        let mut writer = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        let mut stream = self.docker.export_image(reference);
+        let mut written: u64 = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| {
+                anyhow!(
+                    "Exporting image `{reference}` failed: {}",
+                    server_message(&error)
+                )
+            })?;
+            writer.write_all(&chunk).await.with_context(|| {
+                format!(
+                    "Failed to write the image archive {} (is the disk full?)",
+                    dest.display()
+                )
+            })?;
+            written += chunk.len() as u64;
+            progress(written);
+        }
+        writer.flush().await.with_context(|| {
+            format!(
+                "Failed to write the image archive {} (is the disk full?)",
+                dest.display()
+            )
+        })?;
+        writer
+            .into_inner()
+            .sync_all()
+            .await
+            .with_context(|| format!("Failed to sync the image archive {}", dest.display()))?;
+        if written == 0 {
+            bail!("The engine returned an empty archive for image `{reference}`.");
+        }
+        Ok(written)
+    }
+
+    async fn load_image(&self, archive: &Path) -> Result<()> {
+        let file = tokio::fs::File::open(archive)
+            .await
+            .with_context(|| format!("Failed to open {}", archive.display()))?;
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        let mut stream = self.docker.import_image_stream(
+            ImportImageOptionsBuilder::default().build(),
+            body,
+            None,
+        );
+        while let Some(item) = stream.next().await {
+            item.map_err(|error| {
+                anyhow!(
+                    "Loading {} into the engine failed: {}",
+                    archive.display(),
+                    server_message(&error)
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let mounts = spec
+            .mounts
+            .iter()
+            .map(|mount| {
+                let (typ, source) = match &mount.source {
+                    MountSource::HostPath(path) => (MountType::BIND, path.display().to_string()),
+                    MountSource::Volume(name) => (MountType::VOLUME, name.clone()),
+                };
+                Mount {
+                    target: Some(mount.target.clone()),
+                    source: Some(source),
+                    typ: Some(typ),
+                    read_only: Some(mount.read_only),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(
+                spec.env
+                    .iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect(),
+            ),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            labels: Some(spec.labels.iter().cloned().collect()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                auto_remove: Some(spec.auto_remove),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = spec
+            .name
+            .as_deref()
+            .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
+        let created = self
+            .docker
+            .create_container(options, body)
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to create a container from `{}`: {}",
+                    spec.image,
+                    server_message(&error)
+                )
+            })?;
+        Ok(created.id)
+    }
+
+    async fn upload_tar(&self, container: &str, dest: &str, tar: Vec<u8>) -> Result<()> {
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(dest)
+            .build();
+        self.docker
+            .upload_to_container(container, Some(options), body_full(tar.into()))
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to copy files into the build container at {dest}: {}",
+                    server_message(&error)
+                )
+            })
+    }
+
+    async fn start_container(&self, container: &str) -> Result<()> {
+        self.docker
+            .start_container(container, None)
+            .await
+            .map_err(|error| anyhow!("Failed to start the container: {}", server_message(&error)))
+    }
+
+    async fn follow_output(&self, container: &str, output: LineSink<'_>) -> Result<()> {
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut lines = LineSplitter::default();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(LogOutput::StdErr { message }) => lines.push(Stream::Stderr, &message, output),
+                Ok(
+                    LogOutput::StdOut { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message },
+                ) => lines.push(Stream::Stdout, &message, output),
+                Err(error) => {
+                    lines.finish(output);
+                    bail!("Lost the container's output: {}", server_message(&error));
+                }
+            }
+        }
+        lines.finish(output);
+        Ok(())
+    }
+
+    async fn wait_container(&self, container: &str) -> Result<i64> {
+        let mut stream = self.docker.wait_container(container, None);
+        match stream.next().await {
+            Some(Ok(response)) => Ok(response.status_code),
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(error)) => Err(anyhow!(
+                "Failed waiting for the container: {}",
+                server_message(&error)
+            )),
+            None => bail!("The engine ended the wait without an exit code."),
+        }
+    }
+
+    async fn kill_container(&self, container: &str) -> Result<()> {
+        let options = KillContainerOptionsBuilder::default()
+            .signal("SIGKILL")
+            .build();
+        match self.docker.kill_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(error) if matches!(status_of(&error), Some(404 | 409)) => Ok(()),
+            Err(error) => Err(anyhow!(
+                "Failed to kill container {container}: {}",
+                server_message(&error)
+            )),
+        }
+    }
+
+    async fn remove_container(&self, container: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(error) if status_of(&error) == Some(404) => Ok(()),
+            // 409: removal already in progress.
+            Err(error) if status_of(&error) == Some(409) => Ok(()),
+            Err(error) => Err(anyhow!(
+                "Failed to remove container {container}: {}",
+                server_message(&error)
+            )),
+        }
+    }
+
+    async fn download_archive(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self
+            .docker
+            .download_from_container(container, Some(options));
+        let mut archive = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => archive.extend_from_slice(&bytes),
+                Err(error) if status_of(&error) == Some(404) => return Ok(None),
+                Err(error) => bail!(
+                    "Failed to copy {path} out of the container: {}",
+                    server_message(&error)
+                ),
+            }
+        }
+        Ok(Some(archive))
+    }
+
+    async fn read_file(&self, container: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(archive) = self.download_archive(container, path).await? else {
+            return Ok(None);
+        };
+        let unreadable = || format!("The engine sent an unreadable archive for {path}");
+        let mut archive = tar::Archive::new(archive.as_slice());
+        let mut entries = archive.entries().with_context(unreadable)?;
+        let Some(entry) = entries.next() else {
+            return Ok(None);
+        };
+        let mut entry = entry.with_context(unreadable)?;
+        if !entry.header().entry_type().is_file() {
+            return Ok(None);
+        }
+        let mut contents = Vec::new();
+        entry.read_to_end(&mut contents).with_context(unreadable)?;
+        Ok(Some(contents))
+    }
+
+    async fn path_exists(&self, container: &str, path: &str) -> Result<bool> {
+        let options = ContainerArchiveInfoOptionsBuilder::default()
+            .path(path)
+            .build();
+        match self
+            .docker
+            .get_container_archive_info(container, Some(options))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if status_of(&error) == Some(404) => Ok(false),
+            Err(error) => Err(anyhow!(
+                "Failed to look for {path} in the container: {}",
+                server_message(&error)
+            )),
+        }
+    }
+
+    async fn containers_with_labels(&self, labels: &[&str]) -> Result<Vec<String>> {
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&label_filter(labels))
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|error| anyhow!("Failed to list containers: {}", server_message(&error)))?;
+        Ok(containers
+            .into_iter()
+            .filter_map(|container| container.id)
+            .collect())
+    }
+
+    async fn container_running(&self, container: &str) -> Result<Option<bool>> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(inspected) => Ok(Some(
+                inspected
+                    .state
+                    .and_then(|state| state.running)
+                    .unwrap_or(false),
+            )),
+            Err(error) if status_of(&error) == Some(404) => Ok(None),
+            Err(error) => Err(anyhow!(
+                "Failed to inspect container {container}: {}",
+                server_message(&error)
+            )),
+        }
+    }
+
+    async fn exec(&self, container: &str, spec: &ExecSpec, output: LineSink<'_>) -> Result<i64> {
+        let config = ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(
+                spec.env
+                    .iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect(),
+            ),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(container, config)
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to run a command in the container: {}",
+                    server_message(&error)
+                )
+            })?;
+        let started = self
+            .docker
+            .start_exec(&created.id, None::<StartExecOptions>)
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to run a command in the container: {}",
+                    server_message(&error)
+                )
+            })?;
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = started
+        {
+            let mut lines = LineSplitter::default();
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(LogOutput::StdErr { message }) => {
+                        lines.push(Stream::Stderr, &message, output)
+                    }
+                    Ok(
+                        LogOutput::StdOut { message }
+                        | LogOutput::Console { message }
+                        | LogOutput::StdIn { message },
+                    ) => lines.push(Stream::Stdout, &message, output),
+                    Err(error) => {
+                        lines.finish(output);
+                        bail!("Lost the command's output: {}", server_message(&error));
+                    }
+                }
+            }
+            lines.finish(output);
+        }
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to read the command's exit code: {}",
+                    server_message(&error)
+                )
+            })?;
+        inspected
+            .exit_code
+            .ok_or_else(|| anyhow!("The engine reported no exit code for the command."))
+    }
+
+    async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> Result<()> {
+        let request = VolumeCreateRequest {
+            name: Some(name.to_owned()),
+            labels: Some(labels.iter().cloned().collect()),
+            ..Default::default()
+        };
+        // Creating an existing volume with the same name returns it.
+        self.docker
+            .create_volume(request)
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to create volume `{name}`: {}",
+                    server_message(&error)
+                )
+            })
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        let options = RemoveVolumeOptionsBuilder::default().force(true).build();
+        match self.docker.remove_volume(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(error) if status_of(&error) == Some(404) => Ok(()),
+            Err(error) => Err(anyhow!(
+                "Failed to remove volume `{name}`: {}",
+                server_message(&error)
+            )),
+        }
+    }
+
+    async fn volumes_with_label(&self, label: &str) -> Result<Vec<String>> {
+        let options = ListVolumesOptionsBuilder::default()
+            .filters(&label_filter(&[label]))
+            .build();
+        let response = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(|error| anyhow!("Failed to list volumes: {}", server_message(&error)))?;
+        Ok(response
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|volume| volume.name)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn lines_are_split_across_chunks_and_streams() {
+        let seen = Mutex::new(Vec::new());
+        let sink = |line: OutputLine| seen.lock().unwrap().push(line);
+        let mut splitter = LineSplitter::default();
+        splitter.push(Stream::Stdout, b"hel", &sink);
+        splitter.push(Stream::Stderr, b"warn\r\n", &sink);
+        splitter.push(Stream::Stdout, b"lo\nwor", &sink);
+        splitter.finish(&sink);
+        let seen = seen.into_inner().unwrap();
+        let texts: Vec<_> = seen
+            .iter()
+            .map(|line| (line.stream, line.text.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (Stream::Stderr, "warn"),
+                (Stream::Stdout, "hello"),
+                (Stream::Stdout, "wor")
+            ]
+        );
+    }
+}

@@ -1,0 +1,519 @@
+//! End-to-end containerized builds against a real Docker engine (issue 3):
+//! the example crate built into an image that runs, carries its labels and
+//! loads back from its archive; reuse; rebuild after a change; compile
+//! errors; cancellation; missing images; unreachable and remote engines;
+//! one build per crate at a time.
+//!
+//! Needs `.ci/docker-up.sh` and `.ci/fixtures.sh`; without an engine each
+//! test prints a note and passes, unless `ARCA_REQUIRE_DOCKER=1`.
+
+#[path = "common/docker.rs"]
+mod docker;
+
+use std::sync::Mutex;
+
+use arca::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest};
+use arca::plan::SettingsOverrides;
+use docker::{DockerTest, RUNTIME_BASE, TCP_HOST, artifact_id, text};
+use tokio_util::sync::CancellationToken;
+
+fn request(test: &DockerTest) -> BuildRequest {
+    BuildRequest {
+        path: test.crate_dir.clone(),
+        overrides: SettingsOverrides {
+            profile: Some("release".into()),
+            features: Some(vec![]),
+            bin: None,
+            base_image: Some(RUNTIME_BASE.into()),
+        },
+        host_build: false,
+        force: false,
+    }
+}
+
+#[test]
+fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let output = test.build_cli(&[], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for stage in [
+        "==> Ensuring builder base image",
+        "builder nvidia/cuda:12.8.1-devel-ubuntu24.04 · runtime nvidia/cuda:12.8.1-runtime-ubuntu24.04",
+        "==> Preparing cached builder image",
+        "==> Building crate inside the builder container",
+        "==> Building runtime container image",
+        "==> Saving artifact archive",
+    ] {
+        assert!(
+            stderr.contains(stage),
+            "missing `{stage}` in\n{}",
+            text(&output)
+        );
+    }
+    let id = artifact_id(&output);
+    let artifact = test.store().select(&id).expect("record")[0].clone();
+    let metadata = &artifact.metadata;
+    assert_eq!(metadata.local_tag, format!("arca-local:hello-{id}"));
+    assert_eq!(metadata.base_image, RUNTIME_BASE);
+    assert_eq!(metadata.runtime, "docker");
+    assert!(artifact.dir.join("inputs.json").is_file());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&metadata.local_tag), "{stdout}");
+    assert!(
+        stdout.contains(&artifact.archive_path().display().to_string()),
+        "{stdout}"
+    );
+
+    let (printed, code) = test.run_image(&metadata.local_tag);
+    assert_eq!((printed.as_str(), code), ("Hello from hello 0.1.0!", 0));
+
+    let image = test
+        .runtime
+        .block_on(test.engine.inspect_image(&metadata.local_tag))
+        .expect("inspect")
+        .expect("image exists");
+    let labels: std::collections::HashMap<_, _> = image.labels.into_iter().collect();
+    for (key, value) in metadata.image_labels() {
+        assert_eq!(labels.get(&key), Some(&value), "label {key}");
+    }
+    assert_eq!(labels["io.khoek.arca.artifact-id"], id);
+    assert_eq!(labels["io.khoek.arca.crate-name"], "hello");
+
+    // The archive is a complete image: remove the image, load it back, run it.
+    test.runtime
+        .block_on(test.engine.remove_image(&metadata.local_tag))
+        .expect("remove image");
+    assert!(
+        test.runtime
+            .block_on(test.engine.inspect_image(&metadata.local_tag))
+            .expect("inspect")
+            .is_none()
+    );
+    test.runtime
+        .block_on(test.engine.load_image(&artifact.archive_path()))
+        .expect("load archive");
+    let (printed, _) = test.run_image(&metadata.local_tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
+    assert!(test.leftover_build_containers().is_empty());
+}
+
+#[test]
+fn an_unchanged_crate_is_reused_and_a_one_line_change_rebuilds_with_the_cached_builder() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let first = test.build_cli(&[], None);
+    assert!(first.status.success(), "{}", text(&first));
+    let first_id = artifact_id(&first);
+
+    // Up to date: answered without the engine at all (an unreachable engine
+    // proves that no container ran).
+    let again = test.build_cli(&[], Some("tcp://127.0.0.1:1"));
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("is up to date"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(artifact_id(&again), first_id);
+    assert_eq!(test.store().list().artifacts.len(), 1);
+
+    let main_rs = test.crate_dir.join("src/main.rs");
+    let source = std::fs::read_to_string(&main_rs).expect("main.rs");
+    std::fs::write(&main_rs, source.replace("Hello from", "Goodbye from")).expect("edit");
+    let rebuilt = test.build_cli(&[], None);
+    assert!(rebuilt.status.success(), "{}", text(&rebuilt));
+    let stderr = String::from_utf8_lossy(&rebuilt.stderr);
+    assert!(stderr.contains("Builder image cache hit."), "{stderr}");
+    assert!(stderr.contains("Builder base image cache hit."), "{stderr}");
+    let rebuilt_id = artifact_id(&rebuilt);
+    assert_ne!(rebuilt_id, first_id);
+    let newest = test
+        .store()
+        .newest_for_crate(&test.crate_dir)
+        .expect("newest");
+    assert_eq!(newest.metadata.artifact_id, rebuilt_id);
+    let (printed, _) = test.run_image(&newest.metadata.local_tag);
+    assert_eq!(printed, "Goodbye from hello 0.1.0!");
+
+    // --force rebuilds although nothing changed.
+    let forced = test.build_cli(&["--force"], None);
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert_ne!(artifact_id(&forced), rebuilt_id);
+    // All those builds ran in one warm session container.
+    assert_eq!(test.sessions().len(), 1);
+    assert!(test.leftover_build_containers().is_empty());
+}
+
+#[test]
+fn a_compile_error_shows_the_compiler_message_and_stores_nothing() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let main_rs = test.crate_dir.join("src/main.rs");
+    let source = std::fs::read_to_string(&main_rs).expect("main.rs");
+    std::fs::write(
+        &main_rs,
+        source.replace(
+            "fn main() {",
+            "fn main() {\n    let broken: u32 = \"text\";",
+        ),
+    )
+    .expect("edit");
+    let output = test.build_cli(&[], None);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("error[E0308]: mismatched types"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("src/main.rs:4:"), "{stderr}");
+    assert!(
+        stderr.contains("Cargo could not build `hello`: mismatched types"),
+        "{stderr}"
+    );
+    assert!(test.store().list().artifacts.is_empty());
+
+    // The library keeps the diagnostics structured, on host paths.
+    let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let result = test.runtime.block_on(build::package(
+        &env,
+        &request(&test),
+        &|_| {},
+        &CancellationToken::new(),
+    ));
+    let Err(BuildError::Compile { diagnostics, .. }) = result else {
+        panic!("expected a compile error, got {result:?}");
+    };
+    let error = diagnostics
+        .iter()
+        .find(|diagnostic| diagnostic.level == "error")
+        .expect("an error diagnostic");
+    assert_eq!(error.code.as_deref(), Some("E0308"));
+    let span = error
+        .spans
+        .iter()
+        .find(|span| span.is_primary)
+        .expect("span");
+    assert_eq!(span.file, main_rs);
+    assert_eq!(span.line_start, 4);
+    assert!(test.store().list().artifacts.is_empty());
+    assert!(test.leftover_build_containers().is_empty());
+}
+
+#[test]
+fn cancelling_mid_build_leaves_no_container_record_or_staging_dir() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    // A build script that takes a minute keeps the cargo container busy.
+    std::fs::write(
+        test.crate_dir.join("build.rs"),
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(60)); }\n",
+    )
+    .expect("build.rs");
+    let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let cancel = CancellationToken::new();
+    let seen = Mutex::new(Vec::new());
+    let events = |event: BuildEvent| {
+        if let BuildEvent::Output { line } = &event
+            && line.contains("Compiling hello")
+        {
+            cancel.cancel();
+        }
+        seen.lock().expect("events").push(event);
+    };
+    let started = std::time::Instant::now();
+    let result = test
+        .runtime
+        .block_on(build::package(&env, &request(&test), &events, &cancel));
+    assert!(
+        matches!(result, Err(BuildError::Cancelled)),
+        "expected cancellation, got {result:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(45));
+    assert!(seen.lock().expect("events").iter().any(|event| matches!(
+        event,
+        BuildEvent::Stage { title, .. } if title == "Building crate inside the builder container"
+    )));
+    assert!(test.leftover_containers().is_empty(), "containers left");
+    let store_root = test.home.path().join("containers");
+    let entries: Vec<_> = std::fs::read_dir(&store_root)
+        .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+        .unwrap_or_default();
+    assert!(entries.is_empty(), "store has {entries:?}");
+}
+
+#[test]
+fn a_missing_base_image_is_a_clear_pull_error_naming_it() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_arca"));
+    let output = command
+        .args(["build", "rust"])
+        .arg(&test.crate_dir)
+        .args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--base-image",
+            "arca-test/does-not-exist:1",
+        ])
+        .env("ARCA_HOME", test.home.path())
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("run arca");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Cannot pull image `arca-test/does-not-exist:1`"),
+        "{stderr}"
+    );
+    assert!(test.store().list().artifacts.is_empty());
+    assert!(test.leftover_build_containers().is_empty());
+}
+
+#[test]
+fn an_unreachable_engine_is_one_clear_message() {
+    let home = tempfile::tempdir().expect("home");
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&crate_dir)
+        .args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--base-image",
+            RUNTIME_BASE,
+        ])
+        .env("ARCA_HOME", home.path())
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .output()
+        .expect("run arca");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Cannot reach the Docker engine at tcp://127.0.0.1:1: Connection refused"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("set DOCKER_HOST"), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    if std::net::TcpStream::connect("127.0.0.1:23750").is_err() {
+        assert!(
+            std::env::var("ARCA_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "ARCA_REQUIRE_DOCKER=1 but the engine does not listen on {TCP_HOST}"
+        );
+        eprintln!("note: skipping: the engine does not listen on {TCP_HOST}");
+        return;
+    }
+    let output = test.build_cli(&[], Some(TCP_HOST));
+    assert!(output.status.success(), "{}", text(&output));
+    let id = artifact_id(&output);
+    let artifact = test.store().select(&id).expect("record")[0].clone();
+    let (printed, _) = test.run_image(&artifact.metadata.local_tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
+    let volumes = test
+        .runtime
+        .block_on(test.engine.volumes_with_label(&format!(
+            "{}={}",
+            build::CRATE_DIR_LABEL,
+            test.crate_dir.display()
+        )))
+        .expect("volumes");
+    assert_eq!(volumes.len(), 1, "one target-cache volume: {volumes:?}");
+    assert!(test.sessions().is_empty(), "remote builds use no session");
+    // The remote build records its inputs too, so it is reused.
+    let again = test.build_cli(&[], Some(TCP_HOST));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("is up to date"),
+        "{}",
+        text(&again)
+    );
+    assert!(test.leftover_build_containers().is_empty());
+}
+
+#[test]
+fn a_host_build_is_packaged_the_same_way() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let output = test.build_cli(&["--host-build"], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("==> Building crate on the host"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("builder container"), "{stderr}");
+    let id = artifact_id(&output);
+    let artifact = test.store().select(&id).expect("record")[0].clone();
+    let (printed, _) = test.run_image(&artifact.metadata.local_tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
+}
+
+#[test]
+fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    // A runtime base without /etc/ssl/certs/ca-certificates.crt, made
+    // through the engine from the busybox fixture.
+    let tag = format!("arca-test/no-ca:{}", test.store().new_artifact_id());
+    let mut context = arca::engine::tar_context::TarContext::new();
+    context
+        .add_file(
+            "Containerfile",
+            format!("FROM {RUNTIME_BASE}\nRUN rm /etc/ssl/certs/ca-certificates.crt\n").as_bytes(),
+            0o644,
+        )
+        .expect("containerfile");
+    let context = context.finish().expect("context");
+    test.runtime
+        .block_on(test.engine.build_image(&tag, context, &|_| {}))
+        .expect("build the no-CA base");
+    struct RemoveImage<'a>(&'a DockerTest, String);
+    impl Drop for RemoveImage<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.runtime.block_on(self.0.engine.remove_image(&self.1));
+        }
+    }
+    let _remove = RemoveImage(&test, tag.clone());
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&test.crate_dir)
+        .args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--host-build",
+            "--base-image",
+            &tag,
+        ])
+        .env("ARCA_HOME", test.home.path())
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("run arca");
+    assert!(output.status.success(), "{}", text(&output));
+    let artifact = test.store().select(&artifact_id(&output)).expect("record")[0].clone();
+    let containerfile =
+        std::fs::read_to_string(artifact.dir.join("Containerfile")).expect("Containerfile");
+    let certificates = containerfile.find("ca-certificates").expect("a CA layer");
+    let copy = containerfile.find("COPY hello").expect("COPY");
+    assert!(certificates < copy, "{containerfile}");
+    let (printed, _) = test.run_image(&artifact.metadata.local_tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
+
+    // The fixture base has the bundle: no RUN at all (no network needed).
+    let output = test.build_cli(&["--host-build"], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let artifact = test.store().select(&artifact_id(&output)).expect("record")[0].clone();
+    let containerfile =
+        std::fs::read_to_string(artifact.dir.join("Containerfile")).expect("Containerfile");
+    assert!(!containerfile.contains("RUN"), "{containerfile}");
+}
+
+#[test]
+fn two_builds_of_one_crate_run_one_at_a_time() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let request = request(&test);
+    let cancel = CancellationToken::new();
+    let waited = Mutex::new(false);
+    let second_events = |event: BuildEvent| {
+        if let BuildEvent::Notice { message } = &event
+            && message.contains("waiting for it to finish")
+        {
+            *waited.lock().expect("flag") = true;
+        }
+    };
+    let (first, second) = test.runtime.block_on(async {
+        let first = build::package(&env, &request, &|_| {}, &cancel);
+        let second = async {
+            // Let the first build take the crate's lock.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            build::package(&env, &request, &second_events, &cancel).await
+        };
+        tokio::join!(first, second)
+    });
+    let first = first.expect("first build");
+    let second = second.expect("second build");
+    assert!(!first.up_to_date);
+    assert!(
+        second.up_to_date,
+        "the second build reuses the first's artifact"
+    );
+    assert_eq!(
+        first.artifact.metadata.artifact_id,
+        second.artifact.metadata.artifact_id
+    );
+    assert!(*waited.lock().expect("flag"));
+}
+
+#[test]
+fn cancelling_at_every_stage_leaves_nothing() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    for stage in [
+        "Ensuring builder base image",
+        "Preparing cached builder image",
+        "Building crate inside the builder container",
+        "Building runtime container image",
+        "Saving artifact archive",
+    ] {
+        let cancel = CancellationToken::new();
+        let runtime_tag = Mutex::new(None::<String>);
+        let events = |event: BuildEvent| {
+            if let BuildEvent::Stage { title, detail } = &event {
+                if let Some(tag) = detail.strip_prefix("tag ") {
+                    *runtime_tag.lock().expect("tag") = Some(tag.to_owned());
+                }
+                if title == stage {
+                    cancel.cancel();
+                }
+            }
+        };
+        let result = test
+            .runtime
+            .block_on(build::package(&env, &request(&test), &events, &cancel));
+        assert!(
+            matches!(result, Err(BuildError::Cancelled)),
+            "cancel at `{stage}`: {result:?}"
+        );
+        assert!(
+            test.leftover_containers().is_empty(),
+            "containers after `{stage}`"
+        );
+        let store_root = test.home.path().join("containers");
+        let entries: Vec<_> = std::fs::read_dir(&store_root)
+            .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+            .unwrap_or_default();
+        assert!(entries.is_empty(), "store after `{stage}`: {entries:?}");
+        if let Some(tag) = runtime_tag.into_inner().expect("tag") {
+            let image = test
+                .runtime
+                .block_on(test.engine.inspect_image(&tag))
+                .expect("inspect");
+            assert!(image.is_none(), "runtime image {tag} left after `{stage}`");
+        }
+    }
+}
