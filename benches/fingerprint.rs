@@ -49,6 +49,17 @@ fn main() -> Result<()> {
         bytes as f64 / 1e9
     );
 
+    // Memory held by the index of the big tree (resident growth while it is
+    // alive; measured first, before other runs leave freed memory around).
+    let before = resident_bytes();
+    let held = TreeIndex::build(&big_roots, &big_roots[0])?;
+    println!(
+        "index of the big tree: {} entries, about {:.1} MB resident",
+        held.len(),
+        resident_bytes().saturating_sub(before) as f64 / 1e6
+    );
+    drop(held);
+
     let (sha256, blake3) = hash_speeds();
     println!(
         "in-memory hash speed, per CPU second: SHA-256 {sha256:.0} MB/s, BLAKE3 {blake3:.0} MB/s"
@@ -58,52 +69,89 @@ fn main() -> Result<()> {
     }
 
     let settings = settings(&big);
-    let walk = median(5, || walk_and_read(&big_roots).map(|_| ()))?;
-    let stream = median(5, || {
-        whole_tree_fingerprint(&settings, &big_roots).map(|_| ())
-    })?;
-    let index = median(5, || {
-        TreeIndex::build(&big_roots, &big_roots[0]).map(|_| ())
-    })?;
-    let both = median(5, || {
-        stream_and_index(&settings, &big_roots, &big_roots[0]).map(|_| ())
-    })?;
-    let verdict_big = verdict_after_change(&big_roots, "src/m7/s3/f42.rs")?;
-    let verdict_small = verdict_after_change(&small_roots, "src/f7.rs")?;
+    let crate_dir = &big_roots[0];
+    println!(
+        "stream fingerprint of the tree: {} (check: python3 scripts/fingerprint_reference.py tree \\
+         --workspace-root {} --package bench --version 0.1.0 --binary bench --profile release \\
+         --base-image debian:bookworm-slim --builder-key arca-rust-builder-v1:arca-builder:bench {})",
+        whole_tree_fingerprint(&settings, &big_roots)?,
+        crate_dir.display(),
+        crate_dir.display()
+    );
+    let walk = || walk_and_read(&big_roots).map(|_| ());
+    let stream = || whole_tree_fingerprint(&settings, &big_roots).map(|_| ());
+    let index = || TreeIndex::build(&big_roots, crate_dir).map(|_| ());
+    let both = || stream_and_index(&settings, &big_roots, crate_dir).map(|_| ());
+    if let Some(only) = std::env::var_os("ARCA_BENCH_PROFILE") {
+        // Run one measurement ten times, e.g. under `perf record`.
+        let mut run: Box<dyn FnMut() -> Result<()>> = match only.to_str() {
+            Some("walk") => Box::new(walk),
+            Some("stream") => Box::new(stream),
+            Some("index") => Box::new(index),
+            _ => Box::new(both),
+        };
+        for _ in 0..10 {
+            run()?;
+        }
+        return Ok(());
+    }
+
+    let [walk, stream, index, both] = interleaved_medians(
+        RUNS,
+        [
+            Box::new(walk),
+            Box::new(stream),
+            Box::new(index),
+            Box::new(both),
+        ],
+    )?;
+    let (verdict_big, verdict_small) = verdicts(
+        (&big_roots, "src/m7/s3/f42.rs"),
+        (&small_roots, "src/f7.rs"),
+    )?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let sha_bound = Duration::from_secs_f64(bytes as f64 / 1e6 / sha256);
     println!();
-    println!("| measurement | median | ratio | goal |");
-    println!("|---|---:|---:|---|");
+    println!("| measurement | wall (median of 7) | CPU (user+sys) | ratio | goal |");
+    println!("|---|---:|---:|---:|---|");
     println!(
-        "| walk-and-read (reference, 1 thread, no hashing) | {:.0} ms ({:.0} MB/s) | 1.00x walk | - |",
-        ms(walk),
-        bytes as f64 / 1e6 / walk.as_secs_f64()
+        "| walk-and-read (reference: 1 thread, same walk, no hashing) | {:.0} ms | {:.0} ms | 1.00x walk | - |",
+        ms(walk.wall),
+        ms(walk.cpu)
     );
     println!(
-        "| byte-exact stream (`whole_tree_fingerprint`) | {:.0} ms ({:.0} MB/s) | {:.2}x walk | <= 1.1x walk |",
-        ms(stream),
-        bytes as f64 / 1e6 / stream.as_secs_f64(),
-        ratio(stream, walk)
+        "| SHA-256 of the same bytes in memory, 1 core (lower bound of any byte-exact stream) | {:.0} ms | - | {:.2}x walk | - |",
+        ms(sha_bound),
+        ratio(sha_bound, walk.wall)
     );
     println!(
-        "| per-file index build (`TreeIndex::build`) | {:.0} ms | {:.2}x stream | <= 0.6x stream |",
-        ms(index),
-        ratio(index, stream)
+        "| byte-exact stream (`whole_tree_fingerprint`) | {:.0} ms | {:.0} ms | {:.2}x walk, {:.2}x SHA-256 bound | <= 1.1x walk |",
+        ms(stream.wall),
+        ms(stream.cpu),
+        ratio(stream.wall, walk.wall),
+        ratio(stream.wall, sha_bound)
     );
     println!(
-        "| stream + index, one read (`stream_and_index`) | {:.0} ms | {:.2}x stream | <= 1.3x stream |",
-        ms(both),
-        ratio(both, stream)
+        "| per-file index build (`TreeIndex::build`) | {:.0} ms | {:.0} ms | {:.2}x stream | <= 0.6x stream |",
+        ms(index.wall),
+        ms(index.cpu),
+        ratio(index.wall, stream.wall)
     );
     println!(
-        "| verdict after one 10 KB change, 50,000 files | {:.3} ms | {:.2}x 50-file | < 5 ms, <= 2x 50-file |",
+        "| stream + index from one read (`stream_and_index`) | {:.0} ms | {:.0} ms | {:.2}x stream | <= 1.3x stream |",
+        ms(both.wall),
+        ms(both.cpu),
+        ratio(both.wall, stream.wall)
+    );
+    println!(
+        "| verdict after one 10 KB change, 50,000 files (median of 401) | {:.3} ms | - | {:.2}x 50-file | < 5 ms, <= 2x 50-file |",
         ms(verdict_big),
         ratio(verdict_big, verdict_small)
     );
     println!(
-        "| verdict after one 10 KB change, 50 files | {:.3} ms | 1.00x | - |",
+        "| verdict after one 10 KB change, 50 files (median of 401) | {:.3} ms | - | 1.00x | - |",
         ms(verdict_small)
     );
     Ok(())
@@ -121,8 +169,8 @@ fn thread_cpu_time() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-/// SHA-256 and BLAKE3 throughput (MB/s of this thread's CPU time) over
-/// 256 MB in memory, in 1 MB updates.
+/// SHA-256 and BLAKE3 throughput (MB per second of this thread's CPU time)
+/// over 256 MB in memory, in 1 MB updates.
 fn hash_speeds() -> (f64, f64) {
     let data: Vec<u8> = (0..256usize << 20).map(|i| (i * 7 % 251) as u8).collect();
     let rate = |elapsed: Duration| data.len() as f64 / 1e6 / elapsed.as_secs_f64();
@@ -157,45 +205,139 @@ fn settings(base: &Path) -> FingerprintSettings {
     }
 }
 
-/// Median wall time of `runs` calls.
-fn median(runs: usize, mut run: impl FnMut() -> Result<()>) -> Result<Duration> {
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        run()?;
-        times.push(start.elapsed());
-    }
-    times.sort();
-    Ok(times[runs / 2])
+/// This process's resident memory, from /proc/self/statm.
+fn resident_bytes() -> u64 {
+    let pages = fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    pages * 4096
 }
 
-/// Median time from "a 10 KB file was saved" to the verdict: refresh that
-/// path in the index and list the changes since the baseline. Alternates
-/// between a changed content (stale) and the original (fresh again).
-fn verdict_after_change(roots: &[PathBuf], relative: &str) -> Result<Duration> {
-    let crate_dir = &roots[0];
-    let path = crate_dir.join(relative);
-    let original = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-    let mut changed = original.clone();
-    changed[100] ^= 0x20;
-    let mut index = TreeIndex::build(roots, crate_dir)?;
-    index.mark_baseline();
-    let mut times = Vec::new();
-    for round in 0..101 {
-        let stale = round % 2 == 0;
-        fs::write(&path, if stale { &changed } else { &original })?;
+/// Wall and CPU time of one measurement.
+struct Timing {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// This process's CPU time (user + system, all threads).
+fn process_cpu_time() -> Duration {
+    // SAFETY: `usage` is a valid rusage for the call to fill.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Runs of each whole-tree measurement.
+const RUNS: usize = 7;
+
+/// Medians of the wall and CPU times of `runs` rounds, each round running
+/// every measurement once in turn, so that the machine's changing load
+/// weighs on all of them alike.
+fn interleaved_medians<const N: usize>(
+    runs: usize,
+    mut measurements: [Box<dyn FnMut() -> Result<()> + '_>; N],
+) -> Result<[Timing; N]> {
+    let mut walls = vec![Vec::with_capacity(runs); N];
+    let mut cpus = vec![Vec::with_capacity(runs); N];
+    for _ in 0..runs {
+        for (index, run) in measurements.iter_mut().enumerate() {
+            let start = Instant::now();
+            let cpu = process_cpu_time();
+            run()?;
+            walls[index].push(start.elapsed());
+            cpus[index].push(process_cpu_time() - cpu);
+        }
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let timings: Vec<Timing> = walls
+        .iter_mut()
+        .zip(cpus.iter_mut())
+        .map(|(wall, cpu)| Timing {
+            wall: median(wall),
+            cpu: median(cpu),
+        })
+        .collect();
+    timings
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("one timing per measurement"))
+}
+
+/// One tree for the verdict measurement: its index and the 10 KB file
+/// that changes.
+struct VerdictCase {
+    index: TreeIndex,
+    path: PathBuf,
+    original: Vec<u8>,
+    changed: Vec<u8>,
+    times: Vec<Duration>,
+}
+
+impl VerdictCase {
+    fn new(roots: &[PathBuf], relative: &str) -> Result<VerdictCase> {
+        let crate_dir = &roots[0];
+        let path = crate_dir.join(relative);
+        let original = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+        anyhow::ensure!(
+            original.len() == 10 * 1024,
+            "{} is not 10 KB",
+            path.display()
+        );
+        let mut changed = original.clone();
+        changed[100] ^= 0x20;
+        Ok(VerdictCase {
+            index: TreeIndex::build(roots, crate_dir)?,
+            path,
+            original,
+            changed,
+            times: Vec::new(),
+        })
+    }
+
+    /// Saves the file (changed or original again) and times the verdict:
+    /// refresh that path, then list the changes since the baseline.
+    fn round(&mut self, stale: bool) -> Result<()> {
+        fs::write(
+            &self.path,
+            if stale { &self.changed } else { &self.original },
+        )?;
         let start = Instant::now();
-        index.refresh(std::slice::from_ref(&path));
-        let changes = index.changes_since_baseline();
-        times.push(start.elapsed());
+        self.index.refresh(std::slice::from_ref(&self.path));
+        let changes = self.index.changes_since_baseline();
+        self.times.push(start.elapsed());
         anyhow::ensure!(
             changes.is_empty() != stale,
-            "wrong verdict in round {round}: {changes:?}"
+            "wrong verdict for {}: {changes:?}",
+            self.path.display()
         );
+        Ok(())
     }
-    fs::write(&path, &original)?;
-    times.sort();
-    Ok(times[times.len() / 2])
+
+    fn median(mut self) -> Result<Duration> {
+        fs::write(&self.path, &self.original)?;
+        self.times.sort();
+        Ok(self.times[self.times.len() / 2])
+    }
+}
+
+/// Median verdict times after one 10 KB file changes, on the big and the
+/// small tree, in interleaved rounds (so that the machine's load weighs on
+/// both alike). Rounds alternate stale and fresh again.
+fn verdicts(big: (&[PathBuf], &str), small: (&[PathBuf], &str)) -> Result<(Duration, Duration)> {
+    let mut big = VerdictCase::new(big.0, big.1)?;
+    let mut small = VerdictCase::new(small.0, small.1)?;
+    for round in 0..401 {
+        big.round(round % 2 == 0)?;
+        small.round(round % 2 == 0)?;
+    }
+    Ok((big.median()?, small.median()?))
 }
 
 /// The reference: a plain single-threaded walk with the same order and skip

@@ -161,6 +161,14 @@ def build_fixture(ws):
     link("crate/loop", "loop")
     link("crate/dir-link", "src")
     os.mkfifo(os.path.join(ws, "crate/pipe"))
+    # Names and a link target that are not UTF-8: shown lossily (U+FFFD).
+    odd = os.path.join(os.fsencode(ws), b"crate", b"odd")
+    os.mkdir(odd)
+    with open(os.path.join(odd, b"bad\xff\xfename.rs"), "wb") as f:
+        f.write(b"bad name\n")
+    with open(os.path.join(odd, b"trunc\xe6\x97.rs"), "wb") as f:
+        f.write(b"truncated sequence\n")
+    os.symlink(b"tar\xffget", os.path.join(odd, b"badlink"))
     write("dep/Cargo.toml", b'[package]\nname = "dep"\n')
     write("dep/src/lib.rs", b"pub fn dep() {}\n")
     link("lock-link", "Cargo.lock")

@@ -3,7 +3,7 @@
 //! [`load_crate_facts`] asks `cargo metadata` for one crate's facts (names,
 //! bin targets, features, profiles, local path dependencies) and caches the
 //! answer under `$ARCA_HOME/cache/metadata`, keyed by the contents of every
-//! manifest and lock file it depends on. [`discover_crates`] finds the binary
+//! manifest it depends on (not Cargo.lock: see `ancestor_files`). [`discover_crates`] finds the binary
 //! crates below a folder without running Cargo.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -203,7 +203,6 @@ fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> 
         .map(|dir| dir.join("Cargo.toml"))
         .collect();
     dependencies.push(workspace_manifest);
-    dependencies.push(metadata.workspace_root.join("Cargo.lock"));
     let facts = CrateFacts {
         crate_dir: crate_dir.to_path_buf(),
         manifest_path: manifest_path.to_path_buf(),
@@ -310,14 +309,17 @@ impl MetadataCache {
         self.dir.join(format!("{key:x}.json"))
     }
 
-    /// Files that always matter: every `Cargo.toml` and `Cargo.lock` from the
-    /// crate up to the root (a workspace root may appear or vanish there).
+    /// Files that always matter: every `Cargo.toml` from the crate up to the
+    /// root (a workspace root may appear or vanish there). `Cargo.lock` is
+    /// deliberately not one: the facts do not depend on it, and running
+    /// `cargo metadata` after a lock-only edit would let Cargo rewrite the
+    /// user's lock file.
     fn ancestor_files(manifest_path: &Path) -> Vec<PathBuf> {
         manifest_path
             .parent()
             .into_iter()
             .flat_map(Path::ancestors)
-            .flat_map(|dir| [dir.join("Cargo.toml"), dir.join("Cargo.lock")])
+            .map(|dir| dir.join("Cargo.toml"))
             .collect()
     }
 

@@ -176,7 +176,7 @@ fn a_virtual_workspace_reports_its_member_crates() {
 fn check_prints_located_findings_and_fails_on_errors() {
     let fixture = Fixture::new();
     let demo = fixture.demo_crate(
-        "[rust]\nprofile = \"release\"\nfeatures = [\"cli\", \"htp\"]\nbase_image = \"Debian:12\"\nprofle = 1\n",
+        "[rust]\nprofile = \"release\"\nfeatures = [\"cli\", \"htp\"]\nbase_image = \"Debian:12\"\nbni = \"demo\"\n",
     );
     let output = fixture.arca(&["check", demo.to_str().expect("path")]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -184,14 +184,14 @@ fn check_prints_located_findings_and_fails_on_errors() {
     let config = demo.join(".arca/config.toml");
     assert!(
         stdout.contains(&format!(
-            "{}:3:21: error[unknown-feature]",
+            "{}:3:20: error[unknown-feature]",
             config.display()
         )),
         "{stdout}"
     );
     assert!(stdout.contains("error[invalid-image]"), "{stdout}");
     assert!(stdout.contains("warning[unknown-key]"), "{stdout}");
-    assert!(stdout.contains("`profile`"), "{stdout}");
+    assert!(stdout.contains("Did you mean `bin`?"), "{stdout}");
 }
 
 #[test]
@@ -355,7 +355,7 @@ fn an_artifact_with_the_live_fingerprint_is_fresh_and_an_edit_makes_it_stale() {
 }
 
 #[test]
-fn build_refuses_clearly_until_it_can_build() {
+fn build_with_an_unreachable_engine_names_it_and_records_nothing() {
     let fixture = Fixture::new();
     let demo = fixture.demo_crate(GOOD_CONFIG);
     let output = Command::new(env!("CARGO_BIN_EXE_arca"))
@@ -364,12 +364,15 @@ fn build_refuses_clearly_until_it_can_build() {
         .env("DOCKER_HOST", "tcp://127.0.0.1:1")
         .output()
         .expect("run arca");
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        fs::read_dir(fixture.home.join("containers")).is_err() || {
-            fs::read_dir(fixture.home.join("containers"))
-                .map(|entries| entries.count() == 0)
-                .unwrap_or(true)
-        }
+        stderr.contains("Cannot reach the Docker engine at tcp://127.0.0.1:1"),
+        "{stderr}"
     );
+    assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
+    let records = fs::read_dir(fixture.home.join("containers"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(records, 0);
 }

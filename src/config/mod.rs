@@ -5,6 +5,7 @@
 //! returns findings with byte spans; it does no IO. The CLI prints findings,
 //! the server turns them into diagnostics: one source of every message.
 
+pub mod assist;
 pub mod checker;
 pub mod edit;
 pub mod image_ref;

@@ -1,1 +1,339 @@
-//! TODO(helper): see config/mod.rs
+//! What `.arca/config.toml` may contain: the keys of the `[rust]` table with
+//! their types and documentation, the built-in cargo profiles, and the
+//! well-known base images offered by completion. The checker, completion and
+//! hover all read this one table.
+
+/// The only table Arca reads.
+pub const RUST_TABLE: &str = "rust";
+
+/// The type a key's value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    String,
+    StringArray,
+}
+
+impl ValueKind {
+    /// How a message names the type, e.g. "a string".
+    pub fn describe(self) -> &'static str {
+        match self {
+            ValueKind::String => "a string",
+            ValueKind::StringArray => "an array of strings",
+        }
+    }
+}
+
+/// One key of the `[rust]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpec {
+    pub name: &'static str,
+    pub kind: ValueKind,
+    /// One line for completion details.
+    pub summary: &'static str,
+    /// Markdown for hover and completion documentation.
+    pub doc: &'static str,
+    /// A typical `key = value` line, used in messages and snippets.
+    pub example: &'static str,
+    /// Whether a build fails when the key is absent (`bin` is needed only
+    /// for crates with several binaries).
+    pub required: bool,
+}
+
+pub const PROFILE: KeySpec = KeySpec {
+    name: "profile",
+    kind: ValueKind::String,
+    summary: "Cargo profile the binary is built with",
+    doc: "**profile** — the Cargo profile the binary is built with (`cargo build --profile <profile>`).\n\n\
+          One of the built-in profiles `dev`, `release`, `test`, `bench`, or a custom `[profile.<name>]` \
+          of the workspace `Cargo.toml`.\n\n\
+          ```toml\n[rust]\nprofile = \"release\"\n```\n\n\
+          Set from the terminal with `arca build rust --profile release --set-default`.",
+    example: "profile = \"release\"",
+    required: true,
+};
+
+pub const FEATURES: KeySpec = KeySpec {
+    name: "features",
+    kind: ValueKind::StringArray,
+    summary: "Cargo features enabled for the build",
+    doc: "**features** — the Cargo features enabled for the build (`cargo build --features ...`).\n\n\
+          Each entry is a feature the package declares in `[features]`, or an optional dependency's \
+          implicit feature. `[]` is a valid, saved, empty set.\n\n\
+          ```toml\n[rust]\nfeatures = [\"cli\", \"http\"]\n```\n\n\
+          Set from the terminal with `arca build rust --features cli,http --set-default` \
+          (`--features ''` saves an empty set).",
+    example: "features = []",
+    required: true,
+};
+
+pub const BIN: KeySpec = KeySpec {
+    name: "bin",
+    kind: ValueKind::String,
+    summary: "Binary target packaged into the image",
+    doc: "**bin** — the binary target to build and package (`cargo build --bin <bin>`).\n\n\
+          Needed only when the crate has several binaries; a plain target name, not a path.\n\n\
+          ```toml\n[rust]\nbin = \"server\"\n```\n\n\
+          Set from the terminal with `arca build rust --bin server --set-default`.",
+    example: "bin = \"server\"",
+    required: false,
+};
+
+pub const BASE_IMAGE: KeySpec = KeySpec {
+    name: "base_image",
+    kind: ValueKind::String,
+    summary: "Runtime base image the binary is copied into",
+    doc: "**base_image** — the runtime base image; the binary is copied into it and becomes its \
+          entrypoint.\n\n\
+          The binary is compiled in a builder image made from the same base, except that \
+          `nvidia/cuda:<version>-base-<os>` and `-runtime-` images build in the matching \
+          `-devel-` image (which has the CUDA toolkit).\n\n\
+          ```toml\n[rust]\nbase_image = \"debian:bookworm-slim\"\n```\n\n\
+          Set from the terminal with `arca build rust --base-image debian:bookworm-slim --set-default`.",
+    example: "base_image = \"debian:bookworm-slim\"",
+    required: true,
+};
+
+/// Every key of `[rust]`, in the order the documentation and completion list
+/// them.
+pub const RUST_KEYS: [KeySpec; 4] = [PROFILE, FEATURES, BIN, BASE_IMAGE];
+
+/// The spec of a `[rust]` key.
+pub fn key(name: &str) -> Option<&'static KeySpec> {
+    RUST_KEYS.iter().find(|spec| spec.name == name)
+}
+
+/// Markdown for the `[rust]` table itself.
+pub const RUST_TABLE_DOC: &str = "**[rust]** — how Arca builds this crate into an image.\n\n\
+     Keys: `profile`, `features`, `base_image` (all needed for a build) and `bin` (needed when the \
+     crate has several binaries). Command arguments override these values; \
+     `arca build rust ... --set-default` saves them here.";
+
+/// A built-in Cargo profile with its one-line description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileSpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+}
+
+/// The profiles Cargo knows without a `[profile.X]` table (the same names as
+/// [`crate::workspace::BUILT_IN_PROFILES`]).
+pub const BUILT_IN_PROFILES: [ProfileSpec; 4] = [
+    ProfileSpec {
+        name: "dev",
+        doc: "Unoptimized with debug info; fast to compile (output in target/debug).",
+    },
+    ProfileSpec {
+        name: "release",
+        doc: "Optimized, without debug assertions; what images usually ship.",
+    },
+    ProfileSpec {
+        name: "test",
+        doc: "Inherits dev; the profile `cargo test` uses.",
+    },
+    ProfileSpec {
+        name: "bench",
+        doc: "Inherits release; the profile `cargo bench` uses.",
+    },
+];
+
+/// The built-in profile named `name`.
+pub fn built_in_profile(name: &str) -> Option<&'static ProfileSpec> {
+    BUILT_IN_PROFILES
+        .iter()
+        .find(|profile| profile.name == name)
+}
+
+/// A base image offered by completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WellKnownImage {
+    pub reference: String,
+    pub doc: String,
+}
+
+/// CUDA versions offered for `nvidia/cuda` images, newest first.
+pub const CUDA_VERSIONS: [&str; 4] = ["13.0.0", "12.8.1", "12.6.3", "12.4.1"];
+/// Operating system suffixes of `nvidia/cuda` tags.
+pub const CUDA_OS: [&str; 2] = ["ubuntu24.04", "ubuntu22.04"];
+
+const GENERAL_IMAGES: [(&str, &str); 10] = [
+    (
+        "debian:bookworm-slim",
+        "Debian 12, slim: glibc and a shell; a safe default for Rust binaries.",
+    ),
+    ("debian:trixie-slim", "Debian 13, slim."),
+    ("ubuntu:24.04", "Ubuntu 24.04 LTS."),
+    ("ubuntu:22.04", "Ubuntu 22.04 LTS."),
+    (
+        "gcr.io/distroless/cc-debian12",
+        "Distroless with glibc and libgcc, no shell: small and minimal for dynamically linked Rust binaries.",
+    ),
+    (
+        "gcr.io/distroless/static-debian12",
+        "Distroless without libc: only for fully static (musl) binaries.",
+    ),
+    (
+        "alpine:3.20",
+        "Alpine Linux (musl): the binary must be built for musl to run here.",
+    ),
+    (
+        "busybox",
+        "BusyBox: tiny, for static binaries; glibc binaries need `busybox:glibc`.",
+    ),
+    (
+        "rust:1-slim-bookworm",
+        "The official Rust image on Debian 12: builds in itself, large as a runtime.",
+    ),
+    ("fedora:41", "Fedora 41."),
+];
+
+/// Well-known base images: general-purpose ones, then `nvidia/cuda`
+/// runtime, base and devel tags for a few CUDA versions and OS releases.
+pub fn well_known_images() -> Vec<WellKnownImage> {
+    let mut images: Vec<WellKnownImage> = GENERAL_IMAGES
+        .iter()
+        .map(|(reference, doc)| WellKnownImage {
+            reference: (*reference).to_owned(),
+            doc: (*doc).to_owned(),
+        })
+        .collect();
+    for version in CUDA_VERSIONS {
+        for os in CUDA_OS {
+            for (flavour, doc) in [
+                (
+                    "runtime",
+                    "CUDA runtime libraries; the binary is built in the matching `-devel-` image.",
+                ),
+                (
+                    "base",
+                    "Minimal CUDA (cudart only); the binary is built in the matching `-devel-` image.",
+                ),
+                (
+                    "devel",
+                    "Full CUDA toolkit; large as a runtime, builds in itself.",
+                ),
+            ] {
+                images.push(WellKnownImage {
+                    reference: format!("nvidia/cuda:{version}-{flavour}-{os}"),
+                    doc: format!("NVIDIA CUDA {version} {flavour} on {os}. {doc}"),
+                });
+            }
+        }
+    }
+    images
+}
+
+/// A JSON Schema (draft-07) of `.arca/config.toml`, built from the same
+/// key table, for editors' TOML validation (e.g. VS Code `tomlValidation`).
+pub fn json_schema() -> serde_json::Value {
+    let mut properties = serde_json::Map::new();
+    for spec in RUST_KEYS {
+        let mut property = match spec.kind {
+            ValueKind::String => serde_json::json!({ "type": "string", "minLength": 1 }),
+            ValueKind::StringArray => serde_json::json!({
+                "type": "array",
+                "items": { "type": "string" }
+            }),
+        };
+        property["description"] = spec.summary.into();
+        property["markdownDescription"] = spec.doc.into();
+        match spec.name {
+            "profile" => {
+                property["examples"] = BUILT_IN_PROFILES
+                    .iter()
+                    .map(|profile| profile.name)
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            "base_image" => {
+                property["examples"] = well_known_images()
+                    .into_iter()
+                    .map(|image| image.reference)
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            "bin" => {
+                property["pattern"] = "^[^/\\\\]+$".into();
+            }
+            _ => {}
+        }
+        properties.insert(spec.name.to_owned(), property);
+    }
+    serde_json::json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Arca crate configuration (.arca/config.toml)",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            RUST_TABLE: {
+                "type": "object",
+                "description": "How Arca builds this crate into an image.",
+                "markdownDescription": RUST_TABLE_DOC,
+                "additionalProperties": false,
+                "properties": properties
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::image_ref;
+
+    #[test]
+    fn every_well_known_image_is_a_valid_reference() {
+        let images = well_known_images();
+        assert!(
+            images
+                .iter()
+                .any(|image| image.reference == "nvidia/cuda:12.8.1-runtime-ubuntu24.04")
+        );
+        for image in images {
+            image_ref::parse(&image.reference)
+                .unwrap_or_else(|reason| panic!("{}: {reason}", image.reference));
+        }
+    }
+
+    #[test]
+    fn built_in_profiles_match_the_workspace_list() {
+        let names: Vec<&str> = BUILT_IN_PROFILES
+            .iter()
+            .map(|profile| profile.name)
+            .collect();
+        assert_eq!(names, crate::workspace::BUILT_IN_PROFILES);
+    }
+
+    #[test]
+    fn keys_are_found_by_name_and_examples_name_their_key() {
+        for spec in RUST_KEYS {
+            assert_eq!(key(spec.name), Some(&spec));
+            assert!(spec.example.starts_with(spec.name));
+            assert!(spec.doc.contains(spec.name));
+        }
+        assert_eq!(key("profle"), None);
+    }
+
+    #[test]
+    fn the_json_schema_lists_every_key_with_its_type() {
+        let schema = json_schema();
+        let rust = &schema["properties"]["rust"];
+        assert_eq!(rust["additionalProperties"], false);
+        for spec in RUST_KEYS {
+            let property = &rust["properties"][spec.name];
+            let expected = match spec.kind {
+                ValueKind::String => "string",
+                ValueKind::StringArray => "array",
+            };
+            assert_eq!(property["type"], expected, "{}", spec.name);
+            assert_eq!(property["markdownDescription"], spec.doc);
+        }
+        assert_eq!(rust["properties"]["bin"]["pattern"], "^[^/\\\\]+$");
+        assert!(
+            rust["properties"]["base_image"]["examples"]
+                .as_array()
+                .is_some_and(|examples| examples
+                    .iter()
+                    .any(|image| image == "nvidia/cuda:12.8.1-runtime-ubuntu24.04"))
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! question about the few paths that changed, never a rehash of the tree.
 //!
 //! The index covers the same roots and skip rules as the whole-tree stream
-//! (see [`super::walk`]). Each entry has a digest: a file its contents'
+//! (see the private `walk` module). Each entry has a digest: a file its contents'
 //! BLAKE3, a symlink its target text, a directory only its presence.
 //!
 //! Life cycle:
@@ -84,12 +84,12 @@ enum Digest {
     Unreadable,
 }
 
-/// One path's state now and in the baseline.
+/// One present entry.
 #[derive(Debug, Clone)]
 struct Slot {
-    current: Option<Digest>,
+    digest: Digest,
+    /// Files only: `stat` when hashed.
     stamp: Option<Stamp>,
-    baseline: Option<Digest>,
 }
 
 /// The per-entry digest index of a crate's fingerprint inputs.
@@ -97,11 +97,13 @@ struct Slot {
 pub struct TreeIndex {
     roots: Vec<PathBuf>,
     display_base: PathBuf,
-    /// Every path ever seen since the last baseline, by absolute path. The
-    /// order keeps a directory's descendants right after it.
+    /// Every entry present now, by absolute path. The order keeps a
+    /// directory's descendants right after it.
     slots: BTreeMap<PathBuf, Slot>,
-    /// The paths whose current digest differs from the baseline.
-    dirty: BTreeSet<PathBuf>,
+    /// The paths whose state differs from the baseline, with their baseline
+    /// digest (`None`: not in the baseline). Everything else is as in the
+    /// baseline, so the baseline costs memory only for what changed.
+    dirty: BTreeMap<PathBuf, Option<Digest>>,
 }
 
 impl TreeIndex {
@@ -120,35 +122,48 @@ impl TreeIndex {
                 None => {}
             }
         }
-        let hashed = hash_files(&listing.files)?;
-        let mut index = TreeIndex::empty(roots, display_base);
-        for (path, digest) in listing.others {
-            index.insert_initial(path, digest, None);
+        let files: Vec<&Path> = listing
+            .entries
+            .iter()
+            .filter(|(_, digest)| digest.is_none())
+            .map(|(path, _)| path.as_path())
+            .collect();
+        let mut hashed = hash_files(&files)?.into_iter();
+        drop(files);
+        let mut entries = Vec::with_capacity(listing.entries.len());
+        for (path, digest) in listing.entries {
+            let entry = match digest {
+                Some(digest) => (path, digest, None),
+                None => {
+                    let (digest, stamp) = hashed
+                        .next()
+                        .ok_or_else(|| anyhow!("A fingerprint hashing thread lost a file"))?;
+                    (path, Digest::File(digest), Some(stamp))
+                }
+            };
+            entries.push(entry);
         }
-        for (path, (digest, stamp)) in listing.files.into_iter().zip(hashed) {
-            index.insert_initial(path, Digest::File(digest), Some(stamp));
-        }
-        Ok(index)
+        Ok(TreeIndex::from_entries(roots, display_base, entries))
     }
 
-    fn empty(roots: &[PathBuf], display_base: &Path) -> TreeIndex {
+    /// An index whose current state and baseline are `entries`, which come
+    /// in walk order (path order for all but nested roots, which makes
+    /// building the map linear).
+    fn from_entries(
+        roots: &[PathBuf],
+        display_base: &Path,
+        entries: Vec<(PathBuf, Digest, Option<Stamp>)>,
+    ) -> TreeIndex {
+        let slots = entries
+            .into_iter()
+            .map(|(path, digest, stamp)| (path, Slot { digest, stamp }))
+            .collect();
         TreeIndex {
             roots: roots.to_vec(),
             display_base: display_base.to_path_buf(),
-            slots: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            slots,
+            dirty: BTreeMap::new(),
         }
-    }
-
-    fn insert_initial(&mut self, path: PathBuf, digest: Digest, stamp: Option<Stamp>) {
-        self.slots.insert(
-            path,
-            Slot {
-                baseline: Some(digest.clone()),
-                current: Some(digest),
-                stamp,
-            },
-        );
     }
 
     /// The roots this index covers.
@@ -158,10 +173,7 @@ impl TreeIndex {
 
     /// How many entries (files, directories, symlinks) are present now.
     pub fn len(&self) -> usize {
-        self.slots
-            .values()
-            .filter(|slot| slot.current.is_some())
-            .count()
+        self.slots.len()
     }
 
     /// Whether no entry is present now.
@@ -202,8 +214,8 @@ impl TreeIndex {
         }
         let mut changes = Vec::new();
         for (path, before) in updates {
-            let after = self.slots.get(&path).and_then(|slot| slot.current.clone());
-            if let Some(kind) = change_kind(before.as_ref(), after.as_ref()) {
+            let after = self.slots.get(&path).map(|slot| &slot.digest);
+            if let Some(kind) = change_kind(before.as_ref(), after) {
                 changes.push(Change {
                     path: self.display(&path),
                     kind,
@@ -218,9 +230,9 @@ impl TreeIndex {
     pub fn changes_since_baseline(&self) -> Vec<Change> {
         self.dirty
             .iter()
-            .filter_map(|path| {
-                let slot = self.slots.get(path)?;
-                let kind = change_kind(slot.baseline.as_ref(), slot.current.as_ref())?;
+            .filter_map(|(path, baseline)| {
+                let current = self.slots.get(path).map(|slot| &slot.digest);
+                let kind = change_kind(baseline.as_ref(), current)?;
                 Some(Change {
                     path: self.display(path),
                     kind,
@@ -236,12 +248,8 @@ impl TreeIndex {
 
     /// Records the current state as the baseline: what the artifact was
     /// built from. Call it when a build starts from (or a fresh artifact was
-    /// found for) the current state.
+    /// found for) the current state. O(number of differing entries).
     pub fn mark_baseline(&mut self) {
-        self.slots.retain(|_, slot| slot.current.is_some());
-        for slot in self.slots.values_mut() {
-            slot.baseline.clone_from(&slot.current);
-        }
         self.dirty.clear();
     }
 
@@ -255,8 +263,8 @@ impl TreeIndex {
 
     fn refresh_path(&mut self, path: &Path, updates: &mut BTreeMap<PathBuf, Option<Digest>>) {
         let metadata = match fs::symlink_metadata(path) {
-            Ok(metadata) => metadata,
-            Err(_) => {
+            Ok(metadata) if self.reachable(path) => metadata,
+            _ => {
                 self.remove_subtree(path, true, updates);
                 return;
             }
@@ -268,10 +276,15 @@ impl TreeIndex {
         if kind != EntryKind::Dir {
             self.remove_subtree(path, false, updates);
         }
-        let is_root = self.roots.iter().any(|root| root == path);
+        // A directory root is not an entry itself (the stream has no record
+        // for it), unless it also lies inside another root.
+        let inside_a_root = self
+            .roots
+            .iter()
+            .any(|root| path != root.as_path() && covered_by(root, path));
         match kind {
             EntryKind::Dir => {
-                if !is_root {
+                if inside_a_root {
                     self.set(path, Some(Digest::Dir), None, updates);
                 }
                 self.rescan_directory(path, updates);
@@ -288,9 +301,27 @@ impl TreeIndex {
                 self.set(path, Some(digest), None, updates);
             }
         }
-        if !is_root {
+        if inside_a_root {
             self.add_missing_parents(path, updates);
         }
+    }
+
+    /// Whether the walk reaches `path`: it is a root, or every directory
+    /// from its root down to its parent is a real directory (the walk never
+    /// enters a symlink, though a path through one may exist on disk).
+    fn reachable(&self, path: &Path) -> bool {
+        self.roots.iter().any(|root| {
+            if path == root {
+                return true;
+            }
+            if !covered_by(root, path) {
+                return false;
+            }
+            path.ancestors()
+                .skip(1)
+                .take_while(|dir| dir.starts_with(root))
+                .all(|dir| fs::symlink_metadata(dir).is_ok_and(|metadata| metadata.is_dir()))
+        })
     }
 
     /// Rescans a directory's subtree: new entries are added, vanished ones
@@ -319,7 +350,7 @@ impl TreeIndex {
                         let unchanged = fs::symlink_metadata(&path).ok().is_some_and(|metadata| {
                             self.slots.get(&path).is_some_and(|slot| {
                                 slot.stamp == Some(Stamp::of(&metadata))
-                                    && matches!(slot.current, Some(Digest::File(_)))
+                                    && matches!(slot.digest, Digest::File(_))
                             })
                         });
                         if !unchanged {
@@ -336,7 +367,7 @@ impl TreeIndex {
         }
         let vanished: Vec<PathBuf> = self
             .descendants(dir)
-            .filter(|(path, slot)| slot.current.is_some() && !seen.contains(*path))
+            .filter(|(path, _)| !seen.contains(*path))
             .map(|(path, _)| path.clone())
             .collect();
         for path in vanished {
@@ -353,7 +384,6 @@ impl TreeIndex {
     ) {
         let below: Vec<PathBuf> = self
             .descendants(path)
-            .filter(|(_, slot)| slot.current.is_some())
             .map(|(path, _)| path.clone())
             .collect();
         for entry in below {
@@ -394,7 +424,7 @@ impl TreeIndex {
             if self
                 .slots
                 .get(dir)
-                .is_some_and(|slot| slot.current == Some(Digest::Dir))
+                .is_some_and(|slot| slot.digest == Digest::Dir)
             {
                 break;
             }
@@ -403,8 +433,8 @@ impl TreeIndex {
         }
     }
 
-    /// Sets one path's current state, recording its state before the
-    /// refresh in `updates` and keeping the dirty set exact.
+    /// Sets one path's current state (`None`: absent), recording its state
+    /// before the refresh in `updates` and keeping the dirty set exact.
     fn set(
         &mut self,
         path: &Path,
@@ -412,24 +442,29 @@ impl TreeIndex {
         stamp: Option<Stamp>,
         updates: &mut BTreeMap<PathBuf, Option<Digest>>,
     ) {
-        let slot = self.slots.entry(path.to_path_buf()).or_insert(Slot {
-            current: None,
-            stamp: None,
-            baseline: None,
-        });
-        updates
-            .entry(path.to_path_buf())
-            .or_insert_with(|| slot.current.clone());
-        slot.current = current;
-        slot.stamp = stamp;
-        if slot.current == slot.baseline {
-            self.dirty.remove(path);
-            if slot.current.is_none() {
-                self.slots.remove(path);
+        let before = match current {
+            Some(digest) => self
+                .slots
+                .insert(path.to_path_buf(), Slot { digest, stamp })
+                .map(|slot| slot.digest),
+            None => self.slots.remove(path).map(|slot| slot.digest),
+        };
+        let now = self.slots.get(path).map(|slot| &slot.digest);
+        match self.dirty.get(path) {
+            // Already differing: back to the baseline, or still different.
+            Some(baseline) => {
+                if baseline.as_ref() == now {
+                    self.dirty.remove(path);
+                }
             }
-        } else {
-            self.dirty.insert(path.to_path_buf());
+            // Was as in the baseline, so `before` is the baseline.
+            None => {
+                if before.as_ref() != now {
+                    self.dirty.insert(path.to_path_buf(), before.clone());
+                }
+            }
         }
+        updates.entry(path.to_path_buf()).or_insert(before);
     }
 }
 
@@ -458,23 +493,21 @@ fn covered_by(root: &Path, path: &Path) -> bool {
     })
 }
 
-/// The walk of a directory root, before any file is read.
+/// The walk of the roots before any file is read: every entry in walk
+/// order, with its digest, or `None` for a file still to be hashed.
 #[derive(Default)]
 struct Listing {
-    files: Vec<PathBuf>,
-    others: Vec<(PathBuf, Digest)>,
+    entries: Vec<(PathBuf, Option<Digest>)>,
 }
 
 impl Listing {
     fn entry(&mut self, path: PathBuf, kind: EntryKind) -> Result<()> {
-        match kind {
-            EntryKind::File => self.files.push(path),
-            EntryKind::Dir => self.others.push((path, Digest::Dir)),
-            EntryKind::Symlink => {
-                let target = link_text(&path)?;
-                self.others.push((path, Digest::Symlink(target)));
-            }
-        }
+        let digest = match kind {
+            EntryKind::File => None,
+            EntryKind::Dir => Some(Digest::Dir),
+            EntryKind::Symlink => Some(Digest::Symlink(link_text(&path)?)),
+        };
+        self.entries.push((path, digest));
         Ok(())
     }
 
@@ -498,8 +531,14 @@ fn hash_file(path: &Path, buffer: &mut Vec<u8>) -> Result<([u8; 32], Stamp)> {
     let metadata = file
         .metadata()
         .with_context(|| format!("Failed to read build input metadata: {}", path.display()))?;
-    if buffer.len() < CHUNK_SIZE {
-        buffer.resize(CHUNK_SIZE, 0);
+    // Room for the whole file (and the read that sees its end) up to a
+    // chunk: one read for a small file, no big buffer to clear for it.
+    let wanted = usize::try_from(metadata.len())
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .clamp(8192, CHUNK_SIZE);
+    if buffer.len() < wanted {
+        buffer.resize(wanted, 0);
     }
     let mut hasher = blake3::Hasher::new();
     loop {
@@ -524,7 +563,7 @@ fn hash_file(path: &Path, buffer: &mut Vec<u8>) -> Result<([u8; 32], Stamp)> {
 type Hashed = (usize, [u8; 32], Stamp);
 
 /// Hashes `files` on all cores; results in the same order.
-fn hash_files(files: &[PathBuf]) -> Result<Vec<([u8; 32], Stamp)>> {
+fn hash_files(files: &[&Path]) -> Result<Vec<([u8; 32], Stamp)>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(files.len())
@@ -580,24 +619,21 @@ pub fn stream_and_index(
     display_base: &Path,
 ) -> Result<(String, TreeIndex)> {
     let mut stream = settings_hasher(settings);
-    let mut index = TreeIndex::empty(roots, display_base);
+    let mut entries = Vec::new();
     read_inputs(roots, true, |chunk| {
         sha2::Digest::update(&mut stream, chunk.bytes());
-        for mark in &chunk.marks {
-            match mark {
-                Mark::Dir { path } => index.insert_initial(path.clone(), Digest::Dir, None),
-                Mark::Symlink { path, target } => {
-                    index.insert_initial(path.clone(), Digest::Symlink(target.clone()), None);
-                }
-                Mark::File {
-                    path,
-                    digest,
-                    stamp,
-                } => index.insert_initial(path.clone(), Digest::File(*digest), Some(*stamp)),
-            }
-        }
+        entries.extend(chunk.marks.drain(..).map(|mark| match mark {
+            Mark::Dir { path } => (path, Digest::Dir, None),
+            Mark::Symlink { path, target } => (path, Digest::Symlink(target), None),
+            Mark::File {
+                path,
+                digest,
+                stamp,
+            } => (path, Digest::File(digest), Some(stamp)),
+        }));
         Ok(())
     })?;
+    let index = TreeIndex::from_entries(roots, display_base, entries);
     Ok((finish_hex(stream), index))
 }
 
@@ -613,7 +649,7 @@ mod tests {
     /// (see the stream tests; regenerate with
     /// `python3 scripts/fingerprint_reference.py fixture`).
     const CONTAINER_ALL_ROOTS: &str =
-        "9bec36daad5b6f564a0467720edff6130fc3d46f6505771423f3a9a28e5850df";
+        "5873f468f7362d41db0898b7e2a98ae1acca6859e4de7f275735c00746273e92";
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -657,7 +693,7 @@ mod tests {
         index
             .slots
             .iter()
-            .filter_map(|(path, slot)| Some((path.clone(), slot.current.clone()?)))
+            .map(|(path, slot)| (path.clone(), slot.digest.clone()))
             .collect()
     }
 
@@ -768,6 +804,32 @@ mod tests {
     }
 
     #[test]
+    fn a_file_removed_then_recreated_is_judged_against_the_baseline() {
+        let fixture = Fixture::new();
+        let mut index = fixture.index();
+        let b = fixture.path("src/B.rs");
+        let original = fs::read(&b).expect("read");
+        fs::remove_file(&b).expect("remove");
+        assert_eq!(
+            index.refresh(std::slice::from_ref(&b)),
+            [change("src/B.rs", ChangeKind::Removed)]
+        );
+        fs::write(&b, b"// other\n").expect("write");
+        // Relative to the previous state it was added; to the baseline, changed.
+        assert_eq!(
+            index.refresh(std::slice::from_ref(&b)),
+            [change("src/B.rs", ChangeKind::Added)]
+        );
+        assert_eq!(
+            index.changes_since_baseline(),
+            [change("src/B.rs", ChangeKind::Changed)]
+        );
+        fs::write(&b, original).expect("restore");
+        index.refresh(std::slice::from_ref(&b));
+        assert!(index.matches_baseline());
+    }
+
+    #[test]
     fn new_and_removed_directories_rescan_their_subtree() {
         let fixture = Fixture::new();
         let mut index = fixture.index();
@@ -835,6 +897,23 @@ mod tests {
                 change("src/B.rs/inner.rs", ChangeKind::Added),
             ]
         );
+    }
+
+    #[test]
+    fn paths_through_a_symlinked_directory_are_not_inputs() {
+        let fixture = Fixture::new();
+        let mut index = fixture.index();
+        // `dir-link -> src`: the same file seen through the link.
+        let through_link = fixture.path("dir-link/main.rs");
+        assert!(through_link.is_file());
+        assert!(
+            index
+                .refresh(std::slice::from_ref(&through_link))
+                .is_empty()
+        );
+        fs::write(fixture.path("src/main.rs"), b"fn main() {}\n").expect("write");
+        assert!(index.refresh(&[through_link]).is_empty());
+        assert!(index.changes_since_baseline().is_empty());
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! - [`stream`]: the original CLI's whole-tree fingerprint, one SHA-256 stream
 //!   over the settings and every input entry, byte for byte.
 //! - [`index`]: a per-file digest index kept current from watcher events, so
-//!   the fresh/stale verdict after a save costs the same on any tree size.
+//!   the fresh/stale verdict after a save costs the same on any tree size;
+//!   [`index::stream_and_index`] gives both from one read of the tree.
+//! - `walk` (private): the inputs' order and skip rules, shared by both, and
+//!   the read-ahead thread.
 //!
 //! **Knows neither Docker nor LSP.**
 

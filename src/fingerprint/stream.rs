@@ -4,7 +4,7 @@
 //! [`whole_tree_fingerprint`] for the exact layout. It is how an artifact
 //! made by the original CLI is judged, and the fingerprint a crate without
 //! an artifact reports. The inputs are read ahead on a second thread
-//! ([`super::walk::read_inputs`]) while this thread hashes.
+//! (the private `walk` module) while this thread hashes.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -116,11 +116,11 @@ mod tests {
     // src/fingerprint/test_fixture.rs and the script) with:
     //     python3 scripts/fingerprint_reference.py fixture
     const CONTAINER_ALL_ROOTS: &str =
-        "9bec36daad5b6f564a0467720edff6130fc3d46f6505771423f3a9a28e5850df";
-    const HOST_ALL_ROOTS: &str = "cddb0da729a36942331dc6e43575c281a56c26c57ea2e1dc38c653107546bc5e";
+        "5873f468f7362d41db0898b7e2a98ae1acca6859e4de7f275735c00746273e92";
+    const HOST_ALL_ROOTS: &str = "c1ac8dba138fc8be998cd07356d2f21c066ecd4ee59d65aba5ca7f51fc97dec5";
     const LOCKFILE_ONLY: &str = "1cbe16badf36b22689fe20357f2ad3291439f3fca0628edd4a4d23a51cb71ec8";
     const NO_ROOTS: &str = "9cfd7d1673fc77bc556ffe28a5581860b26279ee22ecafe411f3ab802d67c3b8";
-    const TWO_DIR_ROOTS: &str = "6657238ffac4cc428a0c687d2a48bffe226ecce2146baf17f8e980622ae24c86";
+    const TWO_DIR_ROOTS: &str = "abfaec580f582c3852544dde977abb6ed01de31ec3eead6c897edd13dd4a2a59";
     const SYMLINK_ROOT: &str = "9cbbe419b0f3ee0e8094ad82a55c90cb88cc7b25b8d7a1c0c7f3271b9857c67d";
 
     fn fixture() -> (tempfile::TempDir, PathBuf) {
@@ -242,6 +242,31 @@ mod tests {
             message.contains(&format!(
                 "Failed to read build input file: {}",
                 secret.display()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_read_permission_names_the_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, ws) = fixture();
+        let locked = ws.join("crate/locked");
+        test_fixture::write(&ws, "crate/locked/inner.rs", b"x");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+        let readable = std::fs::read_dir(&locked).is_ok();
+        let outcome = whole_tree_fingerprint(&settings(), &roots(&ws, &["crate"]));
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod back");
+        if readable {
+            // Running as root: permissions do not stop reads.
+            return;
+        }
+        let message = format!("{:#}", outcome.expect_err("unreadable"));
+        assert!(
+            message.contains(&format!(
+                "Failed to read build input directory: {}",
+                locked.display()
             )),
             "{message}"
         );

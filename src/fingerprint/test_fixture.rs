@@ -1,7 +1,9 @@
 //! The fixture tree the fingerprint tests share with
 //! `scripts/fingerprint_reference.py` (its `build_fixture`): keep both in step.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{BuildModeKey, FingerprintSettings};
@@ -77,6 +79,13 @@ pub(crate) fn build_fixture(ws: &Path) {
     // SAFETY: `fifo` is a valid NUL-terminated path for the duration of the call.
     let made = unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) };
     assert_eq!(made, 0, "mkfifo failed");
+    // Names and a link target that are not UTF-8: shown lossily (U+FFFD).
+    let odd = ws.join("crate/odd");
+    fs::create_dir(&odd).expect("create odd dir");
+    let name = |bytes: &[u8]| OsStr::from_bytes(bytes).to_os_string();
+    fs::write(odd.join(name(b"bad\xff\xfename.rs")), b"bad name\n").expect("write");
+    fs::write(odd.join(name(b"trunc\xe6\x97.rs")), b"truncated sequence\n").expect("write");
+    std::os::unix::fs::symlink(name(b"tar\xffget"), odd.join("badlink")).expect("symlink");
     write(ws, "dep/Cargo.toml", b"[package]\nname = \"dep\"\n");
     write(ws, "dep/src/lib.rs", b"pub fn dep() {}\n");
     link(ws, "lock-link", "Cargo.lock");

@@ -31,7 +31,7 @@ use crate::workspace::SKIPPED_DIR_NAMES;
 /// Size of one read-ahead buffer.
 pub(crate) const CHUNK_SIZE: usize = 1 << 20;
 /// Buffers in flight between the reader and the hasher.
-const CHUNKS_IN_FLIGHT: usize = 4;
+const CHUNKS_IN_FLIGHT: usize = 6;
 
 /// Whether an entry with this file name is left out of the inputs, with
 /// everything below it.
@@ -114,9 +114,16 @@ pub(crate) fn link_text(path: &Path) -> Result<String> {
     Ok(target.display().to_string())
 }
 
-/// Opens an input file, naming it on failure.
+/// Opens an input file, naming it on failure. Non-blocking, so that a file
+/// swapped for a fifo after the listing cannot hang the walk (for regular
+/// files the flag changes nothing).
 pub(crate) fn open_input(path: &Path) -> Result<File> {
-    File::open(path).with_context(|| format!("Failed to read build input file: {}", path.display()))
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("Failed to read build input file: {}", path.display()))
 }
 
 /// Appends one path component to a relative display path (lossy UTF-8,
@@ -370,7 +377,7 @@ impl ChunkWriter {
 pub(crate) fn read_inputs(
     roots: &[PathBuf],
     track: bool,
-    mut consume: impl FnMut(&Chunk) -> Result<()>,
+    mut consume: impl FnMut(&mut Chunk) -> Result<()>,
 ) -> Result<()> {
     let (full_tx, full_rx) = sync_channel::<Result<Chunk>>(CHUNKS_IN_FLIGHT);
     let (empty_tx, empty_rx) = channel::<Chunk>();
@@ -401,11 +408,11 @@ pub(crate) fn read_inputs(
 fn consume_chunks(
     full: Receiver<Result<Chunk>>,
     empty: Sender<Chunk>,
-    consume: &mut impl FnMut(&Chunk) -> Result<()>,
+    consume: &mut impl FnMut(&mut Chunk) -> Result<()>,
 ) -> Result<()> {
     for chunk in full {
-        let chunk = chunk?;
-        consume(&chunk)?;
+        let mut chunk = chunk?;
+        consume(&mut chunk)?;
         // The reader may be done already; then the buffer is simply dropped.
         let _ = empty.send(chunk);
     }

@@ -1,6 +1,134 @@
-//! The language server. TEMPORARY until the language-server work lands.
+//! The language server (`arca lsp`): LSP over stdio, as PROTOCOL.md defines.
+//!
+//! Data flows one way. [`adapter`] is tower-lsp's `LanguageServer`; it only
+//! forwards every message, in order, into the channel of [`main_loop`], the
+//! one place that owns and mutates [`state::State`]. Long work (cargo
+//! metadata, hashing a tree, a build) runs in tasks that report back as
+//! events; the file watcher ([`crate::watch`]) reports changed paths the
+//! same way. Handlers are plain functions over the state ([`handlers`]),
+//! and [`convert`] is the only place that turns byte spans and findings into
+//! LSP types.
+//!
+//! **Never writes to stdout except the protocol:** logs go to stderr through
+//! `tracing`, filtered by `RUST_LOG`.
 
-/// Runs `arca lsp`.
-pub fn run() -> anyhow::Result<()> {
-    anyhow::bail!("`arca lsp` is not implemented in this build of arca yet.")
+mod adapter;
+mod convert;
+mod event;
+mod ext;
+mod handlers;
+mod live;
+mod main_loop;
+mod outbox;
+mod state;
+mod verdict;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use anyhow::{Context as _, Result};
+use tower_lsp::jsonrpc::{Request, Response};
+use tower_lsp::{ExitedError, LspService, Server};
+
+/// Runs the language server on stdin/stdout until the client sends `exit`
+/// or closes stdin. (Logging to stderr is set up by the CLI.)
+pub fn run() -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("Failed to start the async runtime for the language server")?;
+    let code = runtime.block_on(serve());
+    // Background work (a build, a tree walk) must not keep the process
+    // alive once the client is gone.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}
+
+/// Serves one client; returns the process exit code (0 after
+/// shutdown + exit or end of input, 1 on exit without shutdown).
+async fn serve() -> i32 {
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (service, socket) = LspService::build(|client| {
+        main_loop::spawn(client, events_rx);
+        adapter::Adapter::new(events_tx)
+    })
+    .custom_method("arca/status", adapter::Adapter::status)
+    .custom_method(
+        "window/workDoneProgress/cancel",
+        adapter::Adapter::progress_cancel,
+    )
+    .finish();
+    let shutdown_seen = Arc::new(AtomicBool::new(false));
+    let (exit_tx, mut exit_rx) = tokio::sync::mpsc::unbounded_channel();
+    let service = Gate {
+        inner: service,
+        shutdown_seen: shutdown_seen.clone(),
+        exit_tx,
+    };
+    let server = Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .concurrency_level(8)
+        .serve(service);
+    tokio::select! {
+        () = server => 0,
+        Some(()) = exit_rx.recv() => {
+            if shutdown_seen.load(Ordering::SeqCst) { 0 } else { 1 }
+        }
+    }
+}
+
+/// Wraps the tower-lsp service to normalize absent params and to honour
+/// `exit` at once: tower-lsp alone
+/// only stops reading after the next message arrives, so a client that
+/// sends `exit` and keeps stdin open would wait forever.
+struct Gate<S> {
+    inner: S,
+    shutdown_seen: Arc<AtomicBool>,
+    exit_tx: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl<S> tower::Service<Request> for Gate<S>
+where
+    S: tower::Service<Request, Response = Option<Response>, Error = ExitedError>,
+{
+    type Response = Option<Response>;
+    type Error = ExitedError;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match request.method() {
+            "shutdown" => self.shutdown_seen.store(true, Ordering::SeqCst),
+            "exit" => {
+                let _ = self.exit_tx.send(());
+            }
+            _ => {}
+        }
+        self.inner.call(normalize_params(request))
+    }
+}
+
+/// Clients differ in how they send "no params": absent, or `null`.
+/// tower-lsp refuses `null` for parameterless methods and absent params for
+/// `arca/status`, whose params are all optional; accept both forms.
+fn normalize_params(request: Request) -> Request {
+    let parameterless = matches!(request.method(), "shutdown" | "exit");
+    let optional = request.method() == "arca/status";
+    let is_null = request.params().is_none_or(serde_json::Value::is_null);
+    if !is_null || !(parameterless || optional) {
+        return request;
+    }
+    let (method, id, _) = request.into_parts();
+    let mut builder = Request::build(method);
+    if let Some(id) = id {
+        builder = builder.id(id);
+    }
+    if optional {
+        builder = builder.params(serde_json::json!({}));
+    }
+    builder.finish()
 }

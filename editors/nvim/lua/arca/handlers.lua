@@ -1,0 +1,85 @@
+-- LSP handlers for the server's notifications: `arca/status` (per-crate
+-- state, redraws the statusline), `$/progress` (echoes build progress) and
+-- `window/logMessage` (keeps build output for :ArcaLog). Each wraps
+-- Neovim's default handler where one exists.
+local state = require("arca.state")
+
+local M = {}
+
+local function redraw()
+  vim.schedule(function()
+    pcall(vim.cmd, "redrawstatus!")
+  end)
+end
+
+local function status_handler(err, result)
+  if err or not state.update(result) then
+    return
+  end
+  if vim.api.nvim_exec_autocmds then
+    pcall(vim.api.nvim_exec_autocmds, "User", { pattern = "ArcaStatus", modeline = false })
+  else
+    pcall(vim.cmd, "doautocmd <nomodeline> User ArcaStatus")
+  end
+  redraw()
+end
+
+local function progress_line(value)
+  local title = value.title or (state.progress and state.progress.title) or "arca"
+  if value.kind == "end" then
+    return string.format("arca: %s: %s", title, value.message or "done"), title
+  end
+  local line = "arca: " .. title
+  if value.message and value.message ~= "" then
+    line = line .. ": " .. value.message
+  end
+  if value.percentage then
+    line = string.format("%s (%d%%)", line, value.percentage)
+  end
+  return line, title
+end
+
+local function progress_handler(err, result, ctx, config)
+  local default = vim.lsp.handlers["$/progress"]
+  if default and ctx and vim.lsp.get_client_by_id(ctx.client_id) then
+    pcall(default, err, result, ctx, config)
+  end
+  local value = result and result.value
+  if type(value) ~= "table" or not value.kind then
+    return
+  end
+  local line, title = progress_line(value)
+  state.progress = {
+    title = title,
+    message = value.message,
+    percentage = value.percentage,
+    done = value.kind == "end",
+    line = line,
+  }
+  vim.schedule(function()
+    vim.api.nvim_echo({ { line } }, false, {})
+  end)
+end
+
+local function log_handler(err, result, ctx, config)
+  if result and result.message then
+    for line in tostring(result.message):gmatch("[^\n]+") do
+      state.append_log(line)
+    end
+  end
+  local default = vim.lsp.handlers["window/logMessage"]
+  if default then
+    return default(err, result, ctx, config)
+  end
+end
+
+--- The handler table to pass to the client config.
+function M.table()
+  return {
+    ["arca/status"] = status_handler,
+    ["$/progress"] = progress_handler,
+    ["window/logMessage"] = log_handler,
+  }
+end
+
+return M

@@ -1,0 +1,27 @@
+-- User commands for Arca. The server starts only after require("arca").setup().
+if vim.g.loaded_arca then
+  return
+end
+vim.g.loaded_arca = true
+
+local function command(name, fn, desc)
+  vim.api.nvim_create_user_command(name, function()
+    fn()
+  end, { desc = desc })
+end
+
+command("ArcaBuildImage", function()
+  require("arca.commands").build_image(0)
+end, "Arca: build the current crate's container image (arca.package)")
+command("ArcaBuild", function()
+  require("arca.commands").build_binary(0)
+end, "Arca: build the current crate's binary (arca.build)")
+command("ArcaCancel", function()
+  require("arca.commands").cancel(0)
+end, "Arca: cancel the current crate's running build")
+command("ArcaStatus", function()
+  require("arca.commands").status(0)
+end, "Arca: show every crate's image status")
+command("ArcaLog", function()
+  require("arca.commands").show_log()
+end, "Arca: show the server's build output")

@@ -1,0 +1,150 @@
+// The client side of PROTOCOL.md: the `arca/status` notification and request,
+// the `arca.*` commands, and a per-crate status store. Written against
+// `vscode-languageserver-protocol` types only, so the same code runs inside
+// VS Code (over a `LanguageClient`) and in tests (over a plain
+// `vscode-jsonrpc` connection to the real `arca lsp`).
+
+import {
+  CancellationToken,
+  Disposable,
+  ExecuteCommandRequest,
+  NotificationHandler,
+  ProtocolNotificationType,
+  ProtocolRequestType,
+  ResponseError,
+} from "vscode-languageserver-protocol";
+import type { CrateStatus } from "./status";
+
+/** `arca/status`, server to client: one crate's status changed. */
+export const StatusNotification = new ProtocolNotificationType<CrateStatus, void>("arca/status");
+
+export interface StatusParams {
+  crate?: string;
+}
+
+/** `arca/status`, client to server: the status of one crate, or of all. */
+export const StatusRequest = new ProtocolRequestType<StatusParams, CrateStatus[], never, void, void>("arca/status");
+
+/** Server command ids (PROTOCOL.md, "Commands"). */
+export const ServerCommand = {
+  build: "arca.build",
+  package: "arca.package",
+  cancel: "arca.cancel",
+  setDefaults: "arca.setDefaults",
+} as const;
+
+export interface BuildResult {
+  binary: string;
+}
+
+export interface PackageResult {
+  artifactId: string;
+  localTag: string;
+  archivePath: string;
+  fingerprint: string;
+  upToDate: boolean;
+}
+
+/** Optional settings that override the crate's config for one build. */
+export interface BuildOptions {
+  profile?: string;
+  features?: string[];
+  bin?: string;
+  baseImage?: string;
+  hostBuild?: boolean;
+  force?: boolean;
+}
+
+/** What both `LanguageClient` and a `vscode-jsonrpc` `MessageConnection` offer. */
+export interface Peer {
+  sendRequest<P, R, PR, E, RO>(
+    type: ProtocolRequestType<P, R, PR, E, RO>,
+    params: P,
+    token?: CancellationToken,
+  ): Promise<R>;
+  onNotification<P, RO>(type: ProtocolNotificationType<P, RO>, handler: NotificationHandler<P>): Disposable;
+}
+
+/** Keeps the latest status of every crate the server reported. */
+export class ArcaSession implements Disposable {
+  private readonly statuses = new Map<string, CrateStatus>();
+  private readonly listeners = new Set<(status: CrateStatus) => void>();
+  private readonly subscription: Disposable;
+
+  constructor(private readonly peer: Peer) {
+    this.subscription = peer.onNotification(StatusNotification, (status) => this.update(status));
+  }
+
+  /** All crates, in the order the server first reported them. */
+  crates(): CrateStatus[] {
+    return [...this.statuses.values()];
+  }
+
+  status(crateUri: string): CrateStatus | undefined {
+    return this.statuses.get(crateUri);
+  }
+
+  /** Calls `listener` for every status update (notification or refresh). */
+  onDidChange(listener: (status: CrateStatus) => void): Disposable {
+    this.listeners.add(listener);
+    return Disposable.create(() => this.listeners.delete(listener));
+  }
+
+  /** Asks the server for the status of one crate (or all) and stores it. */
+  async refresh(crateUri?: string): Promise<CrateStatus[]> {
+    const statuses = await this.peer.sendRequest(StatusRequest, crateUri === undefined ? {} : { crate: crateUri });
+    for (const status of statuses) {
+      this.update(status);
+    }
+    return statuses;
+  }
+
+  /** `arca.package`: builds the crate's image. */
+  packageImage(crateUri: string, options: BuildOptions = {}, token?: CancellationToken): Promise<PackageResult> {
+    return this.execute<PackageResult>(ServerCommand.package, { crate: crateUri, ...options }, token);
+  }
+
+  /** `arca.build`: compiles the crate's binary. */
+  buildBinary(crateUri: string, options: Omit<BuildOptions, "force"> = {}, token?: CancellationToken): Promise<BuildResult> {
+    return this.execute<BuildResult>(ServerCommand.build, { crate: crateUri, ...options }, token);
+  }
+
+  /** `arca.cancel`: stops the crate's running build, if any. */
+  async cancel(crateUri: string): Promise<void> {
+    await this.execute<null>(ServerCommand.cancel, { crate: crateUri });
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.listeners.clear();
+  }
+
+  private async execute<R>(command: string, argument: object, token?: CancellationToken): Promise<R> {
+    return (await this.peer.sendRequest(ExecuteCommandRequest.type, { command, arguments: [argument] }, token)) as R;
+  }
+
+  private update(status: CrateStatus): void {
+    this.statuses.set(status.crate, status);
+    for (const listener of this.listeners) {
+      listener(status);
+    }
+  }
+}
+
+/** The message to show for a failed request: the server's own wording. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ResponseError) {
+    return error.message;
+  }
+  if (error instanceof Error) {
+    return error.message;
+  }
+  return String(error);
+}
+
+/** A one-line summary of a finished `arca.package`. */
+export function describePackage(result: PackageResult): string {
+  return result.upToDate
+    ? `Image ${result.localTag} is already up to date.`
+    : `Built image ${result.localTag} (artifact ${result.artifactId}).`;
+}

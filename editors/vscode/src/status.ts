@@ -1,0 +1,22 @@
+// The wire shape of PROTOCOL.md's `arca/status` object. Pure data, no imports:
+// shared by the state mapping, the protocol code and the tests.
+
+export type CrateState = "fresh" | "stale" | "missing" | "building" | "unconfigured" | "error";
+
+export interface ArtifactSummary {
+  id: string;
+  tag: string;
+  fingerprint: string;
+  createdAt: number;
+}
+
+export interface CrateStatus {
+  /** `file://` URI of the crate directory, no trailing slash. */
+  crate: string;
+  name: string;
+  state: CrateState;
+  fingerprint: string | null;
+  artifact: ArtifactSummary | null;
+  reasons: string[];
+  message: string;
+}

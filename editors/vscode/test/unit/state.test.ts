@@ -1,0 +1,94 @@
+// Unit tests of the status bar mapping (src/state.ts).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { serverView, viewFor, viewOf } from "../../src/state";
+import type { CrateState, CrateStatus } from "../../src/status";
+
+function status(state: CrateState, extra: Partial<CrateStatus> = {}): CrateStatus {
+  return {
+    crate: "file:///work/demo",
+    name: "demo",
+    state,
+    fingerprint: "a".repeat(64),
+    artifact: null,
+    reasons: [],
+    message: "",
+    ...extra,
+  };
+}
+
+test("every state gets its own icon and text", () => {
+  const expected: Record<CrateState, string> = {
+    fresh: "$(check) arca: fresh",
+    stale: "$(warning) arca: stale",
+    building: "$(sync~spin) arca: building",
+    missing: "$(circle-slash) arca: missing",
+    unconfigured: "$(gear) arca: unconfigured",
+    error: "$(error) arca: error",
+  };
+  for (const [state, text] of Object.entries(expected) as [CrateState, string][]) {
+    assert.equal(viewOf(status(state)).text, text);
+  }
+});
+
+test("stale lists its reasons in the tooltip, escaped for markdown", () => {
+  const view = viewOf(status("stale", { reasons: ["src/main.rs changed", "features changed"] }));
+  assert.equal(view.severity, "warning");
+  assert.match(view.tooltip, /^- src\/main\.rs changed$/m);
+  assert.match(view.tooltip, /^- features changed$/m);
+  assert.match(view.tooltip, /Click to build the image\./);
+});
+
+test("reasons are only listed for stale", () => {
+  const view = viewOf(status("fresh", { reasons: ["leftover"] }));
+  assert.doesNotMatch(view.tooltip, /leftover/);
+});
+
+test("building is busy and a click shows the output instead of building again", () => {
+  const view = viewOf(status("building"));
+  assert.equal(view.busy, true);
+  assert.equal(view.click, "showOutput");
+  assert.match(view.tooltip, /Click to show the build output\./);
+  assert.doesNotMatch(view.tooltip, /Click to build/);
+  assert.equal(viewOf(status("fresh")).busy, false);
+  assert.equal(viewOf(status("stale")).click, "buildImage");
+});
+
+test("error carries the server's message and the error severity", () => {
+  const view = viewOf(status("error", { fingerprint: null, message: "Cargo.toml: expected `]`" }));
+  assert.equal(view.severity, "error");
+  assert.match(view.tooltip, /Cargo\.toml: expected \\`\\]\\`/);
+});
+
+test("the artifact tag is shown", () => {
+  const artifact = { id: "ab12cd34", tag: "arca-local:demo-ab12cd34", fingerprint: "b".repeat(64), createdAt: 1 };
+  assert.match(viewOf(status("fresh", { artifact })).tooltip, /`arca-local:demo-ab12cd34`/);
+});
+
+test("the active crate wins over the summary", () => {
+  const a = status("fresh", { crate: "file:///a", name: "a" });
+  const b = status("error", { crate: "file:///b", name: "b" });
+  assert.equal(viewFor([a, b], a)?.text, "$(check) arca: fresh");
+});
+
+test("without an active crate, several crates summarize the worst state", () => {
+  const a = status("fresh", { crate: "file:///a", name: "a" });
+  const b = status("stale", { crate: "file:///b", name: "b" });
+  const c = status("stale", { crate: "file:///c", name: "c" });
+  const view = viewFor([a, b, c], undefined);
+  assert.equal(view?.text, "$(warning) arca: 2/3 stale");
+  assert.equal(view?.severity, "warning");
+  assert.match(view?.tooltip ?? "", /^- \*\*a\*\*: fresh$/m);
+});
+
+test("a single crate shows directly; no crate shows nothing", () => {
+  assert.equal(viewFor([status("missing")], undefined)?.text, "$(circle-slash) arca: missing");
+  assert.equal(viewFor([], undefined), undefined);
+});
+
+test("a stopped server says why", () => {
+  const view = serverView("stopped", "Arca language server not found.");
+  assert.equal(view.severity, "error");
+  assert.equal(view.tooltip, "Arca language server not found.");
+});

@@ -1,0 +1,1319 @@
+//! Editor assists on `.arca/config.toml`: completion and hover, as plain
+//! data the language server turns into LSP types (no `lsp-types` here).
+//!
+//! Both work on text that is mid-edit and not valid TOML (`profile = "`,
+//! `features = ["`, `bin = `): a small tolerant scanner walks the text once,
+//! tracking headers, keys, strings, comments and bracket nesting, and records
+//! every key and value token with its absolute key path. Completion reads the
+//! scanner's context at the cursor; hover looks up the token under it.
+
+use std::ops::Range;
+
+use super::schema::{self, KeySpec, RUST_TABLE};
+use crate::plan;
+use crate::workspace::CrateFacts;
+
+/// What a completion item completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionKind {
+    Key,
+    Value,
+    Table,
+}
+
+/// One completion item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub label: String,
+    pub kind: CompletionKind,
+    /// One line shown beside the label.
+    pub detail: String,
+    /// Markdown.
+    pub documentation: String,
+    /// Plain text to insert (no snippet syntax).
+    pub insert_text: String,
+    /// The same with a `$1` tab stop, for clients that support snippets.
+    pub snippet: Option<String>,
+    /// Byte range the insertion replaces (the partial word typed so far);
+    /// `None` inserts at the cursor.
+    pub replace_span: Option<Range<usize>>,
+}
+
+/// Hover content for the token under the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hover {
+    /// Byte range of the hovered key or value.
+    pub span: Range<usize>,
+    pub markdown: String,
+}
+
+/// Completion items for the cursor at byte `offset` of `text`.
+pub fn completions(text: &str, offset: usize, facts: Option<&CrateFacts>) -> Vec<Completion> {
+    let offset = floor_char_boundary(text, offset);
+    let scan = Scan::run(text, offset);
+    let Some(context) = scan.context.clone() else {
+        return Vec::new();
+    };
+    match context {
+        Context::Header { partial } => header_completions(text, &scan, partial, offset),
+        Context::Key { table, partial } => key_completions(text, &scan, &table, partial, offset),
+        Context::Value {
+            path,
+            in_array,
+            partial,
+        } => value_completions(text, &scan, &path, in_array, partial, offset, facts),
+    }
+}
+
+/// Hover for the key or value under byte `offset` of `text`.
+pub fn hover(text: &str, offset: usize, facts: Option<&CrateFacts>) -> Option<Hover> {
+    let offset = floor_char_boundary(text, offset);
+    let scan = Scan::run(text, offset);
+    let token = scan
+        .tokens
+        .iter()
+        .find(|token| token.span.start <= offset && offset < token.span.end)
+        .or_else(|| {
+            scan.tokens
+                .iter()
+                .find(|token| token.span.end == offset && !token.span.is_empty())
+        })?;
+    let path: Vec<&str> = token.path.iter().map(String::as_str).collect();
+    let markdown = match (&token.kind, path.as_slice()) {
+        (TokenKind::Key | TokenKind::HeaderKey, [RUST_TABLE]) => schema::RUST_TABLE_DOC.to_owned(),
+        (TokenKind::Key | TokenKind::HeaderKey, [RUST_TABLE, key]) => {
+            key_hover(schema::key(key)?, facts)
+        }
+        (TokenKind::Value(value), [RUST_TABLE, key]) => {
+            value_hover(schema::key(key)?, value.as_deref(), facts)
+        }
+        _ => return None,
+    };
+    Some(Hover {
+        span: token.span.clone(),
+        markdown,
+    })
+}
+
+fn key_hover(spec: &KeySpec, facts: Option<&CrateFacts>) -> String {
+    let mut markdown = spec.doc.to_owned();
+    if let Some(facts) = facts {
+        let listed = match spec.name {
+            "profile" => Some(format!("Profiles: {}", code_list(&facts.all_profiles()))),
+            "features" => Some(if facts.features.is_empty() {
+                format!("Crate `{}` declares no features.", facts.name)
+            } else {
+                let features: Vec<String> = facts.features.iter().cloned().collect();
+                format!("Features of `{}`: {}", facts.name, code_list(&features))
+            }),
+            "bin" => Some(format!(
+                "Binaries of `{}`: {}",
+                facts.name,
+                code_list(&facts.bins)
+            )),
+            _ => None,
+        };
+        if let Some(listed) = listed {
+            markdown.push_str("\n\n");
+            markdown.push_str(&listed);
+        }
+    }
+    markdown
+}
+
+fn value_hover(spec: &KeySpec, value: Option<&str>, facts: Option<&CrateFacts>) -> String {
+    let value = value.map(str::trim).unwrap_or_default();
+    let detail = match spec.name {
+        "base_image" if !value.is_empty() => {
+            let builder = plan::builder_base_image(value);
+            let tag = plan::builder_image_tag_for_runtime(value);
+            if builder == value {
+                format!(
+                    "Runtime base `{value}`; the binary is built in the same image.\n\nBuilder image: `{tag}`"
+                )
+            } else {
+                format!(
+                    "Runtime base `{value}`; the binary is built in `{builder}` (the matching CUDA devel image).\n\nBuilder image: `{tag}`"
+                )
+            }
+        }
+        "profile" => match schema::built_in_profile(value) {
+            Some(profile) => format!("Built-in profile `{}`: {}", profile.name, profile.doc),
+            None if facts.is_some_and(|facts| facts.custom_profiles.contains(value)) => {
+                format!(
+                    "Custom profile `{value}`, declared as `[profile.{value}]` in the workspace Cargo.toml."
+                )
+            }
+            None => format!("Profile `{value}`."),
+        },
+        "bin" => match facts {
+            Some(facts) => format!("Binary target `{value}` of crate `{}`.", facts.name),
+            None => format!("Binary target `{value}`."),
+        },
+        "features" => match facts {
+            Some(facts) => format!("Feature `{value}` of crate `{}`.", facts.name),
+            None => format!("Feature `{value}`."),
+        },
+        _ => String::new(),
+    };
+    if detail.is_empty() {
+        key_hover(spec, facts)
+    } else {
+        format!("{detail}\n\n---\n\n{}", key_hover(spec, facts))
+    }
+}
+
+fn code_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether the text already has a `rust` table in any form.
+fn has_rust_table(scan: &Scan) -> bool {
+    scan.tokens.iter().any(|token| {
+        matches!(token.kind, TokenKind::Key | TokenKind::HeaderKey)
+            && token.path.first().is_some_and(|first| first == RUST_TABLE)
+    })
+}
+
+/// Keys already assigned directly in `table`.
+fn present_keys<'s>(scan: &'s Scan, table: &[String]) -> Vec<&'s str> {
+    scan.tokens
+        .iter()
+        .filter(|token| {
+            matches!(token.kind, TokenKind::Key | TokenKind::HeaderKey)
+                && token.path.len() == table.len() + 1
+                && token.path.starts_with(table)
+        })
+        .filter_map(|token| token.path.last().map(String::as_str))
+        .collect()
+}
+
+fn header_completions(
+    text: &str,
+    scan: &Scan,
+    partial: Range<usize>,
+    offset: usize,
+) -> Vec<Completion> {
+    if has_rust_table(scan) && !text[partial.clone()].trim().eq(RUST_TABLE) {
+        return Vec::new();
+    }
+    let end = extend_word(text, offset);
+    let closed = text[end..].trim_start().starts_with(']');
+    let insert = if closed {
+        RUST_TABLE.to_owned()
+    } else {
+        format!("{RUST_TABLE}]")
+    };
+    vec![Completion {
+        label: RUST_TABLE.to_owned(),
+        kind: CompletionKind::Table,
+        detail: "Arca build settings".to_owned(),
+        documentation: schema::RUST_TABLE_DOC.to_owned(),
+        insert_text: insert,
+        snippet: None,
+        replace_span: Some(partial.start..end),
+    }]
+}
+
+fn key_completions(
+    text: &str,
+    scan: &Scan,
+    table: &[String],
+    partial: Range<usize>,
+    offset: usize,
+) -> Vec<Completion> {
+    let end = extend_word(text, offset);
+    let replace = Some(partial.start..end);
+    if table.is_empty() {
+        if has_rust_table(scan) {
+            return Vec::new();
+        }
+        let template = format!(
+            "[{RUST_TABLE}]\n{}\n{}\n{}\n",
+            schema::PROFILE.example,
+            schema::FEATURES.example,
+            schema::BASE_IMAGE.example
+        );
+        return vec![
+            Completion {
+                label: format!("[{RUST_TABLE}]"),
+                kind: CompletionKind::Table,
+                detail: "Arca build settings".to_owned(),
+                documentation: schema::RUST_TABLE_DOC.to_owned(),
+                insert_text: format!("[{RUST_TABLE}]\n"),
+                snippet: Some(format!("[{RUST_TABLE}]\n$0")),
+                replace_span: replace.clone(),
+            },
+            Completion {
+                label: format!("[{RUST_TABLE}] with every setting"),
+                kind: CompletionKind::Table,
+                detail: "profile, features and base_image".to_owned(),
+                documentation: format!("{}\n\n```toml\n{template}```", schema::RUST_TABLE_DOC),
+                insert_text: template,
+                snippet: None,
+                replace_span: replace,
+            },
+        ];
+    }
+    if table != [RUST_TABLE] {
+        return Vec::new();
+    }
+    let present = present_keys(scan, table);
+    // Editing the name of an existing `key = value`: insert the name only.
+    let line_rest = &text[end..text[end..]
+        .find('\n')
+        .map_or(text.len(), |index| end + index)];
+    let has_equals = line_rest.trim_start().starts_with('=');
+    // The key under the cursor counts as absent: it is being rewritten.
+    let editing = &text[partial.start..end];
+    schema::RUST_KEYS
+        .iter()
+        .filter(|spec| !present.contains(&spec.name) || spec.name == editing)
+        .map(|spec| {
+            let (insert_text, snippet) = if has_equals {
+                (spec.name.to_owned(), None)
+            } else {
+                match spec.kind {
+                    schema::ValueKind::String => (
+                        format!("{} = ", spec.name),
+                        Some(format!("{} = \"$1\"", spec.name)),
+                    ),
+                    schema::ValueKind::StringArray => (
+                        format!("{} = ", spec.name),
+                        Some(format!("{} = [$1]", spec.name)),
+                    ),
+                }
+            };
+            Completion {
+                label: spec.name.to_owned(),
+                kind: CompletionKind::Key,
+                detail: spec.summary.to_owned(),
+                documentation: spec.doc.to_owned(),
+                insert_text,
+                snippet,
+                replace_span: Some(partial.start..end),
+            }
+        })
+        .collect()
+}
+
+fn value_completions(
+    text: &str,
+    scan: &Scan,
+    path: &[String],
+    in_array: bool,
+    partial: Partial,
+    offset: usize,
+    facts: Option<&CrateFacts>,
+) -> Vec<Completion> {
+    let [table, key] = path else {
+        return Vec::new();
+    };
+    if table != RUST_TABLE {
+        return Vec::new();
+    }
+    let Some(spec) = schema::key(key) else {
+        return Vec::new();
+    };
+    // (label, detail, documentation)
+    let choices: Vec<(String, String, String)> = match spec.name {
+        "profile" if !in_array => {
+            let mut choices: Vec<(String, String, String)> = schema::BUILT_IN_PROFILES
+                .iter()
+                .map(|profile| {
+                    (
+                        profile.name.to_owned(),
+                        "built-in profile".to_owned(),
+                        profile.doc.to_owned(),
+                    )
+                })
+                .collect();
+            if let Some(facts) = facts {
+                choices.extend(facts.custom_profiles.iter().map(|name| {
+                    (
+                        name.clone(),
+                        "custom profile".to_owned(),
+                        format!("`[profile.{name}]` of the workspace Cargo.toml."),
+                    )
+                }));
+            }
+            choices
+        }
+        "bin" if !in_array => facts
+            .map(|facts| {
+                facts
+                    .bins
+                    .iter()
+                    .map(|bin| {
+                        (
+                            bin.clone(),
+                            format!("binary of {}", facts.name),
+                            format!("Binary target `{bin}` of crate `{}`.", facts.name),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        "base_image" if !in_array => schema::well_known_images()
+            .into_iter()
+            .map(|image| {
+                let builder = plan::builder_base_image(&image.reference);
+                let detail = if builder == image.reference {
+                    "base image".to_owned()
+                } else {
+                    format!("builds in {builder}")
+                };
+                (image.reference, detail, image.doc)
+            })
+            .collect(),
+        "features" if in_array => {
+            let listed: Vec<&str> = scan
+                .tokens
+                .iter()
+                .filter(|token| token.path == path && !token.span.contains(&offset))
+                .filter_map(|token| match &token.kind {
+                    TokenKind::Value(Some(value)) => Some(value.as_str()),
+                    _ => None,
+                })
+                .collect();
+            facts
+                .map(|facts| {
+                    facts
+                        .features
+                        .iter()
+                        .filter(|feature| !listed.contains(&feature.as_str()))
+                        .map(|feature| {
+                            (
+                                feature.clone(),
+                                format!("feature of {}", facts.name),
+                                format!("Feature `{feature}` declared by crate `{}`.", facts.name),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        "features" => {
+            // `features = ` before the bracket: offer the empty set.
+            return vec![Completion {
+                label: "[]".to_owned(),
+                kind: CompletionKind::Value,
+                detail: "no features".to_owned(),
+                documentation: spec.doc.to_owned(),
+                insert_text: "[]".to_owned(),
+                snippet: Some("[$1]".to_owned()),
+                replace_span: Some(partial.span(text, offset)),
+            }];
+        }
+        _ => Vec::new(),
+    };
+    let replace = partial.span(text, offset);
+    choices
+        .into_iter()
+        .map(|(label, detail, documentation)| Completion {
+            insert_text: partial.insert_text(&label),
+            label,
+            kind: CompletionKind::Value,
+            detail,
+            documentation,
+            snippet: None,
+            replace_span: Some(replace.clone()),
+        })
+        .collect()
+}
+
+/// The part of a value typed so far at the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Partial {
+    /// Inside a string: `content` is the span from after the opening quote
+    /// to its closing quote (or the line end when unclosed).
+    InString {
+        quote: char,
+        content: Range<usize>,
+        closed: bool,
+    },
+    /// A bare word (or nothing) starting at `start`.
+    Bare { start: usize },
+}
+
+impl Partial {
+    fn span(&self, text: &str, offset: usize) -> Range<usize> {
+        match self {
+            Partial::InString { content, .. } => content.start..content.end.max(offset),
+            Partial::Bare { start } => *start..extend_word(text, offset),
+        }
+    }
+
+    /// The text that puts `value` in place: the string content inside a
+    /// string (closing it when it is still open), a quoted string elsewhere.
+    fn insert_text(&self, value: &str) -> String {
+        let quoted = toml_edit::Value::from(value).to_string().trim().to_owned();
+        match self {
+            Partial::InString { quote, closed, .. } => {
+                // Inside "…" write the escaped content of a basic string.
+                let content = if *quote == '"' && quoted.starts_with('"') && quoted.len() >= 2 {
+                    quoted[1..quoted.len() - 1].to_owned()
+                } else {
+                    value.to_owned()
+                };
+                if *closed {
+                    content
+                } else {
+                    format!("{content}{quote}")
+                }
+            }
+            Partial::Bare { .. } => quoted,
+        }
+    }
+}
+
+/// The scanner's view of the cursor position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Context {
+    /// Inside `[ ... ]` of a table header; `partial` is the typed name.
+    Header { partial: Range<usize> },
+    /// Where a key goes, in `table` (absolute path, including a dotted
+    /// prefix already typed); `partial` is the key segment typed so far.
+    Key {
+        table: Vec<String>,
+        partial: Range<usize>,
+    },
+    /// Where the value of `path` goes (an array element when `in_array`).
+    Value {
+        path: Vec<String>,
+        in_array: bool,
+        partial: Partial,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TokenKind {
+    HeaderKey,
+    Key,
+    /// A value; the string content when it is a string.
+    Value(Option<String>),
+}
+
+/// A key segment or value with its absolute key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Token {
+    span: Range<usize>,
+    kind: TokenKind,
+    path: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Key,
+    Value,
+    AfterValue,
+}
+
+#[derive(Debug, Clone)]
+struct Frame {
+    array: bool,
+    /// The absolute path of the value this bracket opened (for arrays, the
+    /// path of its elements; for inline tables, the table's path).
+    path: Vec<String>,
+    expect: Expect,
+}
+
+/// One pass over the text; tolerant of any input.
+struct Scan {
+    tokens: Vec<Token>,
+    context: Option<Context>,
+}
+
+impl Scan {
+    fn run(text: &str, offset: usize) -> Scan {
+        let mut scanner = Scanner {
+            text,
+            offset,
+            header: Vec::new(),
+            root_expect: Expect::Key,
+            frames: Vec::new(),
+            value_path: Vec::new(),
+            tokens: Vec::new(),
+            context: None,
+            decided: false,
+        };
+        scanner.scan();
+        Scan {
+            tokens: scanner.tokens,
+            context: scanner.context,
+        }
+    }
+}
+
+struct Scanner<'t> {
+    text: &'t str,
+    offset: usize,
+    header: Vec<String>,
+    root_expect: Expect,
+    frames: Vec<Frame>,
+    /// Path of the value being read (set by the last `key =`).
+    value_path: Vec<String>,
+    tokens: Vec<Token>,
+    context: Option<Context>,
+    /// Whether `context` is final.
+    decided: bool,
+}
+
+impl Scanner<'_> {
+    fn expect(&self) -> Expect {
+        self.frames
+            .last()
+            .map_or(self.root_expect, |frame| frame.expect)
+    }
+
+    fn set_expect(&mut self, expect: Expect) {
+        match self.frames.last_mut() {
+            Some(frame) => frame.expect = expect,
+            None => self.root_expect = expect,
+        }
+    }
+
+    /// The table keys are currently assigned in.
+    fn key_table(&self) -> Vec<String> {
+        self.frames
+            .last()
+            .map_or_else(|| self.header.clone(), |frame| frame.path.clone())
+    }
+
+    /// Records the context once, the first time the scan reaches the cursor
+    /// (`None`: no completion there, e.g. in a comment).
+    fn snapshot(&mut self, at: usize, context: impl FnOnce(&Self) -> Option<Context>) {
+        if !self.decided && at >= self.offset {
+            self.decided = true;
+            self.context = context(self);
+        }
+    }
+
+    fn scan(&mut self) {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let mut index = 0;
+        while index < bytes.len() {
+            if !self.decided && index >= self.offset {
+                self.context_at_boundary(index);
+            }
+            let byte = bytes[index];
+            match self.expect() {
+                Expect::Key => index = self.scan_key_position(index),
+                Expect::Value => index = self.scan_value_position(index),
+                Expect::AfterValue => {
+                    index = match byte {
+                        b',' => {
+                            let in_array = self.frames.last().is_some_and(|frame| frame.array);
+                            self.set_expect(if in_array { Expect::Value } else { Expect::Key });
+                            index + 1
+                        }
+                        b']' | b'}' => self.close(index),
+                        b'\n' => self.newline(index),
+                        b'#' => self.skip_comment(index),
+                        _ => next_char(text, index),
+                    };
+                }
+            }
+        }
+        if !self.decided {
+            self.context_at_boundary(bytes.len());
+        }
+    }
+
+    /// The context when the cursor sits between tokens.
+    fn context_at_boundary(&mut self, at: usize) {
+        let expect = self.expect();
+        let in_array = self.frames.last().is_some_and(|frame| frame.array);
+        self.snapshot(at, |scanner| match expect {
+            Expect::Key => Some(Context::Key {
+                table: scanner.key_table(),
+                partial: scanner.offset..scanner.offset,
+            }),
+            Expect::Value => Some(Context::Value {
+                path: if in_array {
+                    scanner.key_table()
+                } else {
+                    scanner.value_path.clone()
+                },
+                in_array,
+                partial: Partial::Bare {
+                    start: scanner.offset,
+                },
+            }),
+            Expect::AfterValue => None,
+        });
+    }
+
+    fn newline(&mut self, index: usize) -> usize {
+        if self.frames.is_empty() {
+            self.root_expect = Expect::Key;
+        }
+        index + 1
+    }
+
+    fn skip_comment(&mut self, index: usize) -> usize {
+        let end = self.text[index..]
+            .find('\n')
+            .map_or(self.text.len(), |length| index + length);
+        if self.offset > index && self.offset <= end {
+            self.snapshot(self.offset, |_| None);
+        }
+        end
+    }
+
+    fn close(&mut self, index: usize) -> usize {
+        if self.frames.pop().is_some() {
+            self.set_expect(Expect::AfterValue);
+        }
+        index + 1
+    }
+
+    fn scan_key_position(&mut self, index: usize) -> usize {
+        let text = self.text;
+        let byte = text.as_bytes()[index];
+        match byte {
+            b'\n' => self.newline(index),
+            b' ' | b'\t' | b'\r' => index + 1,
+            b'#' => self.skip_comment(index),
+            b'[' if self.frames.is_empty() => self.scan_header(index),
+            b'}' if self.frames.last().is_some_and(|frame| !frame.array) => self.close(index),
+            b',' => index + 1,
+            _ => self.scan_key(index),
+        }
+    }
+
+    /// `[a.b]` or `[[a.b]]` up to the line end.
+    fn scan_header(&mut self, index: usize) -> usize {
+        let text = self.text;
+        let line_end = text[index..]
+            .find('\n')
+            .map_or(text.len(), |length| index + length);
+        let mut start = index + 1;
+        if text[start..line_end].starts_with('[') {
+            start += 1;
+        }
+        let close = text[start..line_end]
+            .find(']')
+            .map_or(line_end, |length| start + length);
+        let segments = split_key(text, start..close);
+        let mut path = Vec::new();
+        for (name, span) in &segments {
+            path.push(name.clone());
+            self.tokens.push(Token {
+                span: span.clone(),
+                kind: TokenKind::HeaderKey,
+                path: path.clone(),
+            });
+        }
+        if self.offset > index && self.offset <= close {
+            let partial_start = segments
+                .last()
+                .filter(|(_, span)| span.end >= self.offset && span.start <= self.offset)
+                .map_or(self.offset, |(_, span)| span.start);
+            let offset = self.offset;
+            self.snapshot(offset, |_| {
+                Some(Context::Header {
+                    partial: partial_start..offset,
+                })
+            });
+        }
+        self.header = path;
+        self.root_expect = Expect::AfterValue;
+        let after = close.min(line_end);
+        // Skip the closing brackets; the rest of the line is a comment or junk.
+        let rest_end = text[after..line_end]
+            .find('#')
+            .map_or(line_end, |length| after + length);
+        if self.offset > after && self.offset <= rest_end {
+            self.snapshot(self.offset, |_| None);
+        }
+        rest_end
+    }
+
+    /// A key (possibly dotted, quoted) up to `=`, or up to the line end when
+    /// it is still being typed.
+    fn scan_key(&mut self, index: usize) -> usize {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let mut end = index;
+        let mut quote: Option<u8> = None;
+        while end < bytes.len() {
+            let byte = bytes[end];
+            match quote {
+                Some(open) if byte == open => quote = None,
+                Some(b'"') if byte == b'\\' => end += 1,
+                Some(_) if byte == b'\n' => break,
+                Some(_) => {}
+                None => match byte {
+                    b'"' | b'\'' => quote = Some(byte),
+                    b'=' | b'\n' | b'#' | b'}' | b',' => break,
+                    _ => {}
+                },
+            }
+            end += 1;
+        }
+        let end = end.min(bytes.len());
+        let segments = split_key(text, index..end);
+        let table = self.key_table();
+        if self.offset >= index && self.offset <= end {
+            let mut prefix = table.clone();
+            let mut partial = self.offset..self.offset;
+            for (name, span) in &segments {
+                if span.end < self.offset {
+                    prefix.push(name.clone());
+                } else if span.start <= self.offset {
+                    partial = span.start..self.offset;
+                }
+            }
+            // A cursor after the key's trailing spaces, before `=`.
+            let typed_whole = segments
+                .last()
+                .is_some_and(|(_, span)| span.end < self.offset)
+                && !text[index..self.offset].trim_end().ends_with('.');
+            if typed_whole {
+                self.snapshot(self.offset, |_| None);
+            } else {
+                self.snapshot(self.offset, |_| {
+                    Some(Context::Key {
+                        table: prefix,
+                        partial,
+                    })
+                });
+            }
+        }
+        let mut path = table;
+        for (name, span) in &segments {
+            path.push(name.clone());
+            self.tokens.push(Token {
+                span: span.clone(),
+                kind: TokenKind::Key,
+                path: path.clone(),
+            });
+        }
+        if end < bytes.len() && bytes[end] == b'=' {
+            self.value_path = path;
+            self.set_expect(Expect::Value);
+            return end + 1;
+        }
+        // A key without `=` (being typed): the value never comes.
+        self.set_expect(Expect::AfterValue);
+        end
+    }
+
+    fn scan_value_position(&mut self, index: usize) -> usize {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let in_array = self.frames.last().is_some_and(|frame| frame.array);
+        let path = if in_array {
+            self.key_table()
+        } else {
+            self.value_path.clone()
+        };
+        match bytes[index] {
+            b' ' | b'\t' | b'\r' => index + 1,
+            b'\n' if in_array => index + 1,
+            b'\n' => self.newline(index),
+            b'#' => self.skip_comment(index),
+            b'[' => {
+                self.set_expect(Expect::AfterValue);
+                self.frames.push(Frame {
+                    array: true,
+                    path,
+                    expect: Expect::Value,
+                });
+                index + 1
+            }
+            b'{' => {
+                self.set_expect(Expect::AfterValue);
+                self.frames.push(Frame {
+                    array: false,
+                    path,
+                    expect: Expect::Key,
+                });
+                index + 1
+            }
+            b']' if in_array => self.close(index),
+            b',' if in_array => index + 1,
+            b'"' | b'\'' => self.scan_string(index, path, in_array),
+            _ => self.scan_bare_value(index, path, in_array),
+        }
+    }
+
+    fn scan_string(&mut self, index: usize, path: Vec<String>, in_array: bool) -> usize {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let quote = bytes[index];
+        let multi = text[index..].starts_with(if quote == b'"' { "\"\"\"" } else { "'''" });
+        let open = if multi { 3 } else { 1 };
+        let content_start = index + open;
+        let mut end = content_start;
+        let mut closed = false;
+        while end < bytes.len() {
+            let byte = bytes[end];
+            if quote == b'"' && byte == b'\\' {
+                end += 2;
+                continue;
+            }
+            if byte == b'\n' && !multi {
+                break;
+            }
+            if byte == quote && (!multi || text[end..].starts_with(&text[index..index + 3])) {
+                closed = true;
+                break;
+            }
+            end += 1;
+        }
+        let end = end.min(bytes.len());
+        let content_end = end;
+        let token_end = if closed { end + open } else { end };
+        let content = text.get(content_start..content_end).map(unescape);
+        if self.offset >= content_start && self.offset <= content_end {
+            self.snapshot(self.offset, |_| {
+                Some(Context::Value {
+                    path: path.clone(),
+                    in_array,
+                    partial: Partial::InString {
+                        quote: char::from(quote),
+                        content: content_start..content_end,
+                        closed,
+                    },
+                })
+            });
+        } else if self.offset > index && self.offset < token_end {
+            self.snapshot(self.offset, |_| None);
+        }
+        self.tokens.push(Token {
+            span: index..token_end,
+            kind: TokenKind::Value(content),
+            path,
+        });
+        self.set_expect(Expect::AfterValue);
+        token_end
+    }
+
+    fn scan_bare_value(&mut self, index: usize, path: Vec<String>, in_array: bool) -> usize {
+        let text = self.text;
+        let end = text[index..]
+            .find(|ch: char| ch.is_whitespace() || matches!(ch, ',' | ']' | '}' | '#'))
+            .map_or(text.len(), |length| index + length);
+        let end = end.max(index + text[index..].chars().next().map_or(1, char::len_utf8));
+        if self.offset >= index && self.offset <= end {
+            self.snapshot(self.offset, |_| {
+                Some(Context::Value {
+                    path: path.clone(),
+                    in_array,
+                    partial: Partial::Bare { start: index },
+                })
+            });
+        }
+        self.tokens.push(Token {
+            span: index..end,
+            kind: TokenKind::Value(None),
+            path,
+        });
+        self.set_expect(Expect::AfterValue);
+        end
+    }
+}
+
+/// Splits a key like `rust . "a.b" . c` into segments (quotes removed) with
+/// the span of each segment as written.
+fn split_key(text: &str, range: Range<usize>) -> Vec<(String, Range<usize>)> {
+    let bytes = text.as_bytes();
+    let mut segments = Vec::new();
+    let mut index = range.start;
+    while index < range.end {
+        let byte = bytes[index];
+        if byte == b' ' || byte == b'\t' || byte == b'.' || byte == b'\r' {
+            index += 1;
+            continue;
+        }
+        let start = index;
+        if byte == b'"' || byte == b'\'' {
+            index += 1;
+            while index < range.end && bytes[index] != byte {
+                if byte == b'"' && bytes[index] == b'\\' {
+                    index += 1;
+                }
+                index += 1;
+            }
+            let content_end = index.min(range.end);
+            index = (index + 1).min(range.end);
+            let name = text
+                .get(start + 1..content_end)
+                .map_or_else(String::new, unescape);
+            segments.push((name, start..index));
+        } else {
+            while index < range.end && !matches!(bytes[index], b' ' | b'\t' | b'.' | b'\r') {
+                index += 1;
+            }
+            segments.push((text[start..index].to_owned(), start..index));
+        }
+    }
+    segments
+}
+
+/// The common escapes of a basic string (enough for names and images).
+fn unescape(raw: &str) -> String {
+    if !raw.contains('\\') {
+        return raw.to_owned();
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '\\' {
+            out.push(ch);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The end of the word (key or value characters) continuing at `offset`.
+fn extend_word(text: &str, offset: usize) -> usize {
+    text[offset..]
+        .find(|ch: char| !(ch.is_alphanumeric() || matches!(ch, '_' | '-' | '.' | ':' | '/' | '@')))
+        .map_or(text.len(), |length| offset + length)
+}
+
+/// The index of the character after the one at `index`.
+fn next_char(text: &str, index: usize) -> usize {
+    text[index..]
+        .chars()
+        .next()
+        .map_or(index + 1, |ch| index + ch.len_utf8())
+}
+
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    fn facts() -> CrateFacts {
+        CrateFacts {
+            crate_dir: PathBuf::from("/w/demo"),
+            manifest_path: PathBuf::from("/w/demo/Cargo.toml"),
+            workspace_root: PathBuf::from("/w/demo"),
+            target_directory: PathBuf::from("/w/demo/target"),
+            package_id: "path+file:///w/demo#0.1.0".into(),
+            name: "demo".into(),
+            version: "0.1.0".into(),
+            bins: vec!["client".into(), "server".into()],
+            features: BTreeSet::from(["cli".to_owned(), "http".to_owned()]),
+            custom_profiles: BTreeSet::from(["release-lto".to_owned()]),
+            local_package_dirs: vec![PathBuf::from("/w/demo")],
+        }
+    }
+
+    /// Splits `text` at the `|` cursor marker.
+    fn at_cursor(marked: &str) -> (String, usize) {
+        let offset = marked.find('|').expect("a | cursor marker");
+        (marked.replacen('|', "", 1), offset)
+    }
+
+    fn labels(marked: &str) -> Vec<String> {
+        let (text, offset) = at_cursor(marked);
+        completions(&text, offset, Some(&facts()))
+            .into_iter()
+            .map(|completion| completion.label)
+            .collect()
+    }
+
+    /// Applies the completion labelled `label`.
+    fn complete(marked: &str, label: &str) -> String {
+        let (text, offset) = at_cursor(marked);
+        let items = completions(&text, offset, Some(&facts()));
+        let item = items
+            .iter()
+            .find(|item| item.label == label)
+            .unwrap_or_else(|| panic!("no {label:?} in {items:?} for {marked:?}"));
+        let span = item.replace_span.clone().unwrap_or(offset..offset);
+        let mut out = text.clone();
+        out.replace_range(span, &item.insert_text);
+        out
+    }
+
+    #[test]
+    fn completion_offers_what_fits_the_cursor() {
+        let all_keys = vec!["profile", "features", "bin", "base_image"];
+        let profiles = vec!["dev", "release", "test", "bench", "release-lto"];
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            ("|", vec!["[rust]", "[rust] with every setting"]),
+            ("# notes\n|", vec!["[rust]", "[rust] with every setting"]),
+            ("[rust]\n|", all_keys.clone()),
+            ("[rust]\n|\n[other]\n", all_keys.clone()),
+            (
+                "[rust]\nprofile = \"release\"\n|",
+                vec!["features", "bin", "base_image"],
+            ),
+            ("[rust]\npro|", all_keys.clone()),
+            ("[rust]\n  fe|atures = []", all_keys.clone()),
+            ("[rust]\nprofile = \"|", profiles.clone()),
+            ("[rust]\nprofile = \"re|lease\"\n", profiles.clone()),
+            ("[rust]\nprofile = |", profiles.clone()),
+            ("[rust]\nprofile = '|'", profiles.clone()),
+            ("[rust]\nbin = |", vec!["client", "server"]),
+            ("[rust]\nbin = \"s|", vec!["client", "server"]),
+            ("[rust]\nfeatures = [\"cli\", \"|", vec!["http"]),
+            ("[rust]\nfeatures = [\"|\"]", vec!["cli", "http"]),
+            ("[rust]\nfeatures = [\n  \"cli\",\n  |\n]\n", vec!["http"]),
+            ("[rust]\nfeatures = |", vec!["[]"]),
+            ("[ru|", vec!["rust"]),
+            ("[|]", vec!["rust"]),
+            ("rust.|", all_keys.clone()),
+            (
+                "rust.profile = \"dev\"\nrust.|",
+                vec!["features", "bin", "base_image"],
+            ),
+            ("rust.bin = \"|\"", vec!["client", "server"]),
+            (
+                "rust = { profile = \"dev\", |",
+                vec!["features", "bin", "base_image"],
+            ),
+            ("rust = { bin = \"|\" }", vec!["client", "server"]),
+            ("# comment |", vec![]),
+            ("[rust]\nprofile = \"release\" # |", vec![]),
+            ("[rust]\nprofile = \"release\" |", vec![]),
+            ("[other]\n|", vec![]),
+            ("[rust]\nprofile = \"dev\"\n[other]\nprofile = \"|", vec![]),
+            ("[rust]\nunknown = \"|", vec![]),
+        ];
+        let mut failures = Vec::new();
+        for (marked, expected) in cases {
+            let found = labels(marked);
+            if found != expected {
+                failures.push(format!(
+                    "{marked:?}\n  found    {found:?}\n  expected {expected:?}"
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        let images = labels("[rust]\nbase_image = \"nvidia/|\"");
+        assert!(
+            images.contains(&"nvidia/cuda:12.8.1-runtime-ubuntu24.04".to_owned()),
+            "{images:?}"
+        );
+        assert!(
+            images.contains(&"debian:bookworm-slim".to_owned()),
+            "{images:?}"
+        );
+    }
+
+    #[test]
+    fn applying_a_completion_gives_the_expected_text() {
+        let cases: Vec<(&str, &str, &str)> = vec![
+            ("[rust]\npro|", "profile", "[rust]\nprofile = "),
+            ("[rust]\n|", "features", "[rust]\nfeatures = "),
+            (
+                "[rust]\nprofle| = \"dev\"",
+                "profile",
+                "[rust]\nprofile = \"dev\"",
+            ),
+            (
+                "[rust]\nprofile = \"|",
+                "release",
+                "[rust]\nprofile = \"release\"",
+            ),
+            (
+                "[rust]\nprofile = \"re|lease\"\n",
+                "release-lto",
+                "[rust]\nprofile = \"release-lto\"\n",
+            ),
+            ("[rust]\nprofile = 're|'", "dev", "[rust]\nprofile = 'dev'"),
+            (
+                "[rust]\nprofile = rel|",
+                "release",
+                "[rust]\nprofile = \"release\"",
+            ),
+            ("[rust]\nbin = |", "server", "[rust]\nbin = \"server\""),
+            (
+                "[rust]\nfeatures = [\"cli\", \"h|",
+                "http",
+                "[rust]\nfeatures = [\"cli\", \"http\"",
+            ),
+            (
+                "[rust]\nfeatures = [\"cli\", |]",
+                "http",
+                "[rust]\nfeatures = [\"cli\", \"http\"]",
+            ),
+            ("[rust]\nfeatures = |", "[]", "[rust]\nfeatures = []"),
+            (
+                "[rust]\nbase_image = \"nvidia/|\"",
+                "nvidia/cuda:12.8.1-runtime-ubuntu24.04",
+                "[rust]\nbase_image = \"nvidia/cuda:12.8.1-runtime-ubuntu24.04\"",
+            ),
+            ("[ru|", "rust", "[rust]"),
+            ("[ru|]\n", "rust", "[rust]\n"),
+            ("|", "[rust]", "[rust]\n"),
+            ("rust.b|", "bin", "rust.bin = "),
+        ];
+        for (marked, label, expected) in cases {
+            assert_eq!(
+                complete(marked, label),
+                expected,
+                "{marked:?} with {label:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_items_carry_docs_and_snippets() {
+        let (text, offset) = at_cursor("[rust]\n|");
+        let items = completions(&text, offset, None);
+        let profile = items.iter().find(|item| item.label == "profile").unwrap();
+        assert_eq!(profile.kind, CompletionKind::Key);
+        assert_eq!(profile.snippet.as_deref(), Some("profile = \"$1\""));
+        assert!(profile.documentation.contains("cargo build --profile"));
+        let features = items.iter().find(|item| item.label == "features").unwrap();
+        assert_eq!(features.snippet.as_deref(), Some("features = [$1]"));
+        // Without facts there are no binaries or features to offer, but
+        // built-in profiles and images are still known.
+        let (text, offset) = at_cursor("[rust]\nbin = \"|\"");
+        assert!(completions(&text, offset, None).is_empty());
+        let (text, offset) = at_cursor("[rust]\nprofile = \"|\"");
+        assert_eq!(completions(&text, offset, None).len(), 4);
+        let (text, offset) = at_cursor("[rust]\nbase_image = \"nvidia/cuda:12.8.1-r|\"");
+        let cuda = completions(&text, offset, None)
+            .into_iter()
+            .find(|item| item.label == "nvidia/cuda:12.8.1-runtime-ubuntu24.04")
+            .unwrap();
+        assert_eq!(
+            cuda.detail,
+            "builds in nvidia/cuda:12.8.1-devel-ubuntu24.04"
+        );
+        assert_eq!(cuda.kind, CompletionKind::Value);
+    }
+
+    fn hover_at(marked: &str) -> Option<(String, String)> {
+        let (text, offset) = at_cursor(marked);
+        hover(&text, offset, Some(&facts()))
+            .map(|hover| (text[hover.span].to_owned(), hover.markdown))
+    }
+
+    #[test]
+    fn hover_documents_keys_and_values() {
+        let cases: Vec<(&str, &str, &str)> = vec![
+            ("[ru|st]\n", "rust", "**[rust]**"),
+            ("[rust]\npro|file = \"release\"", "profile", "**profile**"),
+            (
+                "[rust]\nprofile| = \"release\"",
+                "profile",
+                "Profiles: `dev`, `release`, `test`, `bench`, `release-lto`",
+            ),
+            (
+                "[rust]\nprofile = \"rel|ease\"",
+                "\"release\"",
+                "Built-in profile `release`",
+            ),
+            (
+                "[rust]\nprofile = \"release-l|to\"",
+                "\"release-lto\"",
+                "Custom profile `release-lto`",
+            ),
+            (
+                "[rust]\nfeatures = [\"cli\", \"ht|tp\"]",
+                "\"http\"",
+                "Feature `http` of crate `demo`",
+            ),
+            (
+                "[rust]\nfeat|ures = []",
+                "features",
+                "Features of `demo`: `cli`, `http`",
+            ),
+            (
+                "[rust]\nb|in = \"x\"",
+                "bin",
+                "Binaries of `demo`: `client`, `server`",
+            ),
+            (
+                "rust.bin = \"ser|ver\"",
+                "\"server\"",
+                "Binary target `server` of crate `demo`",
+            ),
+            (
+                "rust = { base|_image = \"busybox\" }",
+                "base_image",
+                "**base_image**",
+            ),
+            (
+                "[rust]\nbase_image = \"nvidia/cuda:12.8.1-runt|ime-ubuntu24.04\"\nprofile = ",
+                "\"nvidia/cuda:12.8.1-runtime-ubuntu24.04\"",
+                "built in `nvidia/cuda:12.8.1-devel-ubuntu24.04`",
+            ),
+        ];
+        for (marked, spanned, contains) in cases {
+            let (found_span, markdown) =
+                hover_at(marked).unwrap_or_else(|| panic!("no hover for {marked:?}"));
+            assert_eq!(found_span, spanned, "{marked:?}");
+            assert!(markdown.contains(contains), "{marked:?}: {markdown}");
+        }
+        let (_, markdown) =
+            hover_at("[rust]\nbase_image = \"nvidia/cuda:12.8.1-runtime-ubuntu24.04|\"").unwrap();
+        let tag = plan::builder_image_tag_for_runtime("nvidia/cuda:12.8.1-runtime-ubuntu24.04");
+        assert!(markdown.contains(&tag), "{markdown}");
+        let (_, markdown) = hover_at("[rust]\nbase_image = 'debian:bookworm-sl|im'").unwrap();
+        assert!(markdown.contains("built in the same image"), "{markdown}");
+        for nothing in [
+            "[rust]\nunknown| = 1",
+            "[oth|er]",
+            "# comm|ent",
+            "[rust]\nprofile = \"dev\" |",
+        ] {
+            assert_eq!(hover_at(nothing), None, "{nothing:?}");
+        }
+    }
+
+    #[test]
+    fn any_offset_of_any_text_is_safe() {
+        let texts = [
+            "# Arca\n[rust] # table\nprofile = \"réléase\" # c\nfeatures = [\"cli\", 'htp', \"\"\"x\"\"\", '''y''']\nbin = \"s\\\"rv\"\nbase_image = \"nvidia/cuda:12.8.1-runtime-ubuntu24.04\"\n[[extra]]\nx = { y = [1, { z = 2 }], \"日本\" = 3 }\n",
+            "[rust]\r\nprofile = \"dev\r\nfeatures = [\"a\",\r\n]\r\n",
+            "rust = { profile = \"x\", features = [\"a\" , ",
+            "[\"rust\".'a b']\n\"k\".l = 1\n]]]}}}===\"\"\"'''",
+            "é = \"日本\"\n[日本]\n= \"\"\n[\n\"",
+            "a = \"\\",
+            "a = '''x\\",
+        ];
+        for text in texts {
+            for offset in 0..=text.len() + 1 {
+                for completion in completions(text, offset, Some(&facts())) {
+                    if let Some(span) = completion.replace_span {
+                        assert!(
+                            span.start <= span.end && span.end <= text.len(),
+                            "{text:?} {offset}"
+                        );
+                        assert!(
+                            text.is_char_boundary(span.start) && text.is_char_boundary(span.end)
+                        );
+                    }
+                }
+                if let Some(hover) = hover(text, offset, Some(&facts())) {
+                    assert!(
+                        text.is_char_boundary(hover.span.start)
+                            && text.is_char_boundary(hover.span.end)
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Everything the main loop reacts to: client messages (forwarded in order
+//! by the adapter), results of background tasks, and watcher reports.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tower_lsp::jsonrpc;
+use tower_lsp::lsp_types::{
+    CodeActionParams, CodeActionResponse, CompletionParams, CompletionResponse,
+    DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams,
+    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DidSaveTextDocumentParams,
+    ExecuteCommandParams, Hover, HoverParams, InitializeParams, InitializeResult,
+    WorkDoneProgressCancelParams,
+};
+
+use super::ext::StatusParams;
+use crate::status::CrateStatus;
+use crate::watch::WatchEvent;
+use crate::workspace::CrateFacts;
+
+/// Where a request's answer goes; answered exactly once.
+pub type Reply<T> = oneshot::Sender<jsonrpc::Result<T>>;
+
+pub enum Event {
+    Lsp(LspMessage),
+    Task(TaskResult),
+    Watch(WatchEvent),
+}
+
+/// A client message, in the order the client sent it.
+pub enum LspMessage {
+    Initialize(Box<InitializeParams>, Reply<InitializeResult>),
+    Initialized,
+    Shutdown(Reply<()>),
+    DidOpen(DidOpenTextDocumentParams),
+    DidChange(DidChangeTextDocumentParams),
+    DidSave(DidSaveTextDocumentParams),
+    DidClose(DidCloseTextDocumentParams),
+    DidChangeWorkspaceFolders(DidChangeWorkspaceFoldersParams),
+    DidChangeWatchedFiles(DidChangeWatchedFilesParams),
+    Completion(CompletionParams, Reply<Option<CompletionResponse>>),
+    Hover(HoverParams, Reply<Option<Hover>>),
+    CodeAction(CodeActionParams, Reply<Option<CodeActionResponse>>),
+    ExecuteCommand(ExecuteCommandParams, Reply<Option<Value>>),
+    Status(StatusParams, Reply<Vec<CrateStatus>>),
+    ProgressCancel(WorkDoneProgressCancelParams),
+}
+
+impl LspMessage {
+    /// The LSP method name, for logs and error messages.
+    pub fn method(&self) -> &'static str {
+        match self {
+            LspMessage::Initialize(..) => "initialize",
+            LspMessage::Initialized => "initialized",
+            LspMessage::Shutdown(..) => "shutdown",
+            LspMessage::DidOpen(..) => "textDocument/didOpen",
+            LspMessage::DidChange(..) => "textDocument/didChange",
+            LspMessage::DidSave(..) => "textDocument/didSave",
+            LspMessage::DidClose(..) => "textDocument/didClose",
+            LspMessage::DidChangeWorkspaceFolders(..) => "workspace/didChangeWorkspaceFolders",
+            LspMessage::DidChangeWatchedFiles(..) => "workspace/didChangeWatchedFiles",
+            LspMessage::Completion(..) => "textDocument/completion",
+            LspMessage::Hover(..) => "textDocument/hover",
+            LspMessage::CodeAction(..) => "textDocument/codeAction",
+            LspMessage::ExecuteCommand(..) => "workspace/executeCommand",
+            LspMessage::Status(..) => "arca/status",
+            LspMessage::ProgressCancel(..) => "window/workDoneProgress/cancel",
+        }
+    }
+}
+
+/// A background task's result. `generation` lets the loop drop results of
+/// superseded runs.
+pub enum TaskResult {
+    /// `cargo metadata` answered for a crate.
+    Facts {
+        crate_dir: PathBuf,
+        generation: u64,
+        facts: Result<CrateFacts, String>,
+    },
+    /// The crate's input tree was walked and hashed.
+    Indexed {
+        crate_dir: PathBuf,
+        generation: u64,
+        live: Result<super::state::Live, String>,
+    },
+    /// The initial watches of every folder and the store are in place.
+    WatchesReady,
+    /// A build or package ended.
+    BuildFinished(super::handlers::build::Finished),
+    /// Time to recompute the whole-tree fingerprint (if still wanted).
+    RefingerprintDue { crate_dir: PathBuf, generation: u64 },
+    /// The whole-tree fingerprint of the current tree was recomputed.
+    Refingerprinted {
+        crate_dir: PathBuf,
+        generation: u64,
+        fingerprint: Result<String, String>,
+    },
+}

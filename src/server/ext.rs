@@ -1,0 +1,84 @@
+//! Arca's extensions to LSP: the `arca/status` notification and request,
+//! and the arguments of the `arca.*` commands (PROTOCOL.md).
+
+use serde::Deserialize;
+use tower_lsp::lsp_types::notification::Notification;
+
+use crate::status::CrateStatus;
+
+/// Server → client: one crate's status changed.
+pub enum StatusNotification {}
+
+impl Notification for StatusNotification {
+    type Params = CrateStatus;
+    const METHOD: &'static str = "arca/status";
+}
+
+/// Client → server `arca/status` params: one crate, or all of them.
+#[derive(Debug, Default, Deserialize)]
+pub struct StatusParams {
+    #[serde(rename = "crate", default)]
+    pub crate_uri: Option<String>,
+}
+
+/// The one argument object of `arca.build` and `arca.package`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuildArgs {
+    #[serde(rename = "crate", default)]
+    pub crate_uri: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub features: Option<Features>,
+    #[serde(default)]
+    pub bin: Option<String>,
+    #[serde(default)]
+    pub base_image: Option<String>,
+    #[serde(default)]
+    pub host_build: bool,
+    /// `arca.package` only: package even when the crate is fresh.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Features as a list or as one comma/space separated string (as `-F`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Features {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Features {
+    pub fn into_values(self) -> Vec<String> {
+        match self {
+            Features::List(values) => values,
+            Features::Text(text) => vec![text],
+        }
+    }
+}
+
+/// The argument object of `arca.cancel`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelArgs {
+    #[serde(rename = "crate", default)]
+    pub crate_uri: Option<String>,
+}
+
+/// The argument object of `arca.setDefaults`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetDefaultsArgs {
+    #[serde(rename = "crate", default)]
+    pub crate_uri: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub features: Option<Features>,
+    #[serde(default)]
+    pub bin: Option<String>,
+    #[serde(default)]
+    pub base_image: Option<String>,
+}

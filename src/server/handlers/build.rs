@@ -1,0 +1,291 @@
+//! `arca.build` and `arca.package`: one operation per crate, run off the
+//! loop with `crate::build`, reported as `$/progress` on a server-created
+//! token (stage as message, pull/export percentages), the build's output as
+//! `window/logMessage` (type Log), and compiler diagnostics published on
+//! the Rust sources when it ends.
+//!
+//! **The rule for two builds of one crate:** the second request is refused
+//! with a message saying a build is running (cancel it with `arca.cancel`
+//! or wait), so every build the editor starts has one progress and one
+//! answer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower_lsp::jsonrpc;
+use tower_lsp::lsp_types::request::WorkDoneProgressCreate;
+use tower_lsp::lsp_types::{
+    MessageType, NumberOrString, ProgressParams, ProgressParamsValue, WorkDoneProgress,
+    WorkDoneProgressBegin, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
+    WorkDoneProgressReport,
+};
+
+use super::commands::{Answer, Operation};
+use super::failed;
+use crate::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest, CompilerDiagnostic};
+use crate::plan::SettingsOverrides;
+use crate::server::event::{Event, TaskResult};
+use crate::server::ext::BuildArgs;
+use crate::server::outbox::{Outbox, Outgoing};
+use crate::server::state::State;
+
+/// Which command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Build,
+    Package,
+}
+
+impl Kind {
+    fn verb(self) -> &'static str {
+        match self {
+            Kind::Build => "Building",
+            Kind::Package => "Packaging",
+        }
+    }
+}
+
+/// What a finished operation hands back to the loop.
+pub struct Finished {
+    pub crate_dir: PathBuf,
+    /// Compiler diagnostics of this build (empty when it never compiled).
+    pub diagnostics: Vec<CompilerDiagnostic>,
+    /// Whether cargo ran (so the previous diagnostics are replaced).
+    pub compiled: bool,
+}
+
+pub fn start(
+    state: &mut State,
+    kind: Kind,
+    dir: &Path,
+    args: BuildArgs,
+) -> jsonrpc::Result<Answer> {
+    let name = state
+        .crates
+        .get(dir)
+        .map(|entry| entry.name())
+        .unwrap_or_default();
+    if state.operations.contains_key(dir) {
+        return Err(failed(format!(
+            "A build of `{name}` is already running in this editor. Wait for it, or cancel it with `arca.cancel` and start again."
+        )));
+    }
+    let request = BuildRequest {
+        path: dir.to_path_buf(),
+        overrides: SettingsOverrides {
+            profile: args.profile,
+            features: args.features.map(|features| features.into_values()),
+            bin: args.bin,
+            base_image: args.base_image,
+        },
+        host_build: args.host_build,
+        force: args.force,
+    };
+    let cancel = CancellationToken::new();
+    let token = NumberOrString::String(format!("arca/{}", state.generation()));
+    state.operations.insert(
+        dir.to_path_buf(),
+        Operation {
+            cancel: cancel.clone(),
+            progress: Some(token.clone()),
+        },
+    );
+    super::status::set_building(state, dir, true);
+    let run = Run {
+        client: state.client.clone(),
+        outbox: state.outbox.clone(),
+        events: state.events.clone(),
+        progress: state.client_progress.then_some(token),
+        kind,
+        name,
+        crate_dir: dir.to_path_buf(),
+    };
+    Ok(Answer::Later(run.execute(request, cancel).boxed()))
+}
+
+struct Run {
+    client: tower_lsp::Client,
+    outbox: Outbox,
+    events: tokio::sync::mpsc::UnboundedSender<Event>,
+    progress: Option<NumberOrString>,
+    kind: Kind,
+    name: String,
+    crate_dir: PathBuf,
+}
+
+impl Run {
+    async fn execute(
+        mut self,
+        request: BuildRequest,
+        cancel: CancellationToken,
+    ) -> jsonrpc::Result<Option<Value>> {
+        if let Some(token) = self.progress.clone() {
+            let created = self
+                .client
+                .send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+                    token: token.clone(),
+                })
+                .await;
+            if created.is_err() {
+                self.progress = None;
+            }
+        }
+        self.progress(WorkDoneProgress::Begin(WorkDoneProgressBegin {
+            title: format!("{} {}", self.kind.verb(), self.name),
+            cancellable: Some(true),
+            message: Some("Preparing".to_owned()),
+            percentage: None,
+        }));
+        let reporter = Reporter {
+            outbox: self.outbox.clone(),
+            progress: self.progress.clone(),
+            last: Mutex::new((String::new(), None)),
+        };
+        let sink = |event: BuildEvent| reporter.report(event);
+        let result = match BuildEnv::from_arca_home() {
+            Err(error) => Err(BuildError::Failed(error)),
+            Ok(env) => match self.kind {
+                Kind::Build => build::build_binary(&env, &request, &sink, &cancel)
+                    .await
+                    .map(|outcome| (json!({"binary": outcome.binary}), outcome.diagnostics)),
+                Kind::Package => {
+                    build::package(&env, &request, &sink, &cancel)
+                        .await
+                        .map(|outcome| {
+                            let metadata = &outcome.artifact.metadata;
+                            (
+                                json!({
+                                    "artifactId": metadata.artifact_id,
+                                    "localTag": metadata.local_tag,
+                                    "archivePath": outcome.artifact.archive_path(),
+                                    "fingerprint": metadata.build_fingerprint,
+                                    "upToDate": outcome.up_to_date,
+                                }),
+                                outcome.diagnostics,
+                            )
+                        })
+                }
+            },
+        };
+        let (answer, finished) = match result {
+            Ok((value, diagnostics)) => {
+                self.end("Done");
+                (Ok(Some(value)), Some(diagnostics))
+            }
+            Err(BuildError::Cancelled) => {
+                self.end("Cancelled");
+                let mut error = jsonrpc::Error::request_cancelled();
+                error.message = BuildError::Cancelled.to_string().into();
+                (Err(error), None)
+            }
+            Err(error @ BuildError::Compile { .. }) => {
+                self.end("Failed");
+                let message = error.to_string();
+                let BuildError::Compile { diagnostics, .. } = error else {
+                    unreachable!("matched Compile above")
+                };
+                (Err(failed(message)), Some(diagnostics))
+            }
+            Err(error) => {
+                self.end("Failed");
+                (Err(failed(error.to_string())), None)
+            }
+        };
+        let _ = self
+            .events
+            .send(Event::Task(TaskResult::BuildFinished(Finished {
+                crate_dir: self.crate_dir.clone(),
+                compiled: finished.is_some(),
+                diagnostics: finished.unwrap_or_default(),
+            })));
+        answer
+    }
+
+    fn progress(&self, value: WorkDoneProgress) {
+        if let Some(token) = &self.progress {
+            self.outbox.send(Outgoing::Progress(ProgressParams {
+                token: token.clone(),
+                value: ProgressParamsValue::WorkDone(value),
+            }));
+        }
+    }
+
+    fn end(&self, message: &str) {
+        self.progress(WorkDoneProgress::End(WorkDoneProgressEnd {
+            message: Some(message.to_owned()),
+        }));
+    }
+}
+
+/// Turns build events into progress reports and log lines, sending a
+/// report only when its message or whole percentage changes.
+struct Reporter {
+    outbox: Outbox,
+    progress: Option<NumberOrString>,
+    last: Mutex<(String, Option<u32>)>,
+}
+
+impl Reporter {
+    fn report(&self, event: BuildEvent) {
+        let percentage = event.percent().map(|percent| percent.floor() as u32);
+        match event {
+            BuildEvent::Stage { title, detail } => {
+                self.outbox
+                    .log(MessageType::LOG, format!("{title}: {detail}"));
+                self.send(title, None);
+            }
+            BuildEvent::StageDone { message } => self.outbox.log(MessageType::LOG, message),
+            BuildEvent::Progress { task, status, .. } => {
+                let message = match task {
+                    build::ProgressTask::Pull { image, .. } => format!("Pulling {image}: {status}"),
+                    build::ProgressTask::Export { .. } => "Exporting the image archive".to_owned(),
+                };
+                self.send(message, percentage);
+            }
+            BuildEvent::Output { line } => self.outbox.log(MessageType::LOG, line),
+            BuildEvent::Notice { message } => {
+                self.outbox.log(MessageType::INFO, message.clone());
+                self.send(message, None);
+            }
+            BuildEvent::Finished { .. } => {}
+        }
+    }
+
+    fn send(&self, message: String, percentage: Option<u32>) {
+        let Some(token) = &self.progress else {
+            return;
+        };
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.0 == message && last.1 == percentage {
+            return;
+        }
+        *last = (message.clone(), percentage);
+        self.outbox.send(Outgoing::Progress(ProgressParams {
+            token: token.clone(),
+            value: ProgressParamsValue::WorkDone(WorkDoneProgress::Report(
+                WorkDoneProgressReport {
+                    cancellable: Some(true),
+                    message: Some(message),
+                    percentage,
+                },
+            )),
+        }));
+    }
+}
+
+/// The loop's side of a finished operation: forget it, publish compiler
+/// diagnostics (clearing files the previous build reported), update status.
+pub fn finished(state: &mut State, finished: Finished) {
+    let dir = finished.crate_dir;
+    state.operations.remove(&dir);
+    if finished.compiled {
+        super::rust_diagnostics::publish(state, &dir, &finished.diagnostics);
+    }
+    super::status::set_building(state, &dir, false);
+}

@@ -1,0 +1,84 @@
+//! Compiler diagnostics from a build, published on the Rust sources (host
+//! paths, as `crate::build` maps them back from the container), and
+//! cleared by the crate's next build that compiles.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range, Url};
+
+use crate::build::{CompilerDiagnostic, DiagnosticSpan};
+use crate::server::outbox::Outgoing;
+use crate::server::state::State;
+
+/// `source` of compiler diagnostics.
+const SOURCE: &str = "arca (rustc)";
+
+pub fn publish(state: &mut State, crate_dir: &Path, diagnostics: &[CompilerDiagnostic]) {
+    let mut by_file: BTreeMap<Url, Vec<Diagnostic>> = BTreeMap::new();
+    for diagnostic in diagnostics {
+        let severity = match diagnostic.level.as_str() {
+            level if level.starts_with("error") => DiagnosticSeverity::ERROR,
+            "warning" => DiagnosticSeverity::WARNING,
+            "note" | "help" => DiagnosticSeverity::INFORMATION,
+            _ => continue,
+        };
+        let Some(span) = diagnostic.spans.iter().find(|span| span.is_primary) else {
+            continue;
+        };
+        let Ok(uri) = Url::from_file_path(&span.file) else {
+            continue;
+        };
+        let message = match &span.label {
+            Some(label) if !label.is_empty() => format!("{}\n{label}", diagnostic.message),
+            _ => diagnostic.message.clone(),
+        };
+        by_file.entry(uri).or_default().push(Diagnostic {
+            range: range(span),
+            severity: Some(severity),
+            code: diagnostic.code.clone().map(NumberOrString::String),
+            source: Some(SOURCE.to_owned()),
+            message,
+            ..Diagnostic::default()
+        });
+    }
+    let now: BTreeSet<Url> = by_file.keys().cloned().collect();
+    let before = state
+        .rust_diagnostics
+        .insert(crate_dir.to_path_buf(), now.clone())
+        .unwrap_or_default();
+    for stale in before.difference(&now) {
+        state
+            .outbox
+            .send(Outgoing::Diagnostics(stale.clone(), Vec::new(), None));
+    }
+    for (uri, diagnostics) in by_file {
+        state
+            .outbox
+            .send(Outgoing::Diagnostics(uri, diagnostics, None));
+    }
+}
+
+/// rustc's 1-based line and character columns as an LSP range (UTF-16
+/// columns, read from the file; character columns if it cannot be read).
+fn range(span: &DiagnosticSpan) -> Range {
+    let text = std::fs::read_to_string(&span.file).unwrap_or_default();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let position = |line: u32, column: u32| {
+        let line = line.saturating_sub(1);
+        let column = column.saturating_sub(1) as usize;
+        let character = match lines.get(line as usize) {
+            Some(text) => text
+                .chars()
+                .take(column)
+                .map(char::len_utf16)
+                .sum::<usize>(),
+            None => column,
+        };
+        Position::new(line, u32::try_from(character).unwrap_or(u32::MAX))
+    };
+    Range::new(
+        position(span.line_start, span.column_start),
+        position(span.line_end, span.column_end),
+    )
+}

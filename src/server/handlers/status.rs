@@ -1,0 +1,372 @@
+//! `arca/status`: keeping every crate's verdict current and telling the
+//! client when it changes.
+//!
+//! The first hash of a crate's tree runs in the background; after that a
+//! change on disk re-reads only the changed paths ([`Live::refresh`]), so
+//! the verdict after a save costs the same on any tree size. A config
+//! change that alters the settings, or a new artifact that cannot be judged
+//! from the index, rehashes in the background.
+
+use std::path::{Path, PathBuf};
+
+use tower_lsp::jsonrpc;
+
+use crate::config;
+use crate::plan::BuildSettings;
+use crate::plan::{self, SettingsOverrides};
+use crate::server::event::{Event, TaskResult};
+use crate::server::ext::StatusParams;
+use crate::server::live::{self, Live};
+use crate::server::outbox::Outgoing;
+use crate::server::state::State;
+use crate::server::verdict;
+use crate::status::{self, CrateStatus, SetupProblem, State as Verdict};
+use crate::workspace::CrateFacts;
+
+/// `arca/status` request: one crate or all, as they stand now.
+pub fn request(state: &mut State, params: StatusParams) -> jsonrpc::Result<Vec<CrateStatus>> {
+    let dirs: Vec<PathBuf> = match params.crate_uri {
+        Some(uri) => {
+            let Some(entry) = state.crate_by_uri(&uri) else {
+                return Err(super::invalid_params(format!(
+                    "No crate at {uri}. Known crates: {}.",
+                    known_crates(state)
+                )));
+            };
+            vec![entry.dir.clone()]
+        }
+        None => state.crates.keys().cloned().collect(),
+    };
+    Ok(dirs.iter().filter_map(|dir| current(state, dir)).collect())
+}
+
+fn known_crates(state: &State) -> String {
+    if state.crates.is_empty() {
+        return "none".to_owned();
+    }
+    state
+        .crates
+        .values()
+        .map(|entry| entry.uri.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The status to answer with now: the verdict, or while it is being worked
+/// out, the last one sent (or a provisional one).
+fn current(state: &State, dir: &Path) -> Option<CrateStatus> {
+    let entry = state.crates.get(dir)?;
+    if let Some(status) = assess(state, dir) {
+        return Some(status);
+    }
+    if let Some(status) = &entry.last_status {
+        return Some(status.clone());
+    }
+    let artifact = entry.artifact.as_ref();
+    Some(CrateStatus {
+        crate_uri: entry.uri.clone(),
+        name: entry.name(),
+        state: if artifact.is_some() {
+            Verdict::Stale
+        } else {
+            Verdict::Missing
+        },
+        fingerprint: None,
+        artifact: None,
+        reasons: vec!["still reading the crate".to_owned()],
+        message: format!("Arca is still reading {}.", entry.name()),
+    })
+}
+
+fn assess(state: &State, dir: &Path) -> Option<CrateStatus> {
+    verdict::assess(state.crates.get(dir)?)
+}
+
+/// Sends the crate's status if it changed since the last one sent.
+pub fn publish(state: &mut State, dir: &Path) {
+    if !state.initialized {
+        return;
+    }
+    let Some(status) = assess(state, dir) else {
+        return;
+    };
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    if entry.last_status.as_ref() == Some(&status) {
+        return;
+    }
+    entry.last_status = Some(status.clone());
+    state.outbox.send(Outgoing::Status(status));
+}
+
+/// Resolves the settings of the saved config against the crate's facts.
+fn resolve_settings(state: &mut State, dir: &Path) {
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    let Some(facts) = entry.facts() else {
+        entry.settings = None;
+        return;
+    };
+    entry.settings = Some(setup(dir, facts));
+}
+
+/// The saved config resolved against the facts, as the CLI judges it.
+fn setup(dir: &Path, facts: &CrateFacts) -> Result<BuildSettings, SetupProblem> {
+    let config = config::load(dir).map_err(|error| SetupProblem::Broken(format!("{error:#}")))?;
+    let missing = status::missing_settings(&config, facts);
+    if !missing.is_empty() {
+        return Err(SetupProblem::Unconfigured(status::unconfigured_message(
+            &missing, dir,
+        )));
+    }
+    plan::resolve_settings(&SettingsOverrides::default(), &config, facts)
+        .map_err(|error| SetupProblem::Broken(format!("{error:#}")))
+}
+
+/// Facts are (re)loaded: resolve settings, re-read the artifact, rehash.
+pub fn reindex(state: &mut State, dir: &Path) {
+    resolve_settings(state, dir);
+    reload_artifact(state, dir);
+    rehash(state, dir);
+    publish(state, dir);
+}
+
+/// Hashes the crate's tree in the background with the current settings.
+fn rehash(state: &mut State, dir: &Path) {
+    let generation = state.generation();
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    entry.live_generation = generation;
+    entry.refingerprint_generation = None;
+    entry.changed_while_hashing.clear();
+    let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
+        entry.live = None;
+        return;
+    };
+    if !state.watches_ready {
+        // Hash only once the watches are in place, so no change between
+        // the read and the watch is missed; `watches_ready` starts it.
+        entry.live = None;
+        entry.hash_wanted = true;
+        return;
+    }
+    entry.hash_wanted = false;
+    let events = state.events.clone();
+    let crate_dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let live = Live::build(&facts, settings).map_err(|error| format!("{error:#}"));
+        let _ = events.send(Event::Task(TaskResult::Indexed {
+            crate_dir,
+            generation,
+            live,
+        }));
+    });
+}
+
+/// The saved config may have changed.
+pub fn settings_changed(state: &mut State, dir: &Path) {
+    let before = state
+        .crates
+        .get(dir)
+        .and_then(|entry| entry.settings.clone());
+    resolve_settings(state, dir);
+    let Some(entry) = state.crates.get(dir) else {
+        return;
+    };
+    if entry.settings != before || entry.live.is_none() {
+        rehash(state, dir);
+    }
+    publish(state, dir);
+}
+
+/// Paths changed on disk: refresh the crate's index with them.
+pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    let Some(Ok(live)) = entry.live.as_mut() else {
+        // Hashing: these paths may have been read before they changed.
+        entry.changed_while_hashing.extend(paths.iter().cloned());
+        return;
+    };
+    let touched = paths.iter().any(|path| live.covers(path));
+    let changed = live.refresh(paths);
+    if !changed && !(touched && entry.manifest.is_some()) {
+        return;
+    }
+    if live.current_fingerprint.is_none() {
+        refingerprint(state, dir);
+    } else {
+        // Known again (e.g. an edit was reverted): a recomputation still
+        // running describes a tree that is gone.
+        entry.refingerprint_generation = None;
+    }
+    publish(state, dir);
+}
+
+/// Recomputes the whole-tree fingerprint of the current tree in the
+/// background (the index knows what changed, not the stream's digest).
+fn refingerprint(state: &mut State, dir: &Path) {
+    let generation = state.generation();
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    entry.refingerprint_generation = Some(generation);
+    let events = state.events.clone();
+    let crate_dir = dir.to_path_buf();
+    // Edits come in bursts, and a revert makes the digest known again:
+    // hash the tree only once things settle.
+    tokio::spawn(async move {
+        tokio::time::sleep(REFINGERPRINT_DELAY).await;
+        let _ = events.send(Event::Task(TaskResult::RefingerprintDue {
+            crate_dir,
+            generation,
+        }));
+    });
+}
+
+/// Quiet time after the last change before the whole tree is rehashed.
+const REFINGERPRINT_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn start_refingerprint(state: &mut State, dir: &Path, generation: u64) {
+    let Some(entry) = state.crates.get(dir) else {
+        return;
+    };
+    if entry.refingerprint_generation != Some(generation) {
+        return;
+    }
+    let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
+        return;
+    };
+    let events = state.events.clone();
+    let crate_dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let fingerprint = live::whole_tree(&facts, &settings).map_err(|error| format!("{error:#}"));
+        let _ = events.send(Event::Task(TaskResult::Refingerprinted {
+            crate_dir,
+            generation,
+            fingerprint,
+        }));
+    });
+}
+
+/// The artifact store changed: re-read every crate's newest artifact.
+pub fn store_changed(state: &mut State) {
+    let dirs: Vec<PathBuf> = state.crates.keys().cloned().collect();
+    for dir in dirs {
+        let before = state.crates.get(&dir).and_then(|entry| {
+            entry
+                .artifact
+                .as_ref()
+                .map(|a| a.metadata.artifact_id.clone())
+        });
+        reload_artifact(state, &dir);
+        let Some(entry) = state.crates.get(&dir) else {
+            continue;
+        };
+        let after = entry
+            .artifact
+            .as_ref()
+            .map(|a| a.metadata.artifact_id.clone());
+        if before != after {
+            let unknown_current =
+                matches!(&entry.live, Some(Ok(live)) if live.current_fingerprint.is_none());
+            if unknown_current && entry.refingerprint_generation.is_none() {
+                refingerprint(state, &dir);
+            }
+        }
+        publish(state, &dir);
+    }
+}
+
+fn reload_artifact(state: &mut State, dir: &Path) {
+    let artifact = state
+        .store
+        .as_ref()
+        .and_then(|store| store.newest_for_crate(dir));
+    let manifest = artifact.as_ref().and_then(status::read_manifest);
+    if let Some(entry) = state.crates.get_mut(dir) {
+        entry.artifact = artifact;
+        entry.manifest = manifest;
+    }
+}
+
+/// A build of the crate started or ended.
+pub fn set_building(state: &mut State, dir: &Path, building: bool) {
+    if let Some(entry) = state.crates.get_mut(dir) {
+        entry.building = building;
+    }
+    if !building {
+        reload_artifact(state, dir);
+    }
+    publish(state, dir);
+}
+
+pub fn on_task(state: &mut State, result: TaskResult) {
+    match result {
+        TaskResult::Indexed {
+            crate_dir,
+            generation,
+            live,
+        } => {
+            let Some(entry) = state.crates.get_mut(&crate_dir) else {
+                return;
+            };
+            if entry.live_generation != generation {
+                return;
+            }
+            let mut live = live;
+            let missed = std::mem::take(&mut entry.changed_while_hashing);
+            if let Ok(live) = live.as_mut()
+                && !missed.is_empty()
+            {
+                live.refresh(&missed);
+            }
+            entry.live = Some(live);
+            publish(state, &crate_dir);
+        }
+        TaskResult::Refingerprinted {
+            crate_dir,
+            generation,
+            fingerprint,
+        } => {
+            let Some(entry) = state.crates.get_mut(&crate_dir) else {
+                return;
+            };
+            if entry.refingerprint_generation != Some(generation) {
+                return;
+            }
+            entry.refingerprint_generation = None;
+            match fingerprint {
+                Ok(fingerprint) => {
+                    if let Some(Ok(live)) = entry.live.as_mut() {
+                        live.current_fingerprint = Some(fingerprint);
+                    }
+                }
+                Err(error) => tracing::warn!("fingerprint of {}: {error}", crate_dir.display()),
+            }
+            publish(state, &crate_dir);
+        }
+        TaskResult::RefingerprintDue {
+            crate_dir,
+            generation,
+        } => start_refingerprint(state, &crate_dir, generation),
+        TaskResult::WatchesReady => {
+            state.watches_ready = true;
+            let wanted: Vec<PathBuf> = state
+                .crates
+                .iter()
+                .filter(|(_, entry)| entry.hash_wanted)
+                .map(|(dir, _)| dir.clone())
+                .collect();
+            for dir in wanted {
+                rehash(state, &dir);
+            }
+        }
+        TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
+        TaskResult::Facts { .. } => {}
+    }
+}

@@ -1,0 +1,172 @@
+//! The main loop: one `select!` over client messages and internal events
+//! (background task results, watcher reports). The only place that mutates
+//! [`State`].
+//!
+//! Every handler runs under `catch_unwind`: a panic becomes an
+//! `InternalError` response (for a request) or an error logMessage (for a
+//! notification), and the server keeps serving.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use tokio::sync::mpsc;
+use tower_lsp::Client;
+use tower_lsp::jsonrpc;
+use tower_lsp::lsp_types::MessageType;
+
+use super::event::{Event, LspMessage, Reply};
+use super::handlers;
+use super::state::State;
+
+/// Starts the loop; it runs until the adapter's channel closes.
+pub fn spawn(client: Client, lsp: mpsc::UnboundedReceiver<Event>) {
+    tokio::spawn(run(client, lsp));
+}
+
+async fn run(client: Client, mut lsp: mpsc::UnboundedReceiver<Event>) {
+    let (internal_tx, mut internal) = mpsc::unbounded_channel();
+    let mut state = State::new(client, internal_tx);
+    loop {
+        // Internal events first: a task reports its end before its answer
+        // goes out, so the client's next message sees the state after it.
+        let event = tokio::select! {
+            biased;
+            Some(event) = internal.recv() => event,
+            event = lsp.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+        };
+        handle(&mut state, event);
+    }
+    tracing::debug!("client channel closed; main loop ends");
+}
+
+fn handle(state: &mut State, event: Event) {
+    match event {
+        Event::Lsp(message) => handle_lsp(state, message),
+        Event::Task(result) => guarded(state, "a background result", |state| {
+            handlers::workspace::on_task(state, result);
+        }),
+        Event::Watch(event) => guarded(state, "a file change", |state| {
+            handlers::workspace::on_watch(state, event);
+        }),
+    }
+}
+
+fn handle_lsp(state: &mut State, message: LspMessage) {
+    let method = message.method();
+    match message {
+        LspMessage::Initialize(params, reply) => {
+            respond(state, method, reply, |state| {
+                Ok(handlers::lifecycle::initialize(state, *params))
+            });
+        }
+        LspMessage::Initialized => guarded(state, method, handlers::lifecycle::initialized),
+        LspMessage::Shutdown(reply) => respond(state, method, reply, |state| {
+            handlers::lifecycle::shutdown(state);
+            Ok(())
+        }),
+        LspMessage::DidOpen(params) => guarded(state, method, |state| {
+            handlers::documents::did_open(state, params);
+        }),
+        LspMessage::DidChange(params) => guarded(state, method, |state| {
+            handlers::documents::did_change(state, params);
+        }),
+        LspMessage::DidSave(params) => guarded(state, method, |state| {
+            handlers::documents::did_save(state, params);
+        }),
+        LspMessage::DidClose(params) => guarded(state, method, |state| {
+            handlers::documents::did_close(state, params);
+        }),
+        LspMessage::DidChangeWorkspaceFolders(params) => guarded(state, method, |state| {
+            handlers::workspace::did_change_folders(state, params);
+        }),
+        LspMessage::DidChangeWatchedFiles(params) => guarded(state, method, |state| {
+            handlers::workspace::did_change_watched_files(state, params);
+        }),
+        LspMessage::Completion(params, reply) => respond(state, method, reply, |state| {
+            handlers::assist::completion(state, params)
+        }),
+        LspMessage::Hover(params, reply) => respond(state, method, reply, |state| {
+            handlers::assist::hover(state, params)
+        }),
+        LspMessage::CodeAction(params, reply) => respond(state, method, reply, |state| {
+            handlers::assist::code_action(state, params)
+        }),
+        LspMessage::ExecuteCommand(params, reply) => {
+            // Commands may answer later (a build): they take the reply.
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                handlers::commands::execute(state, params)
+            }));
+            match outcome {
+                Ok(Ok(deferred)) => deferred.answer(reply),
+                Ok(Err(error)) => {
+                    let _ = reply.send(Err(error));
+                }
+                Err(panic) => {
+                    let _ = reply.send(Err(panicked(state, method, panic.as_ref())));
+                }
+            }
+        }
+        LspMessage::Status(params, reply) => respond(state, method, reply, |state| {
+            handlers::status::request(state, params)
+        }),
+        LspMessage::ProgressCancel(params) => guarded(state, method, |state| {
+            handlers::commands::progress_cancel(state, params);
+        }),
+    }
+}
+
+/// Runs a request handler and answers exactly once, a panic included.
+fn respond<T>(
+    state: &mut State,
+    method: &str,
+    reply: Reply<T>,
+    handler: impl FnOnce(&mut State) -> jsonrpc::Result<T>,
+) {
+    let result = match catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(method);
+        handler(state)
+    })) {
+        Ok(result) => result,
+        Err(panic) => Err(panicked(state, method, panic.as_ref())),
+    };
+    // The client may have cancelled the request: nobody listens then.
+    let _ = reply.send(result);
+}
+
+/// Runs a notification handler; a panic is logged and shown in the client.
+fn guarded(state: &mut State, what: &str, handler: impl FnOnce(&mut State)) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(what);
+        handler(state)
+    })) {
+        let _ = panicked(state, what, panic.as_ref());
+    }
+}
+
+/// Fault injection for tests: `ARCA_LSP_PANIC_ON=<method>` makes that
+/// method's handler panic, to prove a panic is caught and reported.
+fn injected_panic(what: &str) {
+    static PANIC_ON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let target = PANIC_ON.get_or_init(|| std::env::var("ARCA_LSP_PANIC_ON").ok());
+    if target.as_deref() == Some(what) {
+        panic!("injected panic in {what} (ARCA_LSP_PANIC_ON)");
+    }
+}
+
+fn panicked(state: &State, what: &str, panic: &(dyn std::any::Any + Send)) -> jsonrpc::Error {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    let message = format!(
+        "arca hit an internal error while handling {what}: {detail}. The server keeps running; please report this with the log (RUST_LOG=arca=debug)."
+    );
+    tracing::error!("{message}");
+    state.outbox.log(MessageType::ERROR, message.clone());
+    let mut error = jsonrpc::Error::internal_error();
+    error.message = message.into();
+    error
+}
