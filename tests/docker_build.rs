@@ -517,3 +517,20 @@ fn cancelling_at_every_stage_leaves_nothing() {
         }
     }
 }
+
+#[test]
+fn without_sessions_nothing_outlives_a_build() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let output = test.build_cli_env(&[], None, &[("ARCA_BUILD_SESSIONS", "0")]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        test.leftover_containers().is_empty(),
+        "{:?}",
+        test.leftover_containers()
+    );
+    let artifact = test.store().select(&artifact_id(&output)).expect("record")[0].clone();
+    let (printed, _) = test.run_image(&artifact.metadata.local_tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
+}

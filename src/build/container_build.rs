@@ -232,7 +232,7 @@ pub(super) async fn build(
 
     // Local engine: cargo runs in the crate's warm session (see `session`);
     // remote engine, or no session possible: in a container of its own.
-    let in_session = if remote {
+    let in_session = if remote || !sessions_enabled() {
         None
     } else {
         session::run(engine, &spec, &session_name, &on_line, cancel).await?
@@ -385,6 +385,12 @@ fn extract_build_outputs(archive: &[u8], dest: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("Failed to write {}", target.display()))?;
     }
     Ok(())
+}
+
+/// Warm sessions are on unless `ARCA_BUILD_SESSIONS=0` (then every build
+/// runs in a container of its own and nothing outlives a build).
+fn sessions_enabled() -> bool {
+    std::env::var("ARCA_BUILD_SESSIONS").map_or(true, |value| value.trim() != "0")
 }
 
 /// Makes sure the engine has `image`, pulling it with per-layer progress;
