@@ -534,3 +534,39 @@ fn without_sessions_nothing_outlives_a_build() {
     let (printed, _) = test.run_image(&artifact.metadata.local_tag);
     assert_eq!(printed, "Hello from hello 0.1.0!");
 }
+
+#[test]
+fn a_malformed_base_image_is_refused_before_anything_runs() {
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work");
+    let crate_dir = work.path().join("hello");
+    docker::copy_tree(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello"),
+        &crate_dir,
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&crate_dir)
+        .args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--base-image",
+            "busybox\nRUN touch /pwned",
+        ])
+        .env("ARCA_HOME", home.path())
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .output()
+        .expect("run arca");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is not a valid image reference"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Cannot reach"),
+        "refused before connecting: {stderr}"
+    );
+}

@@ -294,6 +294,14 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     let config = crate::config::load(&facts.crate_dir)?;
     let settings = plan::resolve_settings(&request.overrides, &config, &facts)?;
     crate::paths::validate_component("binary name", &settings.bin)?;
+    // The base image goes into a Containerfile's FROM line and a tag: only
+    // a well-formed reference may.
+    if let Err(reason) = crate::config::image_ref::parse(&settings.base_image) {
+        anyhow::bail!(
+            "The runtime base image `{}` is not a valid image reference: {reason}. Use a reference like `debian:bookworm-slim`.",
+            settings.base_image.escape_debug()
+        );
+    }
     ensure_lockfile(&facts)?;
     let builder_base_image = plan::builder_base_image(&settings.base_image);
     let builder_image_tag = plan::builder_image_tag(&builder_base_image);
