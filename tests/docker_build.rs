@@ -444,8 +444,18 @@ fn two_builds_of_one_crate_run_one_at_a_time() {
             *waited.lock().expect("flag") = true;
         }
     };
+    let exported = Mutex::new(Vec::new());
+    let first_events = |event: BuildEvent| {
+        if let BuildEvent::Progress {
+            task: build::ProgressTask::Export { .. },
+            ..
+        } = &event
+        {
+            exported.lock().expect("progress").push(event.percent());
+        }
+    };
     let (first, second) = test.runtime.block_on(async {
-        let first = build::package(&env, &request, &|_| {}, &cancel);
+        let first = build::package(&env, &request, &first_events, &cancel);
         let second = async {
             // Let the first build take the crate's lock.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -465,6 +475,9 @@ fn two_builds_of_one_crate_run_one_at_a_time() {
         second.artifact.metadata.artifact_id
     );
     assert!(*waited.lock().expect("flag"));
+    let exported = exported.into_inner().expect("progress");
+    assert_eq!(exported.last(), Some(&Some(100.0)), "{exported:?}");
+    assert!(exported.len() <= 202, "throttled: {}", exported.len());
 }
 
 #[test]
