@@ -13,6 +13,46 @@ use super::schema::{self, KeySpec, RUST_TABLE};
 use crate::plan;
 use crate::workspace::CrateFacts;
 
+/// The LSP position (zero-based line, UTF-16 code units into the line) of a
+/// byte offset; an offset inside a character counts from its start.
+pub fn utf16_position(text: &str, offset: usize) -> (u32, u32) {
+    let offset = floor_char_boundary(text, offset);
+    let before = &text[..offset];
+    let line = before.bytes().filter(|byte| *byte == b'\n').count();
+    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+    let character: usize = before[line_start..].chars().map(char::len_utf16).sum();
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(character).unwrap_or(u32::MAX),
+    )
+}
+
+/// The byte offset of an LSP position (UTF-16 units), clamped as LSP
+/// requires: a character past the line end means the line end (before its
+/// `\r\n`), a line past the end means the end of the text.
+pub fn offset_from_utf16(text: &str, line: u32, character: u32) -> usize {
+    let mut line_start = 0;
+    for _ in 0..line {
+        match text[line_start..].find('\n') {
+            Some(index) => line_start += index + 1,
+            None => return text.len(),
+        }
+    }
+    let line_text = &text[line_start..];
+    let line_end = line_text.find('\n').map_or(line_text.len(), |index| index);
+    let line_text = line_text[..line_end]
+        .strip_suffix('\r')
+        .unwrap_or(&line_text[..line_end]);
+    let mut units = 0usize;
+    for (index, ch) in line_text.char_indices() {
+        if units >= character as usize {
+            return line_start + index;
+        }
+        units += ch.len_utf16();
+    }
+    line_start + line_text.len()
+}
+
 /// What a completion item completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompletionKind {
@@ -564,6 +604,14 @@ struct Scanner<'t> {
 }
 
 impl Scanner<'_> {
+    /// Keeps the tokens of the `rust` table (the only ones completion and
+    /// hover use), so a huge file costs no memory per foreign entry.
+    fn push_token(&mut self, token: Token) {
+        if token.path.first().is_some_and(|first| first == RUST_TABLE) {
+            self.tokens.push(token);
+        }
+    }
+
     fn expect(&self) -> Expect {
         self.frames
             .last()
@@ -704,7 +752,7 @@ impl Scanner<'_> {
         let mut path = Vec::new();
         for (name, span) in &segments {
             path.push(name.clone());
-            self.tokens.push(Token {
+            self.push_token(Token {
                 span: span.clone(),
                 kind: TokenKind::HeaderKey,
                 path: path.clone(),
@@ -789,7 +837,7 @@ impl Scanner<'_> {
         let mut path = table;
         for (name, span) in &segments {
             path.push(name.clone());
-            self.tokens.push(Token {
+            self.push_token(Token {
                 span: span.clone(),
                 kind: TokenKind::Key,
                 path: path.clone(),
@@ -871,7 +919,12 @@ impl Scanner<'_> {
         let end = end.min(bytes.len());
         let content_end = end;
         let token_end = if closed { end + open } else { end };
-        let content = text.get(content_start..content_end).map(unescape);
+        let relevant = path.first().is_some_and(|first| first == RUST_TABLE);
+        let content = if relevant {
+            text.get(content_start..content_end).map(unescape)
+        } else {
+            None
+        };
         if self.offset >= content_start && self.offset <= content_end {
             self.snapshot(self.offset, |_| {
                 Some(Context::Value {
@@ -887,7 +940,7 @@ impl Scanner<'_> {
         } else if self.offset > index && self.offset < token_end {
             self.snapshot(self.offset, |_| None);
         }
-        self.tokens.push(Token {
+        self.push_token(Token {
             span: index..token_end,
             kind: TokenKind::Value(content),
             path,
@@ -911,7 +964,7 @@ impl Scanner<'_> {
                 })
             });
         }
-        self.tokens.push(Token {
+        self.push_token(Token {
             span: index..end,
             kind: TokenKind::Value(None),
             path,
@@ -1315,5 +1368,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_ten_megabyte_config_is_scanned_quickly() {
+        let mut text: String = (0..400_000)
+            .map(|index| format!("key{index} = \"{index}\"\n"))
+            .collect();
+        text.push_str("# ");
+        text.push_str(&"x".repeat(10_000_000_usize.saturating_sub(text.len())));
+        text.push_str("\n[rust]\nfeatures = [\"cli\", \"\"]\n");
+        assert!(text.len() >= 10_000_000);
+        let offset = text.len() - 3;
+        let started = std::time::Instant::now();
+        let items = completions(&text, offset, Some(&facts()));
+        let hovered = hover(&text, offset - 3, Some(&facts()));
+        let elapsed = started.elapsed();
+        assert_eq!(
+            items
+                .iter()
+                .map(|item| item.label.as_str())
+                .collect::<Vec<_>>(),
+            ["http"]
+        );
+        assert!(hovered.is_some());
+        eprintln!("completion and hover on {} bytes: {elapsed:?}", text.len());
+        assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    }
+
+    #[test]
+    fn lsp_positions_count_utf16_units_and_round_trip() {
+        let text = "a = \"é😀x\"\r\nb = 1\n\nlast";
+        let cases = [
+            (0, (0, 0)),
+            (5, (0, 5)),
+            (7, (0, 6)),
+            (11, (0, 8)),
+            (12, (0, 9)),
+            (text.find('b').unwrap(), (1, 0)),
+            (text.len(), (3, 4)),
+        ];
+        for (offset, position) in cases {
+            assert_eq!(utf16_position(text, offset), position, "offset {offset}");
+            assert_eq!(
+                offset_from_utf16(text, position.0, position.1),
+                offset,
+                "{position:?}"
+            );
+        }
+        // Inside the emoji's bytes: its start.
+        assert_eq!(utf16_position(text, 9), (0, 6));
+        // Past the line end: the end of the line, before \r\n.
+        assert_eq!(offset_from_utf16(text, 0, 99), text.find('\r').unwrap());
+        assert_eq!(offset_from_utf16(text, 2, 5), text.rfind("\n").unwrap());
+        assert_eq!(offset_from_utf16(text, 99, 0), text.len());
+        assert_eq!(utf16_position("", 10), (0, 0));
     }
 }

@@ -95,15 +95,42 @@ fn syntax_finding(text: &str, error: &toml_edit::TomlError) -> Finding {
         .span()
         .map_or_else(|| first_token(text), |span| widen_empty(text, span));
     let message = error.message().trim().trim_end_matches('.');
+    let spanned = &text[span.clone()];
+    let mut fixes = Vec::new();
+    let detail = if message.starts_with("duplicate key") {
+        format!("`{}` is defined twice (duplicate key)", shown(spanned))
+    } else if message.contains("must be quoted") && is_bare_word(spanned) {
+        let quoted = toml_edit::Value::from(spanned).to_string();
+        let quoted = quoted.trim();
+        fixes.push(Fix {
+            title: format!("Quote it: {quoted}"),
+            edits: vec![TextEdit {
+                span: span.clone(),
+                new_text: quoted.to_owned(),
+            }],
+        });
+        format!("string values must be quoted: write {quoted}")
+    } else {
+        message.to_owned()
+    };
     Finding {
         code: Code::TomlSyntax,
         severity: Severity::Error,
         span,
         message: format!(
-            "Invalid TOML: {message}. Fix the syntax; other checks run once the file parses."
+            "Invalid TOML: {detail}. Fix the syntax; other checks run once the file parses."
         ),
-        fixes: Vec::new(),
+        fixes,
     }
+}
+
+/// A word a user may have meant as a string (`release`, `ubuntu:24.04`).
+fn is_bare_word(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_SHOWN_VALUE
+        && text
+            .chars()
+            .all(|ch| ch.is_alphanumeric() || matches!(ch, '-' | '_' | '.' | ':' | '/' | '@'))
 }
 
 /// Where the `[rust]` table's settings live, which decides both the anchor of
@@ -278,12 +305,24 @@ impl<'a> Checker<'a> {
                 Vec::new(),
             ),
         };
+        let fixes = fixes
+            .into_iter()
+            .chain(self.remove_line_fix(name, &span, item))
+            .collect();
         self.push(Code::UnknownKey, Severity::Warning, span, message, fixes);
     }
 
     /// A top-level `profile = ...` moved into the `[rust]` table.
     fn move_into_rust_fix(&self, spec: &KeySpec, span: &Range<usize>, value: &Value) -> Vec<Fix> {
         let title = format!("Move `{}` into [rust]", spec.name);
+        if self
+            .rust
+            .table()
+            .is_some_and(|table| table.contains_key(spec.name))
+        {
+            // Moving it would define the key twice.
+            return Vec::new();
+        }
         match &self.rust {
             RustForm::Absent | RustForm::Dotted { .. } => vec![Fix {
                 title,
@@ -296,13 +335,6 @@ impl<'a> Checker<'a> {
                 let Some(value_span) = value.span() else {
                     return Vec::new();
                 };
-                if self
-                    .rust
-                    .table()
-                    .is_some_and(|table| table.contains_key(spec.name))
-                {
-                    return Vec::new();
-                }
                 let value_span = clamp_span(self.text, value_span);
                 let line =
                     line_start(self.text, span.start)..after_line_end(self.text, value_span.end);
@@ -335,12 +367,36 @@ impl<'a> Checker<'a> {
             };
             match schema::key(name) {
                 Some(spec) => self.check_setting(spec, key, item),
-                None => self.unknown_rust_key(rust, name, key),
+                None => self.unknown_rust_key(rust, name, key, item),
             }
         }
     }
 
-    fn unknown_rust_key(&mut self, rust: &dyn TableLike, name: &str, key: &Key) {
+    /// Deletes the line(s) of a `key = value` that stands alone on its line.
+    fn remove_line_fix(&self, name: &str, key_span: &Range<usize>, item: &Item) -> Option<Fix> {
+        let Item::Value(value) = item else {
+            return None;
+        };
+        let value_end = clamp_span(self.text, value.span()?).end;
+        let start = line_start(self.text, key_span.start);
+        if !self.text[start..key_span.start].trim().is_empty() {
+            return None;
+        }
+        let end = after_line_end(self.text, value_end);
+        let rest = &self.text[value_end..end];
+        if !rest.trim().is_empty() && !rest.trim_start().starts_with('#') {
+            return None;
+        }
+        Some(Fix {
+            title: format!("Remove `{}`", shown(name)),
+            edits: vec![TextEdit {
+                span: start..end,
+                new_text: String::new(),
+            }],
+        })
+    }
+
+    fn unknown_rust_key(&mut self, rust: &dyn TableLike, name: &str, key: &Key, item: &Item) {
         let span = key_span(key, self.text);
         let free = schema::RUST_KEYS
             .iter()
@@ -360,6 +416,10 @@ impl<'a> Checker<'a> {
                 Vec::new(),
             ),
         };
+        let fixes = fixes
+            .into_iter()
+            .chain(self.remove_line_fix(name, &span, item))
+            .collect();
         self.push(Code::UnknownKey, Severity::Warning, span, message, fixes);
     }
 
@@ -1164,6 +1224,11 @@ mod tests {
                 vec![("toml-syntax", "[")],
             ),
             (
+                "[rust]\nprofile = release\n".into(),
+                None,
+                vec![("toml-syntax", "release")],
+            ),
+            (
                 "[rust]\nprofile = \"release\"\nprofile = \"dev\"\n".into(),
                 None,
                 vec![("toml-syntax", "profile")],
@@ -1330,9 +1395,11 @@ mod tests {
         let one = facts(&["demo"], &["cli", "http"]);
         let two = facts(&["client", "server"], &["cli", "http"]);
         let with_bin = format!("{COMPLETE}bin = \"server\"\n");
-        let cases: Vec<(String, &CrateFacts, Code, &str, String)> = vec![
+        let mut cases: Vec<(String, &CrateFacts, Code, &str, String)> = vec![
             (COMPLETE.replace("profile", "profle"), &one, Code::UnknownKey, "Rename to `profile`", COMPLETE.into()),
             (COMPLETE.replace("[rust]", "[rsut]"), &one, Code::UnknownKey, "Rename to `rust`", COMPLETE.into()),
+            (COMPLETE.replace("[rust]\n", "[rust]\ncolour = 1 # mine\n"), &one, Code::UnknownKey, "Remove `colour`", COMPLETE.into()),
+            (format!("colour = [\n  1,\n]\n{COMPLETE}"), &one, Code::UnknownKey, "Remove `colour`", COMPLETE.into()),
             (COMPLETE.replace("[\"cli\"]", "[\"htp\"]"), &one, Code::UnknownFeature, "Use feature `http`", COMPLETE.replace("[\"cli\"]", "[\"http\"]")),
             (COMPLETE.replace("[\"cli\"]", "[\"cli\", \"htp\"]"), &one, Code::UnknownFeature, "Remove `htp` from features", COMPLETE.into()),
             (COMPLETE.replace("[\"cli\"]", "[\"htp\", \"cli\"]"), &one, Code::UnknownFeature, "Remove `htp` from features", COMPLETE.into()),
@@ -1379,10 +1446,33 @@ mod tests {
                 "rust.profile = \"release\"\nrust.features = []\nrust.base_image = \"busybox\"\n".into(),
             ),
         ];
+        cases.push((
+            "[rust]\nprofile = release\nfeatures = []\nbase_image = \"busybox\"\n".into(),
+            &one,
+            Code::TomlSyntax,
+            "Quote it: \"release\"",
+            "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"busybox\"\n".into(),
+        ));
         for (text, facts, code, title, expected) in cases {
             let fixed = fix_first(&text, Some(facts), code, title);
             assert_eq!(fixed, expected, "fixing {code:?} in {text:?}");
             assert_eq!(spans(&fixed, Some(facts)), vec![], "after fixing {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_top_level_setting_already_set_in_rust_gets_no_move_fix() {
+        for text in [
+            "profile = \"dev\"\nrust.profile = \"release\"\n",
+            "profile = \"dev\"\n[rust]\nprofile = \"release\"\n",
+        ] {
+            let findings = check(text, None);
+            let unknown = findings
+                .iter()
+                .find(|finding| finding.code == Code::UnknownKey)
+                .expect("unknown-key");
+            assert_eq!(&text[unknown.span.clone()], "profile");
+            assert!(unknown.fixes.is_empty(), "{:?}", unknown.fixes);
         }
     }
 
@@ -1464,6 +1554,16 @@ mod tests {
             (
                 "syntax",
                 "[rust]\nprofile = \"release\nfeatures = []\n".into(),
+                None,
+            ),
+            (
+                "duplicate key",
+                "[rust]\nbin = \"a\"\nbin = \"b\"\n".into(),
+                None,
+            ),
+            (
+                "unquoted string",
+                "[rust]\nbase_image = ubuntu:24.04\n".into(),
                 None,
             ),
             ("unknown key", COMPLETE.replace("profile", "profle"), None),

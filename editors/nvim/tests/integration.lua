@@ -157,6 +157,37 @@ H.test("statusline reads unconfigured for a crate without base_image", function(
   H.eq(statusline_of(hello_main), "arca: missing", "the other crate keeps its own state")
 end)
 
+H.test(":ArcaBuildImage reports the unreachable engine to the user", function()
+  vim.cmd("edit " .. vim.fn.fnameescape(hello_main))
+  H.wait(WAIT, function()
+    return arca.status() == "arca: missing"
+  end, function()
+    return "a configured crate, so only the engine can fail (now " .. vim.inspect(arca.status()) .. ")"
+  end)
+  notes = {}
+  vim.cmd("ArcaBuildImage")
+  local note = H.wait(WAIT * 3, function()
+    return find_note(vim.log.levels.ERROR)
+  end, function()
+    return "an error notification (notes so far: " .. notes_text() .. ")"
+  end)
+  H.matches(note.msg, "^arca: ", "the message names arca")
+  -- the CLI's wording: "Cannot reach the Docker engine at tcp://127.0.0.1:1: ..."
+  H.ok(note.msg:lower():find("cannot reach") or note.msg:find("127.0.0.1:1", 1, true),
+    "the error says the engine at DOCKER_HOST cannot be reached: " .. note.msg)
+  H.out("#   the user saw: " .. note.msg:gsub("\n", " "))
+  -- the server's $/progress for the build was echoed, and it ended
+  local progress = H.wait(WAIT, function()
+    local p = require("arca.state").progress
+    return p and p.done and p
+  end, "the build's $/progress to end")
+  H.matches(progress.line, "^arca: ", "echoed progress line")
+  H.out("#   last progress line: " .. progress.line)
+  H.wait(WAIT, function()
+    return arca.status() ~= "arca: building"
+  end, "the crate leaves the building state")
+end)
+
 -- A schema-3 record whose fingerprint is the crate's live one, as the
 -- original CLI would have written it (no input manifest).
 local function write_record(dir, id, fingerprint)
@@ -194,6 +225,19 @@ H.test("statusline turns fresh when a matching artifact appears in the store", f
   end, function()
     return "statusline 'arca: fresh' (now " .. vim.inspect(arca.status()) .. ")"
   end)
+end)
+
+H.test(":ArcaBuildImage on a fresh crate says the image is up to date", function()
+  vim.cmd("edit " .. vim.fn.fnameescape(hello_main))
+  H.eq(arca.status(), "arca: fresh", "precondition")
+  notes = {}
+  vim.cmd("ArcaBuildImage")
+  local note = H.wait(WAIT, function()
+    return find_note(vim.log.levels.INFO, "up to date")
+  end, function()
+    return "an 'up to date' notification (notes: " .. notes_text() .. ")"
+  end)
+  H.matches(note.msg, "arca%-local:hello%-edtest01", "names the existing image")
 end)
 
 H.test("a saved source edit turns it stale, reverting turns it fresh", function()
@@ -240,30 +284,6 @@ H.test("diagnostics appear on a broken config and clear when it is fixed", funct
   H.wait(WAIT, function()
     return #diagnostics_of(bufnr) == 0
   end, "diagnostics cleared after the fix")
-end)
-
-H.test(":ArcaBuildImage reports the unreachable engine to the user", function()
-  vim.cmd("edit " .. vim.fn.fnameescape(hello_main))
-  H.wait(WAIT, function()
-    return arca.status() == "arca: missing" or arca.status() == "arca: fresh"
-  end, function()
-    return "a configured crate, so only the engine can fail (now " .. vim.inspect(arca.status()) .. ")"
-  end)
-  notes = {}
-  vim.cmd("ArcaBuildImage")
-  local note = H.wait(WAIT * 3, function()
-    return find_note(vim.log.levels.ERROR)
-  end, function()
-    return "an error notification (notes so far: " .. notes_text() .. ")"
-  end)
-  H.matches(note.msg, "^arca: ", "the message names arca")
-  -- the CLI's wording: "Cannot reach the Docker engine at tcp://127.0.0.1:1: ..."
-  H.ok(note.msg:lower():find("cannot reach") or note.msg:find("127.0.0.1:1", 1, true),
-    "the error says the engine at DOCKER_HOST cannot be reached: " .. note.msg)
-  H.out("#   the user saw: " .. note.msg:gsub("\n", " "))
-  H.wait(WAIT, function()
-    return arca.status() ~= "arca: building"
-  end, "the crate leaves the building state")
 end)
 
 H.test(":ArcaStatus asks the server and shows every crate", function()

@@ -13,7 +13,7 @@ import {
   ResponseError,
 } from "vscode-languageserver-protocol";
 import { chooseCrate } from "../../src/crates";
-import { ArcaSession, errorMessage } from "../../src/protocol";
+import { ArcaSession, describePackage, errorMessage } from "../../src/protocol";
 import { viewOf } from "../../src/state";
 import type { CrateStatus } from "../../src/status";
 import { arcaBin, Fixture, Server, uriOf } from "./support";
@@ -104,7 +104,7 @@ test("diagnostics on a broken config: published on startup, cleared by a fixing 
   await server.until("an empty diagnostics list after the fix", () => server.diagnostics.get(uri)?.length === 0);
 });
 
-test("arca.package with no engine fails with a clear error and leaves no build running", { timeout: 60000 }, async () => {
+test("arca.package with no engine fails with a clear error and leaves no build running", { timeout: 60000 }, async (t) => {
   const crate = uriOf(hello);
   assert.equal(statusOf(hello)?.state, "missing", "a configured crate, so only the engine can fail");
   await assert.rejects(session.packageImage(crate), (error: unknown) => {
@@ -132,6 +132,7 @@ test("arca.package with no engine fails with a clear error and leaves no build r
       assert.equal(p.value.cancellable, true, "a build's progress offers cancel");
     }
   }
+  t.diagnostic(`progress: ${begun.length} begun and ended; ${server.logs.length} log lines`);
 });
 
 test("arca.build (in the builder container) with no engine fails with the same clear error", { timeout: 60000 }, async () => {
@@ -154,6 +155,10 @@ test("a matching artifact record turns the crate fresh; a saved edit turns it st
   const fresh = await server.until("hello fresh", () => (statusOf(hello)?.state === "fresh" ? statusOf(hello) : undefined));
   assert.equal(fresh.artifact?.id, "vstest01");
   assert.equal(viewOf(fresh).text, "$(check) arca: fresh");
+  const upToDate = await session.packageImage(uriOf(hello));
+  assert.equal(upToDate.upToDate, true);
+  assert.equal(upToDate.artifactId, "vstest01");
+  assert.equal(describePackage(upToDate), "Image arca-local:hello-vstest01 is already up to date.");
   const main = path.join(hello, "src", "main.rs");
   const original = fs.readFileSync(main, "utf8");
   fs.writeFileSync(main, original + "\n// edited by the vscode test\n");
