@@ -583,3 +583,48 @@ fn a_malformed_base_image_is_refused_before_anything_runs() {
         "refused before connecting: {stderr}"
     );
 }
+
+#[test]
+fn a_builder_base_without_cargo_or_package_manager_fails_clearly() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    // The busybox fixture has neither cargo nor a package manager: the
+    // builder recipe must fail and say so, and leave no builder image.
+    let base = "arca-test/busybox:latest";
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&test.crate_dir)
+        .args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--base-image",
+            base,
+        ])
+        .env("ARCA_HOME", test.home.path())
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("run arca");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the builder base image has no cargo and no known package manager"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("The builder recipe failed on `{base}`")),
+        "{stderr}"
+    );
+    let builder = arca::plan::builder_image_tag_for_runtime(base);
+    assert!(
+        test.runtime
+            .block_on(test.engine.inspect_image(&builder))
+            .expect("inspect")
+            .is_none(),
+        "no half-made builder image"
+    );
+    assert!(test.store().list().artifacts.is_empty());
+    assert!(test.leftover_containers().is_empty());
+}
