@@ -450,10 +450,15 @@ async fn ensure_builder_image(
     if let Err(error) = result {
         let _ = engine.remove_image(tag).await;
         return Err(match error {
-            BuildError::Failed(error) => BuildError::Failed(error.context(format!(
-                "The builder recipe failed on `{}`. Use a base image that has cargo, or one with apt-get, dnf, microdnf or apk and network access.",
-                prepared.builder_base_image
-            ))),
+            BuildError::Failed(error) => {
+                // The engine's message repeats the whole RUN line; the
+                // recipe's own output (shown above) says what went wrong.
+                tracing::debug!("builder image build failed: {error:#}");
+                BuildError::Failed(anyhow!(
+                    "The builder recipe failed on `{}` (its output is above). Use a base image that has cargo, or one with apt-get, dnf, microdnf or apk and network access.",
+                    prepared.builder_base_image
+                ))
+            }
             other => other,
         });
     }
