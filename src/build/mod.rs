@@ -40,6 +40,7 @@ use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
 pub use cargo_messages::{CompilerDiagnostic, DiagnosticSpan};
+pub use freshness::fresh_artifact;
 
 use crate::engine::{self, BUILD_LABEL, ContainerEngine};
 use crate::manifest::{self, BuildOutputs, Manifest};
@@ -287,8 +288,8 @@ pub struct PreparedBuild {
 }
 
 /// Resolves the crate and its settings. Blocking (runs `cargo metadata`);
-/// makes sure `Cargo.lock` exists
-/// because the container sees the source read-only and builds `--locked`.
+/// makes sure `Cargo.lock` exists, because the container sees the source
+/// read-only and builds `--locked`.
 pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     let facts = workspace::load_crate_facts(&request.path)?;
     let config = crate::config::load(&facts.crate_dir)?;
@@ -334,8 +335,6 @@ fn ensure_lockfile(facts: &CrateFacts) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-pub use freshness::fresh_artifact;
 
 /// Builds the crate into a runtime image and stores it as an artifact, or
 /// returns the fresh artifact at once (unless `request.force`).
