@@ -17,9 +17,10 @@
 //! - **Cancellation** via the [`CancellationToken`] at every stage: the
 //!   container is killed and removed, nothing is recorded, the staging
 //!   directory (with any half-written archive) is deleted, the half-made
-//!   runtime image is removed. Every container carries
+//!   runtime image is removed. Every per-build container carries
 //!   [`BUILD_LABEL`]`=<artifact id>` and all of them are removed by label
-//!   when a build fails.
+//!   when a build fails; so is the crate's warm [`session`] (kept after a
+//!   success or a compile error, gone by itself 10 minutes after it starts).
 //! - Only [`crate::engine`] talks to Docker; this module sees the trait.
 
 pub mod cargo_messages;
