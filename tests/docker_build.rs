@@ -628,3 +628,52 @@ fn a_builder_base_without_cargo_or_package_manager_fails_clearly() {
     assert!(test.store().list().artifacts.is_empty());
     assert!(test.leftover_containers().is_empty());
 }
+
+#[test]
+fn pruning_old_artifacts_removes_their_records_and_images() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let output = test.build_cli(&[], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let id = artifact_id(&output);
+    let artifact = test.store().select(&id).expect("record")[0].clone();
+    let tag = artifact.metadata.local_tag.clone();
+    let arca = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+            .args(args)
+            .env("ARCA_HOME", test.home.path())
+            .env_remove("DOCKER_HOST")
+            .output()
+            .expect("run arca")
+    };
+
+    // Younger than the cutoff: kept.
+    let output = arca(&["prune", "local", "--hours", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(test.store().list().artifacts.len(), 1);
+
+    // Made old: its record and its image go.
+    let record = artifact.dir.join("metadata.toml");
+    let aged = std::fs::read_to_string(&record).expect("record").replace(
+        &format!(
+            "created_at_epoch_ms = {}",
+            artifact.metadata.created_at_epoch_ms
+        ),
+        "created_at_epoch_ms = 1000",
+    );
+    std::fs::write(&record, aged).expect("age the record");
+    let output = arca(&["prune", "local", "--days", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("Removed {id}")),
+        "{}",
+        text(&output)
+    );
+    assert!(test.store().list().artifacts.is_empty());
+    let image = test
+        .runtime
+        .block_on(test.engine.inspect_image(&tag))
+        .expect("inspect");
+    assert!(image.is_none(), "image {tag} is still there");
+}
