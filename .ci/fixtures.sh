@@ -19,7 +19,7 @@ BUILDER_ALIASES=(nvidia/cuda:12.8.1-devel-ubuntu24.04)
 
 say() { echo "fixtures: $*" >&2; }
 # Bump when an image's recipe changes, so existing machines rebuild it.
-RUNTIME_VERSION=busybox-glibc-2
+RUNTIME_VERSION=busybox-glibc-3
 BUILDER_VERSION=bookworm-rust-1
 have_image() {
     [ "$(docker image inspect -f '{{index .Config.Labels "arca.fixture"}}' "$1" 2>/dev/null)" = "$2" ]
@@ -34,6 +34,32 @@ tag_aliases() {
     for alias in "$@"; do
         docker tag "$src" "$alias"
     done
+}
+
+BASE_TAR="$CACHE/bookworm-minbase-gcc.tar"
+base_tar=$BASE_TAR
+# The debootstrap rootfs both images come from (cached as a tarball).
+ensure_rootfs() {
+    if [ ! -s "$base_tar" ]; then
+        if ! command -v debootstrap >/dev/null 2>&1; then apt_install debootstrap; fi
+        local mirror
+        mirror=$({ grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null || true; } |
+            awk '$2 !~ /security/ {print $2}' | sed -n 1p)
+        mirror=${mirror:-http://deb.debian.org/debian}
+        say "debootstrap minbase bookworm from $mirror (about a minute)"
+        local root="$WORK/bookworm"
+        debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates \
+            bookworm "$root" "$mirror" >"$WORK/debootstrap.log" 2>&1 || {
+            tail -n 30 "$WORK/debootstrap.log" >&2
+            exit 1
+        }
+        rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+        tar --numeric-owner -C "$root" -cf "$base_tar.partial" .
+        mv "$base_tar.partial" "$base_tar"
+        rm -rf "$root"
+    else
+        say "reusing cached rootfs $base_tar"
+    fi
 }
 
 mkdir -p "$CACHE"
@@ -57,10 +83,15 @@ else
     else
         say "warning: host has no /etc/ssl/certs/ca-certificates.crt; runtime base gets none"
     fi
+    # glibc runtime libraries from the builder's own Debian, so binaries
+    # built there run here whatever the host is.
+    ensure_rootfs
     libdir=/lib/x86_64-linux-gnu
-    mkdir -p "$root$libdir" "$root/lib64"
-    for lib in ld-linux-x86-64.so.2 libc.so.6 libm.so.6 libgcc_s.so.1 libpthread.so.0 libdl.so.2 librt.so.1; do
-        cp -L "$libdir/$lib" "$root$libdir/$lib"
+    libs=(ld-linux-x86-64.so.2 libc.so.6 libm.so.6 libgcc_s.so.1 libpthread.so.0 libdl.so.2 librt.so.1)
+    mkdir -p "$root$libdir" "$root/lib64" "$WORK/libs"
+    tar -C "$WORK/libs" -xf "$BASE_TAR" "${libs[@]/#/./usr/lib/x86_64-linux-gnu/}"
+    for lib in "${libs[@]}"; do
+        cp -L "$WORK/libs/usr/lib/x86_64-linux-gnu/$lib" "$root$libdir/$lib"
     done
     ln -sf "$libdir/ld-linux-x86-64.so.2" "$root/lib64/ld-linux-x86-64.so.2"
     echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
@@ -76,26 +107,7 @@ tag_aliases "$RUNTIME_TAG" "${RUNTIME_ALIASES[@]}"
 if have_image "$BUILDER_TAG" "$BUILDER_VERSION"; then
     say "$BUILDER_TAG present; reusing"
 else
-    base_tar="$CACHE/bookworm-minbase-gcc.tar"
-    if [ ! -s "$base_tar" ]; then
-        if ! command -v debootstrap >/dev/null 2>&1; then apt_install debootstrap; fi
-        mirror=$({ grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null || true; } |
-            awk '$2 !~ /security/ {print $2}' | sed -n 1p)
-        mirror=${mirror:-http://deb.debian.org/debian}
-        say "debootstrap minbase bookworm from $mirror (about a minute)"
-        root="$WORK/bookworm"
-        debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates \
-            bookworm "$root" "$mirror" >"$WORK/debootstrap.log" 2>&1 || {
-            tail -n 30 "$WORK/debootstrap.log" >&2
-            exit 1
-        }
-        rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-        tar --numeric-owner -C "$root" -cf "$base_tar.partial" .
-        mv "$base_tar.partial" "$base_tar"
-        rm -rf "$root"
-    else
-        say "reusing cached rootfs $base_tar"
-    fi
+    ensure_rootfs
     root="$WORK/builder"
     mkdir -p "$root"
     tar --numeric-owner -C "$root" -xf "$base_tar"

@@ -109,6 +109,15 @@ fn main() -> Result<()> {
         (&big_roots, "src/m7/s3/f42.rs"),
         (&small_roots, "src/f7.rs"),
     )?;
+    let small_settings = self::settings(&small);
+    let small_dir = &small_roots[0];
+    let [small_stream, small_both] = interleaved_medians(
+        21,
+        [
+            Box::new(|| whole_tree_fingerprint(&small_settings, &small_roots).map(|_| ())),
+            Box::new(|| stream_and_index(&small_settings, &small_roots, small_dir).map(|_| ())),
+        ],
+    )?;
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
@@ -153,6 +162,13 @@ fn main() -> Result<()> {
     println!(
         "| verdict after one 10 KB change, 50 files (median of 401) | {:.3} ms | - | 1.00x | - |",
         ms(verdict_small)
+    );
+    println!(
+        "| 50-file crate: byte-exact stream / stream + index (median of 21) | {:.2} ms / {:.2} ms | {:.2} ms / {:.2} ms | - | - |",
+        ms(small_stream.wall),
+        ms(small_both.wall),
+        ms(small_stream.cpu),
+        ms(small_both.cpu)
     );
     Ok(())
 }

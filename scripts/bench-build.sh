@@ -15,8 +15,10 @@ cargo build --release --quiet
 ARCA=$PWD/target/release/arca
 BASE=nvidia/cuda:12.8.1-runtime-ubuntu24.04
 work=$(mktemp -d)
+crate=$work/hello
 export ARCA_HOME=$work/home
 cleanup() {
+    docker ps -aq --filter "label=io.khoek.arca.crate-dir=$crate" | xargs -r docker rm -f >/dev/null 2>&1 || true
     for tag in $(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^arca-local:hello-'); do
         docker rmi -f "$tag" >/dev/null 2>&1 || true
     done
@@ -24,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cp -r examples/hello "$work/hello"
-crate=$work/hello
+crate=$(cd "$work/hello" && pwd -P)
 flags=(--profile release --features '' --base-image "$BASE")
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

@@ -42,6 +42,16 @@ pub fn validate_component(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether two paths name the same file: equal, or equal once canonical.
+pub fn same_path(left: &Path, right: &Path) -> bool {
+    left == right
+        || left
+            .canonicalize()
+            .ok()
+            .zip(right.canonicalize().ok())
+            .is_some_and(|(left, right)| left == right)
+}
+
 /// The `file://` URI of a directory, without a trailing slash, as PROTOCOL.md
 /// identifies crates.
 pub fn dir_uri(path: &Path) -> String {

@@ -264,23 +264,9 @@ pub fn container_fingerprint_settings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
-    use std::path::PathBuf;
 
     fn facts(bins: &[&str]) -> CrateFacts {
-        CrateFacts {
-            crate_dir: PathBuf::from("/w/demo"),
-            manifest_path: PathBuf::from("/w/demo/Cargo.toml"),
-            workspace_root: PathBuf::from("/w/demo"),
-            target_directory: PathBuf::from("/w/demo/target"),
-            package_id: "path+file:///w/demo#0.1.0".into(),
-            name: "demo".into(),
-            version: "0.1.0".into(),
-            bins: bins.iter().map(|bin| (*bin).to_owned()).collect(),
-            features: BTreeSet::new(),
-            custom_profiles: BTreeSet::from(["release-lto".to_owned()]),
-            local_package_dirs: vec![PathBuf::from("/w/demo")],
-        }
+        crate::workspace::test_facts(bins, &[])
     }
 
     #[test]

@@ -368,23 +368,11 @@ pub fn relive_manifest(
 mod tests {
     use super::*;
     use crate::store::ArtifactMetadata;
-    use std::collections::BTreeSet;
+
     use std::path::PathBuf;
 
     fn facts() -> CrateFacts {
-        CrateFacts {
-            crate_dir: PathBuf::from("/w/demo"),
-            manifest_path: PathBuf::from("/w/demo/Cargo.toml"),
-            workspace_root: PathBuf::from("/w/demo"),
-            target_directory: PathBuf::from("/w/demo/target"),
-            package_id: "demo".into(),
-            name: "demo".into(),
-            version: "0.1.0".into(),
-            bins: vec!["demo".into()],
-            features: BTreeSet::new(),
-            custom_profiles: BTreeSet::new(),
-            local_package_dirs: vec![PathBuf::from("/w/demo")],
-        }
+        crate::workspace::test_facts(&["demo"], &[])
     }
 
     fn settings() -> BuildSettings {

@@ -158,7 +158,7 @@ impl Store {
         self.list()
             .artifacts
             .into_iter()
-            .find(|artifact| same_dir(Path::new(&artifact.metadata.source_path), crate_dir))
+            .find(|artifact| paths::same_path(Path::new(&artifact.metadata.source_path), crate_dir))
     }
 
     /// Artifacts matching a selector: an exact id, a unique id prefix, or a
@@ -306,15 +306,6 @@ fn read_record(dir: &Path) -> Result<StoredArtifact> {
         dir: dir.to_path_buf(),
         metadata,
     })
-}
-
-fn same_dir(left: &Path, right: &Path) -> bool {
-    left == right
-        || left
-            .canonicalize()
-            .ok()
-            .zip(right.canonicalize().ok())
-            .is_some_and(|(left, right)| left == right)
 }
 
 /// Milliseconds since the Unix epoch, now.

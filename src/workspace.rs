@@ -60,6 +60,25 @@ impl CrateFacts {
     }
 }
 
+/// Facts of a fictional crate `demo` at `/w/demo` for unit tests: the given
+/// bins and features, and one custom profile `release-lto`.
+#[cfg(test)]
+pub fn test_facts(bins: &[&str], features: &[&str]) -> CrateFacts {
+    CrateFacts {
+        crate_dir: PathBuf::from("/w/demo"),
+        manifest_path: PathBuf::from("/w/demo/Cargo.toml"),
+        workspace_root: PathBuf::from("/w/demo"),
+        target_directory: PathBuf::from("/w/demo/target"),
+        package_id: "path+file:///w/demo#0.1.0".into(),
+        name: "demo".into(),
+        version: "0.1.0".into(),
+        bins: bins.iter().map(|bin| (*bin).to_owned()).collect(),
+        features: features.iter().map(|name| (*name).to_owned()).collect(),
+        custom_profiles: BTreeSet::from(["release-lto".to_owned()]),
+        local_package_dirs: vec![PathBuf::from("/w/demo")],
+    }
+}
+
 /// Resolves a user-given crate path (a directory or its `Cargo.toml`) to the
 /// canonical manifest path, with the original CLI's messages.
 pub fn resolve_manifest_path(path: &Path) -> Result<PathBuf> {
@@ -176,7 +195,7 @@ fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> 
     let package = metadata
         .packages
         .iter()
-        .find(|package| same_file(&package.manifest_path, manifest_path))
+        .find(|package| crate::paths::same_path(&package.manifest_path, manifest_path))
         .ok_or_else(|| {
             anyhow!(
                 "`{}` is not a crate manifest: it has no [package]. It may be a virtual workspace manifest; point Arca at one of its member crates instead.",
@@ -273,15 +292,6 @@ fn local_package_dirs(metadata: &CargoMetadata, package_id: &str) -> Result<Vec<
         }
     }
     Ok(directories.into_iter().collect())
-}
-
-fn same_file(left: &Path, right: &Path) -> bool {
-    left == right
-        || left
-            .canonicalize()
-            .ok()
-            .zip(right.canonicalize().ok())
-            .is_some_and(|(left, right)| left == right)
 }
 
 /// The `cargo metadata` cache: one JSON record per manifest path, valid while

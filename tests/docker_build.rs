@@ -444,8 +444,18 @@ fn two_builds_of_one_crate_run_one_at_a_time() {
             *waited.lock().expect("flag") = true;
         }
     };
+    let exported = Mutex::new(Vec::new());
+    let first_events = |event: BuildEvent| {
+        if let BuildEvent::Progress {
+            task: build::ProgressTask::Export { .. },
+            ..
+        } = &event
+        {
+            exported.lock().expect("progress").push(event.percent());
+        }
+    };
     let (first, second) = test.runtime.block_on(async {
-        let first = build::package(&env, &request, &|_| {}, &cancel);
+        let first = build::package(&env, &request, &first_events, &cancel);
         let second = async {
             // Let the first build take the crate's lock.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -465,6 +475,9 @@ fn two_builds_of_one_crate_run_one_at_a_time() {
         second.artifact.metadata.artifact_id
     );
     assert!(*waited.lock().expect("flag"));
+    let exported = exported.into_inner().expect("progress");
+    assert_eq!(exported.last(), Some(&Some(100.0)), "{exported:?}");
+    assert!(exported.len() <= 202, "throttled: {}", exported.len());
 }
 
 #[test]
@@ -516,4 +529,151 @@ fn cancelling_at_every_stage_leaves_nothing() {
             assert!(image.is_none(), "runtime image {tag} left after `{stage}`");
         }
     }
+}
+
+#[test]
+fn without_sessions_nothing_outlives_a_build() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let output = test.build_cli_env(&[], None, &[("ARCA_BUILD_SESSIONS", "0")]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        test.leftover_containers().is_empty(),
+        "{:?}",
+        test.leftover_containers()
+    );
+    let artifact = test.store().select(&artifact_id(&output)).expect("record")[0].clone();
+    let (printed, _) = test.run_image(&artifact.metadata.local_tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
+}
+
+#[test]
+fn a_malformed_base_image_is_refused_before_anything_runs() {
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work");
+    let crate_dir = work.path().join("hello");
+    docker::copy_tree(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello"),
+        &crate_dir,
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&crate_dir)
+        .args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--base-image",
+            "busybox\nRUN touch /pwned",
+        ])
+        .env("ARCA_HOME", home.path())
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .output()
+        .expect("run arca");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is not a valid image reference"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Cannot reach"),
+        "refused before connecting: {stderr}"
+    );
+}
+
+#[test]
+fn a_builder_base_without_cargo_or_package_manager_fails_clearly() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    // The busybox fixture has neither cargo nor a package manager: the
+    // builder recipe must fail and say so, and leave no builder image.
+    let base = "arca-test/busybox:latest";
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&test.crate_dir)
+        .args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--base-image",
+            base,
+        ])
+        .env("ARCA_HOME", test.home.path())
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("run arca");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the builder base image has no cargo and no known package manager"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("The builder recipe failed on `{base}`")),
+        "{stderr}"
+    );
+    let builder = arca::plan::builder_image_tag_for_runtime(base);
+    assert!(
+        test.runtime
+            .block_on(test.engine.inspect_image(&builder))
+            .expect("inspect")
+            .is_none(),
+        "no half-made builder image"
+    );
+    assert!(test.store().list().artifacts.is_empty());
+    assert!(test.leftover_containers().is_empty());
+}
+
+#[test]
+fn pruning_old_artifacts_removes_their_records_and_images() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let output = test.build_cli(&[], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let id = artifact_id(&output);
+    let artifact = test.store().select(&id).expect("record")[0].clone();
+    let tag = artifact.metadata.local_tag.clone();
+    let arca = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+            .args(args)
+            .env("ARCA_HOME", test.home.path())
+            .env_remove("DOCKER_HOST")
+            .output()
+            .expect("run arca")
+    };
+
+    // Younger than the cutoff: kept.
+    let output = arca(&["prune", "local", "--hours", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(test.store().list().artifacts.len(), 1);
+
+    // Made old: its record and its image go.
+    let record = artifact.dir.join("metadata.toml");
+    let aged = std::fs::read_to_string(&record).expect("record").replace(
+        &format!(
+            "created_at_epoch_ms = {}",
+            artifact.metadata.created_at_epoch_ms
+        ),
+        "created_at_epoch_ms = 1000",
+    );
+    std::fs::write(&record, aged).expect("age the record");
+    let output = arca(&["prune", "local", "--days", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("Removed {id}")),
+        "{}",
+        text(&output)
+    );
+    assert!(test.store().list().artifacts.is_empty());
+    let image = test
+        .runtime
+        .block_on(test.engine.inspect_image(&tag))
+        .expect("inspect");
+    assert!(image.is_none(), "image {tag} is still there");
 }

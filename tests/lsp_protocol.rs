@@ -244,3 +244,24 @@ fn a_panic_in_a_handler_is_reported_and_the_server_keeps_serving() {
     assert!(server.request("arca/status", json!({})).is_ok());
     assert_eq!(server.shutdown(), Some(0));
 }
+
+#[test]
+fn a_client_without_workspace_folders_is_served_from_root_uri() {
+    let workspace = Workspace::new();
+    let demo = workspace.demo_crate("demo", "demo", Some(COMPLETE_CONFIG));
+    let mut server = workspace.start();
+    server
+        .request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": support::lsp_client::file_uri(&workspace.root),
+                "workspaceFolders": null,
+                "capabilities": {}
+            }),
+        )
+        .unwrap();
+    server.notify("initialized", json!({}));
+    // A client without window.workDoneProgress still gets statuses.
+    server.status(&crate_uri(&demo), "missing");
+}

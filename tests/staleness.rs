@@ -7,6 +7,9 @@
 //! Prints `staleness: false-stale F of N, missed-stale M of N` (the
 //! benchmark figure of BENCHMARKS.md; `scripts/bench-staleness.sh`).
 
+#[path = "common/docker.rs"]
+mod docker;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,7 +19,6 @@ use serde_json::Value;
 const ENV_VAR: &str = "ARCA_STALENESS_VAR";
 
 struct Crate {
-    _dir: tempfile::TempDir,
     root: PathBuf,
     home: PathBuf,
 }
@@ -75,13 +77,10 @@ fn describe(output: &Output) -> String {
 /// A crate with a path dependency, a module, an `include_str!` file, a build
 /// script with `rerun-if-changed`, an `option_env!` variable, tests,
 /// benches, examples and a README.
-fn fixture() -> Crate {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().canonicalize().expect("canonical");
+fn fixture(test: &docker::DockerTest) -> Crate {
     let fixture = Crate {
-        home: root.join("arca-home"),
-        root,
-        _dir: dir,
+        root: test.work.path().canonicalize().expect("canonical"),
+        home: test.home.path().to_path_buf(),
     };
     fixture.write(
         "app/Cargo.toml",
@@ -244,17 +243,17 @@ fn matrix() -> Vec<Case> {
 
 #[test]
 fn an_image_is_stale_exactly_when_an_input_changed() {
-    if !docker_available() {
+    // Its Drop removes the images of every artifact under its ARCA_HOME.
+    let Some(test) = docker::DockerTest::new() else {
         return;
-    }
-    let fixture = fixture();
+    };
+    let fixture = fixture(&test);
     let app = fixture.app();
     let build = fixture.arca(
         &["build", "rust", app.to_str().expect("path"), "--host-build"],
         Some("one"),
     );
     assert!(build.status.success(), "{}", describe(&build));
-    let cleanup = ImageCleanup(fixture.home.clone());
     assert_eq!(fixture.state(Some("one")).0, "fresh");
 
     let mut failures = Vec::new();
@@ -294,7 +293,6 @@ fn an_image_is_stale_exactly_when_an_input_changed() {
     println!(
         "staleness: false-stale {false_stale} of {unreal}, missed-stale {missed_stale} of {real}"
     );
-    drop(cleanup);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -335,54 +333,5 @@ fn restore(path: &Path, before: Option<&[u8]>) {
     match before {
         Some(bytes) => fs::write(path, bytes).expect("restore"),
         None => fs::remove_file(path).expect("remove"),
-    }
-}
-
-/// Whether an engine answers; with ARCA_REQUIRE_DOCKER=1 a missing one fails
-/// the test instead of skipping it.
-fn docker_available() -> bool {
-    let answered = tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let docker = bollard::Docker::connect_with_local_defaults().ok()?;
-            docker.ping().await.ok()
-        })
-        .is_some();
-    if !answered {
-        assert!(
-            std::env::var("ARCA_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "ARCA_REQUIRE_DOCKER=1 but no Docker engine answers (run .ci/docker-up.sh)"
-        );
-        eprintln!("skipped: no Docker engine answers (run .ci/docker-up.sh and .ci/fixtures.sh)");
-    }
-    answered
-}
-
-/// Removes the runtime images of every artifact under an ARCA_HOME, also
-/// when the test fails.
-struct ImageCleanup(PathBuf);
-
-impl Drop for ImageCleanup {
-    fn drop(&mut self) {
-        let store = arca::store::Store::at(self.0.join("containers"));
-        let tags: Vec<String> = store
-            .list()
-            .artifacts
-            .into_iter()
-            .map(|artifact| artifact.metadata.local_tag)
-            .collect();
-        let _ = tokio::runtime::Runtime::new().map(|runtime| {
-            runtime.block_on(async {
-                let Ok(docker) = bollard::Docker::connect_with_local_defaults() else {
-                    return;
-                };
-                for tag in tags {
-                    let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
-                        .force(true)
-                        .build();
-                    let _ = docker.remove_image(&tag, Some(options), None).await;
-                }
-            })
-        });
     }
 }

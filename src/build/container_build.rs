@@ -232,7 +232,7 @@ pub(super) async fn build(
 
     // Local engine: cargo runs in the crate's warm session (see `session`);
     // remote engine, or no session possible: in a container of its own.
-    let in_session = if remote {
+    let in_session = if remote || !sessions_enabled() {
         None
     } else {
         session::run(engine, &spec, &session_name, &on_line, cancel).await?
@@ -387,6 +387,12 @@ fn extract_build_outputs(archive: &[u8], dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Warm sessions are on unless `ARCA_BUILD_SESSIONS=0` (then every build
+/// runs in a container of its own and nothing outlives a build).
+fn sessions_enabled() -> bool {
+    std::env::var("ARCA_BUILD_SESSIONS").map_or(true, |value| value.trim() != "0")
+}
+
 /// Makes sure the engine has `image`, pulling it with per-layer progress;
 /// returns whether it was pulled.
 pub(super) async fn ensure_image(
@@ -444,10 +450,15 @@ async fn ensure_builder_image(
     if let Err(error) = result {
         let _ = engine.remove_image(tag).await;
         return Err(match error {
-            BuildError::Failed(error) => BuildError::Failed(error.context(format!(
-                "The builder recipe failed on `{}`. Use a base image that has cargo, or one with apt-get, dnf, microdnf or apk and network access.",
-                prepared.builder_base_image
-            ))),
+            BuildError::Failed(error) => {
+                // The engine's message repeats the whole RUN line; the
+                // recipe's own output (shown above) says what went wrong.
+                tracing::debug!("builder image build failed: {error:#}");
+                BuildError::Failed(anyhow!(
+                    "The builder recipe failed on `{}` (its output is above). Use a base image that has cargo, or one with apt-get, dnf, microdnf or apk and network access.",
+                    prepared.builder_base_image
+                ))
+            }
             other => other,
         });
     }

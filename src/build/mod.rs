@@ -17,9 +17,10 @@
 //! - **Cancellation** via the [`CancellationToken`] at every stage: the
 //!   container is killed and removed, nothing is recorded, the staging
 //!   directory (with any half-written archive) is deleted, the half-made
-//!   runtime image is removed. Every container carries
+//!   runtime image is removed. Every per-build container carries
 //!   [`BUILD_LABEL`]`=<artifact id>` and all of them are removed by label
-//!   when a build fails.
+//!   when a build fails; so is the crate's warm [`session`] (kept after a
+//!   success or a compile error, gone by itself 10 minutes after it starts).
 //! - Only [`crate::engine`] talks to Docker; this module sees the trait.
 
 pub mod cargo_messages;
@@ -40,6 +41,7 @@ use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
 pub use cargo_messages::{CompilerDiagnostic, DiagnosticSpan};
+pub use freshness::fresh_artifact;
 
 use crate::engine::{self, BUILD_LABEL, ContainerEngine};
 use crate::manifest::{self, BuildOutputs, Manifest};
@@ -287,13 +289,21 @@ pub struct PreparedBuild {
 }
 
 /// Resolves the crate and its settings. Blocking (runs `cargo metadata`);
-/// makes sure `Cargo.lock` exists
-/// because the container sees the source read-only and builds `--locked`.
+/// makes sure `Cargo.lock` exists, because the container sees the source
+/// read-only and builds `--locked`.
 pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     let facts = workspace::load_crate_facts(&request.path)?;
     let config = crate::config::load(&facts.crate_dir)?;
     let settings = plan::resolve_settings(&request.overrides, &config, &facts)?;
     crate::paths::validate_component("binary name", &settings.bin)?;
+    // The base image goes into a Containerfile's FROM line and a tag: only
+    // a well-formed reference may.
+    if let Err(reason) = crate::config::image_ref::parse(&settings.base_image) {
+        anyhow::bail!(
+            "The runtime base image `{}` is not a valid image reference: {reason}. Use a reference like `debian:bookworm-slim`.",
+            settings.base_image.escape_debug()
+        );
+    }
     ensure_lockfile(&facts)?;
     let builder_base_image = plan::builder_base_image(&settings.base_image);
     let builder_image_tag = plan::builder_image_tag(&builder_base_image);
@@ -326,8 +336,6 @@ fn ensure_lockfile(facts: &CrateFacts) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-pub use freshness::fresh_artifact;
 
 /// Builds the crate into a runtime image and stores it as an artifact, or
 /// returns the fresh artifact at once (unless `request.force`).

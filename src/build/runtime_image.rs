@@ -20,6 +20,8 @@ use crate::plan;
 use crate::store::{self, ArtifactMetadata, Store, StoredArtifact};
 
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// The smallest step between two export progress reports.
+const EXPORT_REPORT_BYTES: u64 = 1 << 20;
 
 /// Builds the runtime image around the built binary and stores the artifact.
 /// Returns it with the archive's size.
@@ -142,7 +144,18 @@ async fn save_artifact(
     let total = cancellable(cancel, engine.inspect_image(&metadata.local_tag))
         .await?
         .and_then(|image| image.size);
+    // At most ~200 reports per archive (and one per MiB at least apart),
+    // so an editor's progress notifications are not flooded.
+    let step = total.map_or(EXPORT_REPORT_BYTES, |total| {
+        (total / 200).max(EXPORT_REPORT_BYTES)
+    });
+    let last_report = std::sync::atomic::AtomicU64::new(0);
     let progress = |written: u64| {
+        let last = last_report.load(std::sync::atomic::Ordering::Relaxed);
+        if written < last + step {
+            return;
+        }
+        last_report.store(written, std::sync::atomic::Ordering::Relaxed);
         events(BuildEvent::Progress {
             task: ProgressTask::Export {
                 archive: final_archive.clone(),
@@ -157,6 +170,14 @@ async fn save_artifact(
         engine.export_image(&metadata.local_tag, &staged_archive, &progress),
     )
     .await?;
+    events(BuildEvent::Progress {
+        task: ProgressTask::Export {
+            archive: final_archive.clone(),
+        },
+        status: "Saved".into(),
+        current: bytes,
+        total: Some(bytes),
+    });
     let containerfile_path = pending.staging_dir().join("Containerfile");
     std::fs::write(&containerfile_path, containerfile)
         .with_context(|| format!("Failed to write {}", containerfile_path.display()))?;

@@ -11,7 +11,8 @@
 //! (`arca-session-<hash>`), labelled [`SESSION_LABEL`] and with the crate
 //! directory label. A cancelled or failed build removes its session
 //! (which kills cargo); a session that ended during a build makes the build
-//! run again in a container of its own.
+//! run again in a container of its own. `ARCA_BUILD_SESSIONS=0` turns
+//! sessions off.
 
 use std::sync::Arc;
 

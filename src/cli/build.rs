@@ -292,41 +292,7 @@ fn human_size(bytes: u64) -> String {
 /// Writes the settings into `.arca/config.toml` `[rust]`, keeping the rest
 /// of the file (comments, other tables) as it is. Returns the file's path.
 fn save_defaults(crate_dir: &Path, settings: &BuildSettings) -> Result<PathBuf> {
-    let path = crate::config::config_path(crate_dir);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(error) => {
-            return Err(error).with_context(|| format!("Failed to read {}", path.display()));
-        }
-    };
-    let mut document: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML; fix it first", path.display()))?;
-    let rust = document
-        .entry("rust")
-        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
-        .as_table_mut()
-        .with_context(|| format!("`rust` in {} is not a table", path.display()))?;
-    rust["profile"] = toml_edit::value(settings.profile.as_str());
-    let mut features = toml_edit::Array::new();
-    for feature in &settings.features {
-        features.push(feature.as_str());
-    }
-    rust["features"] = toml_edit::value(features);
-    rust["bin"] = toml_edit::value(settings.bin.as_str());
-    rust["base_image"] = toml_edit::value(settings.base_image.as_str());
-    let dir = path
-        .parent()
-        .context("The config path has no parent directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("Failed to create {}", dir.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("Failed to write in {}", dir.display()))?;
-    std::io::Write::write_all(&mut file, document.to_string().as_bytes())
-        .with_context(|| format!("Failed to write {}", path.display()))?;
-    file.persist(&path)
-        .with_context(|| format!("Failed to write {}", path.display()))?;
-    Ok(path)
+    crate::config::save_defaults(crate_dir, &settings.to_config())
 }
 
 #[cfg(test)]

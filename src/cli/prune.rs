@@ -1,5 +1,6 @@
 //! `arca prune local (--hours H | --days D)`: removes artifacts older than
-//! the given age from the store.
+//! the given age from the store, and their local images when an engine is
+//! reachable (without one, the records still go and a note says so).
 
 use std::process::ExitCode;
 
@@ -34,19 +35,58 @@ pub fn run(kind: PruneKind) -> Result<ExitCode> {
     for warning in &listing.warnings {
         eprintln!("warning: {warning}");
     }
-    let mut removed = 0;
-    for artifact in listing
+    let old: Vec<_> = listing
         .artifacts
         .iter()
         .filter(|artifact| artifact.metadata.created_at_epoch_ms < cutoff)
-    {
+        .collect();
+    let tags: Vec<&str> = old
+        .iter()
+        .map(|artifact| artifact.metadata.local_tag.as_str())
+        .collect();
+    if !tags.is_empty() {
+        remove_images(&tags);
+    }
+    for artifact in &old {
         store.remove(artifact)?;
         println!(
             "Removed {} ({})",
             artifact.metadata.artifact_id, artifact.metadata.local_tag
         );
-        removed += 1;
     }
-    println!("Pruned {removed} artifact(s) older than {hours} hour(s).");
+    println!(
+        "Pruned {} artifact(s) older than {hours} hour(s).",
+        old.len()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the runtime images with these tags, best effort: an image that is
+/// already gone is fine, and without an engine the records are pruned all
+/// the same.
+fn remove_images(tags: &[&str]) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("note: images not removed: {error}");
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let engine = match crate::engine::connect().await {
+            Ok(engine) => engine,
+            Err(error) => {
+                eprintln!("note: local images not removed: {error:#}");
+                return;
+            }
+        };
+        for tag in tags {
+            if let Err(error) = engine.remove_image(tag).await {
+                eprintln!("note: image {tag} not removed: {error:#}");
+            }
+        }
+    });
 }

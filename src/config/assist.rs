@@ -1059,23 +1059,9 @@ fn floor_char_boundary(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
-    use std::path::PathBuf;
 
     fn facts() -> CrateFacts {
-        CrateFacts {
-            crate_dir: PathBuf::from("/w/demo"),
-            manifest_path: PathBuf::from("/w/demo/Cargo.toml"),
-            workspace_root: PathBuf::from("/w/demo"),
-            target_directory: PathBuf::from("/w/demo/target"),
-            package_id: "path+file:///w/demo#0.1.0".into(),
-            name: "demo".into(),
-            version: "0.1.0".into(),
-            bins: vec!["client".into(), "server".into()],
-            features: BTreeSet::from(["cli".to_owned(), "http".to_owned()]),
-            custom_profiles: BTreeSet::from(["release-lto".to_owned()]),
-            local_package_dirs: vec![PathBuf::from("/w/demo")],
-        }
+        crate::workspace::test_facts(&["client", "server"], &["cli", "http"])
     }
 
     /// Splits `text` at the `|` cursor marker.

@@ -1155,23 +1155,9 @@ fn after_line_end(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
-    use std::path::PathBuf;
 
     fn facts(bins: &[&str], features: &[&str]) -> CrateFacts {
-        CrateFacts {
-            crate_dir: PathBuf::from("/w/demo"),
-            manifest_path: PathBuf::from("/w/demo/Cargo.toml"),
-            workspace_root: PathBuf::from("/w/demo"),
-            target_directory: PathBuf::from("/w/demo/target"),
-            package_id: "path+file:///w/demo#0.1.0".into(),
-            name: "demo".into(),
-            version: "0.1.0".into(),
-            bins: bins.iter().map(|bin| (*bin).to_owned()).collect(),
-            features: features.iter().map(|name| (*name).to_owned()).collect(),
-            custom_profiles: BTreeSet::from(["release-lto".to_owned()]),
-            local_package_dirs: vec![PathBuf::from("/w/demo")],
-        }
+        crate::workspace::test_facts(bins, features)
     }
 
     const COMPLETE: &str = "[rust]\nprofile = \"release\"\nfeatures = [\"cli\"]\nbase_image = \"debian:bookworm-slim\"\n";

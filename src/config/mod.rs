@@ -66,6 +66,31 @@ pub fn load(crate_dir: &Path) -> Result<RustConfig> {
     Ok(checker::parse_settings(&text))
 }
 
+/// Writes the `Some` settings into the crate's config through
+/// [`edit::set_defaults`] (keeping the user's comments and ordering),
+/// replacing the file atomically. Returns the config's path.
+pub fn save_defaults(crate_dir: &Path, updates: &RustConfig) -> Result<PathBuf> {
+    let path = config_path(crate_dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => {
+            return Err(error).with_context(|| format!("Failed to read {}", path.display()));
+        }
+    };
+    let updated = edit::set_defaults(&text, updates)
+        .with_context(|| format!("Cannot save the settings into {}", path.display()))?;
+    let dir = path.parent().unwrap_or(crate_dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("Failed to create {}", dir.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("Failed to write in {}", dir.display()))?;
+    std::io::Write::write_all(&mut file, updated.as_bytes())
+        .with_context(|| format!("Failed to write {}", path.display()))?;
+    file.persist(&path)
+        .with_context(|| format!("Failed to write {}", path.display()))?;
+    Ok(path)
+}
+
 /// How serious a finding is (the LSP severities Arca uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -176,4 +201,39 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count();
     let line_start = before.rfind('\n').map_or(0, |index| index + 1);
     (line, before[line_start..].chars().count())
+}
+
+#[cfg(test)]
+mod save_tests {
+    use super::*;
+
+    #[test]
+    fn saving_defaults_keeps_comments_and_creates_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let updates = RustConfig {
+            profile: Some("release".into()),
+            features: Some(vec![]),
+            bin: None,
+            base_image: Some("debian:12".into()),
+        };
+        let path = save_defaults(dir.path(), &updates).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), updates);
+
+        std::fs::write(
+            &path,
+            "# my settings\n[rust]\nprofile = \"dev\" # fast\n\n# trailing note\n",
+        )
+        .unwrap();
+        save_defaults(dir.path(), &updates).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# my settings\n[rust]\nprofile = \"release\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("# fast") && text.contains("# trailing note"),
+            "{text}"
+        );
+        assert_eq!(load(dir.path()).unwrap(), updates);
+    }
 }

@@ -138,6 +138,27 @@ impl LineSplitter {
     }
 }
 
+/// Drops ANSI escape sequences (the classic builder colours RUN's stderr).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for next in chars.by_ref() {
+                    if next.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(ch);
+    }
+    out
+}
+
 fn label_filter(labels: &[&str]) -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "label".to_owned(),
@@ -226,7 +247,7 @@ impl ContainerEngine for DockerEngine {
             match item {
                 Ok(info) => {
                     if let Some(text) = info.stream {
-                        lines.push(Stream::Stdout, text.as_bytes(), output);
+                        lines.push(Stream::Stdout, strip_ansi(&text).as_bytes(), output);
                     }
                 }
                 Err(error) => {
@@ -687,6 +708,12 @@ impl ContainerEngine for DockerEngine {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn ansi_colours_are_dropped() {
+        assert_eq!(strip_ansi("\u{1b}[91moops\n\u{1b}[0mdone"), "oops\ndone");
+        assert_eq!(strip_ansi("plain · text"), "plain · text");
+    }
 
     #[test]
     fn lines_are_split_across_chunks_and_streams() {

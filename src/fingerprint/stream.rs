@@ -273,6 +273,33 @@ mod tests {
     }
 
     #[test]
+    fn the_constants_are_what_the_python_reference_prints_today() {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/fingerprint_reference.py"
+        );
+        let output = Command::new("python3")
+            .arg(script)
+            .arg("fixture")
+            .output()
+            .expect("python3 runs (the reference implementation needs it)");
+        assert!(output.status.success(), "{output:?}");
+        let printed = String::from_utf8(output.stdout).expect("UTF-8");
+        let expected = [
+            ("CONTAINER_ALL_ROOTS", CONTAINER_ALL_ROOTS),
+            ("HOST_ALL_ROOTS", HOST_ALL_ROOTS),
+            ("LOCKFILE_ONLY", LOCKFILE_ONLY),
+            ("NO_ROOTS", NO_ROOTS),
+            ("TWO_DIR_ROOTS", TWO_DIR_ROOTS),
+            ("SYMLINK_ROOT", SYMLINK_ROOT),
+        ];
+        for (name, value) in expected {
+            let line = format!("const {name}: &str = \"{value}\";");
+            assert!(printed.contains(&line), "missing `{line}` in:\n{printed}");
+        }
+    }
+
+    #[test]
     fn host_mode_key_reads_rustc() {
         let BuildModeKey::Host { rustc_version } = host_mode_key().expect("rustc -Vv runs") else {
             panic!("host_mode_key gives a host key");

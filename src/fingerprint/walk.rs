@@ -418,3 +418,78 @@ fn consume_chunks(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(out: &mut Vec<u8>, text: &str) {
+        out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    #[test]
+    fn records_straddling_chunk_boundaries_come_out_exactly() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // "a" ends 5 bytes before the first chunk boundary, so the next
+        // record's length prefix straddles it; "c" spans whole chunks.
+        let header = 8 + "file".len() + 8 + "a".len();
+        let files: Vec<(&str, Vec<u8>)> = vec![
+            ("a", vec![b'a'; CHUNK_SIZE - header - 5]),
+            ("b", b"hello".to_vec()),
+            (
+                "c",
+                (0..2 * CHUNK_SIZE + 3).map(|i| (i % 253) as u8).collect(),
+            ),
+            ("d", Vec::new()),
+        ];
+        let mut expected = Vec::new();
+        for (name, contents) in &files {
+            fs::write(dir.path().join(name), contents).expect("write");
+            record(&mut expected, "file");
+            record(&mut expected, name);
+            expected.extend_from_slice(contents);
+        }
+        let mut streamed = Vec::new();
+        let mut marks = Vec::new();
+        read_inputs(&[dir.path().to_path_buf()], true, |chunk| {
+            streamed.extend_from_slice(chunk.bytes());
+            marks.append(&mut chunk.marks);
+            Ok(())
+        })
+        .expect("read inputs");
+        assert_eq!(streamed.len(), expected.len());
+        assert!(streamed == expected, "the chunked stream differs");
+        let digests: Vec<(PathBuf, [u8; 32])> = marks
+            .into_iter()
+            .map(|mark| match mark {
+                Mark::File { path, digest, .. } => (path, digest),
+                other => panic!("only files here: {other:?}"),
+            })
+            .collect();
+        let wanted: Vec<(PathBuf, [u8; 32])> = files
+            .iter()
+            .map(|(name, contents)| (dir.path().join(name), *blake3::hash(contents).as_bytes()))
+            .collect();
+        assert_eq!(digests, wanted);
+    }
+
+    #[test]
+    fn a_consumer_error_stops_the_reader() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for index in 0..20 {
+            fs::write(
+                dir.path().join(format!("f{index}")),
+                vec![0; CHUNK_SIZE / 2],
+            )
+            .expect("write");
+        }
+        let mut calls = 0;
+        let outcome = read_inputs(&[dir.path().to_path_buf()], false, |_| {
+            calls += 1;
+            anyhow::bail!("stop here")
+        });
+        assert_eq!(format!("{:#}", outcome.expect_err("stopped")), "stop here");
+        assert_eq!(calls, 1);
+    }
+}

@@ -84,6 +84,16 @@ impl DockerTest {
     /// `arca build rust <crate> --profile release --features '' --base-image <runtime base>`
     /// plus `extra`, with this test's ARCA_HOME.
     pub fn build_cli(&self, extra: &[&str], docker_host: Option<&str>) -> Output {
+        self.build_cli_env(extra, docker_host, &[])
+    }
+
+    /// [`Self::build_cli`] with extra environment variables.
+    pub fn build_cli_env(
+        &self,
+        extra: &[&str],
+        docker_host: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_arca"));
         command
             .args(["build", "rust"])
@@ -97,6 +107,7 @@ impl DockerTest {
                 RUNTIME_BASE,
             ])
             .args(extra)
+            .envs(env.iter().copied())
             .env("ARCA_HOME", self.home.path());
         match docker_host {
             Some(host) => command.env("DOCKER_HOST", host),
