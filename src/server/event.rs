@@ -79,7 +79,7 @@ pub enum TaskResult {
         generation: u64,
         facts: Result<CrateFacts, String>,
     },
-    /// The crate's inputs were streamed (the whole-tree fingerprint).
+    /// The crate's input tree was walked and hashed.
     Indexed {
         crate_dir: PathBuf,
         generation: u64,
@@ -91,12 +91,6 @@ pub enum TaskResult {
     BuildFinished(super::handlers::build::Finished),
     /// Time to recompute the whole-tree fingerprint (if still wanted).
     RefingerprintDue { crate_dir: PathBuf, generation: u64 },
-    /// The per-file index was built (after `Indexed` brought the stream).
-    IndexBuilt {
-        crate_dir: PathBuf,
-        generation: u64,
-        index: Result<crate::fingerprint::index::TreeIndex, String>,
-    },
     /// The whole-tree fingerprint of the current tree was recomputed.
     Refingerprinted {
         crate_dir: PathBuf,

@@ -48,7 +48,7 @@ pub fn assess(entry: &CrateEntry) -> Option<CrateStatus> {
                 });
                 let changes = live.changes();
                 let changed_inputs = if baseline_fresh || !changes.is_empty() {
-                    changes
+                    changes.iter().map(ToString::to_string).collect()
                 } else {
                     Vec::new()
                 };

@@ -157,23 +157,12 @@ fn rehash(state: &mut State, dir: &Path) {
     let events = state.events.clone();
     let crate_dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        // The stream first, so the status goes out as soon as it is known;
-        // then the index that makes later verdicts O(changes).
-        let live = Live::stream(&facts, settings).map_err(|error| format!("{error:#}"));
-        let streamed = live.is_ok();
+        let live = Live::build(&facts, settings).map_err(|error| format!("{error:#}"));
         let _ = events.send(Event::Task(TaskResult::Indexed {
-            crate_dir: crate_dir.clone(),
+            crate_dir,
             generation,
             live,
         }));
-        if streamed {
-            let index = live::build_index(&facts).map_err(|error| format!("{error:#}"));
-            let _ = events.send(Event::Task(TaskResult::IndexBuilt {
-                crate_dir,
-                generation,
-                index,
-            }));
-        }
     });
 }
 
@@ -330,7 +319,6 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             if entry.live_generation != generation {
                 return;
             }
-            tracing::info!("streamed {}", crate_dir.display());
             let mut live = live;
             let missed = std::mem::take(&mut entry.changed_while_hashing);
             if let Ok(live) = live.as_mut()
@@ -356,7 +344,7 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             match fingerprint {
                 Ok(fingerprint) => {
                     if let Some(Ok(live)) = entry.live.as_mut() {
-                        live.settle(fingerprint);
+                        live.current_fingerprint = Some(fingerprint);
                     }
                 }
                 Err(error) => tracing::warn!("fingerprint of {}: {error}", crate_dir.display()),
@@ -367,33 +355,7 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             crate_dir,
             generation,
         } => start_refingerprint(state, &crate_dir, generation),
-        TaskResult::IndexBuilt {
-            crate_dir,
-            generation,
-            index,
-        } => {
-            let Some(entry) = state.crates.get_mut(&crate_dir) else {
-                return;
-            };
-            if entry.live_generation != generation {
-                return;
-            }
-            tracing::info!("index of {} built", crate_dir.display());
-            match index {
-                Ok(index) => {
-                    let Some(Ok(live)) = entry.live.as_mut() else {
-                        return;
-                    };
-                    if !live.attach_index(index) {
-                        refingerprint(state, &crate_dir);
-                    }
-                }
-                Err(error) => entry.live = Some(Err(error)),
-            }
-            publish(state, &crate_dir);
-        }
         TaskResult::WatchesReady => {
-            tracing::info!("watches ready");
             state.watches_ready = true;
             let wanted: Vec<PathBuf> = state
                 .crates

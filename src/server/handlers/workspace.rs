@@ -126,9 +126,8 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             if entry.facts_generation != generation {
                 return;
             }
-            match &facts {
-                Ok(_) => tracing::info!("facts of {}", crate_dir.display()),
-                Err(error) => tracing::info!("facts of {}: {error}", crate_dir.display()),
+            if let Err(error) = &facts {
+                tracing::info!("facts of {}: {error}", crate_dir.display());
             }
             entry.facts = Some(facts);
             watch_outside_inputs(state, &crate_dir);
