@@ -60,11 +60,16 @@ fn package_reports_progress_and_output_and_turns_the_crate_fresh() {
         .expect("a progress token was created")
         .clone();
     let token = created["params"]["token"].clone();
-    let progress: Vec<Value> = server
+    // The end may arrive just after the answer.
+    let end = server.expect("$/progress", "progress end", |params| {
+        params["token"] == token && params["value"]["kind"] == "end"
+    });
+    let mut progress: Vec<Value> = server
         .take_all("$/progress")
         .into_iter()
         .filter(|params| params["token"] == token)
         .collect();
+    progress.push(end);
     let kinds: Vec<&str> = progress
         .iter()
         .map(|params| params["value"]["kind"].as_str().unwrap())

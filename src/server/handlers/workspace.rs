@@ -216,6 +216,7 @@ pub fn on_watch(state: &mut State, event: WatchEvent) {
 
 /// What a set of changed paths means for each crate.
 pub fn on_paths(state: &mut State, paths: &[PathBuf]) {
+    tracing::debug!("changed on disk: {paths:?}");
     if !state.initialized {
         return;
     }
