@@ -244,3 +244,43 @@ fn cancelling_from_the_client_stops_the_build_and_stores_nothing() {
     assert_eq!(error["code"], -32800, "{error}");
     assert!(test.leftover_containers().is_empty(), "containers left");
 }
+
+/// Precise staleness live in the editor: after a real build, only a change
+/// to something that went into the binary turns the crate stale.
+#[test]
+fn only_real_inputs_turn_a_built_crate_stale_in_the_editor() {
+    let Some(test) = docker::DockerTest::new() else {
+        return;
+    };
+    let mut server = start(&test);
+    let uri = crate_uri(&test.crate_dir);
+    server.status(&uri, "missing");
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.package", "arguments": [{"crate": uri}]}),
+        )
+        .unwrap_or_else(|error| panic!("arca.package failed: {error}"));
+    server.status(&uri, "fresh");
+    server.drain(Duration::from_millis(300));
+    server.discard("arca/status");
+
+    // Not inputs: a README, a test, an editor's swap file.
+    std::fs::write(test.crate_dir.join("README.md"), "# hello\n").unwrap();
+    std::fs::create_dir_all(test.crate_dir.join("tests")).unwrap();
+    std::fs::write(test.crate_dir.join("tests/smoke.rs"), "#[test] fn t() {}\n").unwrap();
+    std::fs::write(test.crate_dir.join("src/.main.rs.swp"), "swap").unwrap();
+    let not_fresh = server.wait_for("arca/status", Duration::from_secs(2), |params| {
+        params["crate"] == uri.as_str() && params["state"] != "fresh"
+    });
+    assert!(not_fresh.is_none(), "a non-input made it {not_fresh:?}");
+
+    // An input: the source. Reverting returns to fresh.
+    let main = test.crate_dir.join("src/main.rs");
+    let original = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{original}// edited\n")).unwrap();
+    let stale = server.status(&uri, "stale");
+    assert_eq!(stale["reasons"], json!(["src/main.rs changed"]), "{stale}");
+    std::fs::write(&main, original).unwrap();
+    server.status(&uri, "fresh");
+}
