@@ -21,6 +21,13 @@ if ! command -v curl >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
 fi
 
+# stunnel and openssl: the TLS test puts a mutual-TLS listener in front of
+# the engine's socket (tests/docker_tls.rs).
+if ! command -v stunnel >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+    say "installing stunnel4 and openssl"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 openssl >/dev/null
+fi
+
 if ! command -v dockerd >/dev/null 2>&1; then
     say "dockerd missing: installing docker.io from Debian packages"
     apt-get update -qq
