@@ -112,6 +112,17 @@ fn unknown_methods_and_malformed_params_get_errors_and_the_server_lives_on() {
     server.notify("textDocument/didOpen", json!({"textDocument": "nope"}));
     server.notify("textDocument/didChange", json!(null));
 
+    // Properties the contract does not name are ignored, not refused: a
+    // client may extend its arguments.
+    let uri = support::lsp_client::crate_uri(&workspace.root.join("demo"));
+    let answer = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.cancel", "arguments": [{"crate": uri, "origin": "statusBar"}]}),
+        )
+        .unwrap();
+    assert_eq!(answer, json!(null));
+
     // Still alive and answering.
     let statuses = server.request("arca/status", json!({})).unwrap();
     assert_eq!(statuses.as_array().unwrap().len(), 1, "{statuses}");

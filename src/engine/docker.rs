@@ -432,23 +432,7 @@ impl ContainerEngine for DockerEngine {
             .stderr(true)
             .build();
         let mut stream = self.docker.logs(container, Some(options));
-        let mut lines = LineSplitter::default();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(LogOutput::StdErr { message }) => lines.push(Stream::Stderr, &message, output),
-                Ok(
-                    LogOutput::StdOut { message }
-                    | LogOutput::Console { message }
-                    | LogOutput::StdIn { message },
-                ) => lines.push(Stream::Stdout, &message, output),
-                Err(error) => {
-                    lines.finish(output);
-                    bail!("Lost the container's output: {}", server_message(&error));
-                }
-            }
-        }
-        lines.finish(output);
-        Ok(())
+        forward_output(&mut stream, output, "the container's output").await
     }
 
     async fn wait_container(&self, container: &str) -> Result<i64> {
@@ -621,24 +605,7 @@ impl ContainerEngine for DockerEngine {
             output: mut stream, ..
         } = started
         {
-            let mut lines = LineSplitter::default();
-            while let Some(item) = stream.next().await {
-                match item {
-                    Ok(LogOutput::StdErr { message }) => {
-                        lines.push(Stream::Stderr, &message, output)
-                    }
-                    Ok(
-                        LogOutput::StdOut { message }
-                        | LogOutput::Console { message }
-                        | LogOutput::StdIn { message },
-                    ) => lines.push(Stream::Stdout, &message, output),
-                    Err(error) => {
-                        lines.finish(output);
-                        bail!("Lost the command's output: {}", server_message(&error));
-                    }
-                }
-            }
-            lines.finish(output);
+            forward_output(&mut stream, output, "the command's output").await?;
         }
         let inspected = self
             .docker
@@ -702,6 +669,31 @@ impl ContainerEngine for DockerEngine {
             .map(|volume| volume.name)
             .collect())
     }
+}
+
+/// Splits a container's or exec's output stream into lines for `output`
+/// (stderr apart from the rest) until it ends.
+async fn forward_output<S>(stream: &mut S, output: LineSink<'_>, what: &str) -> Result<()>
+where
+    S: futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+{
+    let mut lines = LineSplitter::default();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(LogOutput::StdErr { message }) => lines.push(Stream::Stderr, &message, output),
+            Ok(
+                LogOutput::StdOut { message }
+                | LogOutput::Console { message }
+                | LogOutput::StdIn { message },
+            ) => lines.push(Stream::Stdout, &message, output),
+            Err(error) => {
+                lines.finish(output);
+                bail!("Lost {what}: {}", server_message(&error));
+            }
+        }
+    }
+    lines.finish(output);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub struct StatusParams {
 
 /// The one argument object of `arca.build` and `arca.package`.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct BuildArgs {
     #[serde(rename = "crate", default)]
     pub crate_uri: Option<String>,
@@ -61,7 +61,6 @@ impl Features {
 
 /// The argument object of `arca.cancel`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CancelArgs {
     #[serde(rename = "crate", default)]
     pub crate_uri: Option<String>,
@@ -69,7 +68,7 @@ pub struct CancelArgs {
 
 /// The argument object of `arca.setDefaults`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SetDefaultsArgs {
     #[serde(rename = "crate", default)]
     pub crate_uri: Option<String>,
