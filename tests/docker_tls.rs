@@ -59,11 +59,24 @@ fn make_certificates(dir: &Path) {
             "/CN=arca-test-ca",
         ],
     );
-    std::fs::write(
-        dir.join("server.ext"),
+    issue_certificate(
+        dir,
+        ("server-key.pem", "server.pem"),
+        "/CN=127.0.0.1",
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
+    );
+    issue_certificate(
+        dir,
+        ("key.pem", "cert.pem"),
+        "/CN=arca-test-client",
+        "extendedKeyUsage=clientAuth\n",
+    );
+}
+
+/// A new key and a certificate for `subject` signed by the test CA, with
+/// the given X.509 v3 extensions.
+fn issue_certificate(dir: &Path, (key, cert): (&str, &str), subject: &str, extensions: &str) {
+    std::fs::write(dir.join("extensions.cnf"), extensions).unwrap();
     openssl(
         dir,
         &[
@@ -72,11 +85,11 @@ fn make_certificates(dir: &Path) {
             "rsa:2048",
             "-nodes",
             "-keyout",
-            "server-key.pem",
+            key,
             "-out",
-            "server.csr",
+            "request.csr",
             "-subj",
-            "/CN=127.0.0.1",
+            subject,
         ],
     );
     openssl(
@@ -85,7 +98,7 @@ fn make_certificates(dir: &Path) {
             "x509",
             "-req",
             "-in",
-            "server.csr",
+            "request.csr",
             "-CA",
             "ca.pem",
             "-CAkey",
@@ -94,45 +107,9 @@ fn make_certificates(dir: &Path) {
             "-days",
             "1",
             "-out",
-            "server.pem",
+            cert,
             "-extfile",
-            "server.ext",
-        ],
-    );
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "client.csr",
-            "-subj",
-            "/CN=arca-test-client",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-out",
-            "cert.pem",
-            "-extfile",
-            "client.ext",
+            "extensions.cnf",
         ],
     );
 }
