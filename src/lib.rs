@@ -4,11 +4,13 @@
 //! server ([`server`]). Data flows one way; see ARCHITECTURE.md for the code
 //! map and the invariants each module keeps.
 
+pub mod blobs;
 pub mod build;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fingerprint;
+pub mod image;
 pub mod manifest;
 pub mod paths;
 pub mod plan;

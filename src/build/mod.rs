@@ -43,7 +43,9 @@ use tokio_util::sync::CancellationToken;
 pub use cargo_messages::{CompilerDiagnostic, DiagnosticSpan};
 pub use freshness::fresh_artifact;
 
+use crate::blobs::BlobStore;
 use crate::engine::{self, BUILD_LABEL, ContainerEngine};
+use crate::image::base::Bases;
 use crate::manifest::{self, BuildOutputs, Manifest};
 use crate::plan::{self, BuildSettings, SettingsOverrides};
 use crate::store::{Store, StoredArtifact};
@@ -72,6 +74,8 @@ pub struct BuildRequest {
 /// need, so an up-to-date build never touches Docker).
 pub struct BuildEnv {
     store: Store,
+    blobs: BlobStore,
+    bases: Bases,
     rust_cache: PathBuf,
     engine: tokio::sync::OnceCell<Arc<dyn ContainerEngine>>,
 }
@@ -86,6 +90,8 @@ impl BuildEnv {
     pub fn at(arca_home: &Path) -> Self {
         Self {
             store: Store::at(arca_home.join("containers")),
+            blobs: BlobStore::at(arca_home.join("blobs")),
+            bases: Bases::at(arca_home.join("bases")),
             rust_cache: arca_home.join("cache").join("rust"),
             engine: tokio::sync::OnceCell::new(),
         }
@@ -103,6 +109,16 @@ impl BuildEnv {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// `$ARCA_HOME/blobs`: the content-addressed layer store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// `$ARCA_HOME/bases`: the base images imported into the blob store.
+    pub fn bases(&self) -> &Bases {
+        &self.bases
     }
 
     /// `$ARCA_HOME/cache/rust`: builder target caches, the shared cargo
@@ -124,6 +140,8 @@ pub enum ProgressTask {
     Pull { image: String, layer: String },
     /// Writing the image archive.
     Export { archive: PathBuf },
+    /// Importing a base image's layers into the blob store.
+    Import { image: String },
 }
 
 /// What the pipeline reports while it runs, in order.
@@ -177,8 +195,14 @@ pub struct PackageOutcome {
     pub artifact: StoredArtifact,
     /// True when the newest artifact was fresh and returned without a build.
     pub up_to_date: bool,
-    /// Size of `image.tar` in bytes.
+    /// Size of the standalone `image.tar` in bytes (0 when none exists).
     pub archive_bytes: u64,
+    /// The standalone archive, when one exists (written with `archive`,
+    /// by `arca export`, or by the original CLI).
+    pub archive_path: Option<PathBuf>,
+    /// The image id (`sha256:…`, the config's digest); `None` for an
+    /// artifact without a layout (made by the original CLI).
+    pub image_id: Option<String>,
     /// Warnings (and other non-error diagnostics) of this build's cargo run.
     pub diagnostics: Vec<CompilerDiagnostic>,
 }
@@ -308,6 +332,8 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     let builder_base_image = plan::builder_base_image(&settings.base_image);
     let builder_image_tag = plan::builder_image_tag(&builder_base_image);
     let mode = freshness::build_mode(&settings.base_image, request.host_build)?;
+    // A malformed SOURCE_DATE_EPOCH fails before anything runs.
+    crate::image::layer::layer_mtime()?;
     Ok(PreparedBuild {
         facts,
         settings,
@@ -337,11 +363,31 @@ fn ensure_lockfile(facts: &CrateFacts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How to package, beyond the [`BuildRequest`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackageOptions {
+    /// Also write the standalone `image.tar` beside the record.
+    pub archive: bool,
+}
+
 /// Builds the crate into a runtime image and stores it as an artifact, or
-/// returns the fresh artifact at once (unless `request.force`).
+/// returns the fresh artifact at once (unless `request.force`). Writes no
+/// standalone archive (see [`package_with`]).
 pub async fn package(
     env: &BuildEnv,
     request: &BuildRequest,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<PackageOutcome, BuildError> {
+    package_with(env, request, PackageOptions::default(), events, cancel).await
+}
+
+/// [`package`] with options (`archive`: write `image.tar` too; a fresh
+/// artifact without one gets it exported from the store).
+pub async fn package_with(
+    env: &BuildEnv,
+    request: &BuildRequest,
+    options: PackageOptions,
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<PackageOutcome, BuildError> {
@@ -351,17 +397,38 @@ pub async fn package(
     if !request.force
         && let Some(artifact) = fresh_cancellable(env.store(), &prepared, cancel).await?
     {
+        if options.archive && !artifact.archive_path().is_file() {
+            let artifact = artifact.clone();
+            let blobs = env.blobs().clone();
+            tokio::task::spawn_blocking(move || {
+                crate::image::export::export_artifact(
+                    &blobs,
+                    &artifact.dir,
+                    &artifact.metadata.local_tag,
+                    &artifact.archive_path(),
+                )
+            })
+            .await
+            .map_err(|error| anyhow!("The export task failed: {error}"))??;
+        }
         let archive_bytes = std::fs::metadata(artifact.archive_path())
             .map(|metadata| metadata.len())
-            .unwrap_or(0);
+            .ok();
+        // The image id is its config's digest (as the engine computes it).
+        let image_id =
+            crate::image::layout::read(&artifact.dir.join(crate::image::layout::LAYOUT_DIR))
+                .ok()
+                .map(|(image, _)| image.config.digest.to_string());
         events(BuildEvent::Finished {
             artifact_id: artifact.metadata.artifact_id.clone(),
             up_to_date: true,
         });
         return Ok(PackageOutcome {
+            archive_path: archive_bytes.map(|_| artifact.archive_path()),
             artifact,
             up_to_date: true,
-            archive_bytes,
+            archive_bytes: archive_bytes.unwrap_or(0),
+            image_id,
             diagnostics: Vec::new(),
         });
     }
@@ -369,20 +436,23 @@ pub async fn package(
     let artifact_id = env.store().new_artifact_id();
     let result = async {
         let binary = compile(env, &engine, &prepared, &artifact_id, events, cancel).await?;
-        let (artifact, archive_bytes) = runtime_image::package(
+        let packaged = runtime_image::package(
+            env,
             &engine,
-            env.store(),
             &prepared,
             &artifact_id,
             &binary,
+            options.archive,
             events,
             cancel,
         )
         .await?;
         Ok::<_, BuildError>(PackageOutcome {
-            artifact,
+            artifact: packaged.artifact,
             up_to_date: false,
-            archive_bytes,
+            archive_bytes: packaged.archive.as_ref().map_or(0, |(_, bytes)| *bytes),
+            archive_path: packaged.archive.map(|(path, _)| path),
+            image_id: Some(packaged.image_id),
             diagnostics: binary.diagnostics,
         })
     }

@@ -1,53 +1,125 @@
-//! The runtime image and the artifact: build `arca-local:<crate>-<id>` from
-//! an in-memory tar context, stream its archive into the store's staging
-//! directory, commit the record. On failure or cancellation the image is
-//! removed and the staging directory deleted: no record, no half archive.
+//! The runtime image and the artifact, over the blob store: make sure the
+//! base is in the store (one engine export per base image id, verified by
+//! digest), assemble the image (binary layer, CA-bundle layer when the base
+//! lacks one, derived config, manifest), load it into the engine at the
+//! cost of what the engine lacks, then commit the record with its OCI
+//! layout (and, when asked, a standalone `image.tar`).
+//!
+//! Loading: an engine that holds the base and takes thin archives (Docker)
+//! gets only the new layers; one that holds the base but refuses thin
+//! archives (Podman) gets an image build over the base whose context holds
+//! only the new layers' files; one that lacks the base (pruned, another or
+//! a remote engine without it) gets the full archive.
+//!
+//! Invariants: the store lock is held shared from the first blob write to
+//! the commit, so `arca prune` never collects a blob this build is about
+//! to reference; on failure or cancellation the image tag is removed, the
+//! staging directory deleted and the blobs this build created (config,
+//! manifest, binary layer) taken back, unless something links them by now.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
 use super::container_build::{ContainerRun, ensure_image};
 use super::{
-    BinaryOutcome, BuildError, BuildEvent, CRATE_DIR_LABEL, EventSink, PreparedBuild, ProgressTask,
-    cancellable, recipes,
+    BinaryOutcome, BuildEnv, BuildError, BuildEvent, CRATE_DIR_LABEL, EventSink, PreparedBuild,
+    ProgressTask, cancellable,
 };
+use crate::blobs::{BlobStore, Digest};
 use crate::engine::tar_context::TarContext;
 use crate::engine::{BUILD_LABEL, ContainerEngine, ContainerSpec, OutputLine};
-use crate::manifest::Manifest;
+use crate::image::base::{BaseRecord, CaBundle, CreatedBlobs};
+use crate::image::config::{Derivation, NewLayer};
+use crate::image::layer::{Content, FileEntry};
+use crate::image::{self, BlobRef, StoredImage, layout};
 use crate::plan;
-use crate::store::{self, ArtifactMetadata, Store, StoredArtifact};
+use crate::store::{self, ArtifactMetadata, StoredArtifact};
 
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-/// The smallest step between two export progress reports.
-const EXPORT_REPORT_BYTES: u64 = 1 << 20;
+/// The smallest step between two progress reports of a byte stream.
+const REPORT_BYTES: u64 = 1 << 20;
 
-/// Builds the runtime image around the built binary and stores the artifact.
-/// Returns it with the archive's size.
+/// Installs ca-certificates with whatever package manager the base has.
+const CA_INSTALL_SCRIPT: &str = "set -eu; \
+if command -v apt-get >/dev/null 2>&1; then \
+    apt-get update; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates; \
+elif command -v dnf >/dev/null 2>&1; then dnf install -y ca-certificates; \
+elif command -v microdnf >/dev/null 2>&1; then microdnf install -y ca-certificates; \
+elif command -v apk >/dev/null 2>&1; then apk add --no-cache ca-certificates; \
+else echo 'arca: no package manager to install ca-certificates' >&2; exit 3; fi";
+
+/// What packaging made.
+pub(super) struct Packaged {
+    pub artifact: StoredArtifact,
+    /// The standalone archive and its size, when one was written.
+    pub archive: Option<(PathBuf, u64)>,
+    /// The engine's id of the loaded image.
+    pub image_id: String,
+}
+
+/// Builds the runtime image around the built binary and stores the
+/// artifact.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn package(
+    env: &BuildEnv,
     engine: &Arc<dyn ContainerEngine>,
-    store: &Store,
     prepared: &PreparedBuild,
     artifact_id: &str,
     built: &BinaryOutcome,
+    write_archive: bool,
     events: EventSink<'_>,
     cancel: &CancellationToken,
-) -> Result<(StoredArtifact, u64), BuildError> {
-    let binary = built.binary.as_path();
-    let manifest = &built.manifest;
+) -> Result<Packaged, BuildError> {
+    let metadata = record_for(engine.as_ref(), prepared, artifact_id, built);
+    let blobs = env.blobs().clone();
+    let created = CreatedBlobs::default();
+    let result = package_inner(
+        env,
+        engine,
+        prepared,
+        &metadata,
+        built,
+        write_archive,
+        &created,
+        events,
+        cancel,
+    )
+    .await;
+    if result.is_err() {
+        let _ = engine.remove_image(&metadata.local_tag).await;
+        let created = std::mem::take(
+            &mut *created
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for digest in created {
+            blobs.discard_if_unlinked(&digest);
+        }
+    }
+    result
+}
+
+fn record_for(
+    engine: &dyn ContainerEngine,
+    prepared: &PreparedBuild,
+    artifact_id: &str,
+    built: &BinaryOutcome,
+) -> ArtifactMetadata {
     let facts = &prepared.facts;
     let settings = &prepared.settings;
     let remote_tag = format!(
         "{}-{artifact_id}",
         plan::sanitize_tag_component(&facts.name)
     );
-    let local_tag = format!("{}:{remote_tag}", plan::LOCAL_IMAGE_PREFIX);
-    let metadata = ArtifactMetadata {
+    ArtifactMetadata {
         schema_version: store::CURRENT_SCHEMA_VERSION,
         artifact_id: artifact_id.to_owned(),
+        local_tag: format!("{}:{remote_tag}", plan::LOCAL_IMAGE_PREFIX),
         remote_tag,
-        build_fingerprint: manifest.digest(),
+        build_fingerprint: built.manifest.digest(),
         kind: "rust".into(),
         created_at_epoch_ms: store::now_epoch_ms(),
         crate_name: facts.name.clone(),
@@ -59,162 +131,773 @@ pub(super) async fn package(
         cargo_features: settings.features.clone(),
         base_image: settings.base_image.clone(),
         runtime: engine.runtime_name().into(),
-        local_tag: local_tag.clone(),
         archive_file: store::ARCHIVE_FILE.into(),
         uploaded_ref: None,
         uploaded_at_epoch_ms: None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn package_inner(
+    env: &BuildEnv,
+    engine: &Arc<dyn ContainerEngine>,
+    prepared: &PreparedBuild,
+    metadata: &ArtifactMetadata,
+    built: &BinaryOutcome,
+    write_archive: bool,
+    created: &CreatedBlobs,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<Packaged, BuildError> {
+    let blobs = env.blobs().clone();
+    let base_image = &prepared.settings.base_image;
+    events(BuildEvent::Stage {
+        title: "Preparing runtime base image".into(),
+        detail: base_image.clone(),
+    });
+    let lock = {
+        let blobs = blobs.clone();
+        blocking(cancel, move || blobs.lock_shared()).await?
     };
+    let base = ensure_base(env, engine, prepared, events, cancel).await?;
+    let base = ensure_ca_bundle(env, engine, prepared, metadata, base, events, cancel).await?;
 
     events(BuildEvent::Stage {
-        title: "Building runtime container image".into(),
-        detail: format!("tag {local_tag}"),
+        title: "Assembling runtime image".into(),
+        detail: format!("tag {}", metadata.local_tag),
     });
-    ensure_image(engine.as_ref(), &settings.base_image, events, cancel).await?;
-    let needs_certificates = !base_has_ca_bundle(engine, prepared, artifact_id, cancel).await?;
-    let containerfile = recipes::runtime_containerfile(&metadata, needs_certificates)?;
-    let binary_bytes = tokio::fs::read(binary)
-        .await
-        .with_context(|| format!("Failed to read the built binary {}", binary.display()))?;
-    let mut context = TarContext::new();
-    context.add_file("Containerfile", containerfile.as_bytes(), 0o644)?;
-    context.add_file(&settings.bin, &binary_bytes, 0o755)?;
-    drop(binary_bytes);
-    let context = context.finish()?;
-    // The builder's step-by-step output is noise on success; it is shown
-    // when the image fails to build.
-    let builder_output = std::sync::Mutex::new(Vec::<String>::new());
-    let output = |line: OutputLine| {
-        builder_output
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(line.text)
+    let assembled = {
+        let blobs = blobs.clone();
+        let base = base.record.clone();
+        let binary = built.binary.clone();
+        let metadata = metadata.clone();
+        let created = created.clone();
+        blocking(cancel, move || {
+            assemble(&blobs, &base, &binary, &metadata, &created)
+        })
+        .await?
     };
-    if let Err(error) = cancellable(cancel, engine.build_image(&local_tag, context, &output)).await
-    {
-        let _ = engine.remove_image(&local_tag).await;
-        if !matches!(error, BuildError::Cancelled) {
-            for line in builder_output
-                .into_inner()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-            {
-                events(BuildEvent::Output { line });
-            }
-        }
-        return Err(error);
-    }
+    let binary_layer = assembled.image.layers.last().cloned();
     events(BuildEvent::StageDone {
-        message: "Runtime container image built.".into(),
+        message: format!(
+            "Runtime image assembled: binary layer {} ({}).",
+            human_size(binary_layer.as_ref().map_or(0, |layer| layer.size)),
+            binary_layer
+                .as_ref()
+                .map(|layer| short(&layer.digest))
+                .unwrap_or_default()
+        ),
     });
 
-    let stored = save_artifact(
-        engine.as_ref(),
-        store,
-        &metadata,
-        &containerfile,
-        manifest,
+    events(BuildEvent::Stage {
+        title: "Loading image into the engine".into(),
+        detail: format!("tag {}", metadata.local_tag),
+    });
+    let message = load(
+        &blobs,
+        engine,
+        &built.binary,
+        &base,
+        &assembled,
+        metadata,
+        prepared,
         events,
         cancel,
     )
-    .await;
-    if stored.is_err() {
-        let _ = engine.remove_image(&local_tag).await;
+    .await?;
+    events(BuildEvent::StageDone { message });
+    let image_id = cancellable(cancel, engine.inspect_image(&metadata.local_tag))
+        .await?
+        .map(|facts| facts.id)
+        .ok_or_else(|| {
+            anyhow!(
+                "The engine did not keep `{}` after loading it.",
+                metadata.local_tag
+            )
+        })?;
+
+    let pending = env.store().create(&metadata.artifact_id)?;
+    let archive = if write_archive {
+        let final_archive = env
+            .store()
+            .root()
+            .join(&metadata.artifact_id)
+            .join(store::ARCHIVE_FILE);
+        events(BuildEvent::Stage {
+            title: "Saving artifact archive".into(),
+            detail: final_archive.display().to_string(),
+        });
+        let staged = pending.staging_dir().join(store::ARCHIVE_FILE);
+        let bytes = write_full_archive(
+            &blobs,
+            &assembled,
+            &metadata.local_tag,
+            &staged,
+            &final_archive,
+            events,
+            cancel,
+        )
+        .await?;
+        events(BuildEvent::StageDone {
+            message: format!("Image archive saved ({}).", human_size(bytes)),
+        });
+        Some((final_archive, bytes))
+    } else {
+        None
+    };
+    {
+        let dir = pending.staging_dir().join(layout::LAYOUT_DIR);
+        let blobs = blobs.clone();
+        let image = assembled.image.clone();
+        let ref_name = metadata.remote_tag.clone();
+        blocking(cancel, move || {
+            layout::write(&dir, &blobs, &image, &ref_name)
+        })
+        .await?;
     }
-    stored
+    built.manifest.write_to(pending.staging_dir())?;
+    if cancel.is_cancelled() {
+        return Err(BuildError::Cancelled);
+    }
+    let artifact = pending.commit(metadata)?;
+    drop(lock);
+    Ok(Packaged {
+        artifact,
+        archive,
+        image_id,
+    })
 }
 
-async fn save_artifact(
-    engine: &dyn ContainerEngine,
-    store: &Store,
-    metadata: &ArtifactMetadata,
-    containerfile: &str,
-    manifest: &Manifest,
+/// The base in the store, and whether the engine holds it.
+struct Base {
+    record: BaseRecord,
+    in_engine: bool,
+}
+
+/// Finds the base image's id, and imports it into the store unless a
+/// complete record of that id exists. Without the base in the engine, a
+/// stored base known under the same reference is used as it is (so a base
+/// pruned from the engine, or an offline engine, still builds).
+async fn ensure_base(
+    env: &BuildEnv,
+    engine: &Arc<dyn ContainerEngine>,
+    prepared: &PreparedBuild,
     events: EventSink<'_>,
     cancel: &CancellationToken,
-) -> Result<(StoredArtifact, u64), BuildError> {
-    let final_archive = store
-        .root()
-        .join(&metadata.artifact_id)
-        .join(store::ARCHIVE_FILE);
-    events(BuildEvent::Stage {
-        title: "Saving artifact archive".into(),
-        detail: final_archive.display().to_string(),
-    });
-    let pending = store.create(&metadata.artifact_id)?;
-    let staged_archive = pending.staging_dir().join(store::ARCHIVE_FILE);
-    let total = cancellable(cancel, engine.inspect_image(&metadata.local_tag))
-        .await?
-        .and_then(|image| image.size);
-    // At most ~200 reports per archive (and one per MiB at least apart),
-    // so an editor's progress notifications are not flooded.
-    let step = total.map_or(EXPORT_REPORT_BYTES, |total| {
-        (total / 200).max(EXPORT_REPORT_BYTES)
-    });
-    let last_report = std::sync::atomic::AtomicU64::new(0);
-    let progress = |written: u64| {
-        let last = last_report.load(std::sync::atomic::Ordering::Relaxed);
-        if written < last + step {
-            return;
+) -> Result<Base, BuildError> {
+    let reference = &prepared.settings.base_image;
+    let bases = env.bases().clone();
+    let blobs = env.blobs().clone();
+    let mut facts = cancellable(cancel, engine.inspect_image(reference)).await?;
+    if facts.is_none() {
+        let known = {
+            let bases = bases.clone();
+            let blobs = blobs.clone();
+            let reference = reference.clone();
+            blocking(cancel, move || {
+                Ok(bases
+                    .find_by_reference(&reference)
+                    .filter(|record| record.complete(&blobs).unwrap_or(false)))
+            })
+            .await?
+        };
+        if let Some(record) = known {
+            events(BuildEvent::StageDone {
+                message: format!(
+                    "The engine lacks `{reference}`; using the stored base {}.",
+                    short(&record.image_id)
+                ),
+            });
+            return Ok(Base {
+                record,
+                in_engine: false,
+            });
         }
-        last_report.store(written, std::sync::atomic::Ordering::Relaxed);
-        events(BuildEvent::Progress {
-            task: ProgressTask::Export {
-                archive: final_archive.clone(),
-            },
-            status: "Saving".into(),
-            current: written,
-            total: total.map(|total| total.max(written)),
+        ensure_image(engine.as_ref(), reference, events, cancel).await?;
+        facts = cancellable(cancel, engine.inspect_image(reference)).await?;
+    }
+    let facts = facts.ok_or_else(|| anyhow!("The engine lost `{reference}` after pulling it."))?;
+    let image_id = Digest::parse(&facts.id).with_context(|| {
+        format!(
+            "The engine reports an unusable id `{}` for `{reference}`",
+            facts.id
+        )
+    })?;
+    let _import_lock = {
+        let bases = bases.clone();
+        let image_id = image_id.clone();
+        blocking(cancel, move || bases.lock_import(&image_id)).await?
+    };
+    let existing = {
+        let bases = bases.clone();
+        let blobs = blobs.clone();
+        let image_id = image_id.clone();
+        blocking(cancel, move || {
+            let record = bases.load(&image_id);
+            Ok(match record {
+                Some(record) if record.complete(&blobs)? => Ok(record),
+                Some(record) => Err(Some(record)),
+                None => Err(None),
+            })
+        })
+        .await?
+    };
+    let record = match existing {
+        Ok(mut record) => {
+            if !record.references.contains(reference) {
+                record.references.push(reference.clone());
+                let _ = bases.save(&record);
+            }
+            events(BuildEvent::StageDone {
+                message: format!(
+                    "Base image in the store ({}, {} layers).",
+                    short(&image_id),
+                    record.layers.len()
+                ),
+            });
+            record
+        }
+        Err(previous) => {
+            if previous.is_some() {
+                events(BuildEvent::Notice {
+                    message: format!(
+                        "Some blobs of the stored base {} are missing or were corrupt; importing it again.",
+                        short(&image_id)
+                    ),
+                });
+            }
+            let started = std::time::Instant::now();
+            let (config, layers, bytes) =
+                import_base(&blobs, engine, &image_id, reference, events, cancel).await?;
+            let mut references = previous
+                .as_ref()
+                .map(|record| record.references.clone())
+                .unwrap_or_default();
+            if !references.contains(reference) {
+                references.push(reference.clone());
+            }
+            let record = BaseRecord {
+                image_id: image_id.clone(),
+                config,
+                layers,
+                references,
+                imported_at_epoch_ms: store::now_epoch_ms(),
+                // The CA bundle layer of a previous record stays valid for
+                // the same image id when its blob is still there.
+                ca_bundle: previous.and_then(|record| record.ca_bundle).filter(
+                    |bundle| match bundle {
+                        CaBundle::Layer { layer } => blobs.has(&layer.digest),
+                        _ => true,
+                    },
+                ),
+            };
+            bases.save(&record)?;
+            events(BuildEvent::StageDone {
+                message: format!(
+                    "Base image imported into the store: {} layers, {} in {:.1} s.",
+                    record.layers.len(),
+                    human_size(bytes),
+                    started.elapsed().as_secs_f64()
+                ),
+            });
+            record
+        }
+    };
+    Ok(Base {
+        record,
+        in_engine: true,
+    })
+}
+
+/// One engine export of the base, streamed into the store and verified.
+async fn import_base(
+    blobs: &BlobStore,
+    engine: &Arc<dyn ContainerEngine>,
+    image_id: &Digest,
+    reference: &str,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<(BlobRef, Vec<BlobRef>, u64), BuildError> {
+    let total = cancellable(cancel, engine.inspect_image(&image_id.to_string()))
+        .await?
+        .and_then(|facts| facts.size);
+    let (reader, mut writer) = tokio::io::duplex(4 << 20);
+    let created = CreatedBlobs::default();
+    let reading = {
+        let blobs = blobs.clone();
+        let image_id = image_id.clone();
+        let created = created.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = tokio_util::io::SyncIoBridge::new(reader);
+            crate::image::base::import(&blobs, reader, &image_id, &created)
         })
     };
-    let bytes = cancellable(
+    let progress = throttled(events, total, |current, total| BuildEvent::Progress {
+        task: ProgressTask::Import {
+            image: reference.to_owned(),
+        },
+        status: "Importing".into(),
+        current,
+        total,
+    });
+    let exporting = async {
+        let result = engine
+            .export_image_to(&image_id.to_string(), &mut writer, &progress)
+            .await;
+        drop(writer);
+        result
+    };
+    let (exported, read) = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => (Err(anyhow!("cancelled")), None),
+        (exported, read) = async { tokio::join!(exporting, reading) } => (exported, Some(read)),
+    };
+    let outcome = match (cancel.is_cancelled(), exported, read) {
+        (true, _, _) => Err(BuildError::Cancelled),
+        (false, Err(error), _) => Err(BuildError::Failed(error)),
+        (false, Ok(bytes), Some(Ok(Ok((config, layers))))) => Ok((config, layers, bytes)),
+        (false, Ok(_), Some(Ok(Err(error)))) => Err(BuildError::Failed(error)),
+        (false, Ok(_), _) => Err(BuildError::Failed(anyhow!("The base import task failed"))),
+    };
+    if outcome.is_err() {
+        // A cancelled reader notices the closed pipe at once; let it end
+        // before its blobs are taken back.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let created = std::mem::take(
+            &mut *created
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for digest in created {
+            blobs.discard_if_unlinked(&digest);
+        }
+    }
+    outcome
+}
+
+/// Settles whether images on this base need a CA-bundle layer (once per
+/// base: the answer is kept in its record).
+async fn ensure_ca_bundle(
+    env: &BuildEnv,
+    engine: &Arc<dyn ContainerEngine>,
+    prepared: &PreparedBuild,
+    metadata: &ArtifactMetadata,
+    mut base: Base,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<Base, BuildError> {
+    if base.record.ca_bundle.is_some() {
+        return Ok(base);
+    }
+    if !base.in_engine {
+        // Cannot look inside a base the engine does not hold; images get
+        // no bundle until a build with the base in the engine settles it.
+        return Ok(base);
+    }
+    let image = base.record.image_id.to_string();
+    let labels = vec![
+        (BUILD_LABEL.to_owned(), metadata.artifact_id.clone()),
+        (
+            CRATE_DIR_LABEL.to_owned(),
+            prepared.facts.crate_dir.display().to_string(),
+        ),
+    ];
+    let probe_spec = ContainerSpec {
+        image: image.clone(),
+        cmd: vec!["/bin/sh".into()],
+        labels: labels.clone(),
+        ..Default::default()
+    };
+    let probe = ContainerRun::create(engine.clone(), &probe_spec, cancel).await?;
+    let found = cancellable(cancel, engine.path_exists(probe.id(), CA_BUNDLE)).await;
+    probe.remove().await;
+    let bundle = if found? {
+        CaBundle::InBase
+    } else {
+        events(BuildEvent::Notice {
+            message: format!(
+                "The base `{}` has no CA bundle; installing ca-certificates (once per base).",
+                prepared.settings.base_image
+            ),
+        });
+        let spec = ContainerSpec {
+            image,
+            cmd: vec!["/bin/sh".into(), "-c".into(), CA_INSTALL_SCRIPT.into()],
+            user: Some("0:0".into()),
+            labels,
+            ..Default::default()
+        };
+        let run = ContainerRun::create(engine.clone(), &spec, cancel).await?;
+        let output = |line: OutputLine| events(BuildEvent::Output { line: line.text });
+        let code = run.run(None, &output, cancel).await;
+        let bundle = match code {
+            Ok(0) => cancellable(cancel, engine.read_file(run.id(), CA_BUNDLE)).await,
+            Ok(_) => Ok(None),
+            Err(error) => Err(error),
+        };
+        run.remove().await;
+        match bundle? {
+            Some(bytes) => {
+                let blobs = env.blobs().clone();
+                let layer = blocking(cancel, move || {
+                    image::layer::write_layer(
+                        &blobs,
+                        &[FileEntry {
+                            path: CA_BUNDLE,
+                            content: Content::Bytes(&bytes),
+                            mode: 0o644,
+                        }],
+                        0,
+                    )
+                })
+                .await?;
+                CaBundle::Layer {
+                    layer: layer.into(),
+                }
+            }
+            None => {
+                events(BuildEvent::Notice {
+                    message: format!(
+                        "warning: could not install ca-certificates on `{}` (no package manager or no network); TLS clients in this image will lack a CA bundle.",
+                        prepared.settings.base_image
+                    ),
+                });
+                CaBundle::Unavailable
+            }
+        }
+    };
+    base.record.ca_bundle = Some(bundle);
+    env.bases().save(&base.record)?;
+    Ok(base)
+}
+
+/// An assembled image and its config's bytes.
+#[derive(Clone)]
+struct Assembled {
+    image: StoredImage,
+    config: Vec<u8>,
+    /// How many layers (bottom up) are the base's.
+    base_layers: usize,
+    /// The new layers' files, for engines that take them by a build.
+    ca_layer: bool,
+}
+
+fn assemble(
+    blobs: &BlobStore,
+    base: &BaseRecord,
+    binary: &Path,
+    metadata: &ArtifactMetadata,
+    created: &CreatedBlobs,
+) -> anyhow::Result<Assembled> {
+    let mtime = image::layer::layer_mtime()?;
+    let note = |written: &crate::blobs::Written| {
+        if written.created {
+            created
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(written.digest.clone());
+        }
+    };
+    let bin = &metadata.binary_name;
+    let target = format!("/usr/local/bin/{bin}");
+    let binary_layer = image::layer::write_layer(
+        blobs,
+        &[FileEntry {
+            path: &target,
+            content: Content::File(binary),
+            mode: 0o755,
+        }],
+        mtime,
+    )?;
+    note(&binary_layer);
+    let mut new_layers = Vec::new();
+    let mut layers = base.layers.clone();
+    let ca_layer = matches!(base.ca_bundle, Some(CaBundle::Layer { .. }));
+    if let Some(CaBundle::Layer { layer }) = &base.ca_bundle {
+        new_layers.push(NewLayer {
+            diff_id: layer.digest.clone(),
+            created_by: "arca: ca-certificates (/etc/ssl/certs/ca-certificates.crt)".into(),
+        });
+        layers.push(layer.clone());
+    }
+    new_layers.push(NewLayer {
+        diff_id: binary_layer.digest.clone(),
+        created_by: format!("arca: COPY {bin} {target}"),
+    });
+    layers.push(BlobRef::from(&binary_layer));
+    let base_config = blobs.read(&base.config.digest)?;
+    let config = image::config::derive(
+        &base_config,
+        &Derivation {
+            labels: &metadata.image_labels(),
+            entrypoint: vec![target.clone()],
+            created: image::rfc3339(metadata.created_at_epoch_ms),
+            layers: &new_layers,
+        },
+    )?;
+    let config_blob = blobs.put_bytes(&config)?;
+    note(&config_blob);
+    let manifest = layout::manifest_bytes(&BlobRef::from(&config_blob), &layers)?;
+    let manifest_blob = blobs.put_bytes(&manifest)?;
+    note(&manifest_blob);
+    Ok(Assembled {
+        image: StoredImage {
+            manifest: manifest_blob.into(),
+            config: config_blob.into(),
+            layers,
+        },
+        config,
+        base_layers: base.layers.len(),
+        ca_layer,
+    })
+}
+
+/// Puts the image into the engine; returns what was sent, for the user.
+#[allow(clippy::too_many_arguments)]
+async fn load(
+    blobs: &BlobStore,
+    engine: &Arc<dyn ContainerEngine>,
+    binary: &Path,
+    base: &Base,
+    assembled: &Assembled,
+    metadata: &ArtifactMetadata,
+    prepared: &PreparedBuild,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<String, BuildError> {
+    let base_in_engine = base.in_engine
+        && cancellable(
+            cancel,
+            engine.inspect_image(&base.record.image_id.to_string()),
+        )
+        .await?
+        .is_some();
+    let new_layers = &assembled.image.layers[assembled.base_layers..];
+    let new_bytes: u64 = new_layers.iter().map(|layer| layer.size).sum();
+    if base_in_engine && !engine.accepts_thin_archives() {
+        load_by_build(
+            blobs, engine, binary, base, assembled, metadata, prepared, events, cancel,
+        )
+        .await?;
+        return Ok(format!(
+            "Built over the base in the engine (it takes no thin archives): {} new layer(s), {}.",
+            new_layers.len(),
+            human_size(new_bytes)
+        ));
+    }
+    let thin = base_in_engine;
+    let base_layers = assembled.base_layers;
+    let archive = {
+        let blobs = blobs.clone();
+        let assembled = assembled.clone();
+        let tag = metadata.local_tag.clone();
+        blocking(cancel, move || {
+            let mut file = tempfile::NamedTempFile::new_in(blobs.root().join("tmp"))
+                .context("Failed to create a temporary image archive")?;
+            let open = |blob: &BlobRef| blobs.open(&blob.digest);
+            let bytes = image::archive::write(
+                file.as_file_mut(),
+                &assembled.image,
+                &assembled.config,
+                Some(&tag),
+                &|index, _| !thin || index >= base_layers,
+                &open,
+            )?;
+            Ok((file, bytes))
+        })
+        .await?
+    };
+    let (file, bytes) = archive;
+    cancellable(cancel, engine.load_image(file.path())).await?;
+    drop(file);
+    Ok(if thin {
+        format!(
+            "Loaded into the engine: {} new layer(s), {} sent; the engine had the base's {} layers.",
+            new_layers.len(),
+            human_size(bytes),
+            base_layers
+        )
+    } else {
+        format!(
+            "Loaded the full image into the engine ({} layers, {} sent): it lacked the base `{}`.",
+            assembled.image.layers.len(),
+            human_size(bytes),
+            metadata.base_image
+        )
+    })
+}
+
+/// For engines that refuse thin archives: an image build over the base
+/// the engine holds, whose context carries only the new layers' files.
+#[allow(clippy::too_many_arguments)]
+async fn load_by_build(
+    blobs: &BlobStore,
+    engine: &Arc<dyn ContainerEngine>,
+    binary: &Path,
+    base: &Base,
+    assembled: &Assembled,
+    metadata: &ArtifactMetadata,
+    prepared: &PreparedBuild,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<(), BuildError> {
+    let bin = &metadata.binary_name;
+    let mut containerfile = format!("FROM {}\n", prepared.settings.base_image);
+    let mut context = TarContext::new();
+    if assembled.ca_layer
+        && let Some(CaBundle::Layer { layer }) = &base.record.ca_bundle
+    {
+        containerfile.push_str(&format!("COPY ca-certificates.crt {CA_BUNDLE}\n"));
+        let bundle = extract_from_layer(blobs, layer, CA_BUNDLE)?;
+        context.add_file("ca-certificates.crt", &bundle, 0o644)?;
+    }
+    containerfile.push_str(&format!("COPY {bin} /usr/local/bin/{bin}\n"));
+    let labels = metadata
+        .image_labels()
+        .into_iter()
+        .map(|(key, value)| {
+            serde_json::to_string(&value)
+                .map(|value| format!("{key}={value}"))
+                .context("Failed to encode a label")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    containerfile.push_str(&format!("LABEL {}\n", labels.join(" \\\n      ")));
+    containerfile.push_str(&format!(
+        "ENTRYPOINT {}\n",
+        serde_json::to_string(&[format!("/usr/local/bin/{bin}")]).context("entrypoint")?
+    ));
+    context.add_file("Containerfile", containerfile.as_bytes(), 0o644)?;
+    let binary = tokio::fs::read(binary)
+        .await
+        .with_context(|| format!("Failed to read the built binary {}", binary.display()))?;
+    context.add_file(bin, &binary, 0o755)?;
+    let context = context.finish()?;
+    let output = |line: OutputLine| events(BuildEvent::Output { line: line.text });
+    cancellable(
         cancel,
-        engine.export_image(&metadata.local_tag, &staged_archive, &progress),
+        engine.build_image(&metadata.local_tag, context, &output),
     )
-    .await?;
+    .await
+}
+
+/// One file's bytes out of a layer blob.
+fn extract_from_layer(blobs: &BlobStore, layer: &BlobRef, path: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let wanted = path.trim_start_matches('/');
+    let mut archive = tar::Archive::new(blobs.open(&layer.digest)?);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.path()?.to_string_lossy() == wanted {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            return Ok(bytes);
+        }
+    }
+    Err(anyhow!("The layer {} has no {path}", layer.digest))
+}
+
+/// Writes the full archive of the image into the staging directory.
+async fn write_full_archive(
+    blobs: &BlobStore,
+    assembled: &Assembled,
+    tag: &str,
+    staged: &Path,
+    shown: &Path,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<u64, BuildError> {
+    let total: u64 = assembled.image.layers.iter().map(|layer| layer.size).sum();
     events(BuildEvent::Progress {
         task: ProgressTask::Export {
-            archive: final_archive.clone(),
+            archive: shown.to_path_buf(),
+        },
+        status: "Saving".into(),
+        current: 0,
+        total: Some(total),
+    });
+    let bytes = {
+        let blobs = blobs.clone();
+        let assembled = assembled.clone();
+        let tag = tag.to_owned();
+        let staged = staged.to_path_buf();
+        blocking(cancel, move || {
+            let mut file = std::fs::File::create(&staged)
+                .with_context(|| format!("Failed to create {}", staged.display()))?;
+            let open = |blob: &BlobRef| blobs.open(&blob.digest);
+            let bytes = image::archive::write(
+                &mut file,
+                &assembled.image,
+                &assembled.config,
+                Some(&tag),
+                &|_, _| true,
+                &open,
+            )?;
+            file.sync_all().with_context(|| {
+                format!("Failed to write {} (is the disk full?)", staged.display())
+            })?;
+            Ok(bytes)
+        })
+        .await?
+    };
+    events(BuildEvent::Progress {
+        task: ProgressTask::Export {
+            archive: shown.to_path_buf(),
         },
         status: "Saved".into(),
         current: bytes,
         total: Some(bytes),
     });
-    let containerfile_path = pending.staging_dir().join("Containerfile");
-    std::fs::write(&containerfile_path, containerfile)
-        .with_context(|| format!("Failed to write {}", containerfile_path.display()))?;
-    manifest.write_to(pending.staging_dir())?;
-    if cancel.is_cancelled() {
-        return Err(BuildError::Cancelled);
-    }
-    let artifact = pending.commit(metadata)?;
-    events(BuildEvent::StageDone {
-        message: "Local image archive saved.".into(),
-    });
-    Ok((artifact, bytes))
+    Ok(bytes)
 }
 
-/// Whether the runtime base already has a CA bundle (then no package
-/// manager and no network is needed). Looks into a created, never started
-/// container of the image.
-async fn base_has_ca_bundle(
-    engine: &Arc<dyn ContainerEngine>,
-    prepared: &PreparedBuild,
-    artifact_id: &str,
+/// Runs blocking work off the async threads, unless cancelled first.
+async fn blocking<T: Send + 'static>(
     cancel: &CancellationToken,
-) -> Result<bool, BuildError> {
-    let spec = ContainerSpec {
-        image: prepared.settings.base_image.clone(),
-        cmd: vec!["/bin/sh".into()],
-        labels: vec![
-            (BUILD_LABEL.to_owned(), artifact_id.to_owned()),
-            (
-                CRATE_DIR_LABEL.to_owned(),
-                prepared.facts.crate_dir.display().to_string(),
-            ),
-        ],
-        ..Default::default()
-    };
-    let probe = ContainerRun::create(engine.clone(), &spec, cancel).await?;
-    let found = cancellable(cancel, engine.path_exists(probe.id(), CA_BUNDLE)).await;
-    probe.remove().await;
-    found
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, BuildError> {
+    let task = tokio::task::spawn_blocking(work);
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(BuildError::Cancelled),
+        joined = task => joined
+            .map_err(|error| anyhow!("A store task failed: {error}"))?
+            .map_err(BuildError::Failed),
+    }
+}
+
+/// A progress callback that reports at most ~200 times per stream.
+fn throttled<'a>(
+    events: EventSink<'a>,
+    total: Option<u64>,
+    make: impl Fn(u64, Option<u64>) -> BuildEvent + Send + Sync + 'a,
+) -> impl Fn(u64) + Send + Sync + 'a {
+    let step = total.map_or(REPORT_BYTES, |total| (total / 200).max(REPORT_BYTES));
+    let last = std::sync::atomic::AtomicU64::new(0);
+    move |current| {
+        let previous = last.load(std::sync::atomic::Ordering::Relaxed);
+        if current < previous + step {
+            return;
+        }
+        last.store(current, std::sync::atomic::Ordering::Relaxed);
+        events(make(current, total.map(|total| total.max(current))));
+    }
+}
+
+fn short(digest: &Digest) -> String {
+    format!("sha256:{}", &digest.hex()[..12])
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

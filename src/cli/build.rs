@@ -53,6 +53,10 @@ pub struct BuildArgs {
     /// Build even when the newest artifact is up to date.
     #[arg(long)]
     pub force: bool,
+    /// Also write the standalone image archive (`image.tar`) beside the
+    /// artifact record (otherwise `arca export` writes it on demand).
+    #[arg(long)]
+    pub archive: bool,
 }
 
 impl BuildArgs {
@@ -102,7 +106,10 @@ async fn run_rust(args: BuildArgs) -> Result<ExitCode> {
     });
     let console = Console::new();
     let events = |event: BuildEvent| console.show(event);
-    let result = build::package(&env, &request, &events, &cancel).await;
+    let options = build::PackageOptions {
+        archive: args.archive,
+    };
+    let result = build::package_with(&env, &request, options, &events, &cancel).await;
     console.finish();
     match result {
         Ok(outcome) => {
@@ -119,11 +126,24 @@ async fn run_rust(args: BuildArgs) -> Result<ExitCode> {
                 );
             }
             println!("  tag      {}", metadata.local_tag);
-            println!(
-                "  archive  {} ({})",
-                outcome.artifact.archive_path().display(),
-                human_size(outcome.archive_bytes)
-            );
+            if let Some(image_id) = &outcome.image_id {
+                println!("  image    {image_id}");
+            }
+            match &outcome.archive_path {
+                Some(path) => println!(
+                    "  archive  {} ({})",
+                    path.display(),
+                    human_size(outcome.archive_bytes)
+                ),
+                None => println!(
+                    "  layout   {}",
+                    outcome
+                        .artifact
+                        .dir
+                        .join(crate::image::layout::LAYOUT_DIR)
+                        .display()
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(BuildError::Cancelled) => {
@@ -233,6 +253,10 @@ impl Console {
             ProgressTask::Export { .. } => state
                 .export
                 .get_or_insert_with(|| bars.add(new_bar("image.tar   ")))
+                .clone(),
+            ProgressTask::Import { .. } => state
+                .export
+                .get_or_insert_with(|| bars.add(new_bar("base import ")))
                 .clone(),
         };
         if let Some(total) = total {

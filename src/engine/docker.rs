@@ -180,6 +180,10 @@ impl ContainerEngine for DockerEngine {
         !self.endpoint.starts_with("unix://")
     }
 
+    fn accepts_thin_archives(&self) -> bool {
+        true
+    }
+
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageFacts>> {
         match self.docker.inspect_image(reference).await {
             Ok(image) => Ok(Some(ImageFacts {
@@ -318,6 +322,36 @@ impl ContainerEngine for DockerEngine {
             .sync_all()
             .await
             .with_context(|| format!("Failed to sync the image archive {}", dest.display()))?;
+        if written == 0 {
+            bail!("The engine returned an empty archive for image `{reference}`.");
+        }
+        Ok(written)
+    }
+
+    async fn export_image_to(
+        &self,
+        reference: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Send + Unpin),
+        progress: BytesSink<'_>,
+    ) -> Result<u64> {
+        let mut stream = self.docker.export_image(reference);
+        let mut written: u64 = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| {
+                anyhow!(
+                    "Exporting image `{reference}` failed: {}",
+                    server_message(&error)
+                )
+            })?;
+            sink.write_all(&chunk)
+                .await
+                .context("The image archive's reader stopped")?;
+            written += chunk.len() as u64;
+            progress(written);
+        }
+        sink.shutdown()
+            .await
+            .context("The image archive's reader stopped")?;
         if written == 0 {
             bail!("The engine returned an empty archive for image `{reference}`.");
         }

@@ -115,6 +115,12 @@ pub trait ContainerEngine: Send + Sync {
     fn runtime_name(&self) -> &'static str;
     /// Whether the engine runs elsewhere, so host bind mounts do not reach it.
     fn is_remote(&self) -> bool;
+    /// Whether a docker-archive that names layers the engine already holds
+    /// but omits their `layer.tar` loads (Docker: yes; Podman: no). When
+    /// not, images go in by a build over the base, or a full archive.
+    fn accepts_thin_archives(&self) -> bool {
+        false
+    }
 
     /// The image's facts, or `None` when the engine does not have it.
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageFacts>>;
@@ -135,6 +141,24 @@ pub trait ContainerEngine: Send + Sync {
     ) -> Result<u64>;
     /// Loads an image archive (`docker load`), streaming it from `archive`.
     async fn load_image(&self, archive: &Path) -> Result<()>;
+    /// Streams an image archive (`docker save` format) into `sink` as the
+    /// engine sends it, reporting the bytes so far. Returns the bytes sent.
+    /// The default goes through a temporary file.
+    async fn export_image_to(
+        &self,
+        reference: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Send + Unpin),
+        progress: BytesSink<'_>,
+    ) -> Result<u64> {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("image.tar");
+        let bytes = self.export_image(reference, &path, progress).await?;
+        let mut file = tokio::fs::File::open(&path).await?;
+        tokio::io::copy(&mut file, sink).await?;
+        sink.flush().await?;
+        Ok(bytes)
+    }
 
     /// Creates (does not start) a container; returns its id.
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;

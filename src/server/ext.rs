@@ -40,6 +40,9 @@ pub struct BuildArgs {
     /// `arca.package` only: package even when the crate is fresh.
     #[serde(default)]
     pub force: bool,
+    /// `arca.package` only: also write the standalone `image.tar`.
+    #[serde(default)]
+    pub archive: bool,
 }
 
 /// Features as a list or as one comma/space separated string (as `-F`).

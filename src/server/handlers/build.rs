@@ -102,6 +102,7 @@ pub fn start(
         kind,
         name,
         crate_dir: dir.to_path_buf(),
+        archive: args.archive,
     };
     Ok(Answer::Later(run.execute(request, cancel).boxed()))
 }
@@ -114,6 +115,8 @@ struct Run {
     kind: Kind,
     name: String,
     crate_dir: PathBuf,
+    /// `arca.package`: also write the standalone archive.
+    archive: bool,
 }
 
 impl Run {
@@ -152,7 +155,10 @@ impl Run {
                     .await
                     .map(|outcome| (json!({"binary": outcome.binary}), outcome.diagnostics)),
                 Kind::Package => {
-                    build::package(&env, &request, &sink, &cancel)
+                    let options = build::PackageOptions {
+                        archive: self.archive,
+                    };
+                    build::package_with(&env, &request, options, &sink, &cancel)
                         .await
                         .map(|outcome| {
                             let metadata = &outcome.artifact.metadata;
@@ -160,7 +166,8 @@ impl Run {
                                 json!({
                                     "artifactId": metadata.artifact_id,
                                     "localTag": metadata.local_tag,
-                                    "archivePath": outcome.artifact.archive_path(),
+                                    "archivePath": outcome.archive_path,
+                                    "imageId": outcome.image_id,
                                     "fingerprint": metadata.build_fingerprint,
                                     "upToDate": outcome.up_to_date,
                                 }),
@@ -242,6 +249,9 @@ impl Reporter {
                 let message = match task {
                     build::ProgressTask::Pull { image, .. } => format!("Pulling {image}: {status}"),
                     build::ProgressTask::Export { .. } => "Exporting the image archive".to_owned(),
+                    build::ProgressTask::Import { image } => {
+                        format!("Importing base image {image} into the store")
+                    }
                 };
                 self.send(message, percentage);
             }

@@ -1,0 +1,181 @@
+//! The OCI image manifest and the per-artifact OCI image layout
+//! (`containers/<id>/image/`): `oci-layout`, `index.json` with one manifest
+//! descriptor annotated `org.opencontainers.image.ref.name`, and
+//! `blobs/sha256/*` hard links into the shared store (copies when a hard
+//! link fails, e.g. across file systems). Any OCI tool reads it
+//! (`skopeo inspect oci:DIR`).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use oci_spec::image::{
+    Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType,
+    OciLayoutBuilder,
+};
+
+use super::{BlobRef, StoredImage};
+use crate::blobs::{BlobStore, Digest};
+
+/// The directory of an artifact's layout, beside its record.
+pub const LAYOUT_DIR: &str = "image";
+/// The index annotation naming the image.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+fn descriptor(media_type: MediaType, blob: &BlobRef) -> Result<Descriptor> {
+    let digest: oci_spec::image::Digest = blob
+        .digest
+        .to_string()
+        .parse()
+        .map_err(|error| anyhow!("bad digest {}: {error}", blob.digest))?;
+    Ok(Descriptor::new(media_type, blob.size, digest))
+}
+
+/// The manifest's bytes for this config and these layers.
+pub fn manifest_bytes(config: &BlobRef, layers: &[BlobRef]) -> Result<Vec<u8>> {
+    let layers = layers
+        .iter()
+        .map(|layer| descriptor(MediaType::ImageLayer, layer))
+        .collect::<Result<Vec<_>>>()?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(MediaType::ImageConfig, config)?)
+        .layers(layers)
+        .build()
+        .context("Failed to build the image manifest")?;
+    let value = serde_json::to_value(&manifest).context("Failed to encode the manifest")?;
+    serde_json::to_vec(&value).context("Failed to encode the manifest")
+}
+
+/// Writes the layout of `image` into `dir` (which must not exist yet),
+/// linking its blobs from the store.
+pub fn write(dir: &Path, blobs: &BlobStore, image: &StoredImage, ref_name: &str) -> Result<()> {
+    let blob_dir = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blob_dir)
+        .with_context(|| format!("Failed to create {}", blob_dir.display()))?;
+    for blob in image.blobs() {
+        let source = blobs.path(&blob.digest);
+        let dest = blob_dir.join(blob.digest.hex());
+        if dest.exists() {
+            continue;
+        }
+        if fs::hard_link(&source, &dest).is_err() {
+            fs::copy(&source, &dest).with_context(|| {
+                format!(
+                    "Failed to link or copy {} into {}",
+                    source.display(),
+                    dest.display()
+                )
+            })?;
+        }
+    }
+    let layout = OciLayoutBuilder::default()
+        .image_layout_version("1.0.0")
+        .build()
+        .context("Failed to build oci-layout")?;
+    fs::write(dir.join("oci-layout"), layout.to_string()?)
+        .with_context(|| format!("Failed to write {}", dir.join("oci-layout").display()))?;
+    let mut manifest = descriptor(MediaType::ImageManifest, &image.manifest)?;
+    manifest.set_annotations(Some(HashMap::from([(
+        REF_NAME.to_owned(),
+        ref_name.to_owned(),
+    )])));
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![manifest])
+        .build()
+        .context("Failed to build index.json")?;
+    fs::write(dir.join("index.json"), index.to_string()?)
+        .with_context(|| format!("Failed to write {}", dir.join("index.json").display()))?;
+    Ok(())
+}
+
+/// Where a layout keeps a blob.
+pub fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
+    dir.join("blobs").join("sha256").join(digest.hex())
+}
+
+/// Reads a layout back: its one manifest, config and layers.
+pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
+    let index = ImageIndex::from_file(dir.join("index.json"))
+        .with_context(|| format!("Cannot read {}", dir.join("index.json").display()))?;
+    let Some(entry) = index.manifests().first() else {
+        bail!("{} lists no image", dir.join("index.json").display());
+    };
+    let ref_name = entry
+        .annotations()
+        .as_ref()
+        .and_then(|annotations| annotations.get(REF_NAME).cloned());
+    let to_ref = |descriptor: &Descriptor| -> Result<BlobRef> {
+        Ok(BlobRef {
+            digest: Digest::parse(descriptor.digest().as_ref())?,
+            size: descriptor.size(),
+        })
+    };
+    let manifest_ref = to_ref(entry)?;
+    let path = blob_path(dir, &manifest_ref.digest);
+    let bytes = fs::read(&path).with_context(|| format!("Cannot read {}", path.display()))?;
+    if Digest::of(&bytes) != manifest_ref.digest {
+        bail!("{} does not match its digest", path.display());
+    }
+    let manifest = ImageManifest::from_reader(bytes.as_slice())
+        .with_context(|| format!("{} is not an image manifest", path.display()))?;
+    let image = StoredImage {
+        manifest: manifest_ref,
+        config: to_ref(manifest.config())?,
+        layers: manifest
+            .layers()
+            .iter()
+            .map(to_ref)
+            .collect::<Result<Vec<_>>>()?,
+    };
+    Ok((image, ref_name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layout_links_the_store_and_reads_back() {
+        let root = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::at(root.path().join("blobs"));
+        let layer: BlobRef = blobs.put_bytes(b"layer").unwrap().into();
+        let config: BlobRef = blobs.put_bytes(b"{}").unwrap().into();
+        let manifest: BlobRef = blobs
+            .put_bytes(&manifest_bytes(&config, std::slice::from_ref(&layer)).unwrap())
+            .unwrap()
+            .into();
+        let image = StoredImage {
+            manifest,
+            config,
+            layers: vec![layer.clone()],
+        };
+        let dir = root.path().join("art/image");
+        write(&dir, &blobs, &image, "hello-ab12cd34").unwrap();
+        let (read_back, ref_name) = read(&dir).unwrap();
+        assert_eq!(read_back, image);
+        assert_eq!(ref_name.as_deref(), Some("hello-ab12cd34"));
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            fs::metadata(blob_path(&dir, &layer.digest)).unwrap().ino(),
+            fs::metadata(blobs.path(&layer.digest)).unwrap().ino(),
+            "hard link, not a copy"
+        );
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+        assert_eq!(
+            index["manifests"][0]["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&blobs.read(&image.manifest.digest).unwrap()).unwrap();
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar"
+        );
+    }
+}
