@@ -1,11 +1,13 @@
-//! The command line: `arca build rust`, `status`, `check`, `list`, `prune`
+//! The command line: `arca build rust`, `status`, `check`, `list`, `export`, `prune`
 //! and `lsp`. Each subcommand lives in its own file; this one parses the
 //! arguments, sets up logging and maps errors to exit codes.
 
 mod build;
 mod check;
+mod export;
 mod list;
 mod prune;
+mod prune_blobs;
 mod status;
 
 use std::process::ExitCode;
@@ -35,6 +37,8 @@ enum Command {
     Check(check::CheckArgs),
     /// List the artifacts in the store, newest first.
     List(list::ListArgs),
+    /// Write an artifact's standalone image archive (from the layer store).
+    Export(export::ExportArgs),
     /// Remove old artifacts.
     #[command(subcommand)]
     Prune(prune::PruneKind),
@@ -51,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Check(args) => check::run(args),
         Command::List(args) => list::run(args),
+        Command::Export(args) => export::run(args),
         Command::Prune(kind) => prune::run(kind),
         Command::Lsp => crate::server::run().map(|()| ExitCode::SUCCESS),
     };

@@ -1,6 +1,7 @@
 //! `arca prune local (--hours H | --days D)`: removes artifacts older than
 //! the given age from the store, and their local images when an engine is
-//! reachable (without one, the records still go and a note says so).
+//! reachable (without one, the records still go and a note says so); then
+//! the layer store's unreferenced blobs ([`super::prune_blobs`]).
 
 use std::process::ExitCode;
 
@@ -58,6 +59,7 @@ pub fn run(kind: PruneKind) -> Result<ExitCode> {
         "Pruned {} artifact(s) older than {hours} hour(s).",
         old.len()
     );
+    super::prune_blobs::collect_and_report()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,77 @@
+//! `arca export [SELECTOR] [-o FILE]`: writes an artifact's standalone
+//! image archive (docker-archive, loadable by `docker load` and `podman
+//! load`) by copying blobs from the store, never by an engine export.
+//!
+//! SELECTOR is an artifact id, a unique id prefix or a crate name (its
+//! newest artifact); without one, the crate in the current directory.
+//! Without `-o`, the archive goes beside the record as `image.tar` (the
+//! record's `archive_file`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+
+use crate::blobs::BlobStore;
+use crate::store::{Store, StoredArtifact};
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Artifact id, id prefix, or crate name (default: the crate in the
+    /// current directory).
+    selector: Option<String>,
+    /// Where to write the archive (default: `image.tar` beside the record).
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+}
+
+pub fn run(args: ExportArgs) -> Result<ExitCode> {
+    let home = crate::paths::arca_home()?;
+    let store = Store::at(home.join("containers"));
+    let artifact = select(&store, args.selector.as_deref())?;
+    let dest = args.output.unwrap_or_else(|| artifact.archive_path());
+    let blobs = BlobStore::at(home.join("blobs"));
+    // Held shared, so `arca prune` cannot collect a blob mid-copy.
+    let _lock = blobs.lock_shared()?;
+    let started = std::time::Instant::now();
+    let bytes = crate::image::export::export_artifact(
+        &blobs,
+        &artifact.dir,
+        &artifact.metadata.local_tag,
+        &dest,
+    )?;
+    eprintln!(
+        "Exported {} ({}) in {:.2} s.",
+        artifact.metadata.artifact_id,
+        artifact.metadata.local_tag,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{} ({bytes} bytes)", dest.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn select(store: &Store, selector: Option<&str>) -> Result<StoredArtifact> {
+    match selector {
+        Some(selector) => {
+            crate::paths::validate_component("artifact selector", selector)?;
+            // `select` lists newest first: a crate name picks its newest.
+            Ok(store.select(selector)?.remove(0))
+        }
+        None => {
+            let cwd = std::env::current_dir().context("Cannot read the current directory")?;
+            let manifest = crate::workspace::resolve_manifest_path(&cwd).map_err(|_| {
+                anyhow!(
+                    "The current directory is not a crate. Name an artifact: `arca export ID` (see `arca list`)."
+                )
+            })?;
+            let crate_dir = manifest.parent().unwrap_or(&cwd).to_path_buf();
+            store.newest_for_crate(&crate_dir).ok_or_else(|| {
+                anyhow!(
+                    "No artifact of the crate in {}. Build it first (`arca build rust .`) or name one (`arca list`).",
+                    crate_dir.display()
+                )
+            })
+        }
+    }
+}
