@@ -36,7 +36,7 @@ fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
     let Some(test) = DockerTest::new() else {
         return;
     };
-    let output = test.build_cli(&[], None);
+    let output = test.build_cli(&["--archive"], None);
     assert!(output.status.success(), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for stage in [
@@ -44,7 +44,9 @@ fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
         "builder nvidia/cuda:12.8.1-devel-ubuntu24.04 · runtime nvidia/cuda:12.8.1-runtime-ubuntu24.04",
         "==> Preparing cached builder image",
         "==> Building crate inside the builder container",
-        "==> Building runtime container image",
+        "==> Preparing runtime base image",
+        "==> Assembling runtime image",
+        "==> Loading image into the engine",
         "==> Saving artifact archive",
     ] {
         assert!(
@@ -82,7 +84,8 @@ fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
     assert_eq!(labels["io.khoek.arca.artifact-id"], id);
     assert_eq!(labels["io.khoek.arca.crate-name"], "hello");
 
-    // The archive is a complete image: remove the image, load it back, run it.
+    // The archive (asked for with --archive) is a complete image: remove
+    // the image, load it back, run it.
     test.runtime
         .block_on(test.engine.remove_image(&metadata.local_tag))
         .expect("remove image");
@@ -371,13 +374,18 @@ fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary() {
         return;
     };
     // A runtime base without /etc/ssl/certs/ca-certificates.crt, made
-    // through the engine from the busybox fixture.
+    // through the engine from the busybox fixture. Its "package manager"
+    // (an `apk` script; no network here) writes a bundle, as a real
+    // `apk add ca-certificates` would.
     let tag = format!("arca-test/no-ca:{}", test.store().new_artifact_id());
     let mut context = arca::engine::tar_context::TarContext::new();
     context
         .add_file(
             "Containerfile",
-            format!("FROM {RUNTIME_BASE}\nRUN rm /etc/ssl/certs/ca-certificates.crt\n").as_bytes(),
+            format!(
+                "FROM {RUNTIME_BASE}\nRUN rm /etc/ssl/certs/ca-certificates.crt && printf '#!/bin/sh\\necho arca-test-bundle > /etc/ssl/certs/ca-certificates.crt\\n' > /bin/apk && chmod 0755 /bin/apk\n"
+            )
+            .as_bytes(),
             0o644,
         )
         .expect("containerfile");
@@ -393,39 +401,78 @@ fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary() {
     }
     let _remove = RemoveImage(&test, tag.clone());
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
-        .args(["build", "rust"])
-        .arg(&test.crate_dir)
-        .args([
-            "--profile",
-            "release",
-            "--features",
-            "",
-            "--host-build",
-            "--base-image",
-            &tag,
-        ])
-        .env("ARCA_HOME", test.home.path())
-        .env_remove("DOCKER_HOST")
-        .output()
-        .expect("run arca");
+    let build = |base: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+            .args(["build", "rust"])
+            .arg(&test.crate_dir)
+            .args([
+                "--profile",
+                "release",
+                "--features",
+                "",
+                "--host-build",
+                "--force",
+                "--base-image",
+                base,
+            ])
+            .env("ARCA_HOME", test.home.path())
+            .env_remove("DOCKER_HOST")
+            .output()
+            .expect("run arca")
+    };
+    let output = build(&tag);
     assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("installing ca-certificates (once per base)"),
+        "{}",
+        text(&output)
+    );
     let artifact = test.store().select(&artifact_id(&output)).expect("record")[0].clone();
-    let containerfile =
-        std::fs::read_to_string(artifact.dir.join("Containerfile")).expect("Containerfile");
-    let certificates = containerfile.find("ca-certificates").expect("a CA layer");
-    let copy = containerfile.find("COPY hello").expect("COPY");
-    assert!(certificates < copy, "{containerfile}");
+    let (image, _) = arca::image::layout::read(&artifact.dir.join("image")).expect("layout");
+    let base_layers = 2; // the fixture's layer and the RUN above
+    assert_eq!(image.layers.len(), base_layers + 2, "CA layer, then binary");
+    let layer = std::fs::read(
+        artifact
+            .dir
+            .join("image/blobs/sha256")
+            .join(image.layers[base_layers].digest.hex()),
+    )
+    .expect("CA layer");
+    let mut entries = tar::Archive::new(layer.as_slice());
+    let bundle = entries
+        .entries()
+        .expect("tar")
+        .flatten()
+        .find(|entry| {
+            entry.path().expect("path").to_string_lossy() == "etc/ssl/certs/ca-certificates.crt"
+        })
+        .map(|mut entry| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("read");
+            text
+        });
+    assert_eq!(bundle.as_deref(), Some("arca-test-bundle\n"));
     let (printed, _) = test.run_image(&artifact.metadata.local_tag);
     assert_eq!(printed, "Hello from hello 0.1.0!");
 
-    // The fixture base has the bundle: no RUN at all (no network needed).
-    let output = test.build_cli(&["--host-build"], None);
+    // Cached per base: the next build installs nothing and reuses the layer.
+    let again = build(&tag);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        !text(&again).contains("installing ca-certificates"),
+        "{}",
+        text(&again)
+    );
+    let artifact = test.store().select(&artifact_id(&again)).expect("record")[0].clone();
+    let (second, _) = arca::image::layout::read(&artifact.dir.join("image")).expect("layout");
+    assert_eq!(second.layers[base_layers], image.layers[base_layers]);
+
+    // The fixture base has the bundle: no CA layer at all.
+    let output = build(RUNTIME_BASE);
     assert!(output.status.success(), "{}", text(&output));
     let artifact = test.store().select(&artifact_id(&output)).expect("record")[0].clone();
-    let containerfile =
-        std::fs::read_to_string(artifact.dir.join("Containerfile")).expect("Containerfile");
-    assert!(!containerfile.contains("RUN"), "{containerfile}");
+    let (image, _) = arca::image::layout::read(&artifact.dir.join("image")).expect("layout");
+    assert_eq!(image.layers.len(), 2, "base layer and binary layer only");
 }
 
 #[test]
@@ -454,8 +501,9 @@ fn two_builds_of_one_crate_run_one_at_a_time() {
             exported.lock().expect("progress").push(event.percent());
         }
     };
+    let archive = build::PackageOptions { archive: true };
     let (first, second) = test.runtime.block_on(async {
-        let first = build::package(&env, &request, &first_events, &cancel);
+        let first = build::package_with(&env, &request, archive, &first_events, &cancel);
         let second = async {
             // Let the first build take the crate's lock.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -486,13 +534,22 @@ fn cancelling_at_every_stage_leaves_nothing() {
         return;
     };
     let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let blobs_dir = test.home.path().join("blobs/sha256");
+    let blobs_before = |_: &str| -> std::collections::BTreeSet<std::ffi::OsString> {
+        std::fs::read_dir(&blobs_dir)
+            .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+            .unwrap_or_default()
+    };
     for stage in [
         "Ensuring builder base image",
         "Preparing cached builder image",
         "Building crate inside the builder container",
-        "Building runtime container image",
+        "Preparing runtime base image",
+        "Assembling runtime image",
+        "Loading image into the engine",
         "Saving artifact archive",
     ] {
+        let before = blobs_before(stage);
         let cancel = CancellationToken::new();
         let runtime_tag = Mutex::new(None::<String>);
         let events = |event: BuildEvent| {
@@ -505,13 +562,49 @@ fn cancelling_at_every_stage_leaves_nothing() {
                 }
             }
         };
-        let result = test
-            .runtime
-            .block_on(build::package(&env, &request(&test), &events, &cancel));
+        let options = build::PackageOptions { archive: true };
+        let result = test.runtime.block_on(build::package_with(
+            &env,
+            &request(&test),
+            options,
+            &events,
+            &cancel,
+        ));
         assert!(
             matches!(result, Err(BuildError::Cancelled)),
             "cancel at `{stage}`: {result:?}"
         );
+        // No blob of the cancelled build stays (a base imported before the
+        // cancel is kept: it is a complete, verified cache entry).
+        let after = blobs_before(stage);
+        let base_blobs: std::collections::BTreeSet<_> =
+            std::fs::read_dir(test.home.path().join("bases"))
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .filter_map(|entry| std::fs::read(entry.path()).ok())
+                        .filter_map(|bytes| {
+                            serde_json::from_slice::<arca::image::base::BaseRecord>(&bytes).ok()
+                        })
+                        .flat_map(|record| {
+                            record
+                                .blobs()
+                                .into_iter()
+                                .map(|blob| std::ffi::OsString::from(blob.digest.hex()))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        let new: Vec<_> = after
+            .difference(&before)
+            .filter(|name| !base_blobs.contains(*name))
+            .collect();
+        assert!(new.is_empty(), "blobs left after `{stage}`: {new:?}");
+        let tmp: Vec<_> = std::fs::read_dir(test.home.path().join("blobs/tmp"))
+            .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+            .unwrap_or_default();
+        assert!(tmp.is_empty(), "temporary blobs after `{stage}`: {tmp:?}");
         assert!(
             test.leftover_containers().is_empty(),
             "containers after `{stage}`"

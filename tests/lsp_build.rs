@@ -33,11 +33,15 @@ fn package_reports_progress_and_output_and_turns_the_crate_fresh() {
 
     let id = server.send_request(
         "workspace/executeCommand",
-        json!({"command": "arca.package", "arguments": [{"crate": uri}]}),
+        json!({"command": "arca.package", "arguments": [{"crate": uri, "archive": true}]}),
     );
     let result = server
         .response(id)
         .unwrap_or_else(|error| panic!("arca.package failed: {error}\n{}", server.stderr()));
+    assert!(
+        result["imageId"].as_str().unwrap().starts_with("sha256:"),
+        "{result}"
+    );
     let artifact_id = result["artifactId"]
         .as_str()
         .expect("artifactId")
@@ -81,12 +85,16 @@ fn package_reports_progress_and_output_and_turns_the_crate_fresh() {
         .filter(|params| params["value"]["kind"] == "report")
         .filter_map(|params| params["value"]["message"].as_str())
         .collect();
-    assert!(
-        stages
-            .iter()
-            .any(|stage| stage.contains("builder container")),
-        "{stages:?}"
-    );
+    for expected in [
+        "builder container",
+        "Assembling runtime image",
+        "Loading image into the engine",
+    ] {
+        assert!(
+            stages.iter().any(|stage| stage.contains(expected)),
+            "{expected}: {stages:?}"
+        );
+    }
     assert!(
         progress
             .iter()
@@ -115,6 +123,17 @@ fn package_reports_progress_and_output_and_turns_the_crate_fresh() {
         .unwrap();
     assert_eq!(again["upToDate"], true);
     assert_eq!(again["artifactId"], artifact_id.as_str());
+
+    // Without `archive`, no standalone archive is written.
+    let forced = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.package", "arguments": [{"force": true}]}),
+        )
+        .unwrap();
+    assert_eq!(forced["upToDate"], false);
+    assert!(forced["archivePath"].is_null(), "{forced}");
+    assert!(forced["imageId"].as_str().unwrap().starts_with("sha256:"));
 }
 
 #[test]

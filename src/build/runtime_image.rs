@@ -447,22 +447,24 @@ async fn import_base(
         drop(writer);
         result
     };
-    let (exported, read) = tokio::select! {
+    // On cancellation the export is dropped, which closes the pipe; the
+    // reader then ends at once, and only then are its blobs taken back.
+    let exported = tokio::select! {
         biased;
-        _ = cancel.cancelled() => (Err(anyhow!("cancelled")), None),
-        (exported, read) = async { tokio::join!(exporting, reading) } => (exported, Some(read)),
+        _ = cancel.cancelled() => None,
+        exported = exporting => Some(exported),
     };
+    let read = reading.await;
     let outcome = match (cancel.is_cancelled(), exported, read) {
-        (true, _, _) => Err(BuildError::Cancelled),
-        (false, Err(error), _) => Err(BuildError::Failed(error)),
-        (false, Ok(bytes), Some(Ok(Ok((config, layers))))) => Ok((config, layers, bytes)),
-        (false, Ok(_), Some(Ok(Err(error)))) => Err(BuildError::Failed(error)),
-        (false, Ok(_), _) => Err(BuildError::Failed(anyhow!("The base import task failed"))),
+        (true, _, _) | (_, None, _) => Err(BuildError::Cancelled),
+        (false, Some(Err(error)), _) => Err(BuildError::Failed(error)),
+        (false, Some(Ok(bytes)), Ok(Ok((config, layers)))) => Ok((config, layers, bytes)),
+        (false, Some(Ok(_)), Ok(Err(error))) => Err(BuildError::Failed(error)),
+        (false, Some(Ok(_)), Err(error)) => Err(BuildError::Failed(anyhow!(
+            "The base import task failed: {error}"
+        ))),
     };
     if outcome.is_err() {
-        // A cancelled reader notices the closed pipe at once; let it end
-        // before its blobs are taken back.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let created = std::mem::take(
             &mut *created
                 .lock()
@@ -850,19 +852,23 @@ async fn write_full_archive(
     Ok(bytes)
 }
 
-/// Runs blocking work off the async threads, unless cancelled first.
+/// Runs blocking work off the async threads. A cancellation answers
+/// `Cancelled`, but only once the work has ended, so nothing it writes
+/// lands after the build cleaned up.
 async fn blocking<T: Send + 'static>(
     cancel: &CancellationToken,
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, BuildError> {
-    let task = tokio::task::spawn_blocking(work);
-    tokio::select! {
-        biased;
-        _ = cancel.cancelled() => Err(BuildError::Cancelled),
-        joined = task => joined
-            .map_err(|error| anyhow!("A store task failed: {error}"))?
-            .map_err(BuildError::Failed),
+    if cancel.is_cancelled() {
+        return Err(BuildError::Cancelled);
     }
+    let joined = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| anyhow!("A store task failed: {error}"))?;
+    if cancel.is_cancelled() {
+        return Err(BuildError::Cancelled);
+    }
+    joined.map_err(BuildError::Failed)
 }
 
 /// A progress callback that reports at most ~200 times per stream.

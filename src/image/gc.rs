@@ -1,7 +1,8 @@
 //! Garbage collection of the blob store: a blob is live while some
 //! artifact's layout (`containers/<id>/image/blobs/sha256/`) names it.
-//! Base records do not keep blobs alive; a base whose blobs were collected
-//! is imported again by the next build that needs it.
+//! A base record keeps its config (and CA-bundle layer) alive while some
+//! artifact still uses all its layers; a base no artifact uses is collected
+//! whole, and imported again by the next build that needs it.
 //!
 //! Runs under the store's exclusive lock, so it never races a build (a
 //! build holds the lock shared from its first blob write until its record
@@ -66,7 +67,18 @@ pub fn collect(home: &Home<'_>, waiting: &dyn Fn()) -> Result<GcReport> {
             }
         }
     }
-    let live = live_blobs(home.artifacts);
+    let mut live = live_blobs(home.artifacts);
+    // A base still used by an artifact (all its layers live) keeps its
+    // config and CA-bundle layer, so the next build needs no import.
+    for record in home.bases.list() {
+        if record
+            .layers
+            .iter()
+            .all(|layer| live.contains(&layer.digest))
+        {
+            live.extend(record.blobs().into_iter().map(|blob| blob.digest.clone()));
+        }
+    }
     let report = home.blobs.gc(&live, &lock)?;
     for record in home.bases.list() {
         if record
@@ -107,6 +119,39 @@ mod tests {
         .unwrap();
         assert_eq!((report.removed, report.kept, report.bytes), (1, 1, 5));
         assert!(blobs.has(&kept));
+        // A base in use keeps its config; an unused one goes with its record.
+        let config = blobs.put_bytes(b"config").unwrap();
+        let used = super::super::base::BaseRecord {
+            image_id: config.digest.clone(),
+            config: (&config).into(),
+            layers: vec![super::super::BlobRef {
+                digest: kept.clone(),
+                size: 4,
+            }],
+            references: vec![],
+            imported_at_epoch_ms: 1,
+            ca_bundle: None,
+        };
+        bases.save(&used).unwrap();
+        let unused_layer = blobs.put_bytes(b"unused layer").unwrap();
+        let unused_config = blobs.put_bytes(b"unused config").unwrap();
+        bases
+            .save(&super::super::base::BaseRecord {
+                image_id: unused_config.digest.clone(),
+                config: (&unused_config).into(),
+                layers: vec![(&unused_layer).into()],
+                ..used.clone()
+            })
+            .unwrap();
+        let home = Home {
+            blobs: &blobs,
+            bases: &bases,
+            artifacts: &artifacts,
+        };
+        let report = collect(&home, &|| {}).unwrap();
+        assert_eq!(report.removed, 2);
+        assert!(blobs.has(&config.digest));
+        assert_eq!(bases.list(), vec![used]);
         assert!(!blobs.has(&freed));
         assert!(!artifacts.join(".staging-zz-1").exists());
     }
