@@ -344,6 +344,16 @@ pub fn read_manifest(artifact: &StoredArtifact) -> Option<crate::manifest::Manif
     }
 }
 
+/// What today's builder settings (`[rust] packages`, `toolchain`, `env`,
+/// `init`, a `rust-toolchain.toml`) add to the build mode; nothing when the
+/// config cannot be read (its errors are reported on their own).
+fn current_extras_suffix(crate_dir: &Path) -> String {
+    crate::config::load_all(crate_dir)
+        .and_then(|(_, builder)| crate::plan::resolve_extras(&builder, crate_dir))
+        .map(|extras| extras.mode_suffix())
+        .unwrap_or_default()
+}
+
 /// A manifest relived with today's settings, build mode and environment.
 pub fn relive_manifest(
     manifest: &crate::manifest::Manifest,
@@ -360,6 +370,7 @@ pub fn relive_manifest(
     } else {
         crate::manifest::container_mode(&settings.base_image)
     };
+    let mode = format!("{mode}{}", current_extras_suffix(&manifest.crate_dir));
     let today = crate::manifest::ManifestSettings::new(settings, mode);
     manifest.relive(&today, |name| std::env::var(name).ok(), digest_of)
 }

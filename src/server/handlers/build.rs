@@ -242,6 +242,9 @@ impl Reporter {
                 let message = match task {
                     build::ProgressTask::Pull { image, .. } => format!("Pulling {image}: {status}"),
                     build::ProgressTask::Export { .. } => "Exporting the image archive".to_owned(),
+                    build::ProgressTask::Compile { crate_name } => {
+                        format!("Compiling {crate_name}: {status}")
+                    }
                 };
                 self.send(message, percentage);
             }
