@@ -225,7 +225,12 @@ pub(super) async fn build(
                     });
                     return;
                 }
-                if line.text.trim().is_empty() {
+                // Blank lines, and cargo's redrawn `Downloading N crates`
+                // counter (padded with spaces), are not worth a line each.
+                if line.text.trim().is_empty()
+                    || (line.text.trim_start().starts_with("Downloading ")
+                        && line.text.ends_with("  "))
+                {
                     return;
                 }
                 let mut tail = lock(&stderr_tail);
