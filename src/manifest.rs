@@ -201,7 +201,11 @@ pub fn record(
     let files = paths
         .into_iter()
         .map(|path| {
-            let digest = file_digest(&path)?;
+            let digest = if in_whole_package(&path, &whole_packages) {
+                raw_file_digest(&path)?
+            } else {
+                file_digest(&path)?
+            };
             Ok((path, digest))
         })
         .collect::<Result<_>>()?;
@@ -295,7 +299,11 @@ impl Manifest {
         }
         today.files = BTreeMap::new();
         for path in current_paths {
-            let digest = digest_of(&path)?;
+            let digest = if in_whole_package(&path, &self.whole_packages) {
+                raw_file_digest(&path)?
+            } else {
+                digest_of(&path)?
+            };
             match self.files.get(&path) {
                 None => changes.push(format!(
                     "{} added{}",
@@ -413,6 +421,26 @@ pub fn file_digest(path: &Path) -> Result<String> {
         Err(error) if error.kind() == std::io::ErrorKind::IsADirectory => {
             Ok("directory".to_owned())
         }
+        Err(error) => Err(error)
+            .with_context(|| format!("Failed to read build input file: {}", path.display())),
+    }
+}
+
+/// Whether a lock file is a file of a whole-package input: cargo then
+/// reruns the build script when its bytes change (mtime, in fact), so its
+/// bytes count, not its meaning.
+fn in_whole_package(path: &Path, whole_packages: &BTreeSet<PathBuf>) -> bool {
+    path.file_name().is_some_and(|name| name == "Cargo.lock")
+        && whole_packages
+            .iter()
+            .any(|package| path.starts_with(package))
+}
+
+/// A file's SHA-256 over its bytes (`absent` when missing).
+fn raw_file_digest(path: &Path) -> Result<String> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(format!("{:x}", Sha256::digest(bytes))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ABSENT.to_owned()),
         Err(error) => Err(error)
             .with_context(|| format!("Failed to read build input file: {}", path.display())),
     }

@@ -158,6 +158,9 @@ pub(super) async fn build(
                 format!("Failed to create the cache directory {}", dir.display())
             })?;
         }
+        // The engine mounts real directories: resolve a symlinked cache
+        // (e.g. a cargo home shared across ARCA_HOMEs).
+        let cargo_home = cargo_home.canonicalize().unwrap_or(cargo_home);
         (
             vec![
                 MountSpec {
