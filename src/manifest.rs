@@ -106,6 +106,16 @@ pub struct Manifest {
     pub files: BTreeMap<PathBuf, String>,
     /// Directories whose every file is an input (files added there count).
     pub whole_dirs: BTreeSet<PathBuf>,
+    /// Those of `whole_dirs` that are local packages whose build script
+    /// declares no `rerun-if-changed`: their files are the package's files
+    /// by cargo's rules ([`package_files`]: `include`/`exclude`,
+    /// `.gitignore` in a git checkout, no nested packages), not every file.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub whole_packages: BTreeSet<PathBuf>,
+    /// The files cargo's dep-info named (the rest of `files` are manifests,
+    /// the lock file, cargo config, and whole-package files).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub declared: BTreeSet<PathBuf>,
     /// `env!`/`option_env!` variables with their values (`None`: unset).
     pub env: BTreeMap<String, Option<String>>,
 }
@@ -150,6 +160,8 @@ pub fn record(
         .collect();
     let mut paths = BTreeSet::new();
     let mut whole_dirs = BTreeSet::new();
+    let mut whole_packages = BTreeSet::new();
+    let mut declared = BTreeSet::new();
     for dependency in parse_dep_info(&text) {
         let path = map_path(&dependency, &outputs.path_map);
         if !local_roots.iter().any(|root| path.starts_with(root)) {
@@ -158,6 +170,7 @@ pub fn record(
         if path.is_dir() {
             whole_dirs.insert(path);
         } else {
+            declared.insert(path.clone());
             paths.insert(path);
         }
     }
@@ -167,6 +180,7 @@ pub fn record(
             && !declares_rerun_if_changed(&profile_dir, &name)
         {
             whole_dirs.insert(package_dir.clone());
+            whole_packages.insert(package_dir.clone());
         }
     }
     paths.insert(facts.workspace_root.join("Cargo.toml"));
@@ -177,7 +191,7 @@ pub fn record(
             .filter(|path| !path.is_dir()),
     );
     for dir in &whole_dirs {
-        paths.extend(files_below(dir));
+        paths.extend(dir_inputs(dir, &whole_packages));
     }
     let env = if outputs.record_env {
         env_dependencies(&profile_dir, facts, settings)
@@ -187,7 +201,11 @@ pub fn record(
     let files = paths
         .into_iter()
         .map(|path| {
-            let digest = file_digest(&path)?;
+            let digest = if in_whole_package(&path, &whole_packages) {
+                raw_file_digest(&path)?
+            } else {
+                file_digest(&path)?
+            };
             Ok((path, digest))
         })
         .collect::<Result<_>>()?;
@@ -197,8 +215,20 @@ pub fn record(
         settings: ManifestSettings::new(settings, mode),
         files,
         whole_dirs,
+        whole_packages,
+        declared,
         env,
     })
+}
+
+/// The files of a whole-directory input: a package's files by cargo's
+/// rules, or every file of a `rerun-if-changed` directory.
+fn dir_inputs(dir: &Path, whole_packages: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
+    if whole_packages.contains(dir) {
+        package_files(dir)
+    } else {
+        files_below(dir)
+    }
 }
 
 /// What differs between a recorded manifest and today.
@@ -265,13 +295,21 @@ impl Manifest {
         let mut changes = Vec::new();
         let mut current_paths: BTreeSet<PathBuf> = self.files.keys().cloned().collect();
         for dir in &self.whole_dirs {
-            current_paths.extend(files_below(dir));
+            current_paths.extend(dir_inputs(dir, &self.whole_packages));
         }
         today.files = BTreeMap::new();
         for path in current_paths {
-            let digest = digest_of(&path)?;
+            let digest = if in_whole_package(&path, &self.whole_packages) {
+                raw_file_digest(&path)?
+            } else {
+                digest_of(&path)?
+            };
             match self.files.get(&path) {
-                None => changes.push(format!("{} added", self.display(&path))),
+                None => changes.push(format!(
+                    "{} added{}",
+                    self.display(&path),
+                    self.why_an_input(&path)
+                )),
                 Some(recorded) if *recorded != digest => {
                     let what = if digest == ABSENT {
                         "removed"
@@ -280,7 +318,11 @@ impl Manifest {
                     } else {
                         "changed"
                     };
-                    changes.push(format!("{} {what}", self.display(&path)));
+                    changes.push(format!(
+                        "{} {what}{}",
+                        self.display(&path),
+                        self.why_an_input(&path)
+                    ));
                 }
                 Some(_) => {}
             }
@@ -300,6 +342,29 @@ impl Manifest {
             digest: today.digest(),
             changes,
         })
+    }
+
+    /// Why a file that is not a source is an input, when the reason is
+    /// cargo's whole-package rule: ` (build.rs declares no
+    /// rerun-if-changed, so cargo rebuilds on any file of the package)`.
+    fn why_an_input(&self, path: &Path) -> String {
+        if self.declared.contains(path) || path.file_name().is_some_and(|name| name == "Cargo.toml")
+        {
+            return String::new();
+        }
+        let Some(package) = self
+            .whole_packages
+            .iter()
+            .find(|package| path.starts_with(package))
+        else {
+            return String::new();
+        };
+        let script = build_script_path(package)
+            .map(|script| self.display(&script))
+            .unwrap_or_else(|| "its build script".to_owned());
+        format!(
+            " ({script} declares no rerun-if-changed, so cargo rebuilds on any file of the package)"
+        )
     }
 
     /// A path as reasons show it: relative to the crate when inside it.
@@ -342,8 +407,15 @@ impl Manifest {
 }
 
 /// A file's SHA-256 as the manifest records it (`absent` when missing).
+///
+/// `Cargo.lock` is digested by its meaning, not its bytes: cargo reads the
+/// resolve from it, so a blank line or a comment changes nothing cargo
+/// builds (a lock file that is not valid TOML is digested by its bytes).
 pub fn file_digest(path: &Path) -> Result<String> {
     match fs::read(path) {
+        Ok(bytes) if path.file_name().is_some_and(|name| name == "Cargo.lock") => {
+            Ok(lock_file_digest(&bytes))
+        }
         Ok(bytes) => Ok(format!("{:x}", Sha256::digest(bytes))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ABSENT.to_owned()),
         Err(error) if error.kind() == std::io::ErrorKind::IsADirectory => {
@@ -351,6 +423,67 @@ pub fn file_digest(path: &Path) -> Result<String> {
         }
         Err(error) => Err(error)
             .with_context(|| format!("Failed to read build input file: {}", path.display())),
+    }
+}
+
+/// Whether a lock file is a file of a whole-package input: cargo then
+/// reruns the build script when its bytes change (mtime, in fact), so its
+/// bytes count, not its meaning.
+fn in_whole_package(path: &Path, whole_packages: &BTreeSet<PathBuf>) -> bool {
+    path.file_name().is_some_and(|name| name == "Cargo.lock")
+        && whole_packages
+            .iter()
+            .any(|package| path.starts_with(package))
+}
+
+/// A file's SHA-256 over its bytes (`absent` when missing).
+fn raw_file_digest(path: &Path) -> Result<String> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(format!("{:x}", Sha256::digest(bytes))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ABSENT.to_owned()),
+        Err(error) => Err(error)
+            .with_context(|| format!("Failed to read build input file: {}", path.display())),
+    }
+}
+
+/// SHA-256 of a canonical form of a lock file's TOML (keys sorted, no
+/// formatting), or of its bytes when it does not parse.
+fn lock_file_digest(bytes: &[u8]) -> String {
+    let parsed = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok());
+    let Some(table) = parsed else {
+        return format!("{:x}", Sha256::digest(bytes));
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(b"arca-lock-v1\0");
+    canonical_toml(&toml::Value::Table(table), &mut hasher);
+    format!("{:x}", hasher.finalize())
+}
+
+fn canonical_toml(value: &toml::Value, hasher: &mut Sha256) {
+    fn text(hasher: &mut Sha256, tag: &str, body: &str) {
+        hasher.update(tag.as_bytes());
+        hasher.update((body.len() as u64).to_le_bytes());
+        hasher.update(body.as_bytes());
+    }
+    match value {
+        toml::Value::Table(table) => {
+            let mut keys: Vec<&String> = table.keys().collect();
+            keys.sort();
+            text(hasher, "{", &keys.len().to_string());
+            for key in keys {
+                text(hasher, "k", key);
+                canonical_toml(&table[key.as_str()], hasher);
+            }
+        }
+        toml::Value::Array(items) => {
+            text(hasher, "[", &items.len().to_string());
+            for item in items {
+                canonical_toml(item, hasher);
+            }
+        }
+        other => text(hasher, "v", &other.to_string()),
     }
 }
 
@@ -410,15 +543,109 @@ fn map_path(path: &Path, path_map: &[(PathBuf, PathBuf)]) -> PathBuf {
 
 /// The package name of a local package that has a build script.
 fn build_script_package(package_dir: &Path) -> Option<String> {
+    build_script_path(package_dir)?;
     let text = fs::read_to_string(package_dir.join("Cargo.toml")).ok()?;
     let table: toml::Table = text.parse().ok()?;
     let package = table.get("package")?.as_table()?;
-    let has_script = match package.get("build") {
-        Some(toml::Value::Boolean(false)) => false,
-        Some(toml::Value::String(path)) => package_dir.join(path).is_file(),
-        _ => package_dir.join("build.rs").is_file(),
+    package.get("name")?.as_str().map(str::to_owned)
+}
+
+/// The build script of a local package, if it has one.
+fn build_script_path(package_dir: &Path) -> Option<PathBuf> {
+    let text = fs::read_to_string(package_dir.join("Cargo.toml")).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    let package = table.get("package")?.as_table()?;
+    let script = match package.get("build") {
+        Some(toml::Value::Boolean(false)) => return None,
+        Some(toml::Value::String(path)) => package_dir.join(path),
+        _ => package_dir.join("build.rs"),
     };
-    has_script.then(|| package.get("name")?.as_str().map(str::to_owned))?
+    script.is_file().then_some(script)
+}
+
+/// The files cargo counts as a package's own (`cargo package --list`
+/// rules, which its fingerprint of a build script without
+/// `rerun-if-changed` uses): with `package.include`, only files it
+/// matches; else all files except `package.exclude` matches; in a git
+/// checkout, without files `.gitignore` ignores; never `.git`, the root
+/// `target`, or nested packages (directories with their own
+/// `Cargo.toml`); outside git, no dot-directories. Patterns follow
+/// gitignore syntax, as cargo's do.
+pub fn package_files(package_dir: &Path) -> Vec<PathBuf> {
+    let (include, exclude) = package_patterns(package_dir);
+    let matcher = |patterns: &[String]| {
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(package_dir);
+        for pattern in patterns {
+            let _ = builder.add_line(None, pattern);
+        }
+        builder.build().ok()
+    };
+    let include_matcher = (!include.is_empty()).then(|| matcher(&include)).flatten();
+    let exclude_matcher = matcher(&exclude);
+    let in_git = package_dir.ancestors().any(|dir| dir.join(".git").exists());
+    let root = package_dir.to_path_buf();
+    let walker = ignore::WalkBuilder::new(package_dir)
+        .standard_filters(false)
+        .git_ignore(in_git && include.is_empty())
+        .git_exclude(in_git && include.is_empty())
+        .parents(true)
+        .require_git(true)
+        .filter_entry(move |entry| {
+            let path = entry.path();
+            if path == root {
+                return true;
+            }
+            let name = entry.file_name().to_string_lossy();
+            let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
+            if !is_dir {
+                return true;
+            }
+            let at_root = path.parent() == Some(root.as_path());
+            !(name == ".git"
+                || (at_root && name == "target")
+                || (!in_git && name.starts_with('.'))
+                || path.join("Cargo.toml").exists())
+        })
+        .build();
+    let mut files: Vec<PathBuf> = walker
+        .flatten()
+        .filter(|entry| entry.file_type().is_some_and(|kind| !kind.is_dir()))
+        .map(|entry| entry.into_path())
+        .filter(|path| {
+            let Ok(relative) = path.strip_prefix(package_dir) else {
+                return false;
+            };
+            match &include_matcher {
+                Some(include) => include
+                    .matched_path_or_any_parents(relative, false)
+                    .is_ignore(),
+                None => !exclude_matcher.as_ref().is_some_and(|exclude| {
+                    exclude
+                        .matched_path_or_any_parents(relative, false)
+                        .is_ignore()
+                }),
+            }
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `package.include` and `package.exclude` of a package's manifest.
+fn package_patterns(package_dir: &Path) -> (Vec<String>, Vec<String>) {
+    let table: Option<toml::Table> = fs::read_to_string(package_dir.join("Cargo.toml"))
+        .ok()
+        .and_then(|text| text.parse().ok());
+    let list = |key: &str| -> Vec<String> {
+        table
+            .as_ref()
+            .and_then(|table| table.get("package")?.get(key)?.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|value| value.as_str().map(str::to_owned))
+            .collect()
+    };
+    (list("include"), list("exclude"))
 }
 
 /// Whether the newest run of `package`'s build script printed a
@@ -545,6 +772,114 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lock_file_is_digested_by_its_meaning() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("Cargo.lock");
+        let text = "# This file is automatically @generated by Cargo.\nversion = 4\n\n[[package]]\nname = \"a\"\nversion = \"0.1.0\"\n";
+        fs::write(&lock, text).unwrap();
+        let before = file_digest(&lock).unwrap();
+        fs::write(&lock, format!("{text}\n\n")).unwrap();
+        assert_eq!(
+            file_digest(&lock).unwrap(),
+            before,
+            "a blank line changes nothing"
+        );
+        fs::write(&lock, text.replace("0.1.0", "0.1.1")).unwrap();
+        assert_ne!(file_digest(&lock).unwrap(), before);
+        fs::write(&lock, "not [ toml").unwrap();
+        assert_eq!(
+            file_digest(&lock).unwrap(),
+            format!("{:x}", Sha256::digest(b"not [ toml"))
+        );
+    }
+
+    #[test]
+    fn package_files_follow_include_exclude_and_skip_nested_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pkg");
+        let write = |name: &str| {
+            let path = root.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        };
+        for name in [
+            "build.rs",
+            "src/main.rs",
+            "README.md",
+            "benches/data/big.txt",
+            "target/debug/x",
+            "nested/Cargo.toml",
+            "nested/src/lib.rs",
+            ".hidden/file",
+        ] {
+            write(name);
+        }
+        fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"pkg\"\nversion = \"0.1.0\"\nexclude = [\"benches/\"]\n",
+        )
+        .unwrap();
+        let names = |files: Vec<PathBuf>| -> Vec<String> {
+            files
+                .iter()
+                .map(|path| path.strip_prefix(&root).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names(package_files(&root)),
+            ["Cargo.toml", "README.md", "build.rs", "src/main.rs"]
+        );
+        fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"pkg\"\nversion = \"0.1.0\"\ninclude = [\"src/**\", \"build.rs\"]\n",
+        )
+        .unwrap();
+        assert_eq!(names(package_files(&root)), ["build.rs", "src/main.rs"]);
+    }
+
+    #[test]
+    fn whole_package_reasons_say_why_a_non_source_file_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("src")).unwrap();
+        fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n",
+        )
+        .unwrap();
+        fs::write(root.join("build.rs"), "fn main() {}").unwrap();
+        fs::write(root.join("src/main.rs"), "fn main() {}").unwrap();
+        fs::write(root.join("README.md"), "hi").unwrap();
+        let mut manifest = manifest_over(root);
+        manifest.whole_dirs = BTreeSet::from([root.to_path_buf()]);
+        manifest.whole_packages = BTreeSet::from([root.to_path_buf()]);
+        manifest.declared = BTreeSet::from([root.join("src/main.rs")]);
+        manifest.env.clear();
+        for path in package_files(root) {
+            manifest
+                .files
+                .insert(path.clone(), file_digest(&path).unwrap());
+        }
+        let today = manifest.settings.clone();
+        let relive = |manifest: &Manifest| {
+            manifest
+                .relive(&today, |_| None, file_digest)
+                .unwrap()
+                .changes
+        };
+        assert!(relive(&manifest).is_empty());
+        fs::write(root.join("README.md"), "hello").unwrap();
+        fs::write(root.join("src/main.rs"), "fn main() { }").unwrap();
+        assert_eq!(
+            relive(&manifest),
+            [
+                "README.md changed (build.rs declares no rerun-if-changed, so cargo rebuilds on any file of the package)",
+                "src/main.rs changed"
+            ]
+        );
+    }
+
+    #[test]
     fn dep_info_paths_keep_escaped_spaces() {
         let text = "/t/debug/app: /w/app/src/main.rs /w/my\\ dir/lib.rs /w/app/build.rs\n\n/w/app/src/main.rs:\n";
         assert_eq!(
@@ -588,6 +923,8 @@ mod tests {
             },
             files,
             whole_dirs: BTreeSet::from([dir.join("assets")]),
+            whole_packages: BTreeSet::new(),
+            declared: BTreeSet::new(),
             env: BTreeMap::from([("MY_VAR".to_owned(), Some("x".to_owned()))]),
         }
     }

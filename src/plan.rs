@@ -14,8 +14,12 @@ use sha2::{Digest, Sha256};
 use crate::config::RustConfig;
 use crate::workspace::CrateFacts;
 
-/// The builder recipe's version: part of the builder tag and fingerprint.
+/// The builder recipe's version in the original CLI's fingerprint key (kept
+/// so recorded fingerprints stay comparable).
 pub const BUILDER_RECIPE_VERSION: &str = "arca-rust-builder-v1";
+/// The version of the recipe Arca builds builder images with: part of the
+/// builder tag, so a recipe change never reuses an image of an older one.
+pub const BUILDER_RECIPE_TAG_VERSION: &str = "arca-rust-builder-v2";
 /// Repository of the cached builder images.
 pub const BUILDER_IMAGE_PREFIX: &str = "arca-builder";
 /// Repository of the runtime images.
@@ -121,7 +125,8 @@ fn resolve_binary(
     match bins {
         [only] => Ok(only.clone()),
         _ => bail!(
-            "Crate exposes multiple binaries. Pass `--bin NAME`, or rerun once with `--bin NAME --set-default` to save it in `.arca/config.toml`."
+            "Crate exposes multiple binaries: {}. Pass `--bin NAME`, or rerun once with `--bin NAME --set-default` to save it in `.arca/config.toml`.",
+            bins.join(", ")
         ),
     }
 }
@@ -197,6 +202,250 @@ pub fn length_prefixed_hash<S: AsRef<str>>(values: &[S]) -> String {
 /// `arca-builder:<hash>` for a builder base image.
 pub fn builder_image_tag(builder_base_image: &str) -> String {
     let hash = length_prefixed_hash(&[BUILDER_RECIPE_VERSION, builder_base_image]);
+    format!("{BUILDER_IMAGE_PREFIX}:{hash}")
+}
+
+/// A Rust toolchain the builder must have, and who asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedToolchain {
+    /// `1.96`, `1.96.0`, `stable`, `nightly-2026-05-01`, ...
+    pub name: String,
+    /// Where it was pinned: a `rust-toolchain.toml` path or `[rust] toolchain`.
+    pub source: String,
+}
+
+/// What shapes the builder image beyond its base: extra system packages and
+/// a pinned toolchain. Part of the builder tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuilderShape {
+    /// Extra system packages, sorted, without duplicates.
+    pub packages: Vec<String>,
+    pub toolchain: Option<PinnedToolchain>,
+}
+
+impl BuilderShape {
+    /// What the shape adds to the recorded build mode (empty when nothing):
+    /// a toolchain or package change makes the image stale, while
+    /// artifacts built without either keep their recorded mode.
+    pub fn mode_suffix(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(toolchain) = &self.toolchain {
+            parts.push(format!("toolchain={}", toolchain.name));
+        }
+        if !self.packages.is_empty() {
+            parts.push(format!("packages={}", self.packages.join(",")));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("+{}", parts.join("+"))
+        }
+    }
+}
+
+/// Everything of a build beyond [`BuildSettings`] that the config shapes:
+/// the builder, the build's environment, proxy pass-through, the image init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildExtras {
+    pub shape: BuilderShape,
+    /// Extra variables for cargo, sorted by name.
+    pub env: Vec<(String, String)>,
+    /// Pass the host's proxy variables.
+    pub proxy: bool,
+    /// A static init in the image.
+    pub init: bool,
+}
+
+impl Default for BuildExtras {
+    fn default() -> Self {
+        Self {
+            shape: BuilderShape::default(),
+            env: Vec::new(),
+            proxy: true,
+            init: false,
+        }
+    }
+}
+
+impl BuildExtras {
+    /// What these extras add to the recorded build mode (empty when none):
+    /// the shape, a digest of the build environment (not the values), init.
+    pub fn mode_suffix(&self) -> String {
+        let mut suffix = self.shape.mode_suffix();
+        if !self.env.is_empty() {
+            let parts: Vec<String> = self
+                .env
+                .iter()
+                .flat_map(|(name, value)| [name.clone(), value.clone()])
+                .collect();
+            suffix.push_str(&format!("+env={}", &length_prefixed_hash(&parts)[..16]));
+        }
+        if self.init {
+            suffix.push_str("+init");
+        }
+        suffix
+    }
+}
+
+/// Resolves the builder-shaping config: validates every value, and finds a
+/// `rust-toolchain.toml`/`rust-toolchain` in the crate directory or above
+/// (as rustup does) when the config pins no toolchain.
+pub fn resolve_extras(
+    config: &crate::config::BuilderConfig,
+    crate_dir: &std::path::Path,
+) -> Result<BuildExtras> {
+    let mut packages = Vec::new();
+    for package in &config.packages {
+        validate_package(package).map_err(|reason| anyhow!("{reason} (in `[rust] packages`)"))?;
+        packages.push(package.clone());
+    }
+    packages.sort();
+    packages.dedup();
+    let toolchain = match &config.toolchain {
+        Some(name) => {
+            validate_toolchain(name)
+                .map_err(|reason| anyhow!("{reason} (in `[rust] toolchain`)"))?;
+            Some(PinnedToolchain {
+                name: name.trim().to_owned(),
+                source: "`[rust] toolchain` in .arca/config.toml".to_owned(),
+            })
+        }
+        None => toolchain_file(crate_dir)?,
+    };
+    let mut env = Vec::new();
+    for (name, value) in &config.env {
+        validate_env_name(name).map_err(|reason| anyhow!("{reason} (in `[rust] env`)"))?;
+        env.push((name.clone(), value.clone()));
+    }
+    env.sort();
+    Ok(BuildExtras {
+        shape: BuilderShape {
+            packages,
+            toolchain,
+        },
+        env,
+        proxy: config.proxy.unwrap_or(true),
+        init: config.init.unwrap_or(false),
+    })
+}
+
+/// The toolchain a `rust-toolchain.toml` (or legacy `rust-toolchain`) pins,
+/// searched from `crate_dir` upwards as rustup does.
+pub fn toolchain_file(crate_dir: &std::path::Path) -> Result<Option<PinnedToolchain>> {
+    for dir in crate_dir.ancestors() {
+        for name in ["rust-toolchain", "rust-toolchain.toml"] {
+            let path = dir.join(name);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let channel = match text.parse::<toml::Table>() {
+                Ok(table) => table
+                    .get("toolchain")
+                    .and_then(|toolchain| toolchain.get("channel"))
+                    .and_then(|channel| channel.as_str())
+                    .map(str::to_owned),
+                // The legacy file holds the bare channel name.
+                Err(_) if name == "rust-toolchain" => Some(text.trim().to_owned()),
+                Err(error) => bail!("{} is not valid TOML: {error}", path.display()),
+            };
+            let Some(channel) = channel else {
+                // `path = ...` or components only: nothing Arca can pin.
+                continue;
+            };
+            validate_toolchain(&channel)
+                .map_err(|reason| anyhow!("{reason} (in {})", path.display()))?;
+            return Ok(Some(PinnedToolchain {
+                name: channel.trim().to_owned(),
+                source: path.display().to_string(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// A toolchain name as rustup takes it: `1.96`, `stable`, `nightly-2026-05-01`,
+/// `1.96.0-x86_64-unknown-linux-gnu`.
+pub fn validate_toolchain(name: &str) -> std::result::Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("The toolchain cannot be empty.".to_owned());
+    }
+    if name.len() > 64
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_'))
+        || name.starts_with('-')
+    {
+        return Err(format!(
+            "`{}` is not a toolchain name: use a version (`1.96`), a channel (`stable`, `beta`, `nightly`) or a dated channel (`nightly-2026-05-01`).",
+            name.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// A system package name as apt, dnf and apk take it (optionally with an
+/// apt-style `=version`): no spaces, no shell characters, no leading `-`.
+pub fn validate_package(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('-')
+        && name.chars().all(|ch| {
+            ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_' | '+' | ':' | '=' | '~')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a system package name: use names like `make`, `libssl-dev` or `protobuf-compiler`.",
+            name.escape_debug()
+        ))
+    }
+}
+
+/// Variables Arca sets for every build; `[rust] env` may not replace them.
+pub const RESERVED_ENV: [&str; 5] = [
+    "HOME",
+    "CARGO_HOME",
+    "CARGO_TARGET_DIR",
+    "CARGO_TERM_COLOR",
+    "RUSTUP_HOME",
+];
+
+/// An environment variable name for `[rust] env`.
+pub fn validate_env_name(name: &str) -> std::result::Result<(), String> {
+    let mut chars = name.chars();
+    let well_formed = chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+    if !well_formed {
+        return Err(format!(
+            "`{}` is not an environment variable name: use letters, digits and `_`, not starting with a digit.",
+            name.escape_debug()
+        ));
+    }
+    if RESERVED_ENV.contains(&name) {
+        return Err(format!(
+            "`{name}` is set by Arca for every build and cannot be replaced here."
+        ));
+    }
+    Ok(())
+}
+
+/// `arca-builder:<hash>` for a builder base image as Arca builds it now:
+/// the recipe version, the base, the packages and the toolchain.
+pub fn shaped_builder_image_tag(builder_base_image: &str, shape: &BuilderShape) -> String {
+    let toolchain = shape
+        .toolchain
+        .as_ref()
+        .map_or("", |toolchain| toolchain.name.as_str());
+    let hash = length_prefixed_hash(&[
+        BUILDER_RECIPE_TAG_VERSION,
+        builder_base_image,
+        &shape.packages.join(" "),
+        toolchain,
+    ]);
     format!("{BUILDER_IMAGE_PREFIX}:{hash}")
 }
 
@@ -395,5 +644,126 @@ mod tests {
     fn tag_components_are_sanitized() {
         assert_eq!(sanitize_tag_component("My_Crate"), "my-crate");
         assert_eq!(sanitize_tag_component("__"), "crate");
+    }
+
+    #[test]
+    fn the_multiple_binaries_error_lists_them() {
+        let error = resolve_binary(
+            &SettingsOverrides::default(),
+            &RustConfig::default(),
+            &["client".to_owned(), "server".to_owned()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("multiple binaries: client, server."),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn builder_values_are_validated() {
+        assert!(validate_package("make").is_ok());
+        assert!(validate_package("libssl-dev=3.0.11-1").is_ok());
+        assert!(validate_package("g++").is_ok());
+        for bad in ["", "-y", "make; rm -rf /", "a b", "$(id)"] {
+            assert!(validate_package(bad).is_err(), "{bad}");
+        }
+        assert!(validate_toolchain("1.96").is_ok());
+        assert!(validate_toolchain("nightly-2026-05-01").is_ok());
+        for bad in ["", "1.96 ", "--force", "a/b", "x'y"] {
+            assert!(
+                validate_toolchain(bad.trim_end_matches(' ')).is_err() || bad.ends_with(' '),
+                "{bad}"
+            );
+        }
+        assert!(validate_env_name("RUSTFLAGS").is_ok());
+        assert!(validate_env_name("_X1").is_ok());
+        for bad in ["", "1X", "A-B", "A=B", "CARGO_HOME", "HOME"] {
+            assert!(validate_env_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rust_toolchain_files_pin_the_toolchain_and_the_config_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let crate_dir = dir.path().join("ws/app");
+        std::fs::create_dir_all(&crate_dir).unwrap();
+        let config = crate::config::BuilderConfig::default();
+        let extras = resolve_extras(&config, &crate_dir).unwrap();
+        assert_eq!(extras.shape.toolchain, None);
+        assert_eq!(extras.mode_suffix(), "");
+        assert!(extras.proxy && !extras.init);
+
+        let file = dir.path().join("ws/rust-toolchain.toml");
+        std::fs::write(
+            &file,
+            "[toolchain]\nchannel = \"1.96\"\ncomponents = [\"clippy\"]\n",
+        )
+        .unwrap();
+        let extras = resolve_extras(&config, &crate_dir).unwrap();
+        assert_eq!(
+            extras.shape.toolchain,
+            Some(PinnedToolchain {
+                name: "1.96".into(),
+                source: file.display().to_string()
+            })
+        );
+        assert_eq!(extras.mode_suffix(), "+toolchain=1.96");
+
+        let legacy = crate_dir.join("rust-toolchain");
+        std::fs::write(&legacy, "nightly-2026-05-01\n").unwrap();
+        let pinned = toolchain_file(&crate_dir).unwrap().unwrap();
+        assert_eq!(pinned.name, "nightly-2026-05-01");
+
+        let config = crate::config::BuilderConfig {
+            packages: vec!["make".into(), "cmake".into(), "make".into()],
+            toolchain: Some("1.95".into()),
+            env: vec![("RUSTFLAGS".into(), "-Copt-level=1".into())],
+            proxy: Some(false),
+            init: Some(true),
+        };
+        let extras = resolve_extras(&config, &crate_dir).unwrap();
+        assert_eq!(extras.shape.packages, ["cmake", "make"]);
+        assert_eq!(extras.shape.toolchain.as_ref().unwrap().name, "1.95");
+        assert!(!extras.proxy && extras.init);
+        let suffix = extras.mode_suffix();
+        assert!(
+            suffix.starts_with("+toolchain=1.95+packages=cmake,make+env="),
+            "{suffix}"
+        );
+        assert!(
+            suffix.ends_with("+init") && !suffix.contains("opt-level"),
+            "{suffix}"
+        );
+
+        std::fs::write(&file, "[toolchain\n").unwrap();
+        std::fs::remove_file(&legacy).unwrap();
+        let error = resolve_extras(&crate::config::BuilderConfig::default(), &crate_dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("rust-toolchain.toml is not valid TOML"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_builder_tag_follows_packages_and_toolchain() {
+        let plain = shaped_builder_image_tag("debian:12", &BuilderShape::default());
+        let with_make = shaped_builder_image_tag(
+            "debian:12",
+            &BuilderShape {
+                packages: vec!["make".into()],
+                toolchain: None,
+            },
+        );
+        assert_ne!(plain, with_make);
+        assert_ne!(
+            plain,
+            builder_image_tag("debian:12"),
+            "a new recipe, a new tag"
+        );
+        assert!(plain.starts_with("arca-builder:"));
     }
 }

@@ -285,21 +285,73 @@ pub fn setup_from(crate_dir: &Path, config: anyhow::Result<RustConfig>) -> Setup
 
 /// The status of a crate judged from disk alone, as `arca status` prints it:
 /// facts, config and store read now, the fingerprint computed now.
+///
+/// A crate whose config lacks settings but which has an artifact (built
+/// with the settings given as flags) is judged against that artifact's
+/// settings for what the config does not say, and the message says so.
 pub fn evaluate(crate_dir: &Path, store: &crate::store::Store) -> CrateStatus {
-    let setup = load_setup(crate_dir);
+    let config = crate::config::load(crate_dir);
     let artifact = store.newest_for_crate(crate_dir);
+    let mut setup = setup_from(crate_dir, clone_config(&config));
+    let mut borrowed = None;
+    if let (Err(SetupProblem::Unconfigured(_)), Some(artifact), Ok(config)) =
+        (&setup.result, &artifact, &config)
+    {
+        let completed = completed_from_artifact(config, &artifact.metadata);
+        let with_artifact = setup_from(crate_dir, Ok(completed));
+        if with_artifact.result.is_ok() {
+            borrowed = Some(artifact.metadata.artifact_id.clone());
+            setup = with_artifact;
+        }
+    }
     let live = setup
         .pair()
         .ok()
         .map(|(facts, settings)| live_from_disk(facts, settings, artifact.as_ref()));
-    assess(&Assessment {
+    let mut status = assess(&Assessment {
         crate_dir,
         name: &setup.name,
         setup: setup.pair(),
         artifact: artifact.as_ref(),
         live: live.as_ref(),
         building: false,
-    })
+    });
+    if let Some(id) = borrowed {
+        status.message.push_str(&format!(
+            " (Judged with the settings of the newest artifact {id}: {} has none saved; save them with `arca build rust {} --set-default` plus the flags.)",
+            crate::config::config_path(crate_dir).display(),
+            crate_dir.display()
+        ));
+    }
+    status
+}
+
+fn clone_config(config: &anyhow::Result<RustConfig>) -> anyhow::Result<RustConfig> {
+    match config {
+        Ok(config) => Ok(config.clone()),
+        Err(error) => Err(anyhow::anyhow!("{error:#}")),
+    }
+}
+
+/// The config with every setting it lacks taken from an artifact's record.
+pub fn completed_from_artifact(
+    config: &RustConfig,
+    recorded: &crate::store::ArtifactMetadata,
+) -> RustConfig {
+    let mut completed = config.clone();
+    completed
+        .profile
+        .get_or_insert_with(|| recorded.cargo_profile.clone());
+    completed
+        .features
+        .get_or_insert_with(|| recorded.cargo_features.clone());
+    completed
+        .bin
+        .get_or_insert_with(|| recorded.binary_name.clone());
+    completed
+        .base_image
+        .get_or_insert_with(|| recorded.base_image.clone());
+    completed
 }
 
 /// The live fingerprint read from disk now: over the artifact's recorded
@@ -344,6 +396,16 @@ pub fn read_manifest(artifact: &StoredArtifact) -> Option<crate::manifest::Manif
     }
 }
 
+/// What today's builder settings (`[rust] packages`, `toolchain`, `env`,
+/// `init`, a `rust-toolchain.toml`) add to the build mode; nothing when the
+/// config cannot be read (its errors are reported on their own).
+fn current_extras_suffix(crate_dir: &Path) -> String {
+    crate::config::load_all(crate_dir)
+        .and_then(|(_, builder)| crate::plan::resolve_extras(&builder, crate_dir))
+        .map(|extras| extras.mode_suffix())
+        .unwrap_or_default()
+}
+
 /// A manifest relived with today's settings, build mode and environment.
 pub fn relive_manifest(
     manifest: &crate::manifest::Manifest,
@@ -360,6 +422,7 @@ pub fn relive_manifest(
     } else {
         crate::manifest::container_mode(&settings.base_image)
     };
+    let mode = format!("{mode}{}", current_extras_suffix(&manifest.crate_dir));
     let today = crate::manifest::ManifestSettings::new(settings, mode);
     manifest.relive(&today, |name| std::env::var(name).ok(), digest_of)
 }

@@ -1,10 +1,15 @@
 //! Crates and what Cargo knows about them.
 //!
-//! [`load_crate_facts`] asks `cargo metadata` for one crate's facts (names,
-//! bin targets, features, profiles, local path dependencies) and caches the
-//! answer under `$ARCA_HOME/cache/metadata`, keyed by the contents of every
-//! manifest it depends on (not Cargo.lock: see `ancestor_files`). [`discover_crates`] finds the binary
-//! crates below a folder without running Cargo.
+//! [`load_crate_facts`] asks `cargo metadata --no-deps` for one crate's facts
+//! (names, bin targets, features, profiles, local path dependencies) and
+//! caches the answer under `$ARCA_HOME/cache/metadata`, keyed by the
+//! contents of every manifest it depends on (not Cargo.lock: see
+//! `ancestor_files`). **It never writes into the user's crate:** `--no-deps`
+//! resolves nothing, so Cargo neither creates nor rewrites `Cargo.lock`, and
+//! needs no network; local path dependencies are followed through the
+//! manifests' `path` entries instead of the resolve graph.
+//! [`discover_crates`] finds the binary crates below a folder without
+//! running Cargo.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs;
@@ -134,7 +139,8 @@ struct CargoMetadata {
     workspace_root: PathBuf,
     target_directory: PathBuf,
     packages: Vec<CargoPackage>,
-    resolve: Option<CargoResolve>,
+    #[serde(default)]
+    workspace_members: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -143,10 +149,11 @@ struct CargoPackage {
     name: String,
     version: String,
     manifest_path: PathBuf,
-    source: Option<String>,
     targets: Vec<CargoTarget>,
     #[serde(default)]
     features: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    dependencies: Vec<CargoDependency>,
 }
 
 #[derive(Deserialize)]
@@ -156,25 +163,28 @@ struct CargoTarget {
 }
 
 #[derive(Deserialize)]
-struct CargoResolve {
-    nodes: Vec<CargoResolveNode>,
+struct CargoDependency {
+    /// `"dev"`, `"build"` or null (normal).
+    kind: Option<String>,
+    /// The dependency's directory, for path dependencies.
+    path: Option<PathBuf>,
 }
 
-#[derive(Deserialize)]
-struct CargoResolveNode {
-    id: String,
-    dependencies: Vec<String>,
-}
-
-/// Runs `cargo metadata` and extracts the facts, plus the files the answer
-/// depends on (for the cache).
-fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> {
+/// `cargo metadata --no-deps` of one manifest: resolves nothing, so Cargo
+/// writes no `Cargo.lock` and needs no network.
+fn run_metadata(manifest_path: &Path) -> Result<CargoMetadata> {
     let crate_dir = manifest_path
         .parent()
         .ok_or_else(|| anyhow!("Cargo.toml has no parent directory"))?;
     let output = Command::new("cargo")
         .current_dir(crate_dir)
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(manifest_path)
         .output()
         .context("Failed to run `cargo metadata`: is cargo installed and on PATH?")?;
@@ -190,8 +200,16 @@ fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> 
             manifest_path.display()
         );
     }
-    let metadata: CargoMetadata =
-        serde_json::from_slice(&output.stdout).context("Failed to parse cargo metadata JSON")?;
+    serde_json::from_slice(&output.stdout).context("Failed to parse cargo metadata JSON")
+}
+
+/// Runs `cargo metadata` and extracts the facts, plus the files the answer
+/// depends on (for the cache).
+fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> {
+    let crate_dir = manifest_path
+        .parent()
+        .ok_or_else(|| anyhow!("Cargo.toml has no parent directory"))?;
+    let metadata = run_metadata(manifest_path)?;
     let package = metadata
         .packages
         .iter()
@@ -214,7 +232,7 @@ fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> 
             package.name
         );
     }
-    let local_package_dirs = local_package_dirs(&metadata, &package.id)?;
+    let local_package_dirs = local_package_dirs(&metadata, manifest_path)?;
     let workspace_manifest = metadata.workspace_root.join("Cargo.toml");
     let custom_profiles = custom_profiles(&workspace_manifest)?;
     let mut dependencies: Vec<PathBuf> = local_package_dirs
@@ -255,43 +273,62 @@ fn custom_profiles(workspace_manifest: &Path) -> Result<BTreeSet<String>> {
 }
 
 /// The original CLI's local dependency walk: every package reachable from
-/// `package_id` through the resolve graph that has no registry or git
-/// source, as its manifest's directory.
-fn local_package_dirs(metadata: &CargoMetadata, package_id: &str) -> Result<Vec<PathBuf>> {
-    let resolve = metadata
-        .resolve
-        .as_ref()
-        .ok_or_else(|| anyhow!("Cargo metadata did not include a resolve graph."))?;
-    let packages: HashMap<&str, &CargoPackage> = metadata
-        .packages
-        .iter()
-        .map(|package| (package.id.as_str(), package))
-        .collect();
-    let nodes: HashMap<&str, &CargoResolveNode> = resolve
-        .nodes
-        .iter()
-        .map(|node| (node.id.as_str(), node))
-        .collect();
+/// the crate through path dependencies (normal, build, and, for workspace
+/// members, dev dependencies, as Cargo's resolve has them), as its
+/// manifest's directory. Path packages outside the workspace are read with
+/// their own `cargo metadata --no-deps`. Optional path dependencies count
+/// whether or not a feature enables them (a superset of the resolve graph:
+/// more inputs watched, never fewer).
+fn local_package_dirs(metadata: &CargoMetadata, manifest_path: &Path) -> Result<Vec<PathBuf>> {
+    let mut packages: HashMap<PathBuf, (bool, Vec<PathBuf>)> = HashMap::new();
+    // Dev-dependencies count for members of the crate's own workspace only
+    // (a path package outside it is a plain dependency).
+    let remember = |metadata: &CargoMetadata,
+                    primary: bool,
+                    packages: &mut HashMap<PathBuf, (bool, Vec<PathBuf>)>| {
+        for package in &metadata.packages {
+            let member = primary && metadata.workspace_members.contains(&package.id);
+            let deps = package
+                .dependencies
+                .iter()
+                .filter(|dep| member || dep.kind.as_deref() != Some("dev"))
+                .filter_map(|dep| dep.path.clone())
+                .collect();
+            packages
+                .entry(normalized(&package.manifest_path))
+                .or_insert((member, deps));
+        }
+    };
+    remember(metadata, true, &mut packages);
     let mut directories = BTreeSet::new();
     let mut visited = HashSet::new();
-    let mut queue = VecDeque::from([package_id]);
-    while let Some(id) = queue.pop_front() {
-        if !visited.insert(id) {
+    let mut queue = VecDeque::from([normalized(manifest_path)]);
+    while let Some(manifest) = queue.pop_front() {
+        if !visited.insert(manifest.clone()) {
             continue;
         }
-        let package = packages
-            .get(id)
-            .ok_or_else(|| anyhow!("Missing package `{id}` in cargo metadata."))?;
-        if package.source.is_none()
-            && let Some(directory) = package.manifest_path.parent()
-        {
+        if !packages.contains_key(&manifest) {
+            let other = run_metadata(&manifest)?;
+            remember(&other, false, &mut packages);
+        }
+        let Some((_, deps)) = packages.get(&manifest) else {
+            bail!(
+                "Cargo metadata of `{}` does not describe its package.",
+                manifest.display()
+            );
+        };
+        if let Some(directory) = manifest.parent() {
             directories.insert(directory.to_path_buf());
         }
-        if let Some(node) = nodes.get(id) {
-            queue.extend(node.dependencies.iter().map(String::as_str));
-        }
+        queue.extend(deps.iter().map(|dir| normalized(&dir.join("Cargo.toml"))));
     }
     Ok(directories.into_iter().collect())
+}
+
+/// A path made canonical when possible (cargo reports canonical-ish paths,
+/// `path = "../x"` entries are relative to the manifest).
+fn normalized(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The `cargo metadata` cache: one JSON record per manifest path, valid while
@@ -479,6 +516,46 @@ mod tests {
         write(&root.join("ws/Cargo.toml"), "[workspace]\nmembers=[]\n");
         let found = discover_crates(root);
         assert_eq!(found, vec![root.join("app"), root.join("multi")]);
+    }
+
+    /// `cargo metadata` for facts never creates or rewrites Cargo.lock, and
+    /// still follows path dependencies (inside and outside the workspace).
+    #[test]
+    fn facts_leave_the_crate_untouched_and_find_path_dependencies() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path().canonicalize().unwrap();
+        write(
+            &root.join("ws/Cargo.toml"),
+            "[workspace]\nmembers = [\"app\", \"inner\"]\nresolver = \"2\"\n",
+        );
+        write(
+            &root.join("ws/app/Cargo.toml"),
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\ninner = { path = \"../inner\" }\nitoa = \"1\"\n[[bin]]\nname = \"one\"\npath = \"src/main.rs\"\n[[bin]]\nname = \"two\"\npath = \"src/two.rs\"\n",
+        );
+        write(&root.join("ws/app/src/main.rs"), "fn main(){}");
+        write(&root.join("ws/app/src/two.rs"), "fn main(){}");
+        write(
+            &root.join("ws/inner/Cargo.toml"),
+            "[package]\nname = \"inner\"\nversion = \"0.1.0\"\n[dependencies]\nouter = { path = \"../../outer\" }\n",
+        );
+        write(&root.join("ws/inner/src/lib.rs"), "");
+        write(
+            &root.join("outer/Cargo.toml"),
+            "[package]\nname = \"outer\"\nversion = \"0.1.0\"\n[dev-dependencies]\nnever = { path = \"../never\" }\n",
+        );
+        write(&root.join("outer/src/lib.rs"), "");
+        let (facts, _) = facts_from_cargo(&root.join("ws/app/Cargo.toml")).unwrap();
+        assert_eq!(facts.bins, ["one", "two"]);
+        assert_eq!(
+            facts.local_package_dirs,
+            [
+                root.join("outer"),
+                root.join("ws/app"),
+                root.join("ws/inner")
+            ]
+        );
+        assert!(!root.join("ws/Cargo.lock").exists(), "no lock file written");
+        assert!(!root.join("outer/Cargo.lock").exists());
     }
 
     #[test]

@@ -77,6 +77,40 @@ struct RawSpan {
     label: Option<String>,
 }
 
+/// Cargo's own progress, from its stderr progress line (`Building [==> ]
+/// 120/310: serde, tokio`), which it prints when `CARGO_TERM_PROGRESS_WHEN`
+/// is `always`: units finished, units in the build, what is compiling now.
+/// (Cargo's JSON messages report finished units but never the total.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CargoProgress {
+    pub current: u64,
+    pub total: u64,
+    pub active: String,
+}
+
+/// The variables that make cargo print its progress line without a
+/// terminal (width: enough for the counts and a few crate names).
+pub const PROGRESS_ENV: [(&str, &str); 2] = [
+    ("CARGO_TERM_PROGRESS_WHEN", "always"),
+    ("CARGO_TERM_PROGRESS_WIDTH", "100"),
+];
+
+/// Parses one progress line of cargo's stderr; `None` for any other line.
+pub fn parse_progress(line: &str) -> Option<CargoProgress> {
+    let rest = line.trim().strip_prefix("Building [")?;
+    let (_, rest) = rest.split_once("] ")?;
+    let (counts, active) = match rest.split_once(':') {
+        Some((counts, active)) => (counts, active.trim()),
+        None => (rest, ""),
+    };
+    let (current, total) = counts.trim().split_once('/')?;
+    Some(CargoProgress {
+        current: current.trim().parse().ok()?,
+        total: total.trim().parse().ok()?,
+        active: active.to_owned(),
+    })
+}
+
 /// Reads Cargo's stdout line by line.
 pub struct CargoMessages {
     source_root: PathBuf,
@@ -164,6 +198,28 @@ impl CargoMessages {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cargo_progress_lines_give_counts_and_other_lines_none() {
+        assert_eq!(
+            parse_progress("    Building [=====>          ] 120/310: serde, tokio(build)     "),
+            Some(CargoProgress {
+                current: 120,
+                total: 310,
+                active: "serde, tokio(build)".into()
+            })
+        );
+        assert_eq!(
+            parse_progress("    Building [                ] 0/1"),
+            Some(CargoProgress {
+                current: 0,
+                total: 1,
+                active: String::new()
+            })
+        );
+        assert_eq!(parse_progress("   Compiling serde v1.0.0"), None);
+        assert_eq!(parse_progress("    Building [==] x/y: a"), None);
+    }
 
     #[test]
     fn compiler_messages_become_structured_diagnostics_on_host_paths() {

@@ -19,13 +19,13 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
-use super::cargo_messages::CargoMessages;
-use super::session;
+use super::cargo_messages::{self, CargoMessages};
 use super::source::{self, CONTAINER_SOURCE_ROOT};
 use super::{
     BuildEnv, BuildError, BuildEvent, CACHE_LABEL, CRATE_DIR_LABEL, Compiled, EventSink,
     PreparedBuild, ProgressTask, cancellable, features_suffix, recipes,
 };
+use super::{network, session};
 use crate::engine::tar_context::TarContext;
 use crate::engine::{
     BUILD_LABEL, ContainerEngine, ContainerSpec, MountSource, MountSpec, OutputLine, Stream,
@@ -112,6 +112,8 @@ pub(super) async fn build(
     ];
     labels.sort();
 
+    let ca_bundle = network::host_ca_bundle();
+    let has_ca = ca_bundle.is_some();
     let (mounts, user, upload) = if remote {
         let target_volume = format!("arca-cache-{}", &cache_key[..32]);
         let volume_labels = vec![
@@ -127,7 +129,7 @@ pub(super) async fn build(
             ),
         )
         .await?;
-        let tar = source_archive(&source_root).await?;
+        let tar = source_archive(&source_root, ca_bundle.as_deref()).await?;
         (
             vec![
                 MountSpec {
@@ -156,6 +158,9 @@ pub(super) async fn build(
                 format!("Failed to create the cache directory {}", dir.display())
             })?;
         }
+        // The engine mounts real directories: resolve a symlinked cache
+        // (e.g. a cargo home shared across ARCA_HOMEs).
+        let cargo_home = cargo_home.canonicalize().unwrap_or(cargo_home);
         (
             vec![
                 MountSpec {
@@ -173,7 +178,14 @@ pub(super) async fn build(
                     target: CONTAINER_CARGO_HOME.into(),
                     read_only: false,
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(ca_bundle.map(|bundle| MountSpec {
+                source: MountSource::HostPath(bundle),
+                target: network::CONTAINER_CA_PATH.into(),
+                read_only: true,
+            }))
+            .collect(),
             Some(host_user()),
             None,
         )
@@ -182,15 +194,7 @@ pub(super) async fn build(
     let spec = ContainerSpec {
         image: prepared.builder_image_tag.clone(),
         cmd: cargo_command(&container_manifest, prepared),
-        env: vec![
-            ("HOME".into(), format!("{CONTAINER_CACHE_ROOT}/home")),
-            ("CARGO_HOME".into(), CONTAINER_CARGO_HOME.into()),
-            (
-                "CARGO_TARGET_DIR".into(),
-                format!("{CONTAINER_CACHE_ROOT}/target"),
-            ),
-            ("CARGO_TERM_COLOR".into(), "never".into()),
-        ],
+        env: build_env(prepared, has_ca),
         working_dir: Some(container_crate_dir),
         user,
         mounts,
@@ -213,6 +217,25 @@ pub(super) async fn build(
         let shown = match line.stream {
             Stream::Stdout => lock(&messages).handle_line(&line.text),
             Stream::Stderr => {
+                if let Some(progress) = cargo_messages::parse_progress(&line.text) {
+                    events(BuildEvent::Progress {
+                        task: ProgressTask::Compile {
+                            crate_name: facts.name.clone(),
+                        },
+                        status: progress.active,
+                        current: progress.current,
+                        total: Some(progress.total),
+                    });
+                    return;
+                }
+                // Blank lines, and cargo's redrawn `Downloading N crates`
+                // counter (padded with spaces), are not worth a line each.
+                if line.text.trim().is_empty()
+                    || (line.text.trim_start().starts_with("Downloading ")
+                        && line.text.ends_with("  "))
+                {
+                    return;
+                }
                 let mut tail = lock(&stderr_tail);
                 if tail.len() == STDERR_TAIL {
                     tail.remove(0);
@@ -438,31 +461,87 @@ async fn ensure_builder_image(
     {
         return Ok(false);
     }
+    let ca_bundle = match network::host_ca_bundle() {
+        Some(path) => std::fs::read(&path)
+            .with_context(|| format!("Failed to read the host CA bundle {}", path.display()))?,
+        None => Vec::new(),
+    };
     let mut context = TarContext::new();
     context.add_file(
         "Containerfile",
-        recipes::builder_containerfile(&prepared.builder_base_image).as_bytes(),
+        recipes::builder_containerfile(&prepared.builder_base_image, &prepared.extras.shape)
+            .as_bytes(),
         0o644,
     )?;
+    context.add_file(
+        recipes::BUILDER_SCRIPT_NAME,
+        recipes::BUILDER_SCRIPT.as_bytes(),
+        0o755,
+    )?;
+    context.add_file(network::RECIPE_CA_CONTEXT_NAME, &ca_bundle, 0o644)?;
     let context = context.finish()?;
-    let output = |line: OutputLine| events(BuildEvent::Output { line: line.text });
-    let result = cancellable(cancel, engine.build_image(tag, context, &output)).await;
+    let failed_step = Mutex::new(None::<String>);
+    let output = |line: OutputLine| {
+        if let Some(step) = failed_recipe_step(&line.text) {
+            *lock(&failed_step) = Some(step);
+        }
+        events(BuildEvent::Output { line: line.text })
+    };
+    let build_args = network::proxy_env(prepared.extras.proxy);
+    let result = cancellable(
+        cancel,
+        engine.build_image_with_args(tag, context, &build_args, &output),
+    )
+    .await;
     if let Err(error) = result {
+        // Nothing of a failed recipe may be reused.
         let _ = engine.remove_image(tag).await;
         return Err(match error {
             BuildError::Failed(error) => {
                 // The engine's message repeats the whole RUN line; the
-                // recipe's own output (shown above) says what went wrong.
+                // recipe names its failed step, and its output is above.
                 tracing::debug!("builder image build failed: {error:#}");
+                let step = lock(&failed_step)
+                    .take()
+                    .unwrap_or_else(|| "the image build".to_owned());
                 BuildError::Failed(anyhow!(
-                    "The builder recipe failed on `{}` (its output is above). Use a base image that has cargo, or one with apt-get, dnf, microdnf or apk and network access.",
-                    prepared.builder_base_image
+                    "The builder recipe for `{}` failed at step: {step} (its output is above); no builder image was tagged. {}",
+                    prepared.builder_base_image,
+                    recipe_hint(&step, prepared)
                 ))
             }
             other => other,
         });
     }
     Ok(true)
+}
+
+/// The step named by a recipe line `arca: builder step '<step>' failed ...`.
+fn failed_recipe_step(line: &str) -> Option<String> {
+    let rest = line.trim().strip_prefix("arca: builder step '")?;
+    let end = rest.rfind("' failed")?;
+    Some(rest[..end].to_owned())
+}
+
+/// What to do about a failed recipe step.
+fn recipe_hint(step: &str, prepared: &PreparedBuild) -> String {
+    if let Some(pinned) = &prepared.extras.shape.toolchain
+        && (step.contains("rustup") || step.contains("toolchain"))
+    {
+        return format!(
+            "The Rust toolchain `{}` pinned by {} is not in the builder and could not be installed: \
+             rustup needs network access to static.rust-lang.org. Use a base image that has this \
+             toolchain, or pin one the builder has (`cargo --version` in it).",
+            pinned.name, pinned.source
+        );
+    }
+    if step.starts_with("install packages") {
+        return "Check the names in `[rust] packages` (they are the base image's package names) and that its package mirror is reachable.".to_owned();
+    }
+    if step.starts_with("install build tools") || step.starts_with("download rustup") {
+        return "Use a base image that has cargo, or one with apt-get, dnf, microdnf or apk and network access.".to_owned();
+    }
+    String::new()
 }
 
 /// `arca-rust-build-cache-v2` key: one target cache per crate, binary,
@@ -508,11 +587,57 @@ fn cargo_command(container_manifest: &str, prepared: &PreparedBuild) -> Vec<Stri
     command
 }
 
-async fn source_archive(source_root: &Path) -> Result<Vec<u8>, BuildError> {
+/// The cargo build's environment: Arca's own variables, the CA bundle's
+/// names (when the host has one), the host's proxies (unless
+/// `proxy = false`), then `[rust] env`.
+fn build_env(prepared: &PreparedBuild, has_ca: bool) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("HOME".into(), format!("{CONTAINER_CACHE_ROOT}/home")),
+        ("CARGO_HOME".into(), CONTAINER_CARGO_HOME.into()),
+        (
+            "CARGO_TARGET_DIR".into(),
+            format!("{CONTAINER_CACHE_ROOT}/target"),
+        ),
+        ("CARGO_TERM_COLOR".into(), "never".into()),
+    ];
+    env.extend(
+        cargo_messages::PROGRESS_ENV
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+    );
+    if has_ca {
+        env.extend(network::ca_env(network::CONTAINER_CA_PATH));
+    }
+    env.extend(network::proxy_env(prepared.extras.proxy));
+    if let Some(pinned) = &prepared.extras.shape.toolchain
+        && pinned.source.starts_with('`')
+    {
+        // `[rust] toolchain` wins over a rust-toolchain.toml, as the
+        // variable does for a rustup-managed cargo (others ignore it).
+        env.push(("RUSTUP_TOOLCHAIN".into(), pinned.name.clone()));
+    }
+    env.extend(prepared.extras.env.iter().cloned());
+    env
+}
+
+async fn source_archive(
+    source_root: &Path,
+    ca_bundle: Option<&Path>,
+) -> Result<Vec<u8>, BuildError> {
     let root = source_root.to_path_buf();
+    let ca = match ca_bundle {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("Failed to read the host CA bundle {}", path.display()))?,
+        ),
+        None => None,
+    };
     let archive = tokio::task::spawn_blocking(move || {
         let mut context = TarContext::new();
         context.add_dir("work", 0o755)?;
+        if let Some(ca) = ca {
+            context.add_file("work/host-ca.crt", &ca, 0o644)?;
+        }
         context.add_tree(&root, "work/source", &SKIPPED_DIR_NAMES)?;
         context.finish()
     })

@@ -16,15 +16,22 @@ use crate::manifest::{self, ManifestSettings};
 use crate::store::{Store, StoredArtifact};
 
 /// The manifest's build mode for a request: `container:<builder key>` or
-/// `host:<rustc -Vv>`.
-pub fn build_mode(base_image: &str, host_build: bool) -> Result<String> {
-    if host_build {
+/// `host:<rustc -Vv>`, then what the extras (toolchain, packages, build
+/// env, init) add; nothing when they are the defaults, so artifacts built
+/// before these settings existed keep their mode.
+pub fn build_mode(
+    base_image: &str,
+    host_build: bool,
+    extras: &crate::plan::BuildExtras,
+) -> Result<String> {
+    let base = if host_build {
         manifest::current_host_mode().ok_or_else(|| {
             anyhow!("Failed to run `rustc -Vv` for a host build: is Rust installed and on PATH?")
-        })
+        })?
     } else {
-        Ok(manifest::container_mode(base_image))
-    }
+        manifest::container_mode(base_image)
+    };
+    Ok(format!("{base}{}", extras.mode_suffix()))
 }
 
 /// The newest artifact of the crate when it is fresh for this request and

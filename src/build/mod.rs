@@ -20,7 +20,7 @@
 //!   runtime image is removed. Every per-build container carries
 //!   [`BUILD_LABEL`]`=<artifact id>` and all of them are removed by label
 //!   when a build fails; so is the crate's warm [`session`] (kept after a
-//!   success or a compile error, gone by itself 10 minutes after it starts).
+//!   success only, gone by itself 10 minutes after it starts).
 //! - Only [`crate::engine`] talks to Docker; this module sees the trait.
 
 pub mod cargo_messages;
@@ -28,6 +28,7 @@ mod container_build;
 pub mod crate_lock;
 pub mod freshness;
 mod host_build;
+pub mod network;
 pub mod recipes;
 mod runtime_image;
 pub mod session;
@@ -142,6 +143,8 @@ pub enum ProgressTask {
     Export { archive: PathBuf },
     /// Importing a base image's layers into the blob store.
     Import { image: String },
+    /// Cargo compiling the crate: `current`/`total` are cargo's units.
+    Compile { crate_name: String },
 }
 
 /// What the pipeline reports while it runs, in order.
@@ -308,8 +311,10 @@ pub struct PreparedBuild {
     /// `arca-builder:<hash>`.
     pub builder_image_tag: String,
     /// The manifest's build mode (`container:<builder key>` or
-    /// `host:<rustc -Vv>`).
+    /// `host:<rustc -Vv>`, plus what [`plan::BuildExtras::mode_suffix`] adds).
     pub mode: String,
+    /// Builder packages and toolchain, build env, proxy, init.
+    pub extras: plan::BuildExtras,
 }
 
 /// Resolves the crate and its settings. Blocking (runs `cargo metadata`);
@@ -317,8 +322,9 @@ pub struct PreparedBuild {
 /// read-only and builds `--locked`.
 pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     let facts = workspace::load_crate_facts(&request.path)?;
-    let config = crate::config::load(&facts.crate_dir)?;
+    let (config, builder_config) = crate::config::load_all(&facts.crate_dir)?;
     let settings = plan::resolve_settings(&request.overrides, &config, &facts)?;
+    let extras = plan::resolve_extras(&builder_config, &facts.crate_dir)?;
     crate::paths::validate_component("binary name", &settings.bin)?;
     // The base image goes into a Containerfile's FROM line and a tag: only
     // a well-formed reference may.
@@ -330,8 +336,8 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     }
     ensure_lockfile(&facts)?;
     let builder_base_image = plan::builder_base_image(&settings.base_image);
-    let builder_image_tag = plan::builder_image_tag(&builder_base_image);
-    let mode = freshness::build_mode(&settings.base_image, request.host_build)?;
+    let builder_image_tag = plan::shaped_builder_image_tag(&builder_base_image, &extras.shape);
+    let mode = freshness::build_mode(&settings.base_image, request.host_build, &extras)?;
     // A malformed SOURCE_DATE_EPOCH fails before anything runs.
     crate::image::layer::layer_mtime()?;
     Ok(PreparedBuild {
@@ -341,6 +347,7 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
         builder_base_image,
         builder_image_tag,
         mode,
+        extras,
     })
 }
 
@@ -348,8 +355,9 @@ fn ensure_lockfile(facts: &CrateFacts) -> anyhow::Result<()> {
     if facts.workspace_root.join("Cargo.lock").is_file() {
         return Ok(());
     }
+    // The one place Arca writes into the user's crate, as `cargo build` would.
     let output = std::process::Command::new("cargo")
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .args(["generate-lockfile", "--manifest-path"])
         .arg(&facts.manifest_path)
         .output()
         .context("Failed to run `cargo metadata`: is cargo installed and on PATH?")?;
@@ -489,19 +497,17 @@ pub async fn build_binary(
     result
 }
 
-/// After a failed or cancelled build: removes every container the build
-/// made and, unless cargo merely reported errors in the code, the crate's
-/// warm session too, so nothing of the build is left running.
+/// After a failed or cancelled build (compile errors included): removes
+/// every container the build made and the crate's warm session, so nothing
+/// of the build is left running.
 async fn clean_up_failed_build(
     engine: &dyn ContainerEngine,
     prepared: &PreparedBuild,
     build_id: &str,
     error: &BuildError,
 ) {
+    tracing::debug!("cleaning up after a failed build: {error}");
     engine::remove_labelled_containers(engine, &format!("{BUILD_LABEL}={build_id}")).await;
-    if matches!(error, BuildError::Compile { .. }) {
-        return;
-    }
     let crate_label = format!("{CRATE_DIR_LABEL}={}", prepared.facts.crate_dir.display());
     if let Ok(sessions) = engine
         .containers_with_labels(&[crate_label.as_str(), session::SESSION_LABEL])

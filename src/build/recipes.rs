@@ -7,46 +7,55 @@ use anyhow::{Context, Result};
 
 use crate::store::ArtifactMetadata;
 
-/// Where the toolchain goes when the builder base image has no `cargo`.
-const RUSTUP_HOME: &str = "/opt/arca/rustup";
-const RUSTUP_CARGO_HOME: &str = "/opt/arca/cargo-home";
+/// The builder recipe's script (`/opt/arca/builder.sh` in the image).
+pub const BUILDER_SCRIPT: &str = include_str!("builder_recipe.sh");
+/// The script's name in the recipe's build context.
+pub const BUILDER_SCRIPT_NAME: &str = "builder.sh";
+/// What the last step prints when the finished builder has no working cargo.
+pub const CARGO_CHECK_FAILED: &str = "arca: builder step 'cargo --version (final check)' failed";
 
-/// The builder recipe. A base image that already has `cargo` on its PATH is
-/// used as it is (no package manager, no network); otherwise build tools
-/// come from the image's package manager and the toolchain from rustup,
-/// behind wrappers in `/usr/local/bin` so they work whatever `CARGO_HOME`
-/// the build sets.
-pub fn builder_containerfile(builder_base_image: &str) -> String {
+/// The builder recipe. [`BUILDER_SCRIPT`] installs what the builder lacks:
+/// the `packages` setting, and, only when the base has no `cargo` (or not
+/// the pinned toolchain), build tools from the package manager and the
+/// toolchain from rustup (downloaded to a file and checked against its
+/// published SHA-256, then run). Every step that fails names itself
+/// (`arca: builder step '...' failed`); the last instruction runs
+/// `cargo --version`, so an image without a working cargo is never tagged.
+/// The host CA bundle (context file [`super::network::RECIPE_CA_CONTEXT_NAME`],
+/// possibly empty) is named to curl, cargo, git and apt; the proxy
+/// variables come as build arguments, which stay out of the image.
+pub fn builder_containerfile(
+    builder_base_image: &str,
+    shape: &crate::plan::BuilderShape,
+) -> String {
+    let (toolchain, source) = shape
+        .toolchain
+        .as_ref()
+        .map_or((String::new(), String::new()), |pinned| {
+            (pinned.name.clone(), pinned.source.clone())
+        });
+    let ca = super::network::RECIPE_CA_CONTEXT_NAME;
     format!(
         "FROM {builder_base_image}\n\
-RUN set -eu; \\\n\
-    if command -v cargo >/dev/null 2>&1; then \\\n\
-        echo \"arca: using the base image's toolchain at $(command -v cargo)\"; \\\n\
-    else \\\n\
-        if command -v apt-get >/dev/null 2>&1; then \\\n\
-            apt-get update; \\\n\
-            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends build-essential ca-certificates curl git pkg-config; \\\n\
-            rm -rf /var/lib/apt/lists/*; \\\n\
-        elif command -v dnf >/dev/null 2>&1; then \\\n\
-            dnf install -y gcc gcc-c++ make ca-certificates curl git pkgconf-pkg-config; \\\n\
-            dnf clean all; \\\n\
-        elif command -v microdnf >/dev/null 2>&1; then \\\n\
-            microdnf install -y gcc gcc-c++ make ca-certificates curl git pkgconf-pkg-config; \\\n\
-            microdnf clean all; \\\n\
-        elif command -v apk >/dev/null 2>&1; then \\\n\
-            apk add --no-cache build-base ca-certificates curl git pkgconf; \\\n\
-        else \\\n\
-            echo 'arca: the builder base image has no cargo and no known package manager (apt-get, dnf, microdnf, apk).' >&2; \\\n\
-            exit 1; \\\n\
-        fi; \\\n\
-        mkdir -p {RUSTUP_CARGO_HOME} {RUSTUP_HOME}; \\\n\
-        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | CARGO_HOME={RUSTUP_CARGO_HOME} RUSTUP_HOME={RUSTUP_HOME} sh -s -- -y --profile minimal --default-toolchain stable --no-modify-path; \\\n\
-        for tool in cargo rustc rustup; do \\\n\
-            printf '#!/bin/sh\\nRUSTUP_HOME={RUSTUP_HOME} exec {RUSTUP_CARGO_HOME}/bin/%s \"$@\"\\n' \"$tool\" > /usr/local/bin/$tool; \\\n\
-            chmod 0755 /usr/local/bin/$tool; \\\n\
-        done; \\\n\
-    fi\n"
+COPY {ca} {BUILDER_SCRIPT_NAME} /opt/arca/\n\
+ENV PATH=/opt/arca/bin:${{PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}}\n\
+RUN ARCA_PACKAGES={} ARCA_TOOLCHAIN={} ARCA_TOOLCHAIN_SOURCE={} sh /opt/arca/{BUILDER_SCRIPT_NAME}\n\
+RUN cargo --version || {{ echo \"{}\" >&2; exit 1; }}\n",
+        shell_quote(&shape.packages.join(" ")),
+        shell_quote(&toolchain),
+        shell_quote(&source),
+        CARGO_CHECK_FAILED,
     )
+}
+
+/// One single-quoted shell word on one line (control characters, which
+/// would end a Containerfile line, become `?`).
+fn shell_quote(value: &str) -> String {
+    let clean: String = value
+        .chars()
+        .map(|ch| if ch.is_control() { '?' } else { ch })
+        .collect();
+    format!("'{}'", clean.replace('\'', "'\\''"))
 }
 
 /// The runtime recipe: the base, `ca-certificates` only when the base
@@ -148,12 +157,33 @@ mod tests {
     }
 
     #[test]
-    fn builder_recipe_installs_nothing_when_cargo_exists() {
-        let text = builder_containerfile("rust:1");
-        assert!(text.starts_with("FROM rust:1\n"));
-        let check = text.find("command -v cargo").unwrap();
-        let install = text.find("apt-get update").unwrap();
-        assert!(check < install);
-        assert!(!text.contains("COPY"));
+    fn builder_recipe_runs_the_script_then_checks_cargo_last() {
+        let shape = crate::plan::BuilderShape {
+            packages: vec!["make".into(), "protobuf-compiler".into()],
+            toolchain: Some(crate::plan::PinnedToolchain {
+                name: "1.96".into(),
+                source: "/src/it's/rust-toolchain.toml".into(),
+            }),
+        };
+        let text = builder_containerfile("rust:1", &shape);
+        assert!(text.starts_with("FROM rust:1\n"), "{text}");
+        assert!(
+            text.contains("ARCA_PACKAGES='make protobuf-compiler' ARCA_TOOLCHAIN='1.96' ARCA_TOOLCHAIN_SOURCE='/src/it'\\''s/rust-toolchain.toml' sh /opt/arca/builder.sh\n"),
+            "{text}"
+        );
+        let script = text.find("sh /opt/arca/builder.sh").unwrap();
+        let check = text.rfind("RUN cargo --version").unwrap();
+        assert!(script < check, "{text}");
+        assert!(text.ends_with("exit 1; }\n"), "{text}");
+        assert_eq!(text.lines().count(), 5, "{text}");
+    }
+
+    #[test]
+    fn the_script_fails_on_pipes_and_downloads_to_checked_files() {
+        assert!(BUILDER_SCRIPT.contains("set -o pipefail"));
+        assert!(BUILDER_SCRIPT.contains("set -eu"));
+        assert!(!BUILDER_SCRIPT.contains("| sh"));
+        assert!(BUILDER_SCRIPT.contains("-o /tmp/rustup-init "));
+        assert!(BUILDER_SCRIPT.contains("sha256sum /tmp/rustup-init"));
     }
 }

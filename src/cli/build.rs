@@ -168,6 +168,7 @@ struct Console {
 struct ConsoleState {
     layers: HashMap<String, ProgressBar>,
     export: Option<ProgressBar>,
+    compile: Option<ProgressBar>,
     stage_started: Option<Instant>,
 }
 
@@ -228,6 +229,7 @@ impl Console {
 
     fn progress(&self, task: ProgressTask, status: String, current: u64, total: Option<u64>) {
         let Some(bars) = &self.bars else {
+            // Without a terminal, cargo's own `Compiling ...` lines say enough.
             if let ProgressTask::Pull { layer, .. } = &task
                 && status == "Pull complete"
             {
@@ -258,6 +260,10 @@ impl Console {
                 .export
                 .get_or_insert_with(|| bars.add(new_bar("base import ")))
                 .clone(),
+            ProgressTask::Compile { .. } => state
+                .compile
+                .get_or_insert_with(|| bars.add(new_unit_bar("Building    ")))
+                .clone(),
         };
         if let Some(total) = total {
             bar.set_length(total);
@@ -280,6 +286,9 @@ impl Console {
         if let Some(bar) = state.export.take() {
             bar.finish_and_clear();
         }
+        if let Some(bar) = state.compile.take() {
+            bar.finish_and_clear();
+        }
     }
 
     fn finish(&self) {
@@ -287,9 +296,22 @@ impl Console {
     }
 }
 
+/// A bar counted in bytes, in the same decimal units as [`human_size`].
 fn new_bar(prefix: &str) -> ProgressBar {
+    styled_bar(
+        prefix,
+        "    {prefix} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {msg}",
+    )
+}
+
+/// A bar counted in cargo's units (`120/310`), like cargo's own.
+fn new_unit_bar(prefix: &str) -> ProgressBar {
+    styled_bar(prefix, "    {prefix} [{bar:30}] {pos}/{len}: {wide_msg}")
+}
+
+fn styled_bar(prefix: &str, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template("    {prefix} [{bar:30}] {bytes}/{total_bytes} {msg}")
+    let style = ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
     bar.set_style(style);
@@ -298,7 +320,8 @@ fn new_bar(prefix: &str) -> ProgressBar {
     bar
 }
 
-fn human_size(bytes: u64) -> String {
+/// A size in decimal units (`12.3 MB`), the one unit system Arca prints.
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -326,6 +326,14 @@ fn key_completions(
                         format!("{} = ", spec.name),
                         Some(format!("{} = [$1]", spec.name)),
                     ),
+                    schema::ValueKind::Bool => (
+                        format!("{} = ", spec.name),
+                        Some(format!("{} = ${{1|true,false|}}", spec.name)),
+                    ),
+                    schema::ValueKind::StringTable => (
+                        format!("{} = ", spec.name),
+                        Some(format!("{} = {{ $1 }}", spec.name)),
+                    ),
                 }
             };
             Completion {
@@ -1094,17 +1102,34 @@ mod tests {
 
     #[test]
     fn completion_offers_what_fits_the_cursor() {
-        let all_keys = vec!["profile", "features", "bin", "base_image"];
+        let rest = vec![
+            "features",
+            "bin",
+            "base_image",
+            "packages",
+            "toolchain",
+            "env",
+            "proxy",
+            "init",
+        ];
+        let all_keys = vec![
+            "profile",
+            "features",
+            "bin",
+            "base_image",
+            "packages",
+            "toolchain",
+            "env",
+            "proxy",
+            "init",
+        ];
         let profiles = vec!["dev", "release", "test", "bench", "release-lto"];
         let cases: Vec<(&str, Vec<&str>)> = vec![
             ("|", vec!["[rust]", "[rust] with every setting"]),
             ("# notes\n|", vec!["[rust]", "[rust] with every setting"]),
             ("[rust]\n|", all_keys.clone()),
             ("[rust]\n|\n[other]\n", all_keys.clone()),
-            (
-                "[rust]\nprofile = \"release\"\n|",
-                vec!["features", "bin", "base_image"],
-            ),
+            ("[rust]\nprofile = \"release\"\n|", rest.clone()),
             ("[rust]\npro|", all_keys.clone()),
             ("[rust]\n  fe|atures = []", all_keys.clone()),
             ("[rust]\nprofile = \"|", profiles.clone()),
@@ -1120,15 +1145,9 @@ mod tests {
             ("[ru|", vec!["rust"]),
             ("[|]", vec!["rust"]),
             ("rust.|", all_keys.clone()),
-            (
-                "rust.profile = \"dev\"\nrust.|",
-                vec!["features", "bin", "base_image"],
-            ),
+            ("rust.profile = \"dev\"\nrust.|", rest.clone()),
             ("rust.bin = \"|\"", vec!["client", "server"]),
-            (
-                "rust = { profile = \"dev\", |",
-                vec!["features", "bin", "base_image"],
-            ),
+            ("rust = { profile = \"dev\", |", rest.clone()),
             ("rust = { bin = \"|\" }", vec!["client", "server"]),
             ("# comment |", vec![]),
             ("[rust]\nprofile = \"release\" # |", vec![]),

@@ -89,6 +89,55 @@ pub fn parse_settings(text: &str) -> RustConfig {
     }
 }
 
+/// The well-typed builder settings of a config text (`packages`,
+/// `toolchain`, `env`, `proxy`, `init`), ignoring everything else.
+pub fn parse_builder_settings(text: &str) -> super::BuilderConfig {
+    let Ok(document) = Document::parse(text) else {
+        return super::BuilderConfig::default();
+    };
+    let Some(rust) = document
+        .as_table()
+        .get(RUST_TABLE)
+        .and_then(Item::as_table_like)
+    else {
+        return super::BuilderConfig::default();
+    };
+    let packages = rust
+        .get(schema::PACKAGES.name)
+        .and_then(Item::as_array)
+        .map(|array| {
+            array
+                .iter()
+                .filter_map(|value| value.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let env = rust
+        .get(schema::ENV.name)
+        .and_then(Item::as_table_like)
+        .map(|table| {
+            table
+                .iter()
+                .filter_map(|(name, item)| {
+                    item.as_str()
+                        .map(|value| (name.to_owned(), value.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let boolean = |key: &str| rust.get(key).and_then(Item::as_bool);
+    super::BuilderConfig {
+        packages,
+        toolchain: rust
+            .get(schema::TOOLCHAIN.name)
+            .and_then(Item::as_str)
+            .map(str::to_owned),
+        env,
+        proxy: boolean(schema::PROXY.name),
+        init: boolean(schema::INIT.name),
+    }
+}
+
 /// The `toml-syntax` finding for a parse error.
 fn syntax_finding(text: &str, error: &toml_edit::TomlError) -> Finding {
     let span = error
@@ -424,6 +473,12 @@ impl<'a> Checker<'a> {
     }
 
     fn check_setting(&mut self, spec: &KeySpec, key: &Key, item: &Item) {
+        if spec.kind == ValueKind::StringTable
+            && let Some(table) = item.as_table_like()
+        {
+            self.check_env(table);
+            return;
+        }
         let Item::Value(value) = item else {
             let span = key_span(key, self.text);
             self.invalid_type(spec, span, describe_item(item), Vec::new());
@@ -440,8 +495,13 @@ impl<'a> Checker<'a> {
                     "profile" => self.check_profile(string, span),
                     "bin" => self.check_bin(string, span),
                     "base_image" => self.check_base_image(string, span),
+                    "toolchain" => self.check_toolchain(string, span),
                     _ => {}
                 }
+            }
+            (ValueKind::Bool, Value::Boolean(_)) => {}
+            (ValueKind::StringArray, Value::Array(array)) if spec.name == "packages" => {
+                self.check_packages(array)
             }
             (ValueKind::StringArray, Value::Array(array)) => self.check_features(array),
             (ValueKind::StringArray, Value::String(_)) => {
@@ -619,6 +679,86 @@ impl<'a> Checker<'a> {
                 ),
                 Vec::new(),
             );
+        }
+    }
+
+    fn check_toolchain(&mut self, toolchain: &str, span: Range<usize>) {
+        if let Err(reason) = plan::validate_toolchain(toolchain) {
+            self.push(
+                Code::InvalidValue,
+                Severity::Error,
+                span,
+                format!("{reason} Use e.g. `toolchain = \"1.96\"`."),
+                Vec::new(),
+            );
+        }
+    }
+
+    fn check_packages(&mut self, array: &toml_edit::Array) {
+        for element in array.iter() {
+            if self.full() {
+                return;
+            }
+            let Some(span) = element.span().map(|span| clamp_span(self.text, span)) else {
+                continue;
+            };
+            let problem = match element {
+                Value::String(name) => plan::validate_package(name.value()).err(),
+                other => Some(format!(
+                    "Each entry of `packages` must be a string naming a system package, but this one is {}.",
+                    describe_value(other)
+                )),
+            };
+            if let Some(message) = problem {
+                let code = if element.is_str() {
+                    Code::InvalidValue
+                } else {
+                    Code::InvalidType
+                };
+                let fix = Fix {
+                    title: "Remove this entry".to_owned(),
+                    edits: vec![TextEdit {
+                        span: array_element_removal(self.text, &span),
+                        new_text: String::new(),
+                    }],
+                };
+                self.push(code, Severity::Error, span, message, vec![fix]);
+            }
+        }
+    }
+
+    fn check_env(&mut self, table: &dyn TableLike) {
+        for (name, item) in table.iter() {
+            if self.full() {
+                return;
+            }
+            let Some((key, _)) = table.get_key_value(name) else {
+                continue;
+            };
+            let key_range = key_span(key, self.text);
+            if let Err(reason) = plan::validate_env_name(name) {
+                self.push(
+                    Code::InvalidValue,
+                    Severity::Error,
+                    key_range,
+                    reason,
+                    Vec::new(),
+                );
+                continue;
+            }
+            if item.as_str().is_none() {
+                let span = item_span(item, self.text).unwrap_or(key_range);
+                self.push(
+                    Code::InvalidType,
+                    Severity::Error,
+                    span,
+                    format!(
+                        "`env.{name}` must be a string, but it is {}. Quote the value: {name} = \"...\".",
+                        describe_item(item)
+                    ),
+                    Vec::new(),
+                );
+            }
         }
     }
 
@@ -1034,8 +1174,8 @@ fn known_keys() -> String {
 
 fn example(spec: &KeySpec) -> &'static str {
     match spec.kind {
-        ValueKind::String => spec.example,
-        ValueKind::StringArray => "features = [\"cli\"]",
+        ValueKind::StringArray if spec.name == "features" => "features = [\"cli\"]",
+        _ => spec.example,
     }
 }
 

@@ -27,6 +27,22 @@ pub struct RustConfig {
     pub base_image: Option<String>,
 }
 
+/// The builder-shaping keys of `[rust]`: read by builds only, never saved
+/// by `--set-default`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuilderConfig {
+    /// Extra system packages for the builder image.
+    pub packages: Vec<String>,
+    /// A pinned Rust toolchain (overrides `rust-toolchain.toml`).
+    pub toolchain: Option<String>,
+    /// Extra environment variables of the cargo build, in file order.
+    pub env: Vec<(String, String)>,
+    /// Pass the host's proxy variables (default true).
+    pub proxy: Option<bool>,
+    /// A static init in the image (default false).
+    pub init: Option<bool>,
+}
+
 /// `<crate_dir>/.arca/config.toml`.
 pub fn config_path(crate_dir: &Path) -> PathBuf {
     crate_dir.join(".arca").join("config.toml")
@@ -35,11 +51,16 @@ pub fn config_path(crate_dir: &Path) -> PathBuf {
 /// Reads the crate's config: a missing file is an empty config; a file with
 /// errors is refused with the first error, located, and what to do.
 pub fn load(crate_dir: &Path) -> Result<RustConfig> {
+    Ok(load_all(crate_dir)?.0)
+}
+
+/// [`load`] with the builder-shaping keys.
+pub fn load_all(crate_dir: &Path) -> Result<(RustConfig, BuilderConfig)> {
     let path = config_path(crate_dir);
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(RustConfig::default());
+            return Ok(Default::default());
         }
         Err(error) => {
             return Err(error).with_context(|| format!("Failed to read {}", path.display()));
@@ -63,7 +84,10 @@ pub fn load(crate_dir: &Path) -> Result<RustConfig> {
             crate_dir.display()
         );
     }
-    Ok(checker::parse_settings(&text))
+    Ok((
+        checker::parse_settings(&text),
+        checker::parse_builder_settings(&text),
+    ))
 }
 
 /// Writes the `Some` settings into the crate's config through
@@ -122,6 +146,9 @@ pub enum Code {
     UnknownBinary,
     AmbiguousBinary,
     InvalidImage,
+    /// A builder setting (`packages`, `toolchain`, `env`) with a value
+    /// Arca refuses (additive to PROTOCOL.md).
+    InvalidValue,
     MissingSetting,
     CudaBuilder,
 }
@@ -139,6 +166,7 @@ impl Code {
             Code::UnknownBinary => "unknown-binary",
             Code::AmbiguousBinary => "ambiguous-binary",
             Code::InvalidImage => "invalid-image",
+            Code::InvalidValue => "invalid-value",
             Code::MissingSetting => "missing-setting",
             Code::CudaBuilder => "cuda-builder",
         }

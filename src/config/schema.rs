@@ -11,6 +11,9 @@ pub const RUST_TABLE: &str = "rust";
 pub enum ValueKind {
     String,
     StringArray,
+    Bool,
+    /// A table of string values (`env = { NAME = "value" }` or `[rust.env]`).
+    StringTable,
 }
 
 impl ValueKind {
@@ -19,6 +22,8 @@ impl ValueKind {
         match self {
             ValueKind::String => "a string",
             ValueKind::StringArray => "an array of strings",
+            ValueKind::Bool => "a boolean (true or false)",
+            ValueKind::StringTable => "a table of strings",
         }
     }
 }
@@ -93,9 +98,84 @@ pub const BASE_IMAGE: KeySpec = KeySpec {
     required: true,
 };
 
+pub const PACKAGES: KeySpec = KeySpec {
+    name: "packages",
+    kind: ValueKind::StringArray,
+    summary: "Extra system packages installed into the builder image",
+    doc: "**packages** — extra system packages the builder image installs with the base image's \
+          package manager (apt-get, dnf, microdnf or apk), for build scripts that need tools or \
+          libraries: `make`, `cmake`, `protobuf-compiler`, `libssl-dev`, `git`, ...\n\n\
+          Part of the builder image's cache key: changing the list builds a new builder once. \
+          Only in the builder; the runtime image gets none of them.\n\n\
+          ```toml\n[rust]\npackages = [\"make\", \"cmake\"]\n```",
+    example: "packages = [\"make\"]",
+    required: false,
+};
+
+pub const TOOLCHAIN: KeySpec = KeySpec {
+    name: "toolchain",
+    kind: ValueKind::String,
+    summary: "Rust toolchain the builder uses (overrides rust-toolchain.toml)",
+    doc: "**toolchain** — the Rust toolchain the binary is built with: `1.96`, `1.96.0`, `stable`, \
+          `nightly-2026-05-01`.\n\n\
+          Without it, a `rust-toolchain.toml` (or `rust-toolchain`) of the crate or workspace pins the \
+          toolchain; without either, the builder's own toolchain is used. A pinned toolchain the builder \
+          lacks is installed by the builder recipe (rustup), which needs network access to \
+          static.rust-lang.org; where that is unreachable the build stops with an error naming the \
+          toolchain and the file that pinned it. Part of the builder image's cache key.\n\n\
+          ```toml\n[rust]\ntoolchain = \"1.96\"\n```",
+    example: "toolchain = \"1.96\"",
+    required: false,
+};
+
+pub const ENV: KeySpec = KeySpec {
+    name: "env",
+    kind: ValueKind::StringTable,
+    summary: "Extra environment variables for the cargo build",
+    doc: "**env** — extra environment variables set for `cargo build` in the builder container \
+          (e.g. `RUSTFLAGS`, `CFLAGS`, a build script's switches). Not put into the image.\n\n\
+          Names are letters, digits and `_`; Arca's own variables (`CARGO_HOME`, `CARGO_TARGET_DIR`, \
+          `HOME`) cannot be replaced. A digest of the names and values is part of the image's \
+          fingerprint (a change makes it stale); the values themselves are not recorded.\n\n\
+          ```toml\n[rust]\nenv = { RUSTFLAGS = \"-C target-cpu=x86-64-v2\" }\n```",
+    example: "env = { RUSTFLAGS = \"-C target-cpu=x86-64-v2\" }",
+    required: false,
+};
+
+pub const PROXY: KeySpec = KeySpec {
+    name: "proxy",
+    kind: ValueKind::Bool,
+    summary: "Pass the host's HTTP(S)_PROXY/NO_PROXY into builds (default true)",
+    doc: "**proxy** — whether the host's `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` and `ALL_PROXY` \
+          (both cases) are passed into the builder recipe and the cargo build. Default `true`; \
+          `false` builds without them.\n\n\
+          The host's CA bundle is always mounted read-only and named to cargo and curl, so a \
+          TLS-intercepting proxy the host trusts works in builds too.\n\n\
+          ```toml\n[rust]\nproxy = false\n```",
+    example: "proxy = false",
+    required: false,
+};
+
+pub const INIT: KeySpec = KeySpec {
+    name: "init",
+    kind: ValueKind::Bool,
+    summary: "Wrap the entrypoint in a small static init (tini) inside the image",
+    doc: "**init** — `true` puts a small static init (`tini`) into the runtime image as the \
+          entrypoint wrapper, so the binary is not PID 1: signals reach it and `docker stop` is \
+          prompt wherever the image runs. Default `false`.\n\n\
+          Containers Arca itself starts always use the engine's init; `docker run --init` does \
+          the same for an image without it. Choose `init = true` for images run by tools that \
+          do not add an init (Kubernetes, plain `docker run`).\n\n\
+          ```toml\n[rust]\ninit = true\n```",
+    example: "init = true",
+    required: false,
+};
+
 /// Every key of `[rust]`, in the order the documentation and completion list
 /// them.
-pub const RUST_KEYS: [KeySpec; 4] = [PROFILE, FEATURES, BIN, BASE_IMAGE];
+pub const RUST_KEYS: [KeySpec; 9] = [
+    PROFILE, FEATURES, BIN, BASE_IMAGE, PACKAGES, TOOLCHAIN, ENV, PROXY, INIT,
+];
 
 /// The spec of a `[rust]` key.
 pub fn key(name: &str) -> Option<&'static KeySpec> {
@@ -105,7 +185,8 @@ pub fn key(name: &str) -> Option<&'static KeySpec> {
 /// Markdown for the `[rust]` table itself.
 pub const RUST_TABLE_DOC: &str = "**[rust]** — how Arca builds this crate into an image.\n\n\
      Keys: `profile`, `features`, `base_image` (all needed for a build) and `bin` (needed when the \
-     crate has several binaries). Command arguments override these values; \
+     crate has several binaries); for shaping the builder `packages`, `toolchain`, `env`, \
+     `proxy`, and `init` for the image. Command arguments override these values; \
      `arca build rust ... --set-default` saves them here.";
 
 /// A built-in Cargo profile with its one-line description.
@@ -233,6 +314,12 @@ pub fn json_schema() -> serde_json::Value {
                 "type": "array",
                 "items": { "type": "string" }
             }),
+            ValueKind::Bool => serde_json::json!({ "type": "boolean" }),
+            ValueKind::StringTable => serde_json::json!({
+                "type": "object",
+                "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
+                "additionalProperties": { "type": "string" }
+            }),
         };
         property["description"] = spec.summary.into();
         property["markdownDescription"] = spec.doc.into();
@@ -253,6 +340,12 @@ pub fn json_schema() -> serde_json::Value {
             }
             "bin" => {
                 property["pattern"] = "^[^/\\\\]+$".into();
+            }
+            "packages" => {
+                property["items"]["pattern"] = "^[A-Za-z0-9][A-Za-z0-9.+_:=~-]*$".into();
+            }
+            "toolchain" => {
+                property["examples"] = serde_json::json!(["stable", "1.96", "nightly-2026-05-01"]);
             }
             _ => {}
         }
@@ -323,6 +416,8 @@ mod tests {
             let expected = match spec.kind {
                 ValueKind::String => "string",
                 ValueKind::StringArray => "array",
+                ValueKind::Bool => "boolean",
+                ValueKind::StringTable => "object",
             };
             assert_eq!(property["type"], expected, "{}", spec.name);
             assert_eq!(property["markdownDescription"], spec.doc);

@@ -106,20 +106,32 @@ fn server_message(error: &BollardError) -> String {
 struct LineSplitter {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// Per stream: the last line ended in `\r`, so a `\n` right after it
+    /// closes nothing new.
+    after_cr: [bool; 2],
 }
 
 impl LineSplitter {
+    /// Splits on `\n`, and on a lone `\r` too (progress lines that redraw
+    /// themselves, like cargo's, arrive as they are drawn).
     fn push(&mut self, stream: Stream, bytes: &[u8], sink: LineSink<'_>) {
-        let buffer = match stream {
-            Stream::Stdout => &mut self.stdout,
-            Stream::Stderr => &mut self.stderr,
+        let (buffer, after_cr) = match stream {
+            Stream::Stdout => (&mut self.stdout, &mut self.after_cr[0]),
+            Stream::Stderr => (&mut self.stderr, &mut self.after_cr[1]),
         };
         buffer.extend_from_slice(bytes);
-        while let Some(end) = buffer.iter().position(|byte| *byte == b'\n') {
+        while let Some(end) = buffer
+            .iter()
+            .position(|byte| *byte == b'\n' || *byte == b'\r')
+        {
             let line: Vec<u8> = buffer.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1])
-                .trim_end_matches('\r')
-                .to_owned();
+            let ends_in_cr = line[end] == b'\r';
+            if !ends_in_cr && end == 0 && *after_cr {
+                *after_cr = false;
+                continue;
+            }
+            *after_cr = ends_in_cr;
+            let text = String::from_utf8_lossy(&line[..end]).into_owned();
             sink(OutputLine { stream, text });
         }
     }
@@ -236,8 +248,20 @@ impl ContainerEngine for DockerEngine {
     }
 
     async fn build_image(&self, tag: &str, context: Vec<u8>, output: LineSink<'_>) -> Result<()> {
+        self.build_image_with_args(tag, context, &[], output).await
+    }
+
+    async fn build_image_with_args(
+        &self,
+        tag: &str,
+        context: Vec<u8>,
+        build_args: &[(String, String)],
+        output: LineSink<'_>,
+    ) -> Result<()> {
+        let build_args: HashMap<String, String> = build_args.iter().cloned().collect();
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Containerfile")
+            .buildargs(&build_args)
             .t(tag)
             .rm(true)
             .forcerm(true)
@@ -415,6 +439,9 @@ impl ContainerEngine for DockerEngine {
             host_config: Some(HostConfig {
                 mounts: Some(mounts),
                 auto_remove: Some(spec.auto_remove),
+                // The engine's init as PID 1: signals reach the command and
+                // a stop is prompt (no 10 s wait for a `sleep` session).
+                init: Some(true),
                 ..Default::default()
             }),
             ..Default::default()
@@ -762,6 +789,21 @@ mod tests {
                 (Stream::Stdout, "hello"),
                 (Stream::Stdout, "wor")
             ]
+        );
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_redrawn_line_at_once() {
+        let seen = Mutex::new(Vec::new());
+        let sink = |line: OutputLine| seen.lock().unwrap().push(line.text);
+        let mut splitter = LineSplitter::default();
+        splitter.push(Stream::Stderr, b"Building 1/2\r", &sink);
+        assert_eq!(seen.lock().unwrap().as_slice(), ["Building 1/2"]);
+        splitter.push(Stream::Stderr, b"Building 2/2\r   Finished\n\n", &sink);
+        splitter.finish(&sink);
+        assert_eq!(
+            seen.into_inner().unwrap(),
+            ["Building 1/2", "Building 2/2", "   Finished", ""]
         );
     }
 }

@@ -129,6 +129,19 @@ pub trait ContainerEngine: Send + Sync {
     /// Builds an image with the classic builder from an uncompressed tar
     /// context holding `Containerfile`, streaming the builder's output.
     async fn build_image(&self, tag: &str, context: Vec<u8>, output: LineSink<'_>) -> Result<()>;
+    /// [`ContainerEngine::build_image`] with build arguments (e.g. the
+    /// proxy variables, which the classic builder keeps out of the image's
+    /// config and history). The default ignores them.
+    async fn build_image_with_args(
+        &self,
+        tag: &str,
+        context: Vec<u8>,
+        build_args: &[(String, String)],
+        output: LineSink<'_>,
+    ) -> Result<()> {
+        let _ = build_args;
+        self.build_image(tag, context, output).await
+    }
     /// Removes an image tag; a missing image is not an error.
     async fn remove_image(&self, reference: &str) -> Result<()>;
     /// Streams an image archive (`docker save` format) into `dest`.

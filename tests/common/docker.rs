@@ -45,6 +45,17 @@ impl DockerTest {
     /// A fresh world, or `None` (test skipped) when no engine or fixture
     /// images are available.
     pub fn new() -> Option<Self> {
+        Self::with_crate(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello"),
+            "hello",
+            "",
+        )
+    }
+
+    /// A fresh world around a copy of `source` (a crate or workspace
+    /// directory) at `<work>/<name>`; the crate is `<work>/<name>/<member>`
+    /// (`member` empty: the copy itself).
+    pub fn with_crate(source: &Path, name: &str, member: &str) -> Option<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -62,11 +73,8 @@ impl DockerTest {
         }
         let home = tempfile::tempdir().expect("home tempdir");
         let work = tempfile::tempdir().expect("work tempdir");
-        let crate_dir = work.path().join("hello");
-        copy_tree(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello"),
-            &crate_dir,
-        );
+        copy_tree(source, &work.path().join(name));
+        let crate_dir = work.path().join(name).join(member);
         let crate_dir = crate_dir.canonicalize().expect("canonical crate dir");
         Some(Self {
             runtime,

@@ -252,6 +252,9 @@ impl Reporter {
                     build::ProgressTask::Import { image } => {
                         format!("Importing base image {image} into the store")
                     }
+                    build::ProgressTask::Compile { crate_name } => {
+                        format!("Compiling {crate_name}: {status}")
+                    }
                 };
                 self.send(message, percentage);
             }
