@@ -69,6 +69,19 @@ fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back(engi
     let (printed, code) = test.run_image(&metadata.local_tag);
     assert_eq!((printed.as_str(), code), ("Hello from hello 0.1.0!", 0));
     // The engine's own CLI runs it too (`podman run` under podman).
+    // The status names the engine the image was built with.
+    let status = test
+        .arca()
+        .args(["status", "--json"])
+        .arg(&test.crate_dir)
+        .output()
+        .expect("arca status");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(status["engine"], engine.name(), "{status}");
+    assert!(
+        stderr.contains(&format!(" · {} at ", engine.name())),
+        "the first stage names the engine: {stderr}"
+    );
     let (printed, code) = test.run_with_cli(&metadata.local_tag);
     assert_eq!(
         (printed.as_str(), code),
@@ -384,6 +397,100 @@ fn an_engine_of_another_kind_than_asked_for_is_refused_naming_both(engine: Engin
         format!("The engine at {endpoint} is {found_display}, but {asked_display} was asked for");
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(test.store().list().artifacts.is_empty());
+}
+
+fn a_thin_archive_loads_exactly_when_the_engine_says_it_accepts_them(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
+        return;
+    };
+    // A one-file layer on the busybox fixture, which the engine holds.
+    let tag = format!("arca-test/thin:{}", test.store().new_artifact_id());
+    let mut context = arca::engine::tar_context::TarContext::new();
+    context
+        .add_file(
+            "Containerfile",
+            b"FROM arca-test/busybox:latest\nCOPY marker /marker\n",
+            0o644,
+        )
+        .expect("containerfile");
+    context
+        .add_file("marker", b"thin\n", 0o644)
+        .expect("marker");
+    let context = context.finish().expect("context");
+    struct RemoveImage<'a>(&'a DockerTest, String);
+    impl Drop for RemoveImage<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.runtime.block_on(self.0.engine.remove_image(&self.1));
+        }
+    }
+    let _remove = RemoveImage(&test, tag.clone());
+    test.runtime
+        .block_on(test.engine.build_image(&tag, context, &|_| {}))
+        .expect("build the two-layer image");
+    let full = test.work.path().join("full.tar");
+    test.runtime
+        .block_on(test.engine.export_image(&tag, &full, &|_| {}))
+        .expect("export");
+
+    // The same archive without the base layer's tar.
+    let mut archive = tar::Archive::new(std::fs::File::open(&full).expect("open"));
+    let entries: Vec<(tar::Header, Vec<u8>)> = archive
+        .entries()
+        .expect("entries")
+        .map(|entry| {
+            let mut entry = entry.expect("entry");
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).expect("read");
+            (entry.header().clone(), data)
+        })
+        .collect();
+    let manifest = entries
+        .iter()
+        .find(|(header, _)| header.path().expect("path").to_str() == Some("manifest.json"))
+        .expect("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.1).expect("manifest");
+    let layers = manifest[0]["Layers"].as_array().expect("layers");
+    assert!(layers.len() >= 2, "{manifest}");
+    let base_layer = layers[0].as_str().expect("layer path").to_owned();
+    let thin = test.work.path().join("thin.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&thin).expect("thin"));
+    let mut omitted = false;
+    for (header, data) in &entries {
+        if header.path().expect("path").to_str() == Some(base_layer.as_str()) {
+            omitted = true;
+            continue;
+        }
+        builder
+            .append(header, data.as_slice())
+            .expect("append entry");
+    }
+    builder.into_inner().expect("finish thin archive");
+    assert!(omitted, "{base_layer} not in the archive");
+
+    test.runtime
+        .block_on(test.engine.remove_image(&tag))
+        .expect("remove");
+    let loaded = test.runtime.block_on(test.engine.load_image(&thin));
+    assert_eq!(
+        loaded.is_ok(),
+        test.engine.accepts_thin_archives(),
+        "{} says accepts_thin_archives = {}, but loading a thin archive gave {loaded:?}",
+        engine.name(),
+        test.engine.accepts_thin_archives()
+    );
+    assert_eq!(
+        test.engine.accepts_thin_archives(),
+        engine == Engine::Docker
+    );
+    if loaded.is_ok() {
+        assert!(
+            test.runtime
+                .block_on(test.engine.inspect_image(&tag))
+                .expect("inspect")
+                .is_some(),
+            "the thin archive loaded as {tag}"
+        );
+    }
 }
 
 fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches(engine: Engine) {
@@ -759,4 +866,5 @@ docker::engine_tests! {
     a_builder_base_without_cargo_or_package_manager_fails_clearly: [docker, podman];
     pruning_old_artifacts_removes_their_records_and_images: [docker, podman];
     an_engine_of_another_kind_than_asked_for_is_refused_naming_both: [docker, podman];
+    a_thin_archive_loads_exactly_when_the_engine_says_it_accepts_them: [docker, podman];
 }
