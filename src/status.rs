@@ -40,6 +40,11 @@ pub struct CrateStatus {
     pub artifact: Option<ArtifactSummary>,
     pub reasons: Vec<String>,
     pub message: String,
+    /// The engine the crate builds with (`docker`, `podman`): the one its
+    /// newest image was built with (that record's `runtime`); `null` before
+    /// its first image.
+    #[serde(default)]
+    pub engine: Option<String>,
 }
 
 use std::path::Path;
@@ -104,6 +109,9 @@ pub fn assess(input: &Assessment) -> CrateStatus {
         artifact,
         reasons: Vec::new(),
         message: String::new(),
+        engine: input
+            .artifact
+            .map(|artifact| artifact.metadata.runtime.clone()),
     };
     if input.building {
         status.state = State::Building;

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use arca::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest};
 use arca::plan::SettingsOverrides;
-use docker::{DockerTest, RUNTIME_BASE, TCP_HOST, artifact_id, text};
+use docker::{DockerTest, Engine, RUNTIME_BASE, artifact_id, text};
 use tokio_util::sync::CancellationToken;
 
 fn request(test: &DockerTest) -> BuildRequest {
@@ -31,9 +31,8 @@ fn request(test: &DockerTest) -> BuildRequest {
     }
 }
 
-#[test]
-fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
-    let Some(test) = DockerTest::new() else {
+fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     let output = test.build_cli(&["--archive"], None);
@@ -60,7 +59,7 @@ fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
     let metadata = &artifact.metadata;
     assert_eq!(metadata.local_tag, format!("arca-local:hello-{id}"));
     assert_eq!(metadata.base_image, RUNTIME_BASE);
-    assert_eq!(metadata.runtime, "docker");
+    assert_eq!(metadata.runtime, engine.name());
     assert!(artifact.dir.join("inputs.json").is_file());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains(&metadata.local_tag), "{stdout}");
@@ -71,6 +70,25 @@ fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
 
     let (printed, code) = test.run_image(&metadata.local_tag);
     assert_eq!((printed.as_str(), code), ("Hello from hello 0.1.0!", 0));
+    // The engine's own CLI runs it too (`podman run` under podman).
+    // The status names the engine the image was built with.
+    let status = test
+        .arca()
+        .args(["status", "--json"])
+        .arg(&test.crate_dir)
+        .output()
+        .expect("arca status");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(status["engine"], engine.name(), "{status}");
+    assert!(
+        stderr.contains(&format!(" · {} at ", engine.name())),
+        "the first stage names the engine: {stderr}"
+    );
+    let (printed, code) = test.run_with_cli(&metadata.local_tag);
+    assert_eq!(
+        (printed.as_str(), code),
+        ("Hello from hello 0.1.0!", Some(0))
+    );
 
     let image = test
         .runtime
@@ -103,9 +121,10 @@ fn the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back() {
     assert!(test.leftover_build_containers().is_empty());
 }
 
-#[test]
-fn an_unchanged_crate_is_reused_and_a_one_line_change_rebuilds_with_the_cached_builder() {
-    let Some(test) = DockerTest::new() else {
+fn an_unchanged_crate_is_reused_and_a_one_line_change_rebuilds_with_the_cached_builder(
+    engine: Engine,
+) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     let first = test.build_cli(&[], None);
@@ -151,9 +170,8 @@ fn an_unchanged_crate_is_reused_and_a_one_line_change_rebuilds_with_the_cached_b
     assert!(test.leftover_build_containers().is_empty());
 }
 
-#[test]
-fn a_compile_error_shows_the_compiler_message_and_stores_nothing() {
-    let Some(test) = DockerTest::new() else {
+fn a_compile_error_shows_the_compiler_message_and_stores_nothing(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     let main_rs = test.crate_dir.join("src/main.rs");
@@ -207,9 +225,8 @@ fn a_compile_error_shows_the_compiler_message_and_stores_nothing() {
     assert!(test.leftover_build_containers().is_empty());
 }
 
-#[test]
-fn cancelling_mid_build_leaves_no_container_record_or_staging_dir() {
-    let Some(test) = DockerTest::new() else {
+fn cancelling_mid_build_leaves_no_container_record_or_staging_dir(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     // A build script that takes a minute keeps the cargo container busy.
@@ -250,13 +267,12 @@ fn cancelling_mid_build_leaves_no_container_record_or_staging_dir() {
     assert!(entries.is_empty(), "store has {entries:?}");
 }
 
-#[test]
-fn a_missing_base_image_is_a_clear_pull_error_naming_it() {
-    let Some(test) = DockerTest::new() else {
+fn a_missing_base_image_is_a_clear_pull_error_naming_it(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_arca"));
-    let output = command
+    let output = test
+        .arca()
         .args(["build", "rust"])
         .arg(&test.crate_dir)
         .args([
@@ -267,8 +283,6 @@ fn a_missing_base_image_is_a_clear_pull_error_naming_it() {
             "--base-image",
             "arca-test/does-not-exist:1",
         ])
-        .env("ARCA_HOME", test.home.path())
-        .env_remove("DOCKER_HOST")
         .output()
         .expect("run arca");
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -311,19 +325,194 @@ fn an_unreachable_engine_is_one_clear_message() {
 }
 
 #[test]
-fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches() {
-    let Some(test) = DockerTest::new() else {
-        return;
-    };
-    if std::net::TcpStream::connect("127.0.0.1:23750").is_err() {
-        assert!(
-            std::env::var("ARCA_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "ARCA_REQUIRE_DOCKER=1 but the engine does not listen on {TCP_HOST}"
-        );
-        eprintln!("note: skipping: the engine does not listen on {TCP_HOST}");
+fn with_no_engine_found_the_message_names_each_socket_and_how_to_start_podman() {
+    if std::path::Path::new("/run/podman/podman.sock").exists() {
+        eprintln!("note: skipping: a rootful podman socket exists on this machine");
         return;
     }
-    let output = test.build_cli(&[], Some(TCP_HOST));
+    let home = tempfile::tempdir().expect("home");
+    let runtime_dir = tempfile::tempdir().expect("runtime dir");
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&crate_dir)
+        .args(["--profile", "release", "--features", "", "--base-image"])
+        .arg(RUNTIME_BASE)
+        .args(["--engine", "podman"])
+        .env("ARCA_HOME", home.path())
+        .env("XDG_RUNTIME_DIR", runtime_dir.path())
+        .env_remove("DOCKER_HOST")
+        .env_remove("CONTAINER_HOST")
+        .output()
+        .expect("run arca");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let rootless = format!(
+        "unix://{}/podman/podman.sock (podman's rootless socket): no socket",
+        runtime_dir.path().display()
+    );
+    for expected in [
+        "Cannot reach a podman engine; tried unix:///run/podman/podman.sock (podman's rootful socket): no socket; ",
+        rootless.as_str(),
+        "`systemctl --user start podman.socket`",
+        "`podman system service --time=0 &`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing `{expected}` in {stderr}"
+        );
+    }
+    // --engine podman never falls back to the Docker socket.
+    assert!(!stderr.contains("docker.sock"), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["build", "rust"])
+        .arg(&crate_dir)
+        .env("ARCA_HOME", home.path())
+        .env("ARCA_ENGINE", "containerd")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("run arca");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "ARCA_ENGINE is `containerd`, which is not an engine: use `docker` or `podman`"
+        ),
+        "{}",
+        text(&output)
+    );
+}
+
+fn an_engine_of_another_kind_than_asked_for_is_refused_naming_both(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
+        return;
+    };
+    let (asked, asked_display, found_display) = match engine {
+        Engine::Docker => ("podman", "podman", "Docker"),
+        Engine::Podman => ("docker", "Docker", "podman"),
+    };
+    let endpoint = test.engine.endpoint().to_owned();
+    let output = test.build_cli(&["--engine", asked], Some(&endpoint));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected =
+        format!("The engine at {endpoint} is {found_display}, but {asked_display} was asked for");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(test.store().list().artifacts.is_empty());
+}
+
+fn a_thin_archive_loads_exactly_when_the_engine_says_it_accepts_them(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
+        return;
+    };
+    // A one-file layer on the busybox fixture, which the engine holds.
+    let tag = format!("arca-test/thin:{}", test.store().new_artifact_id());
+    let mut context = arca::engine::tar_context::TarContext::new();
+    context
+        .add_file(
+            "Containerfile",
+            b"FROM arca-test/busybox:latest\nCOPY marker /marker\n",
+            0o644,
+        )
+        .expect("containerfile");
+    context
+        .add_file("marker", b"thin\n", 0o644)
+        .expect("marker");
+    let context = context.finish().expect("context");
+    struct RemoveImage<'a>(&'a DockerTest, String);
+    impl Drop for RemoveImage<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.runtime.block_on(self.0.engine.remove_image(&self.1));
+        }
+    }
+    let _remove = RemoveImage(&test, tag.clone());
+    test.runtime
+        .block_on(test.engine.build_image(&tag, context, &|_| {}))
+        .expect("build the two-layer image");
+    let full = test.work.path().join("full.tar");
+    test.runtime
+        .block_on(test.engine.export_image(&tag, &full, &|_| {}))
+        .expect("export");
+
+    // The same archive without the base layer's tar.
+    let mut archive = tar::Archive::new(std::fs::File::open(&full).expect("open"));
+    let entries: Vec<(tar::Header, Vec<u8>)> = archive
+        .entries()
+        .expect("entries")
+        .map(|entry| {
+            let mut entry = entry.expect("entry");
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).expect("read");
+            (entry.header().clone(), data)
+        })
+        .collect();
+    let manifest = entries
+        .iter()
+        .find(|(header, _)| header.path().expect("path").to_str() == Some("manifest.json"))
+        .expect("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.1).expect("manifest");
+    let layers = manifest[0]["Layers"].as_array().expect("layers");
+    assert!(layers.len() >= 2, "{manifest}");
+    let base_layer = layers[0].as_str().expect("layer path").to_owned();
+    let thin = test.work.path().join("thin.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&thin).expect("thin"));
+    let mut omitted = false;
+    for (header, data) in &entries {
+        if header.path().expect("path").to_str() == Some(base_layer.as_str()) {
+            omitted = true;
+            continue;
+        }
+        builder
+            .append(header, data.as_slice())
+            .expect("append entry");
+    }
+    builder.into_inner().expect("finish thin archive");
+    assert!(omitted, "{base_layer} not in the archive");
+
+    test.runtime
+        .block_on(test.engine.remove_image(&tag))
+        .expect("remove");
+    let loaded = test.runtime.block_on(test.engine.load_image(&thin));
+    assert_eq!(
+        loaded.is_ok(),
+        test.engine.accepts_thin_archives(),
+        "{} says accepts_thin_archives = {}, but loading a thin archive gave {loaded:?}",
+        engine.name(),
+        test.engine.accepts_thin_archives()
+    );
+    assert_eq!(
+        test.engine.accepts_thin_archives(),
+        engine == Engine::Docker
+    );
+    if loaded.is_ok() {
+        assert!(
+            test.runtime
+                .block_on(test.engine.inspect_image(&tag))
+                .expect("inspect")
+                .is_some(),
+            "the thin archive loaded as {tag}"
+        );
+    }
+}
+
+fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
+        return;
+    };
+    let Some(remote) = test.remote_host() else {
+        assert!(
+            std::env::var("ARCA_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "ARCA_REQUIRE_DOCKER=1 but the engine does not listen on {}",
+            docker::TCP_HOST
+        );
+        eprintln!(
+            "note: skipping: the engine does not listen on {}",
+            docker::TCP_HOST
+        );
+        return;
+    };
+    let output = test.build_cli(&[], Some(&remote));
     assert!(output.status.success(), "{}", text(&output));
     let id = artifact_id(&output);
     let artifact = test.store().select(&id).expect("record")[0].clone();
@@ -340,7 +529,7 @@ fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches() {
     assert_eq!(volumes.len(), 1, "one target-cache volume: {volumes:?}");
     assert!(test.sessions().is_empty(), "remote builds use no session");
     // The remote build records its inputs too, so it is reused.
-    let again = test.build_cli(&[], Some(TCP_HOST));
+    let again = test.build_cli(&[], Some(&remote));
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("is up to date"),
         "{}",
@@ -349,9 +538,8 @@ fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches() {
     assert!(test.leftover_build_containers().is_empty());
 }
 
-#[test]
-fn a_host_build_is_packaged_the_same_way() {
-    let Some(test) = DockerTest::new() else {
+fn a_host_build_is_packaged_the_same_way(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     let output = test.build_cli(&["--host-build"], None);
@@ -368,9 +556,8 @@ fn a_host_build_is_packaged_the_same_way() {
     assert_eq!(printed, "Hello from hello 0.1.0!");
 }
 
-#[test]
-fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary() {
-    let Some(test) = DockerTest::new() else {
+fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     // A runtime base without /etc/ssl/certs/ca-certificates.crt, made
@@ -402,7 +589,7 @@ fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary() {
     let _remove = RemoveImage(&test, tag.clone());
 
     let build = |base: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        test.arca()
             .args(["build", "rust"])
             .arg(&test.crate_dir)
             .args([
@@ -415,8 +602,6 @@ fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary() {
                 "--base-image",
                 base,
             ])
-            .env("ARCA_HOME", test.home.path())
-            .env_remove("DOCKER_HOST")
             .output()
             .expect("run arca")
     };
@@ -475,9 +660,8 @@ fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary() {
     assert_eq!(image.layers.len(), 2, "base layer and binary layer only");
 }
 
-#[test]
-fn two_builds_of_one_crate_run_one_at_a_time() {
-    let Some(test) = DockerTest::new() else {
+fn two_builds_of_one_crate_run_one_at_a_time(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
@@ -528,9 +712,8 @@ fn two_builds_of_one_crate_run_one_at_a_time() {
     assert!(exported.len() <= 202, "throttled: {}", exported.len());
 }
 
-#[test]
-fn cancelling_at_every_stage_leaves_nothing() {
-    let Some(test) = DockerTest::new() else {
+fn cancelling_at_every_stage_leaves_nothing(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
@@ -624,9 +807,8 @@ fn cancelling_at_every_stage_leaves_nothing() {
     }
 }
 
-#[test]
-fn without_sessions_nothing_outlives_a_build() {
-    let Some(test) = DockerTest::new() else {
+fn without_sessions_nothing_outlives_a_build(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     let output = test.build_cli_env(&[], None, &[("ARCA_BUILD_SESSIONS", "0")]);
@@ -677,15 +859,15 @@ fn a_malformed_base_image_is_refused_before_anything_runs() {
     );
 }
 
-#[test]
-fn a_builder_base_without_cargo_or_package_manager_fails_clearly() {
-    let Some(test) = DockerTest::new() else {
+fn a_builder_base_without_cargo_or_package_manager_fails_clearly(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     // The busybox fixture has neither cargo nor a package manager: the
     // builder recipe must fail and say so, and leave no builder image.
     let base = "arca-test/busybox:latest";
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+    let output = test
+        .arca()
         .args(["build", "rust"])
         .arg(&test.crate_dir)
         .args([
@@ -696,8 +878,6 @@ fn a_builder_base_without_cargo_or_package_manager_fails_clearly() {
             "--base-image",
             base,
         ])
-        .env("ARCA_HOME", test.home.path())
-        .env_remove("DOCKER_HOST")
         .output()
         .expect("run arca");
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -722,9 +902,8 @@ fn a_builder_base_without_cargo_or_package_manager_fails_clearly() {
     assert!(test.leftover_containers().is_empty());
 }
 
-#[test]
-fn pruning_old_artifacts_removes_their_records_and_images() {
-    let Some(test) = DockerTest::new() else {
+fn pruning_old_artifacts_removes_their_records_and_images(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     let output = test.build_cli(&[], None);
@@ -732,14 +911,7 @@ fn pruning_old_artifacts_removes_their_records_and_images() {
     let id = artifact_id(&output);
     let artifact = test.store().select(&id).expect("record")[0].clone();
     let tag = artifact.metadata.local_tag.clone();
-    let arca = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
-            .args(args)
-            .env("ARCA_HOME", test.home.path())
-            .env_remove("DOCKER_HOST")
-            .output()
-            .expect("run arca")
-    };
+    let arca = |args: &[&str]| test.arca().args(args).output().expect("run arca");
 
     // Younger than the cutoff: kept.
     let output = arca(&["prune", "local", "--hours", "1"]);
@@ -769,4 +941,22 @@ fn pruning_old_artifacts_removes_their_records_and_images() {
         .block_on(test.engine.inspect_image(&tag))
         .expect("inspect");
     assert!(image.is_none(), "image {tag} is still there");
+}
+
+docker::engine_tests! {
+    the_example_builds_into_an_image_that_runs_carries_labels_and_loads_back: [docker, podman];
+    an_unchanged_crate_is_reused_and_a_one_line_change_rebuilds_with_the_cached_builder: [docker, podman];
+    a_compile_error_shows_the_compiler_message_and_stores_nothing: [docker];
+    cancelling_mid_build_leaves_no_container_record_or_staging_dir: [docker, podman];
+    a_missing_base_image_is_a_clear_pull_error_naming_it: [docker, podman];
+    a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches: [docker, podman];
+    a_host_build_is_packaged_the_same_way: [docker];
+    a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary: [docker];
+    two_builds_of_one_crate_run_one_at_a_time: [docker];
+    cancelling_at_every_stage_leaves_nothing: [docker, podman];
+    without_sessions_nothing_outlives_a_build: [docker];
+    a_builder_base_without_cargo_or_package_manager_fails_clearly: [docker, podman];
+    pruning_old_artifacts_removes_their_records_and_images: [docker, podman];
+    an_engine_of_another_kind_than_asked_for_is_refused_naming_both: [docker, podman];
+    a_thin_archive_loads_exactly_when_the_engine_says_it_accepts_them: [docker, podman];
 }

@@ -5,7 +5,8 @@
 //! `/work/source`; the per-builder target cache
 //! (`$ARCA_HOME/cache/rust/builds/<key>`) and the shared cargo home
 //! (`$ARCA_HOME/cache/rust/cargo-home`) are bind-mounted writable; cargo
-//! runs as the host `uid:gid`. Nothing from `~/.cargo` is copied anywhere.
+//! runs as the host `uid:gid` (as `0:0` on a rootless engine, whose root is
+//! the host user). Nothing from `~/.cargo` is copied anywhere.
 //!
 //! Remote engine (`DOCKER_HOST=tcp://...`): bind mounts cannot reach it, so
 //! the source hierarchy is shipped as a tar archive into the container
@@ -53,8 +54,11 @@ pub(super) async fn build(
     events(BuildEvent::Stage {
         title: "Ensuring builder base image".into(),
         detail: format!(
-            "builder {} · runtime {}",
-            prepared.builder_base_image, settings.base_image
+            "builder {} · runtime {} · {} at {}",
+            prepared.builder_base_image,
+            settings.base_image,
+            engine.runtime_name(),
+            engine.endpoint()
         ),
     });
     let pulled = ensure_image(
@@ -186,7 +190,7 @@ pub(super) async fn build(
                 read_only: true,
             }))
             .collect(),
-            Some(host_user()),
+            Some(build_user(engine.as_ref())),
             None,
         )
     };
@@ -644,6 +648,19 @@ async fn source_archive(
     .await
     .map_err(|error| anyhow!("Packing the source failed: {error}"))??;
     Ok(archive)
+}
+
+/// Who cargo runs as on a local engine, so what it writes to the bind
+/// mounted caches belongs to the invoking user: the host `uid:gid` on a
+/// rootful engine; `0:0` on a rootless one (rootless podman, rootless
+/// Docker), whose container root *is* the invoking user, while any other
+/// container uid maps to a subordinate id the user does not own.
+fn build_user(engine: &dyn crate::engine::ContainerEngine) -> String {
+    if engine.is_rootless() {
+        "0:0".to_owned()
+    } else {
+        host_user()
+    }
 }
 
 fn host_user() -> String {

@@ -22,6 +22,10 @@ use clap::{Parser, Subcommand};
     propagate_version = true
 )]
 struct Cli {
+    /// The engine to build with: `docker` or `podman` (default: `ARCA_ENGINE`,
+    /// else whichever answers first; `DOCKER_HOST` still names the socket).
+    #[arg(long, global = true, value_name = "docker|podman")]
+    engine: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +54,15 @@ enum Command {
 pub fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
+    if let Some(engine) = &cli.engine {
+        match crate::engine::discovery::EngineKind::parse(engine, "--engine") {
+            Ok(kind) => crate::engine::discovery::choose(kind),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let result = match cli.command {
         Command::Build(kind) => build::run(kind),
         Command::Status(args) => status::run(args),

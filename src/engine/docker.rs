@@ -28,45 +28,134 @@ use bollard::{body_full, container::LogOutput};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use super::discovery::{self, EngineKind};
 use super::{
     BytesSink, ContainerEngine, ContainerSpec, ExecSpec, ImageFacts, LineSink, MountSource,
     OutputLine, PullProgress, PullSink, Stream,
 };
 
-/// The socket used when `DOCKER_HOST` is unset.
-pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// Long operations (a cargo build, an export) are bounded by cancellation,
 /// not by a request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long one endpoint gets to answer while connecting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A connection to a Docker engine.
+/// A connection to an engine that speaks the Docker Engine API: Docker
+/// itself, or podman's compatible service.
 pub struct DockerEngine {
     docker: Docker,
     endpoint: String,
+    kind: EngineKind,
+    rootless: bool,
 }
 
 impl DockerEngine {
-    /// Connects to `DOCKER_HOST` (unix socket, `tcp://`, `https://`; TLS
-    /// with `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`), negotiates the API
-    /// version, and fails with one clear message when nothing answers.
+    /// Connects to the first engine that answers among
+    /// [`discovery::candidates`] (`DOCKER_HOST` alone when set: unix socket,
+    /// `tcp://`, `https://`; TLS with `DOCKER_TLS_VERIFY` and
+    /// `DOCKER_CERT_PATH`), of the kind asked for by `--engine` or
+    /// `ARCA_ENGINE` if any; negotiates the API version and learns whether
+    /// it is podman. Fails with one message naming every place tried and
+    /// how to start an engine.
     pub async fn connect() -> Result<Self> {
-        let endpoint = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|host| !host.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_HOST.to_owned());
-        let unreachable = |detail: String| {
-            anyhow!(
-                "Cannot reach the Docker engine at {endpoint}: {detail}. Start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST."
-            )
-        };
-        let docker = Docker::connect_with_defaults()
-            .map_err(|error| unreachable(error.to_string()))?
+        let chosen = discovery::chosen()?;
+        let env = discovery::Environment::current();
+        let mut tried = Vec::new();
+        for candidate in discovery::candidates(&env, chosen) {
+            if !candidate.explicit
+                && let Some(path) = candidate.socket_path()
+                && !path.exists()
+            {
+                tried.push((candidate, "no socket".to_owned()));
+                continue;
+            }
+            match Self::connect_to(&candidate.endpoint).await {
+                Ok(engine) => match chosen {
+                    Some(kind) if kind != engine.kind => {
+                        if candidate.explicit {
+                            bail!(discovery::wrong_kind(&engine.endpoint, engine.kind, kind));
+                        }
+                        let detail = format!("{} answered there", engine.kind.display());
+                        tried.push((candidate, detail));
+                    }
+                    _ => {
+                        tracing::debug!(
+                            "using the {} engine at {} ({})",
+                            engine.kind.name(),
+                            engine.endpoint,
+                            candidate.origin
+                        );
+                        return Ok(engine);
+                    }
+                },
+                Err(detail) => tried.push((candidate, detail)),
+            }
+        }
+        bail!(discovery::nothing_answered(&tried, chosen))
+    }
+
+    /// Connects to the engine at `endpoint`, as if `DOCKER_HOST` named it
+    /// (whatever `--engine`/`ARCA_ENGINE` say).
+    pub async fn connect_at(endpoint: &str) -> Result<Self> {
+        Self::connect_to(endpoint).await.map_err(|detail| {
+            let candidate = discovery::Candidate {
+                endpoint: endpoint.to_owned(),
+                origin: "DOCKER_HOST",
+                explicit: true,
+            };
+            anyhow!(discovery::nothing_answered(&[(candidate, detail)], None))
+        })
+    }
+
+    /// Connects to one endpoint; the error is why it did not answer.
+    async fn connect_to(endpoint: &str) -> std::result::Result<Self, String> {
+        let docker = Docker::connect_with_host(endpoint)
+            .map_err(|error| describe_connect_error(&error))?
             .with_timeout(REQUEST_TIMEOUT);
-        let docker = tokio::time::timeout(Duration::from_secs(15), docker.negotiate_version())
+        let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
             .await
-            .map_err(|_| unreachable("no answer within 15 s".to_owned()))?
-            .map_err(|error| unreachable(describe_connect_error(&error)))?;
-        Ok(Self { docker, endpoint })
+            .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
+            .map_err(|error| describe_connect_error(&error))?;
+        let version = tokio::time::timeout(CONNECT_TIMEOUT, docker.version())
+            .await
+            .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
+            .map_err(|error| describe_connect_error(&error))?;
+        let kind = discovery::kind_from_version(
+            version
+                .platform
+                .as_ref()
+                .map(|platform| platform.name.as_str()),
+            version
+                .components
+                .iter()
+                .flatten()
+                .map(|component| component.name.as_str()),
+        );
+        // Rootless engines (podman's default for users, rootless Docker)
+        // say so among their security options; the build then runs as the
+        // container's root, which is the invoking user on the host.
+        let rootless = match tokio::time::timeout(CONNECT_TIMEOUT, docker.info()).await {
+            Ok(Ok(info)) => info
+                .security_options
+                .unwrap_or_default()
+                .iter()
+                .any(|option| option.split(',').any(|part| part == "name=rootless")),
+            _ => {
+                tracing::warn!("{endpoint} did not describe itself (/info); assuming rootful");
+                false
+            }
+        };
+        Ok(Self {
+            docker,
+            endpoint: endpoint.to_owned(),
+            kind,
+            rootless,
+        })
+    }
+
+    /// The engine's own command line, for hints (`docker`, `podman`).
+    fn cli(&self) -> &'static str {
+        self.kind.name()
     }
 }
 
@@ -185,15 +274,19 @@ impl ContainerEngine for DockerEngine {
     }
 
     fn runtime_name(&self) -> &'static str {
-        "docker"
+        self.kind.name()
+    }
+
+    fn accepts_thin_archives(&self) -> bool {
+        self.kind == EngineKind::Docker
+    }
+
+    fn is_rootless(&self) -> bool {
+        self.rootless
     }
 
     fn is_remote(&self) -> bool {
         !self.endpoint.starts_with("unix://")
-    }
-
-    fn accepts_thin_archives(&self) -> bool {
-        true
     }
 
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageFacts>> {
@@ -238,9 +331,10 @@ impl ContainerEngine for DockerEngine {
                         .and_then(|value| u64::try_from(value).ok()),
                 }),
                 Err(error) => bail!(
-                    "Cannot pull image `{reference}`: {}. Check the image name and that the engine at {} can reach its registry (and is logged in), or make the image available locally (`docker pull`, `docker load` or `docker tag`).",
+                    "Cannot pull image `{reference}`: {}. Check the image name and that the engine at {} can reach its registry (and is logged in), or make the image available locally (`{cli} pull`, `{cli} load` or `{cli} tag`).",
                     server_message(&error).trim_end_matches('.'),
-                    self.endpoint
+                    self.endpoint,
+                    cli = self.cli(),
                 ),
             }
         }

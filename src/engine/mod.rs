@@ -2,9 +2,12 @@
 //! the plain data it exchanges, and [`connect`].
 //!
 //! Only [`docker`] knows bollard; everything else sees [`ContainerEngine`].
+//! [`discovery`] decides where to look for an engine (Docker or podman)
+//! and which kind answered.
 //! [`tar_context`] makes the in-memory tar archives that engines consume
 //! (build contexts, source uploads).
 
+pub mod discovery;
 pub mod docker;
 pub mod tar_context;
 
@@ -111,16 +114,24 @@ pub const BUILD_LABEL: &str = "io.khoek.arca.build";
 pub trait ContainerEngine: Send + Sync {
     /// Where the engine is (`unix:///var/run/docker.sock`, `tcp://...`).
     fn endpoint(&self) -> &str;
-    /// The runtime name recorded in artifact records (`docker`).
+    /// The runtime name recorded in artifact records: `docker`, or
+    /// `podman` when the engine's `/version` names the Podman engine.
     fn runtime_name(&self) -> &'static str;
+    /// Whether [`Self::load_image`] accepts a thin docker-archive: one whose
+    /// `manifest.json` lists a layer the engine already holds but omits
+    /// that layer's `layer.tar`. Docker skips layers it has (true); podman
+    /// refuses the archive at once ("Some layer tarfiles are missing in the
+    /// tarball", false), so it must be sent complete or the new layer must
+    /// reach it another way (e.g. an image build FROM the base it holds).
+    fn accepts_thin_archives(&self) -> bool;
+    /// Whether the engine runs rootless (rootless podman, rootless Docker):
+    /// the container's root is then the invoking host user, and other
+    /// container uids map to subordinate ids the user does not own. A
+    /// build that writes to host bind mounts runs as `0:0` there, and as
+    /// the host `uid:gid` on a rootful engine.
+    fn is_rootless(&self) -> bool;
     /// Whether the engine runs elsewhere, so host bind mounts do not reach it.
     fn is_remote(&self) -> bool;
-    /// Whether a docker-archive that names layers the engine already holds
-    /// but omits their `layer.tar` loads (Docker: yes; Podman: no). When
-    /// not, images go in by a build over the base, or a full archive.
-    fn accepts_thin_archives(&self) -> bool {
-        false
-    }
 
     /// The image's facts, or `None` when the engine does not have it.
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageFacts>>;
@@ -211,10 +222,18 @@ pub trait ContainerEngine: Send + Sync {
     async fn volumes_with_label(&self, label: &str) -> Result<Vec<String>>;
 }
 
-/// Connects to the engine named by `DOCKER_HOST` (default: the local
-/// socket), negotiates the API version and checks that it answers.
+/// Connects to the engine named by `DOCKER_HOST`, or else to the first
+/// that answers among the Docker socket and podman's sockets (see
+/// [`discovery::candidates`]; `--engine`/`ARCA_ENGINE` narrow the search),
+/// negotiates the API version and checks that it answers.
 pub async fn connect() -> Result<Arc<dyn ContainerEngine>> {
     Ok(Arc::new(DockerEngine::connect().await?))
+}
+
+/// Connects to the engine at `endpoint` (`unix:///...`, `tcp://...`), as
+/// if `DOCKER_HOST` named it; Docker or podman, whichever answers there.
+pub async fn connect_at(endpoint: &str) -> Result<Arc<dyn ContainerEngine>> {
+    Ok(Arc::new(DockerEngine::connect_at(endpoint).await?))
 }
 
 /// Force-removes every container carrying `label` (best effort: returns

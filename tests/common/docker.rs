@@ -1,14 +1,20 @@
-//! Shared setup for the end-to-end Docker tests: a real engine (skipped
-//! with a note when none answers, failed when `ARCA_REQUIRE_DOCKER=1`), a
-//! private `ARCA_HOME` and copy of `examples/hello` per test, and a guard
-//! that removes everything the test made (by label and by the store's
-//! records) even when the test panics.
+//! Shared setup for the end-to-end engine tests: a real engine, Docker or
+//! podman (skipped with a note when none answers, failed when
+//! `ARCA_REQUIRE_DOCKER=1`), a private `ARCA_HOME` and copy of
+//! `examples/hello` per test, and a guard that removes everything the test
+//! made (by label and by the store's records) even when the test panics.
+//!
+//! [`engine_tests!`] runs one test body per engine (`NAME::docker`,
+//! `NAME::podman`): the same body, parameterized by [`Engine`]. Under
+//! podman the CLI finds the engine by discovery (`ARCA_ENGINE=podman`, no
+//! `DOCKER_HOST`, podman's rootless socket path under a private
+//! `XDG_RUNTIME_DIR` linked to the CI service, `.ci/podman-setup.sh`).
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arca::build::CRATE_DIR_LABEL;
 use arca::engine::{self, ContainerEngine, ContainerSpec, OutputLine};
@@ -21,11 +27,77 @@ pub const BUILDER_BASE: &str = "nvidia/cuda:12.8.1-devel-ubuntu24.04";
 /// The loopback TCP port of the test engine (`.ci/docker-up.sh`).
 pub const TCP_HOST: &str = "tcp://127.0.0.1:23750";
 
+/// podman's compatible API socket in CI (`.ci/podman-setup.sh`);
+/// `ARCA_TEST_PODMAN_SOCKET` overrides it.
+pub const PODMAN_SOCKET: &str = "/run/arca-podman.sock";
+
+/// The engines the end-to-end tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Docker,
+    Podman,
+}
+
+impl Engine {
+    /// `docker` or `podman`: the recorded `runtime`, the engine's CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Podman => "podman",
+        }
+    }
+
+    /// From a test name's last part ([`engine_tests!`]).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "docker" => Self::Docker,
+            "podman" => Self::Podman,
+            other => panic!("no engine named {other}"),
+        }
+    }
+
+    fn podman_socket() -> PathBuf {
+        std::env::var_os("ARCA_TEST_PODMAN_SOCKET")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PODMAN_SOCKET.into())
+    }
+}
+
+/// Runs each test body once per listed engine, as `NAME::docker` and
+/// `NAME::podman` (`cargo test podman` runs every podman variant). Each
+/// body is a `fn NAME(engine: Engine)` in the test file.
+///
+/// ```ignore
+/// docker::engine_tests! {
+///     the_example_builds: [docker, podman];
+///     a_host_build_is_packaged: [docker];
+/// }
+/// ```
+#[allow(unused_macros)]
+macro_rules! engine_tests {
+    ($($name:ident: [$($engine:ident),+ $(,)?];)+) => {
+        $(
+            mod $name {
+                $(
+                    #[test]
+                    fn $engine() {
+                        super::$name(crate::docker::Engine::from_name(stringify!($engine)));
+                    }
+                )+
+            }
+        )+
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use engine_tests;
+
 /// One test's world. Dropping it removes the test's containers, volumes and
 /// runtime images.
 pub struct DockerTest {
     pub runtime: tokio::runtime::Runtime,
     pub engine: Arc<dyn ContainerEngine>,
+    /// Which engine this world runs against.
+    pub kind: Engine,
     pub home: tempfile::TempDir,
     pub work: tempfile::TempDir,
     /// The test's copy of examples/hello (canonical path).
@@ -33,42 +105,78 @@ pub struct DockerTest {
 }
 
 /// What to do without an engine: skip (print why) or fail when required.
-fn unavailable(why: &str) -> Option<DockerTest> {
+fn unavailable(kind: Engine, why: &str) -> Option<DockerTest> {
+    let setup = match kind {
+        Engine::Docker => ".ci/docker-up.sh and .ci/fixtures.sh",
+        Engine::Podman => ".ci/docker-up.sh, .ci/fixtures.sh and .ci/podman-setup.sh",
+    };
     if std::env::var("ARCA_REQUIRE_DOCKER").as_deref() == Ok("1") {
-        panic!("ARCA_REQUIRE_DOCKER=1 but {why}. Run .ci/docker-up.sh and .ci/fixtures.sh.");
+        panic!("ARCA_REQUIRE_DOCKER=1 but {why}. Run {setup}.");
     }
-    eprintln!("note: skipping Docker test: {why} (run .ci/docker-up.sh and .ci/fixtures.sh)");
+    eprintln!("note: skipping {} test: {why} (run {setup})", kind.name());
     None
 }
 
 impl DockerTest {
-    /// A fresh world, or `None` (test skipped) when no engine or fixture
-    /// images are available.
+    /// A fresh world on Docker, or `None` (test skipped) when no engine or
+    /// fixture images are available.
     pub fn new() -> Option<Self> {
-        Self::with_crate(
+        Self::on(Engine::Docker)
+    }
+
+    /// A fresh world on `kind` around a copy of examples/hello, or `None`
+    /// (test skipped) when that engine or the fixture images are not available.
+    pub fn on(kind: Engine) -> Option<Self> {
+        Self::with_crate_on(
+            kind,
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello"),
             "hello",
             "",
         )
     }
 
-    /// A fresh world around a copy of `source` (a crate or workspace
-    /// directory) at `<work>/<name>`; the crate is `<work>/<name>/<member>`
-    /// (`member` empty: the copy itself).
+    /// [`Self::with_crate_on`] on Docker.
     pub fn with_crate(source: &Path, name: &str, member: &str) -> Option<Self> {
+        Self::with_crate_on(Engine::Docker, source, name, member)
+    }
+
+    /// A fresh world on `kind` around a copy of `source` (a crate or
+    /// workspace directory) at `<work>/<name>`; the crate is
+    /// `<work>/<name>/<member>` (`member` empty: the copy itself).
+    pub fn with_crate_on(kind: Engine, source: &Path, name: &str, member: &str) -> Option<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let engine = match runtime.block_on(engine::connect()) {
-            Ok(engine) => engine,
-            Err(error) => return unavailable(&format!("{error:#}")),
+        let connected = match kind {
+            Engine::Docker => runtime.block_on(engine::connect()),
+            Engine::Podman => runtime.block_on(engine::connect_at(&format!(
+                "unix://{}",
+                Engine::podman_socket().display()
+            ))),
         };
+        let engine = match connected {
+            Ok(engine) => engine,
+            Err(error) => return unavailable(kind, &format!("{error:#}")),
+        };
+        if engine.runtime_name() != kind.name() {
+            return unavailable(
+                kind,
+                &format!(
+                    "the engine at {} is {}, not {}",
+                    engine.endpoint(),
+                    engine.runtime_name(),
+                    kind.name()
+                ),
+            );
+        }
         for image in [RUNTIME_BASE, BUILDER_BASE] {
             match runtime.block_on(engine.inspect_image(image)) {
                 Ok(Some(_)) => {}
-                _ => return unavailable(&format!("the fixture image {image} is missing")),
+                _ => {
+                    return unavailable(kind, &format!("the fixture image {image} is missing"));
+                }
             }
         }
         let home = tempfile::tempdir().expect("home tempdir");
@@ -79,6 +187,7 @@ impl DockerTest {
         Some(Self {
             runtime,
             engine,
+            kind,
             home,
             work,
             crate_dir,
@@ -95,6 +204,70 @@ impl DockerTest {
         self.build_cli_env(extra, docker_host, &[])
     }
 
+    /// `arca` with this test's ARCA_HOME, finding this test's engine by
+    /// itself: the default socket for Docker; for podman, discovery
+    /// (`ARCA_ENGINE=podman`, no `DOCKER_HOST`, the rootless socket path
+    /// under a private `XDG_RUNTIME_DIR`).
+    pub fn arca(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_arca"));
+        command
+            .env("ARCA_HOME", self.home.path())
+            .env_remove("DOCKER_HOST")
+            .env_remove("CONTAINER_HOST")
+            .env_remove("ARCA_ENGINE");
+        if self.kind == Engine::Podman {
+            command
+                .env("ARCA_ENGINE", "podman")
+                .env("XDG_RUNTIME_DIR", self.podman_runtime_dir());
+        }
+        command
+    }
+
+    /// A private `XDG_RUNTIME_DIR` whose `podman/podman.sock` is the CI
+    /// service's socket, as a rootless user's would be.
+    fn podman_runtime_dir(&self) -> PathBuf {
+        let dir = self.work.path().join("xdg-runtime");
+        let link = dir.join("podman/podman.sock");
+        if !link.exists() {
+            std::fs::create_dir_all(link.parent().expect("parent")).expect("runtime dir");
+            std::os::unix::fs::symlink(Engine::podman_socket(), &link).expect("socket link");
+        }
+        dir
+    }
+
+    /// A `tcp://` endpoint of this test's engine, so builds take the remote
+    /// path (source shipped as a tar, caches in volumes), or `None` when
+    /// there is none: Docker's loopback port (`.ci/docker-up.sh`); for
+    /// podman, a plain TCP relay to its socket, started here.
+    pub fn remote_host(&self) -> Option<String> {
+        match self.kind {
+            Engine::Docker => std::net::TcpStream::connect("127.0.0.1:23750")
+                .is_ok()
+                .then(|| TCP_HOST.to_owned()),
+            Engine::Podman => Some(tcp_relay(Engine::podman_socket())),
+        }
+    }
+
+    /// Runs an image with the engine's own CLI (`docker run --rm` or
+    /// `podman run --rm`); returns its stdout and exit code.
+    pub fn run_with_cli(&self, image: &str) -> (String, Option<i32>) {
+        let label = format!("{CRATE_DIR_LABEL}={}", self.crate_dir.display());
+        let output = Command::new(self.kind.name())
+            .args(["run", "--rm", "--label", &label, image])
+            .output()
+            .unwrap_or_else(|error| panic!("run {}: {error}", self.kind.name()));
+        assert!(
+            output.status.success(),
+            "{} run {image}: {}",
+            self.kind.name(),
+            text(&output)
+        );
+        (
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            output.status.code(),
+        )
+    }
+
     /// [`Self::build_cli`] with extra environment variables.
     pub fn build_cli_env(
         &self,
@@ -102,7 +275,7 @@ impl DockerTest {
         docker_host: Option<&str>,
         env: &[(&str, &str)],
     ) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_arca"));
+        let mut command = self.arca();
         command
             .args(["build", "rust"])
             .arg(&self.crate_dir)
@@ -115,12 +288,10 @@ impl DockerTest {
                 RUNTIME_BASE,
             ])
             .args(extra)
-            .envs(env.iter().copied())
-            .env("ARCA_HOME", self.home.path());
-        match docker_host {
-            Some(host) => command.env("DOCKER_HOST", host),
-            None => command.env_remove("DOCKER_HOST"),
-        };
+            .envs(env.iter().copied());
+        if let Some(host) = docker_host {
+            command.env("DOCKER_HOST", host);
+        }
         command.output().expect("run arca")
     }
 
@@ -206,6 +377,41 @@ impl Drop for DockerTest {
         });
         let _ = cleanup.join();
     }
+}
+
+/// A loopback TCP port relaying each connection to the unix socket at
+/// `socket` (a stand-in for a remote engine: the engine is real, only the
+/// transport is TCP). One relay per socket per test process; its threads
+/// live as long as the process.
+pub fn tcp_relay(socket: PathBuf) -> String {
+    static RELAY: OnceLock<String> = OnceLock::new();
+    RELAY
+        .get_or_init(|| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay port");
+            let port = listener.local_addr().expect("relay address").port();
+            std::thread::spawn(move || {
+                for client in listener.incoming().flatten() {
+                    let Ok(engine) = std::os::unix::net::UnixStream::connect(&socket) else {
+                        continue;
+                    };
+                    let (mut client_in, mut engine_in) = (
+                        client.try_clone().expect("clone"),
+                        engine.try_clone().expect("clone"),
+                    );
+                    let (mut client_out, mut engine_out) = (client, engine);
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut client_in, &mut engine_out);
+                        let _ = engine_out.shutdown(std::net::Shutdown::Write);
+                    });
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut engine_in, &mut client_out);
+                        let _ = client_out.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            });
+            format!("tcp://127.0.0.1:{port}")
+        })
+        .clone()
 }
 
 pub fn copy_tree(from: &Path, to: &Path) {
