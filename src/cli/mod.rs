@@ -1,11 +1,12 @@
-//! The command line: `arca build rust`, `status`, `check`, `list`, `prune`
-//! and `lsp`. Each subcommand lives in its own file; this one parses the
+//! The command line: `arca build rust`, `status`, `check`, `list`, `prune`,
+//! `push` and `lsp`. Each subcommand lives in its own file; this one parses the
 //! arguments, sets up logging and maps errors to exit codes.
 
 mod build;
 mod check;
 mod list;
 mod prune;
+mod push;
 mod status;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     /// Remove old artifacts.
     #[command(subcommand)]
     Prune(prune::PruneKind),
+    /// Push an artifact to a registry, sending only the layers it lacks.
+    Push(push::PushArgs),
     /// Run the language server on stdin/stdout.
     Lsp,
 }
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::List(args) => list::run(args),
         Command::Prune(kind) => prune::run(kind),
+        Command::Push(args) => push::run(args),
         Command::Lsp => crate::server::run().map(|()| ExitCode::SUCCESS),
     };
     match result {

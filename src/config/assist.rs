@@ -398,6 +398,29 @@ fn value_completions(
                     .collect()
             })
             .unwrap_or_default(),
+        "push_to" if !in_array => {
+            let name = facts.map_or_else(|| "demo".to_owned(), |f| f.name.to_ascii_lowercase());
+            [
+                (
+                    format!("localhost:5000/{name}"),
+                    "registry on this machine",
+                    "A registry on loopback (plain HTTP is allowed there).",
+                ),
+                (
+                    format!("ghcr.io/OWNER/{name}"),
+                    "GitHub Container Registry",
+                    "Replace OWNER; log in with `docker login ghcr.io`.",
+                ),
+                (
+                    format!("docker.io/OWNER/{name}"),
+                    "Docker Hub",
+                    "Replace OWNER; log in with `docker login`.",
+                ),
+            ]
+            .into_iter()
+            .map(|(value, detail, doc)| (value, detail.to_owned(), doc.to_owned()))
+            .collect()
+        }
         "base_image" if !in_array => schema::well_known_images()
             .into_iter()
             .map(|image| {

@@ -89,6 +89,18 @@ pub fn parse_settings(text: &str) -> RustConfig {
     }
 }
 
+/// The `push_to` setting of a config text, when it is a string.
+pub fn parse_push_to(text: &str) -> Option<String> {
+    let document = Document::parse(text).ok()?;
+    document
+        .as_table()
+        .get(RUST_TABLE)
+        .and_then(Item::as_table_like)?
+        .get(schema::PUSH_TO.name)
+        .and_then(Item::as_str)
+        .map(str::to_owned)
+}
+
 /// The `toml-syntax` finding for a parse error.
 fn syntax_finding(text: &str, error: &toml_edit::TomlError) -> Finding {
     let span = error
@@ -440,6 +452,7 @@ impl<'a> Checker<'a> {
                     "profile" => self.check_profile(string, span),
                     "bin" => self.check_bin(string, span),
                     "base_image" => self.check_base_image(string, span),
+                    "push_to" => self.check_push_to(string, span),
                     _ => {}
                 }
             }
@@ -616,6 +629,33 @@ impl<'a> Checker<'a> {
                 span,
                 format!(
                     "`{trimmed}` is a CUDA {flavour} image, which lacks the CUDA toolkit: the binary is built in `{builder}` and runs on `{trimmed}`."
+                ),
+                Vec::new(),
+            );
+        }
+    }
+
+    fn check_push_to(&mut self, destination: &str, span: Range<usize>) {
+        let trimmed = destination.trim();
+        if trimmed.is_empty() {
+            self.empty_value(&schema::PUSH_TO, span);
+            return;
+        }
+        let problem = match image_ref::parse(trimmed) {
+            Err(reason) => Some(reason),
+            Ok(reference) if reference.digest.is_some() => Some(
+                "a push destination names a tag, not a digest (the digest is what the push produces); remove the `@…` part".to_owned(),
+            ),
+            Ok(_) => None,
+        };
+        if let Some(reason) = problem {
+            self.push(
+                Code::InvalidImage,
+                Severity::Error,
+                span,
+                format!(
+                    "`{}` is not a valid push destination: {reason}. Write it as REGISTRY/REPOSITORY[:TAG], e.g. `registry.example.com/team/demo`.",
+                    shown(trimmed)
                 ),
                 Vec::new(),
             );

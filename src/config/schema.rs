@@ -93,19 +93,37 @@ pub const BASE_IMAGE: KeySpec = KeySpec {
     required: true,
 };
 
+pub const PUSH_TO: KeySpec = KeySpec {
+    name: "push_to",
+    kind: ValueKind::String,
+    summary: "Registry and repository `arca push` sends the image to",
+    doc: "**push_to** — where `arca push` (and the editor's Push Image command) sends this crate's \
+          image when no `--to` is given: `REGISTRY/REPOSITORY[:TAG]`.\n\n\
+          Without a tag, the artifact's own tag (`<crate>-<artifact id>`) is used. Credentials come \
+          from `docker login` / `podman login`; loopback registries may speak plain HTTP.\n\n\
+          ```toml\n[rust]\npush_to = \"registry.example.com/team/demo\"\n```",
+    example: "push_to = \"registry.example.com/team/demo\"",
+    required: false,
+};
+
 /// Every key of `[rust]`, in the order the documentation and completion list
 /// them.
-pub const RUST_KEYS: [KeySpec; 4] = [PROFILE, FEATURES, BIN, BASE_IMAGE];
+pub const RUST_KEYS: [KeySpec; 5] = [PROFILE, FEATURES, BIN, BASE_IMAGE, PUSH_TO];
 
 /// The spec of a `[rust]` key.
 pub fn key(name: &str) -> Option<&'static KeySpec> {
     RUST_KEYS.iter().find(|spec| spec.name == name)
 }
 
+/// The JSON-schema pattern of `push_to` (the checker's full grammar is
+/// [`crate::config::image_ref`]; this catches the common slips in editors
+/// without the language server).
+pub const PUSH_TO_PATTERN: &str = "^[^@\\s]+$";
+
 /// Markdown for the `[rust]` table itself.
 pub const RUST_TABLE_DOC: &str = "**[rust]** — how Arca builds this crate into an image.\n\n\
      Keys: `profile`, `features`, `base_image` (all needed for a build) and `bin` (needed when the \
-     crate has several binaries). Command arguments override these values; \
+     crate has several binaries), and `push_to` (where `arca push` sends the image). Command arguments override these values; \
      `arca build rust ... --set-default` saves them here.";
 
 /// A built-in Cargo profile with its one-line description.
@@ -253,6 +271,12 @@ pub fn json_schema() -> serde_json::Value {
             }
             "bin" => {
                 property["pattern"] = "^[^/\\\\]+$".into();
+            }
+            "push_to" => {
+                // REGISTRY/REPOSITORY[:TAG]: lowercase path, no digest.
+                property["pattern"] = PUSH_TO_PATTERN.into();
+                property["examples"] =
+                    serde_json::json!(["localhost:5000/demo", "ghcr.io/OWNER/demo:latest"]);
             }
             _ => {}
         }

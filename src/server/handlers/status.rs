@@ -75,6 +75,7 @@ fn current(state: &State, dir: &Path) -> Option<CrateStatus> {
         artifact: None,
         reasons: vec!["still reading the crate".to_owned()],
         message: format!("Arca is still reading {}.", entry.name()),
+        pushed: artifact.and_then(crate::status::Pushed::of),
     })
 }
 
