@@ -1117,7 +1117,7 @@ mod tests {
 
     #[test]
     fn completion_offers_what_fits_the_cursor() {
-        let all_keys = vec!["profile", "features", "bin", "base_image"];
+        let all_keys = vec!["profile", "features", "bin", "base_image", "push_to"];
         let profiles = vec!["dev", "release", "test", "bench", "release-lto"];
         let cases: Vec<(&str, Vec<&str>)> = vec![
             ("|", vec!["[rust]", "[rust] with every setting"]),
@@ -1126,7 +1126,7 @@ mod tests {
             ("[rust]\n|\n[other]\n", all_keys.clone()),
             (
                 "[rust]\nprofile = \"release\"\n|",
-                vec!["features", "bin", "base_image"],
+                vec!["features", "bin", "base_image", "push_to"],
             ),
             ("[rust]\npro|", all_keys.clone()),
             ("[rust]\n  fe|atures = []", all_keys.clone()),
@@ -1145,12 +1145,12 @@ mod tests {
             ("rust.|", all_keys.clone()),
             (
                 "rust.profile = \"dev\"\nrust.|",
-                vec!["features", "bin", "base_image"],
+                vec!["features", "bin", "base_image", "push_to"],
             ),
             ("rust.bin = \"|\"", vec!["client", "server"]),
             (
                 "rust = { profile = \"dev\", |",
-                vec!["features", "bin", "base_image"],
+                vec!["features", "bin", "base_image", "push_to"],
             ),
             ("rust = { bin = \"|\" }", vec!["client", "server"]),
             ("# comment |", vec![]),
@@ -1432,5 +1432,29 @@ mod tests {
         assert_eq!(offset_from_utf16(text, 2, 5), text.rfind("\n").unwrap());
         assert_eq!(offset_from_utf16(text, 99, 0), text.len());
         assert_eq!(utf16_position("", 10), (0, 0));
+    }
+}
+
+#[cfg(test)]
+mod push_to_tests {
+    use super::*;
+
+    #[test]
+    fn push_to_has_completion_and_hover() {
+        let facts = crate::workspace::test_facts(&["server"], &[]);
+        let text = "[rust]\npush_to = \"\"\n";
+        let offset = text.find("\"\"").unwrap() + 1;
+        let labels: Vec<String> = completions(text, offset, Some(&facts))
+            .into_iter()
+            .map(|completion| completion.label)
+            .collect();
+        assert!(
+            labels
+                .iter()
+                .any(|label| label.starts_with("localhost:5000/")),
+            "{labels:?}"
+        );
+        let hover = hover(text, text.find("push_to").unwrap() + 2, Some(&facts)).unwrap();
+        assert!(hover.markdown.contains("arca push"), "{}", hover.markdown);
     }
 }

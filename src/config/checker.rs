@@ -1832,3 +1832,50 @@ mod tests {
         assert_eq!(parse_settings("rust = 1"), RustConfig::default());
     }
 }
+
+#[cfg(test)]
+mod push_to_tests {
+    use super::*;
+
+    const BASE: &str = "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"busybox\"\n";
+
+    #[test]
+    fn push_to_is_checked_with_a_range_on_its_value() {
+        let clean = format!("{BASE}push_to = \"localhost:5000/team/demo\"\n");
+        assert_eq!(check(&clean, None), Vec::new());
+        assert_eq!(
+            parse_push_to(&clean).as_deref(),
+            Some("localhost:5000/team/demo")
+        );
+        let digest = format!("localhost:5000/demo@sha256:{}", "a".repeat(64));
+        for (value, code, says) in [
+            (
+                "localhost:5000/Demo",
+                Code::InvalidImage,
+                "not a valid push destination",
+            ),
+            ("localhost:5000/demo:-x", Code::InvalidImage, "tag"),
+            (digest.as_str(), Code::InvalidImage, "not a digest"),
+            ("  ", Code::EmptyValue, "push_to"),
+        ] {
+            let text = format!("{BASE}push_to = \"{value}\"\n");
+            let findings = check(&text, None);
+            assert_eq!(findings.len(), 1, "{value}: {findings:?}");
+            assert_eq!(findings[0].code, code, "{value}");
+            assert_eq!(findings[0].severity, Severity::Error);
+            assert!(
+                findings[0].message.contains(says),
+                "{}",
+                findings[0].message
+            );
+            assert!(
+                text[findings[0].span.clone()].contains(value),
+                "{value}: {:?}",
+                findings[0].span
+            );
+        }
+        let wrong_type = format!("{BASE}push_to = 5000\n");
+        assert_eq!(check(&wrong_type, None)[0].code, Code::InvalidType);
+        assert_eq!(parse_push_to(&wrong_type), None);
+    }
+}

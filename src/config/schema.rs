@@ -361,3 +361,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod push_to_tests {
+    use super::*;
+
+    #[test]
+    fn the_vscode_schema_names_every_key_of_the_table() {
+        let text = include_str!("../../editors/vscode/schemas/arca-config.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(text).unwrap();
+        let properties = &schema["properties"][RUST_TABLE]["properties"];
+        for spec in RUST_KEYS {
+            assert!(properties[spec.name].is_object(), "{} missing", spec.name);
+        }
+        assert_eq!(properties["push_to"]["pattern"], PUSH_TO_PATTERN);
+        assert_eq!(
+            json_schema()["properties"]["rust"]["properties"]["push_to"]["pattern"],
+            PUSH_TO_PATTERN
+        );
+    }
+}
