@@ -14,6 +14,7 @@ pub mod image;
 pub mod manifest;
 pub mod paths;
 pub mod plan;
+pub mod registry;
 pub mod server;
 pub mod status;
 pub mod store;

@@ -28,6 +28,29 @@ pub struct ArtifactSummary {
     pub created_at: u64,
 }
 
+/// Where the newest artifact was pushed (its record's `uploaded_ref` and
+/// `uploaded_at_epoch_ms`), as the status object's `pushed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub at: Option<u64>,
+}
+
+impl Pushed {
+    /// The push recorded in an artifact's record, if any.
+    pub fn of(artifact: &StoredArtifact) -> Option<Self> {
+        artifact
+            .metadata
+            .uploaded_ref
+            .as_ref()
+            .map(|reference| Pushed {
+                reference: reference.clone(),
+                at: artifact.metadata.uploaded_at_epoch_ms,
+            })
+    }
+}
+
 /// PROTOCOL.md's status object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrateStatus {
@@ -45,6 +68,9 @@ pub struct CrateStatus {
     /// its first image.
     #[serde(default)]
     pub engine: Option<String>,
+    /// The newest artifact's push, `null` when it was not pushed.
+    #[serde(default)]
+    pub pushed: Option<Pushed>,
 }
 
 use std::path::Path;
@@ -112,6 +138,7 @@ pub fn assess(input: &Assessment) -> CrateStatus {
         engine: input
             .artifact
             .map(|artifact| artifact.metadata.runtime.clone()),
+        pushed: input.artifact.and_then(Pushed::of),
     };
     if input.building {
         status.state = State::Building;

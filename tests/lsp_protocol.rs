@@ -41,7 +41,8 @@ fn initialize_advertises_the_protocol_capabilities() {
             "arca.build",
             "arca.package",
             "arca.cancel",
-            "arca.setDefaults"
+            "arca.setDefaults",
+            "arca.push"
         ])
     );
     assert_eq!(

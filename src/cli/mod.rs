@@ -1,5 +1,5 @@
-//! The command line: `arca build rust`, `status`, `check`, `list`, `export`, `prune`
-//! and `lsp`. Each subcommand lives in its own file; this one parses the
+//! The command line: `arca build rust`, `status`, `check`, `list`, `export`, `prune`,
+//! `push` and `lsp`. Each subcommand lives in its own file; this one parses the
 //! arguments, sets up logging and maps errors to exit codes.
 
 mod build;
@@ -8,6 +8,7 @@ mod export;
 mod list;
 mod prune;
 mod prune_blobs;
+mod push;
 mod status;
 
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ enum Command {
     /// Remove old artifacts.
     #[command(subcommand)]
     Prune(prune::PruneKind),
+    /// Push an artifact to a registry, sending only the layers it lacks.
+    Push(push::PushArgs),
     /// Run the language server on stdin/stdout.
     Lsp,
 }
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(args),
         Command::Export(args) => export::run(args),
         Command::Prune(kind) => prune::run(kind),
+        Command::Push(args) => push::run(args),
         Command::Lsp => crate::server::run().map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -406,6 +406,29 @@ fn value_completions(
                     .collect()
             })
             .unwrap_or_default(),
+        "push_to" if !in_array => {
+            let name = facts.map_or_else(|| "demo".to_owned(), |f| f.name.to_ascii_lowercase());
+            [
+                (
+                    format!("localhost:5000/{name}"),
+                    "registry on this machine",
+                    "A registry on loopback (plain HTTP is allowed there).",
+                ),
+                (
+                    format!("ghcr.io/OWNER/{name}"),
+                    "GitHub Container Registry",
+                    "Replace OWNER; log in with `docker login ghcr.io`.",
+                ),
+                (
+                    format!("docker.io/OWNER/{name}"),
+                    "Docker Hub",
+                    "Replace OWNER; log in with `docker login`.",
+                ),
+            ]
+            .into_iter()
+            .map(|(value, detail, doc)| (value, detail.to_owned(), doc.to_owned()))
+            .collect()
+        }
         "base_image" if !in_array => schema::well_known_images()
             .into_iter()
             .map(|image| {
@@ -1111,6 +1134,7 @@ mod tests {
             "env",
             "proxy",
             "init",
+            "push_to",
         ];
         let all_keys = vec![
             "profile",
@@ -1122,6 +1146,7 @@ mod tests {
             "env",
             "proxy",
             "init",
+            "push_to",
         ];
         let profiles = vec!["dev", "release", "test", "bench", "release-lto"];
         let cases: Vec<(&str, Vec<&str>)> = vec![
@@ -1428,5 +1453,29 @@ mod tests {
         assert_eq!(offset_from_utf16(text, 2, 5), text.rfind("\n").unwrap());
         assert_eq!(offset_from_utf16(text, 99, 0), text.len());
         assert_eq!(utf16_position("", 10), (0, 0));
+    }
+}
+
+#[cfg(test)]
+mod push_to_tests {
+    use super::*;
+
+    #[test]
+    fn push_to_has_completion_and_hover() {
+        let facts = crate::workspace::test_facts(&["server"], &[]);
+        let text = "[rust]\npush_to = \"\"\n";
+        let offset = text.find("\"\"").unwrap() + 1;
+        let labels: Vec<String> = completions(text, offset, Some(&facts))
+            .into_iter()
+            .map(|completion| completion.label)
+            .collect();
+        assert!(
+            labels
+                .iter()
+                .any(|label| label.starts_with("localhost:5000/")),
+            "{labels:?}"
+        );
+        let hover = hover(text, text.find("push_to").unwrap() + 2, Some(&facts)).unwrap();
+        assert!(hover.markdown.contains("arca push"), "{}", hover.markdown);
     }
 }

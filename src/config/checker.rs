@@ -138,6 +138,18 @@ pub fn parse_builder_settings(text: &str) -> super::BuilderConfig {
     }
 }
 
+/// The `push_to` setting of a config text, when it is a string.
+pub fn parse_push_to(text: &str) -> Option<String> {
+    let document = Document::parse(text).ok()?;
+    document
+        .as_table()
+        .get(RUST_TABLE)
+        .and_then(Item::as_table_like)?
+        .get(schema::PUSH_TO.name)
+        .and_then(Item::as_str)
+        .map(str::to_owned)
+}
+
 /// The `toml-syntax` finding for a parse error.
 fn syntax_finding(text: &str, error: &toml_edit::TomlError) -> Finding {
     let span = error
@@ -496,6 +508,7 @@ impl<'a> Checker<'a> {
                     "bin" => self.check_bin(string, span),
                     "base_image" => self.check_base_image(string, span),
                     "toolchain" => self.check_toolchain(string, span),
+                    "push_to" => self.check_push_to(string, span),
                     _ => {}
                 }
             }
@@ -689,6 +702,33 @@ impl<'a> Checker<'a> {
                 Severity::Error,
                 span,
                 format!("{reason} Use e.g. `toolchain = \"1.96\"`."),
+                Vec::new(),
+            );
+        }
+    }
+
+    fn check_push_to(&mut self, destination: &str, span: Range<usize>) {
+        let trimmed = destination.trim();
+        if trimmed.is_empty() {
+            self.empty_value(&schema::PUSH_TO, span);
+            return;
+        }
+        let problem = match image_ref::parse(trimmed) {
+            Err(reason) => Some(reason),
+            Ok(reference) if reference.digest.is_some() => Some(
+                "a push destination names a tag, not a digest (the digest is what the push produces); remove the `@…` part".to_owned(),
+            ),
+            Ok(_) => None,
+        };
+        if let Some(reason) = problem {
+            self.push(
+                Code::InvalidImage,
+                Severity::Error,
+                span,
+                format!(
+                    "`{}` is not a valid push destination: {reason}. Write it as REGISTRY/REPOSITORY[:TAG], e.g. `registry.example.com/team/demo`.",
+                    shown(trimmed)
+                ),
                 Vec::new(),
             );
         }
@@ -1930,5 +1970,52 @@ mod tests {
             RustConfig::default()
         );
         assert_eq!(parse_settings("rust = 1"), RustConfig::default());
+    }
+}
+
+#[cfg(test)]
+mod push_to_tests {
+    use super::*;
+
+    const BASE: &str = "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"busybox\"\n";
+
+    #[test]
+    fn push_to_is_checked_with_a_range_on_its_value() {
+        let clean = format!("{BASE}push_to = \"localhost:5000/team/demo\"\n");
+        assert_eq!(check(&clean, None), Vec::new());
+        assert_eq!(
+            parse_push_to(&clean).as_deref(),
+            Some("localhost:5000/team/demo")
+        );
+        let digest = format!("localhost:5000/demo@sha256:{}", "a".repeat(64));
+        for (value, code, says) in [
+            (
+                "localhost:5000/Demo",
+                Code::InvalidImage,
+                "not a valid push destination",
+            ),
+            ("localhost:5000/demo:-x", Code::InvalidImage, "tag"),
+            (digest.as_str(), Code::InvalidImage, "not a digest"),
+            ("  ", Code::EmptyValue, "push_to"),
+        ] {
+            let text = format!("{BASE}push_to = \"{value}\"\n");
+            let findings = check(&text, None);
+            assert_eq!(findings.len(), 1, "{value}: {findings:?}");
+            assert_eq!(findings[0].code, code, "{value}");
+            assert_eq!(findings[0].severity, Severity::Error);
+            assert!(
+                findings[0].message.contains(says),
+                "{}",
+                findings[0].message
+            );
+            assert!(
+                text[findings[0].span.clone()].contains(value),
+                "{value}: {:?}",
+                findings[0].span
+            );
+        }
+        let wrong_type = format!("{BASE}push_to = 5000\n");
+        assert_eq!(check(&wrong_type, None)[0].code, Code::InvalidType);
+        assert_eq!(parse_push_to(&wrong_type), None);
     }
 }

@@ -90,6 +90,20 @@ pub fn load_all(crate_dir: &Path) -> Result<(RustConfig, BuilderConfig)> {
     ))
 }
 
+/// The crate's `push_to` destination (`REGISTRY/REPOSITORY[:TAG]`), if set;
+/// a config with errors is refused like [`load`].
+pub fn load_push_to(crate_dir: &Path) -> Result<Option<String>> {
+    load(crate_dir)?;
+    match std::fs::read_to_string(config_path(crate_dir)) {
+        Ok(text) => Ok(checker::parse_push_to(&text)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error)
+            .with_context(|| format!("Failed to read {}", config_path(crate_dir).display())),
+    }
+}
+
 /// Writes the `Some` settings into the crate's config through
 /// [`edit::set_defaults`] (keeping the user's comments and ordering),
 /// replacing the file atomically. Returns the config's path.

@@ -171,10 +171,23 @@ pub const INIT: KeySpec = KeySpec {
     required: false,
 };
 
+pub const PUSH_TO: KeySpec = KeySpec {
+    name: "push_to",
+    kind: ValueKind::String,
+    summary: "Registry and repository `arca push` sends the image to",
+    doc: "**push_to** — where `arca push` (and the editor's Push Image command) sends this crate's \
+          image when no `--to` is given: `REGISTRY/REPOSITORY[:TAG]`.\n\n\
+          Without a tag, the artifact's own tag (`<crate>-<artifact id>`) is used. Credentials come \
+          from `docker login` / `podman login`; loopback registries may speak plain HTTP.\n\n\
+          ```toml\n[rust]\npush_to = \"registry.example.com/team/demo\"\n```",
+    example: "push_to = \"registry.example.com/team/demo\"",
+    required: false,
+};
+
 /// Every key of `[rust]`, in the order the documentation and completion list
 /// them.
-pub const RUST_KEYS: [KeySpec; 9] = [
-    PROFILE, FEATURES, BIN, BASE_IMAGE, PACKAGES, TOOLCHAIN, ENV, PROXY, INIT,
+pub const RUST_KEYS: [KeySpec; 10] = [
+    PROFILE, FEATURES, BIN, BASE_IMAGE, PACKAGES, TOOLCHAIN, ENV, PROXY, INIT, PUSH_TO,
 ];
 
 /// The spec of a `[rust]` key.
@@ -182,11 +195,16 @@ pub fn key(name: &str) -> Option<&'static KeySpec> {
     RUST_KEYS.iter().find(|spec| spec.name == name)
 }
 
+/// The JSON-schema pattern of `push_to` (the checker's full grammar is
+/// [`crate::config::image_ref`]; this catches the common slips in editors
+/// without the language server).
+pub const PUSH_TO_PATTERN: &str = "^[^@\\s]+$";
+
 /// Markdown for the `[rust]` table itself.
 pub const RUST_TABLE_DOC: &str = "**[rust]** — how Arca builds this crate into an image.\n\n\
      Keys: `profile`, `features`, `base_image` (all needed for a build) and `bin` (needed when the \
      crate has several binaries); for shaping the builder `packages`, `toolchain`, `env`, \
-     `proxy`, and `init` for the image. Command arguments override these values; \
+     `proxy`, and `init` for the image; and `push_to` (where `arca push` sends the image). Command arguments override these values; \
      `arca build rust ... --set-default` saves them here.";
 
 /// A built-in Cargo profile with its one-line description.
@@ -347,6 +365,12 @@ pub fn json_schema() -> serde_json::Value {
             "toolchain" => {
                 property["examples"] = serde_json::json!(["stable", "1.96", "nightly-2026-05-01"]);
             }
+            "push_to" => {
+                // REGISTRY/REPOSITORY[:TAG]: lowercase path, no digest.
+                property["pattern"] = PUSH_TO_PATTERN.into();
+                property["examples"] =
+                    serde_json::json!(["localhost:5000/demo", "ghcr.io/OWNER/demo:latest"]);
+            }
             _ => {}
         }
         properties.insert(spec.name.to_owned(), property);
@@ -429,6 +453,26 @@ mod tests {
                 .is_some_and(|examples| examples
                     .iter()
                     .any(|image| image == "nvidia/cuda:12.8.1-runtime-ubuntu24.04"))
+        );
+    }
+}
+
+#[cfg(test)]
+mod push_to_tests {
+    use super::*;
+
+    #[test]
+    fn the_vscode_schema_names_every_key_of_the_table() {
+        let text = include_str!("../../editors/vscode/schemas/arca-config.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(text).unwrap();
+        let properties = &schema["properties"][RUST_TABLE]["properties"];
+        for spec in RUST_KEYS {
+            assert!(properties[spec.name].is_object(), "{} missing", spec.name);
+        }
+        assert_eq!(properties["push_to"]["pattern"], PUSH_TO_PATTERN);
+        assert_eq!(
+            json_schema()["properties"]["rust"]["properties"]["push_to"]["pattern"],
+            PUSH_TO_PATTERN
         );
     }
 }

@@ -126,6 +126,36 @@ export class Ctx implements vscode.Disposable {
     }
   }
 
+  /** `arca.push` on the active crate; asks for a destination when the crate has no `push_to`. */
+  async pushImage(): Promise<void> {
+    const target = await this.targetCrate();
+    if (!target) {
+      return;
+    }
+    const [session, crate] = target;
+    try {
+      let result;
+      try {
+        result = await session.pushImage(crate.crate);
+      } catch (error) {
+        if (!errorMessage(error).startsWith("No destination")) {
+          throw error;
+        }
+        const to = await vscode.window.showInputBox({
+          prompt: "Push to REGISTRY/REPOSITORY[:TAG] (set push_to in .arca/config.toml to skip this)",
+          placeHolder: "registry.example.com/team/demo",
+        });
+        if (!to) {
+          return;
+        }
+        result = await session.pushImage(crate.crate, to);
+      }
+      void vscode.window.showInformationMessage(`Arca: pushed ${result.tag} (${result.bytesSent} bytes sent): ${result.ref}`);
+    } catch (error) {
+      this.showError(crate, error);
+    }
+  }
+
   /** `arca.build` on the active crate. */
   async buildBinary(): Promise<void> {
     const target = await this.targetCrate();

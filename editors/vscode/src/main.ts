@@ -9,6 +9,7 @@ let ctx: Ctx | undefined;
 const COMMANDS: Record<string, (ctx: Ctx) => Promise<void> | void> = {
   "arca.client.buildImage": (ctx) => ctx.buildImage(),
   "arca.client.buildBinary": (ctx) => ctx.buildBinary(),
+  "arca.client.pushImage": (ctx) => ctx.pushImage(),
   "arca.client.cancelBuild": (ctx) => ctx.cancelBuild(),
   "arca.client.showOutput": (ctx) => ctx.output.show(),
   "arca.client.restartServer": (ctx) => ctx.restart(),

@@ -31,7 +31,15 @@ export const ServerCommand = {
   package: "arca.package",
   cancel: "arca.cancel",
   setDefaults: "arca.setDefaults",
+  push: "arca.push",
 } as const;
+
+/** The answer of `arca.push`. */
+export interface PushResult {
+  ref: string;
+  tag: string;
+  bytesSent: number;
+}
 
 export interface BuildResult {
   binary: string;
@@ -107,6 +115,11 @@ export class ArcaSession implements Disposable {
   /** `arca.build`: compiles the crate's binary. */
   buildBinary(crateUri: string, options: Omit<BuildOptions, "force"> = {}, token?: CancellationToken): Promise<BuildResult> {
     return this.execute<BuildResult>(ServerCommand.build, { crate: crateUri, ...options }, token);
+  }
+
+  /** `arca.push`: pushes the crate's newest image to `to`, or to its `push_to`. */
+  pushImage(crateUri: string, to?: string, token?: CancellationToken): Promise<PushResult> {
+    return this.execute<PushResult>(ServerCommand.push, to ? { crate: crateUri, to } : { crate: crateUri }, token);
   }
 
   /** `arca.cancel`: stops the crate's running build, if any. */

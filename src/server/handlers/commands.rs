@@ -70,6 +70,10 @@ pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Resu
             let dir = resolve_crate(state, args.crate_uri.as_deref())?;
             super::set_defaults::set_defaults(state, &dir, args)
         }
+        "arca.push" => {
+            let args: super::push::PushArgs = single_argument(&params.command, params.arguments)?;
+            super::push::start(state, args)
+        }
         other => Err(invalid_params(format!(
             "Unknown command `{other}`. Arca's commands are: {}.",
             super::lifecycle::COMMANDS.join(", ")

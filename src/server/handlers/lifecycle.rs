@@ -12,11 +12,12 @@ use super::workspace;
 use crate::server::state::State;
 
 /// The commands of PROTOCOL.md.
-pub const COMMANDS: [&str; 4] = [
+pub const COMMANDS: [&str; 5] = [
     "arca.build",
     "arca.package",
     "arca.cancel",
     "arca.setDefaults",
+    "arca.push",
 ];
 
 pub fn initialize(state: &mut State, params: InitializeParams) -> InitializeResult {

@@ -76,6 +76,7 @@ fn current(state: &State, dir: &Path) -> Option<CrateStatus> {
         reasons: vec!["still reading the crate".to_owned()],
         message: format!("Arca is still reading {}.", entry.name()),
         engine: artifact.map(|artifact| artifact.metadata.runtime.clone()),
+        pushed: artifact.and_then(crate::status::Pushed::of),
     })
 }
 

@@ -63,14 +63,16 @@ local function client_or_notify(bufnr)
 end
 
 --- Sends `command` for the current buffer's crate; `on_result(result)` on success.
-local function execute(command, bufnr, on_result)
+--- `extra` (optional) adds fields to the argument object.
+local function execute(command, bufnr, on_result, extra)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
   local client = client_or_notify(bufnr)
   if not client then
     return
   end
   with_crate(bufnr, function(uri)
-    local params = { command = command, arguments = { { crate = uri } } }
+    local argument = vim.tbl_extend("force", { crate = uri }, extra or {})
+    local params = { command = command, arguments = { argument } }
     client_mod.request(client, "workspace/executeCommand", params, function(err, result)
       if err then
         notify("arca: " .. error_text(err), ERROR)
@@ -102,6 +104,17 @@ function M.build_binary(bufnr)
       notify("arca: built " .. result.binary)
     end
   end)
+end
+
+--- `arca.push`: pushes the crate's newest image to `to` (REGISTRY/REPOSITORY[:TAG])
+--- or to the crate's `push_to`; progress arrives as $/progress.
+function M.push(bufnr, to)
+  local extra = (to ~= nil and to ~= "") and { to = to } or nil
+  execute("arca.push", bufnr, function(result)
+    if type(result) == "table" and result.ref then
+      notify(string.format("arca: pushed %s (%s bytes sent)\n%s", tostring(result.tag), tostring(result.bytesSent), tostring(result.ref)))
+    end
+  end, extra)
 end
 
 function M.cancel(bufnr)

@@ -32,7 +32,7 @@ test("relative schema URLs become file:// URIs inside the installed extension", 
 test("the schema documents every [rust] key", () => {
   const schema = readJson("schemas/arca-config.schema.json");
   const rust = schema.properties.rust;
-  assert.deepEqual(Object.keys(rust.properties).sort(), ["base_image", "bin", "env", "features", "init", "packages", "profile", "proxy", "toolchain"]);
+  assert.deepEqual(Object.keys(rust.properties).sort(), ["base_image", "bin", "env", "features", "init", "packages", "profile", "proxy", "push_to", "toolchain"]);
   for (const [key, value] of Object.entries<any>(rust.properties)) {
     assert.ok(value.description.length > 20, `${key} has a description`);
   }

@@ -1,0 +1,327 @@
+//! The seam to the OCI distribution API: a small wrapper over `oci-client`
+//! that speaks to one repository of one registry. **The only module that
+//! imports `oci_client`.** HTTPS with the host's CA bundle (plus
+//! `certs.d/<host>/*.crt` as Docker and podman keep them); plain HTTP only
+//! for loopback registries or registries the user marked insecure, and only
+//! when HTTPS is not answered.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures_util::Stream;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Reference, RegistryOperation};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::credentials::{Credential, Login};
+use super::destination::Destination;
+use super::source::Blob;
+
+/// Bytes read per upload request (`oci-client` sends one chunk per PATCH).
+const CHUNK: usize = 4 * 1024 * 1024;
+
+/// Why talking to the registry failed, sorted so messages can say what to do.
+#[derive(Debug)]
+pub enum RegistryError {
+    /// Nothing answered (connection refused, DNS, reset mid-transfer).
+    Unreachable(String),
+    /// TLS failed (untrusted certificate, wrong name, plain HTTP server).
+    Tls(String),
+    /// 401/403: credentials missing, wrong, or without push rights.
+    Unauthorized(String),
+    /// The registry refused what was sent (its answer).
+    Refused(String),
+}
+
+impl RegistryError {
+    fn from_oci(error: OciDistributionError) -> Self {
+        match error {
+            OciDistributionError::AuthenticationFailure(reason) => {
+                RegistryError::Unauthorized(reason.trim().to_owned())
+            }
+            OciDistributionError::UnauthorizedError { url } => RegistryError::Unauthorized(url),
+            OciDistributionError::ServerError { code, url, message }
+                if code == 401 || code == 403 =>
+            {
+                RegistryError::Unauthorized(format!("HTTP {code} from {url}: {}", message.trim()))
+            }
+            OciDistributionError::RequestError(error) => classify_request(&error),
+            OciDistributionError::ServerError { code, url, message } => {
+                RegistryError::Refused(format!("HTTP {code} from {url}: {}", message.trim()))
+            }
+            OciDistributionError::RegistryError { envelope, url } => {
+                RegistryError::Refused(format!(
+                    "{url}: {}",
+                    envelope
+                        .errors
+                        .iter()
+                        .map(|error| error.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            }
+            OciDistributionError::IoError(error) => RegistryError::Unreachable(error.to_string()),
+            other => RegistryError::Refused(other.to_string()),
+        }
+    }
+}
+
+fn classify_request(error: &reqwest::Error) -> RegistryError {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    if error
+        .status()
+        .is_some_and(|status| status.as_u16() == 401 || status.as_u16() == 403)
+    {
+        return RegistryError::Unauthorized(text);
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("invalid peer")
+        || lower.contains("corrupt message")
+    {
+        RegistryError::Tls(text)
+    } else {
+        RegistryError::Unreachable(text)
+    }
+}
+
+/// A connection to one repository, authenticated for push.
+pub struct RegistryClient {
+    client: oci_client::Client,
+    reference: Reference,
+    /// `https` or `http`: what the registry answered on.
+    pub scheme: &'static str,
+}
+
+impl RegistryClient {
+    /// Connects and authenticates: HTTPS first; for a loopback or
+    /// `insecure` registry that does not answer HTTPS, plain HTTP.
+    pub async fn connect(
+        destination: &Destination,
+        credential: Option<&Credential>,
+        insecure: bool,
+    ) -> Result<Self, RegistryError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let reference = Reference::with_tag(
+            destination.registry.clone(),
+            destination.repository.clone(),
+            destination.tag.clone(),
+        );
+        let auth = match credential.map(|c| &c.login) {
+            None => RegistryAuth::Anonymous,
+            Some(Login::Password { username, password }) => {
+                RegistryAuth::Basic(username.clone(), password.expose().to_owned())
+            }
+            Some(Login::Token(token)) => RegistryAuth::Bearer(token.expose().to_owned()),
+        };
+        let https = Self::with_protocol(&reference, ClientProtocol::Https, destination)?;
+        let https_error = match https.authenticate(&auth).await {
+            Ok(()) => return Ok(https),
+            Err(error) => error,
+        };
+        let may_use_http = destination.is_loopback() || insecure;
+        if !may_use_http || matches!(https_error, RegistryError::Unauthorized(_)) {
+            return Err(https_error);
+        }
+        let http = Self::with_protocol(&reference, ClientProtocol::Http, destination)?;
+        match http.authenticate(&auth).await {
+            Ok(()) => Ok(http),
+            // HTTP did not answer either: the HTTPS reason is the useful one.
+            Err(RegistryError::Unreachable(_)) => Err(https_error),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn with_protocol(
+        reference: &Reference,
+        protocol: ClientProtocol,
+        destination: &Destination,
+    ) -> Result<Self, RegistryError> {
+        let scheme = match protocol {
+            ClientProtocol::Http => "http",
+            _ => "https",
+        };
+        let config = ClientConfig {
+            protocol,
+            extra_root_certificates: certs_d(&destination.registry),
+            connect_timeout: Some(std::time::Duration::from_secs(15)),
+            read_timeout: Some(std::time::Duration::from_secs(120)),
+            user_agent: concat!("arca/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let client = oci_client::Client::try_from(config)
+            .map_err(|error| RegistryError::Tls(error.to_string()))?;
+        Ok(Self {
+            client,
+            reference: reference.clone(),
+            scheme,
+        })
+    }
+
+    /// Sends the `/v2/` handshake (and a token request when the registry
+    /// asks for one), then checks the credentials with a request that needs
+    /// them.
+    async fn authenticate(&self, auth: &RegistryAuth) -> Result<(), RegistryError> {
+        for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+            self.client
+                .auth(&self.reference, auth, operation)
+                .await
+                .map_err(RegistryError::from_oci)?;
+        }
+        // A basic-auth registry only says no on a real request.
+        let probe = format!("sha256:{}", "0".repeat(64));
+        self.blob_exists(&probe).await.map(|_| ())
+    }
+
+    /// `HEAD /v2/<repo>/blobs/<digest>`.
+    pub async fn blob_exists(&self, digest: &str) -> Result<bool, RegistryError> {
+        self.client
+            .blob_exists(&self.reference, digest)
+            .await
+            .map_err(RegistryError::from_oci)
+    }
+
+    /// Cross-repository mount from `from` (a repository of the same
+    /// registry); `false` when the registry did not mount it.
+    pub async fn mount(&self, from: &str, digest: &str) -> bool {
+        let source = Reference::with_tag(
+            self.reference.registry().to_owned(),
+            from.to_owned(),
+            "latest".to_owned(),
+        );
+        self.client
+            .mount_blob(&self.reference, &source, digest)
+            .await
+            .is_ok()
+    }
+
+    /// Uploads a blob in chunks, streamed from disk, calling `sent` with
+    /// the bytes handed to the connection so far.
+    pub async fn upload(
+        &self,
+        blob: &Blob,
+        sent: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<(), RegistryError> {
+        let stream = blob_stream(blob.clone(), sent);
+        self.client
+            .push_blob_stream(&self.reference, stream, &blob.digest, Some(blob.size))
+            .await
+            .map(|_| ())
+            .map_err(RegistryError::from_oci)
+    }
+
+    /// `PUT /v2/<repo>/manifests/<tag>` with the manifest's exact bytes.
+    pub async fn put_manifest(
+        &self,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let content_type = media_type
+            .parse()
+            .map_err(|_| RegistryError::Refused(format!("bad media type `{media_type}`")))?;
+        self.client
+            .push_manifest_raw(&self.reference, manifest.to_vec(), content_type)
+            .await
+            .map(|_| ())
+            .map_err(RegistryError::from_oci)
+    }
+}
+
+/// The blob's bytes as a stream of 4 MiB chunks read from its file.
+fn blob_stream(
+    blob: Blob,
+    sent: Arc<dyn Fn(u64) + Send + Sync>,
+) -> impl Stream<Item = Result<bytes::Bytes, OciDistributionError>> + Send + 'static {
+    struct Reader {
+        file: Option<tokio::io::Take<tokio::fs::File>>,
+        blob: Blob,
+        done: u64,
+    }
+    let start = Reader {
+        file: None,
+        blob,
+        done: 0,
+    };
+    futures_util::stream::try_unfold(start, move |mut reader| {
+        let sent = sent.clone();
+        async move {
+            if reader.file.is_none() {
+                let mut file = tokio::fs::File::open(&reader.blob.data.path).await?;
+                file.seek(std::io::SeekFrom::Start(reader.blob.data.offset))
+                    .await?;
+                reader.file = Some(file.take(reader.blob.data.len));
+            }
+            let Some(file) = reader.file.as_mut() else {
+                return Ok(None);
+            };
+            let mut buffer = BytesMut::with_capacity(CHUNK);
+            while buffer.len() < CHUNK {
+                if file.read_buf(&mut buffer).await? == 0 {
+                    break;
+                }
+            }
+            if buffer.is_empty() {
+                if reader.done != reader.blob.size {
+                    return Err(OciDistributionError::IoError(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "{} ended after {} of {} bytes",
+                            reader.blob.data.path.display(),
+                            reader.done,
+                            reader.blob.size
+                        ),
+                    )));
+                }
+                return Ok(None);
+            }
+            reader.done += buffer.len() as u64;
+            sent(reader.done);
+            Ok(Some((buffer.freeze(), reader)))
+        }
+    })
+}
+
+/// CA certificates kept for one registry the way Docker and podman do:
+/// `/etc/docker/certs.d/<host:port>/*.crt`, `/etc/containers/certs.d/…`,
+/// `~/.config/containers/certs.d/…`.
+fn certs_d(registry: &str) -> Vec<Certificate> {
+    if registry.contains(['/', '\\']) || registry.starts_with('.') {
+        return Vec::new();
+    }
+    let mut dirs = vec![
+        PathBuf::from("/etc/docker/certs.d"),
+        PathBuf::from("/etc/containers/certs.d"),
+    ];
+    if let Some(config) = dirs::config_dir() {
+        dirs.push(config.join("containers").join("certs.d"));
+    }
+    let mut certificates = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir.join(registry)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|ext| ext == "crt") {
+                if let Ok(data) = std::fs::read(&path) {
+                    certificates.push(Certificate {
+                        encoding: CertificateEncoding::Pem,
+                        data,
+                    });
+                }
+            }
+        }
+    }
+    certificates
+}

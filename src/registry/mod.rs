@@ -1,0 +1,319 @@
+//! Pushing artifacts to OCI registries: read the artifact's image (its OCI
+//! layout, or the original CLI's docker-archive), ask the registry which
+//! blobs it already has (`HEAD`), mount the rest from another repository of
+//! the same registry where Arca pushed before, upload what is still missing
+//! in chunks with per-blob progress, put the manifest under the tag, and
+//! record `uploaded_ref` in the artifact's record.
+//!
+//! **A push that fails or is cancelled records nothing;** the record is
+//! written only after the registry accepted the manifest. **Credentials go
+//! only to the registry:** never into records, logs or messages. Reaches
+//! the registry only through [`client`] (the `oci-client` seam).
+
+pub mod client;
+pub mod credentials;
+pub mod destination;
+pub mod fixture;
+pub mod record;
+pub mod source;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio_util::sync::CancellationToken;
+
+use client::{RegistryClient, RegistryError};
+use credentials::Credential;
+pub use destination::Destination;
+
+use crate::store::{Store, StoredArtifact};
+
+/// What to push where.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    pub artifact: StoredArtifact,
+    pub destination: Destination,
+    /// Plain HTTP allowed although the registry is not on loopback.
+    pub insecure: bool,
+    /// Repositories of the same registry to mount missing layers from.
+    pub mount_from: Vec<String>,
+}
+
+/// What happened to one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobAction {
+    /// The registry had it: nothing sent.
+    Exists,
+    /// Mounted from another repository: nothing sent.
+    Mounted,
+    /// Being uploaded (progress follows).
+    Uploading,
+    /// Uploaded.
+    Uploaded,
+}
+
+/// Progress of a push, for the CLI's bars and the server's `$/progress`.
+#[derive(Debug, Clone)]
+pub enum PushEvent {
+    /// Connected to the registry.
+    Connected {
+        registry: String,
+        scheme: &'static str,
+    },
+    /// A blob (layer or config) changed state; `index` counts from 0 of
+    /// `total`.
+    Blob {
+        index: usize,
+        total: usize,
+        digest: String,
+        size: u64,
+        action: BlobAction,
+    },
+    /// Bytes of the blob being uploaded handed to the connection so far.
+    Sent {
+        digest: String,
+        sent: u64,
+        size: u64,
+    },
+    /// The manifest is being put under the tag.
+    Manifest { tag: String },
+}
+
+/// A finished push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// `registry/repo@sha256:…`, as recorded in `uploaded_ref`.
+    pub uploaded_ref: String,
+    /// `registry/repo:tag`.
+    pub tag_ref: String,
+    /// Blob bytes sent (layers and config; 0 when the registry had them).
+    pub bytes_sent: u64,
+    pub uploaded: usize,
+    pub existing: usize,
+    pub mounted: usize,
+    pub at_epoch_ms: u64,
+}
+
+/// Why a push did not happen.
+#[derive(Debug)]
+pub enum PushError {
+    Cancelled,
+    Failed(String),
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::Cancelled => {
+                formatter.write_str("The push was cancelled; nothing was recorded as pushed.")
+            }
+            PushError::Failed(message) => formatter.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+/// A sink for push events, shareable with upload streams.
+pub type Events = Arc<dyn Fn(PushEvent) + Send + Sync>;
+
+/// Pushes the artifact and records the upload. See the module docs.
+pub async fn push(
+    request: PushRequest,
+    events: Events,
+    cancel: &CancellationToken,
+) -> Result<PushOutcome, PushError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(PushError::Cancelled),
+        result = run(request, events) => result,
+    }
+}
+
+async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushError> {
+    let destination = request.destination.clone();
+    let artifact = request.artifact.clone();
+    let registry = destination.registry.clone();
+    let (image, credential) = tokio::task::spawn_blocking(move || {
+        let image = source::read(&artifact)?;
+        let credential = credentials::lookup(&registry)?;
+        Ok::<_, String>((image, credential))
+    })
+    .await
+    .map_err(|error| PushError::Failed(format!("The push stopped unexpectedly: {error}")))?
+    .map_err(PushError::Failed)?;
+
+    let client = RegistryClient::connect(&destination, credential.as_ref(), request.insecure)
+        .await
+        .map_err(|error| explain(&destination, credential.as_ref(), error, None))?;
+    events(PushEvent::Connected {
+        registry: destination.registry.clone(),
+        scheme: client.scheme,
+    });
+
+    let blobs: Vec<_> = image.blobs().cloned().collect();
+    let total = blobs.len();
+    let mut outcome = PushOutcome {
+        uploaded_ref: destination.by_digest(&image.manifest_digest()),
+        tag_ref: destination.to_string(),
+        bytes_sent: 0,
+        uploaded: 0,
+        existing: 0,
+        mounted: 0,
+        at_epoch_ms: 0,
+    };
+    let is_config = |index: usize| index + 1 == total;
+    for (index, blob) in blobs.iter().enumerate() {
+        let report = |action| {
+            events(PushEvent::Blob {
+                index,
+                total,
+                digest: blob.digest.clone(),
+                size: blob.size,
+                action,
+            })
+        };
+        let during = Some(blob.digest.as_str());
+        if client
+            .blob_exists(&blob.digest)
+            .await
+            .map_err(|error| explain(&destination, credential.as_ref(), error, during))?
+        {
+            outcome.existing += 1;
+            report(BlobAction::Exists);
+            continue;
+        }
+        let mut mounted = false;
+        if !is_config(index) {
+            for from in request
+                .mount_from
+                .iter()
+                .filter(|from| **from != destination.repository)
+                .take(2)
+            {
+                if client.mount(from, &blob.digest).await {
+                    mounted = true;
+                    break;
+                }
+            }
+        }
+        if mounted {
+            outcome.mounted += 1;
+            report(BlobAction::Mounted);
+            continue;
+        }
+        report(BlobAction::Uploading);
+        let sent = Arc::new(AtomicU64::new(0));
+        let on_sent: Arc<dyn Fn(u64) + Send + Sync> = {
+            let events = events.clone();
+            let sent = sent.clone();
+            let digest = blob.digest.clone();
+            let size = blob.size;
+            Arc::new(move |bytes| {
+                sent.store(bytes, Ordering::Relaxed);
+                events(PushEvent::Sent {
+                    digest: digest.clone(),
+                    sent: bytes,
+                    size,
+                });
+            })
+        };
+        client
+            .upload(blob, on_sent)
+            .await
+            .map_err(|error| explain(&destination, credential.as_ref(), error, during))?;
+        outcome.bytes_sent += sent.load(Ordering::Relaxed);
+        outcome.uploaded += 1;
+        report(BlobAction::Uploaded);
+    }
+    events(PushEvent::Manifest {
+        tag: outcome.tag_ref.clone(),
+    });
+    client
+        .put_manifest(&image.manifest, &image.manifest_media_type)
+        .await
+        .map_err(|error| {
+            explain(
+                &destination,
+                credential.as_ref(),
+                error,
+                Some("the manifest"),
+            )
+        })?;
+    outcome.at_epoch_ms = crate::store::now_epoch_ms();
+    record::mark_uploaded(
+        &request.artifact.dir,
+        &outcome.uploaded_ref,
+        outcome.at_epoch_ms,
+    )
+    .map_err(|error| {
+        PushError::Failed(format!(
+            "Pushed {} but could not record it: {error:#}",
+            outcome.uploaded_ref
+        ))
+    })?;
+    Ok(outcome)
+}
+
+/// Repositories of `destination`'s registry that artifacts were pushed to
+/// before (from their records), newest first: where layers can be mounted.
+pub fn mount_candidates(store: &Store, destination: &Destination) -> Vec<String> {
+    let mut repositories = Vec::new();
+    for artifact in store.list().artifacts {
+        let Some(uploaded) = artifact.metadata.uploaded_ref else {
+            continue;
+        };
+        let name = uploaded.split('@').next().unwrap_or_default();
+        let Some((registry, repository)) = name.split_once('/') else {
+            continue;
+        };
+        if registry == destination.registry
+            && repository != destination.repository
+            && !repositories.iter().any(|known| known == repository)
+        {
+            repositories.push(repository.to_owned());
+        }
+    }
+    repositories
+}
+
+/// One message per failure: what went wrong and what to do.
+fn explain(
+    destination: &Destination,
+    credential: Option<&Credential>,
+    error: RegistryError,
+    during: Option<&str>,
+) -> PushError {
+    let registry = &destination.registry;
+    let nothing = "Nothing was recorded as pushed.";
+    let message = match (error, during) {
+        (RegistryError::Unreachable(detail), None) => format!(
+            "Cannot reach the registry {registry} ({detail}). Check that the address is right and the registry is running. {nothing}"
+        ),
+        (RegistryError::Unreachable(detail), Some(what)) => format!(
+            "The connection to {registry} broke while sending {what} ({detail}). {nothing} Run the push again once the registry is back: what it already has is not sent again."
+        ),
+        (RegistryError::Tls(detail), _) => format!(
+            "A secure (TLS) connection to {registry} failed ({detail}). If the registry uses a private CA, add it to the host's CA bundle or put it in /etc/docker/certs.d/{registry}/ca.crt; if it speaks plain HTTP, mark it insecure with `--insecure` or ARCA_INSECURE_REGISTRIES={registry}. {nothing}"
+        ),
+        (RegistryError::Unauthorized(detail), _) => match credential {
+            Some(credential) => format!(
+                "{registry} refused the login{} from {} ({detail}). Check the username and password, or log in again with `docker login {registry}` or `podman login {registry}`. {nothing}",
+                credential
+                    .username()
+                    .map(|user| format!(" of `{user}`"))
+                    .unwrap_or_default(),
+                credential.source
+            ),
+            None => format!(
+                "{registry} needs a login to push to {} ({detail}), and no credentials for it were found in REGISTRY_AUTH_FILE, podman's auth.json or ~/.docker/config.json. Log in with `docker login {registry}` or `podman login {registry}`. {nothing}",
+                destination.repository
+            ),
+        },
+        (RegistryError::Refused(detail), during) => format!(
+            "{registry} refused {}: {detail}. {nothing}",
+            during.unwrap_or("the push")
+        ),
+    };
+    PushError::Failed(message)
+}

@@ -1,0 +1,108 @@
+//! `arca.push` through the language server over stdio, to a real registry
+//! (Debian's `docker-registry` on loopback): `$/progress` on a server-created
+//! token, the answer `{ref, tag, bytesSent}`, the status object's `pushed`,
+//! and a clear error for a bad destination.
+
+#[path = "common/registry.rs"]
+mod registry;
+mod support;
+
+use std::time::Duration;
+
+use arca::registry::fixture::{self, Form};
+use arca::store::Store;
+use serde_json::{Value, json};
+use support::lsp_client::{COMPLETE_CONFIG, Workspace, crate_uri, vscode_capabilities};
+
+#[test]
+fn push_reports_progress_answers_the_reference_and_updates_the_status() {
+    if !registry::tools_present() {
+        return;
+    }
+    let registry = registry::Registry::start(None, None);
+    let workspace = Workspace::new();
+    let config = format!(
+        "{COMPLETE_CONFIG}push_to = \"{}/lsp/demo\"\n",
+        registry.address
+    );
+    let demo = workspace.demo_crate("demo", "demo", Some(&config));
+    let store = Store::at(workspace.home.join("containers"));
+    let layers = vec![
+        fixture::layer_tar(&[("base", &[7u8; 300_000][..])]),
+        fixture::layer_tar(&[("app", b"binary v1")]),
+    ];
+    fixture::write_artifact(&store, "lsp00001", &demo, &layers, Form::Layout).unwrap();
+    let uri = crate_uri(&demo);
+    let mut server = workspace.start();
+    server.initialize(&[&workspace.root], vscode_capabilities());
+    let before = server.expect("arca/status", "the first status", |p| {
+        p["crate"] == uri.as_str()
+    });
+    assert_eq!(before["pushed"], Value::Null);
+
+    let result = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.push", "arguments": [{"crate": uri}]}),
+        )
+        .expect("arca.push succeeds");
+    let tag = format!("{}/lsp/demo:demo-lsp00001", registry.address);
+    assert_eq!(result["tag"], tag.as_str());
+    let reference = result["ref"].as_str().unwrap().to_owned();
+    assert!(reference.starts_with(&format!("{}/lsp/demo@sha256:", registry.address)));
+    assert!(result["bytesSent"].as_u64().unwrap() > 300_000);
+
+    let end = server.expect("$/progress", "progress end", |p| {
+        p["value"]["kind"] == "end"
+    });
+    assert!(
+        end["value"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&reference),
+        "{end}"
+    );
+    let progress = server.take_all("$/progress");
+    assert_eq!(
+        progress.first().map(|p| p["value"]["kind"].clone()),
+        Some(json!("begin"))
+    );
+    assert!(
+        progress.iter().any(|p| p["value"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Uploaded layer"))),
+        "{progress:#?}"
+    );
+
+    // The record changed on disk: the watcher sends the status with `pushed`.
+    let status = server.expect("arca/status", "a status with pushed", |p| {
+        p["crate"] == uri.as_str() && !p["pushed"].is_null()
+    });
+    assert_eq!(status["pushed"]["ref"], reference.as_str());
+    assert!(status["pushed"]["at"].as_u64().unwrap() > 0);
+
+    // Pushing again sends nothing.
+    let again = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.push", "arguments": [{"crate": uri}]}),
+        )
+        .unwrap();
+    assert_eq!(again["bytesSent"], 0);
+    assert_eq!(again["ref"], reference.as_str());
+
+    let error = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.push", "arguments": [{"crate": uri, "to": "localhost:5000/Bad"}]}),
+        )
+        .expect_err("an invalid destination fails");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid push destination"),
+        "{error}"
+    );
+    server.drain(Duration::from_millis(100));
+}
