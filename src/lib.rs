@@ -5,10 +5,13 @@
 //! map and the invariants each module keeps.
 
 pub mod build;
+pub mod builder_image;
+pub mod cargo_run;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fingerprint;
+pub mod fsread;
 pub mod manifest;
 pub mod paths;
 pub mod plan;

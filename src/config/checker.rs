@@ -20,7 +20,7 @@ use toml_edit::{Document, Item, Key, TableLike, Value};
 
 use super::schema::{self, KeySpec, RUST_TABLE, ValueKind};
 use super::{Code, Finding, Fix, RustConfig, Severity, TextEdit, image_ref};
-use crate::plan;
+use crate::builder_image;
 use crate::workspace::{BUILT_IN_PROFILES, CrateFacts};
 
 /// At most this many findings are reported: a pathological file (a million
@@ -603,7 +603,7 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        let builder = plan::builder_base_image(trimmed);
+        let builder = builder_image::builder_base_image(trimmed);
         if builder != trimmed {
             let flavour = if trimmed.contains("-base-") {
                 "base"
@@ -672,7 +672,7 @@ impl<'a> Checker<'a> {
         let unknown: Vec<&str> = if feature.len() > MAX_NAME_LEN {
             vec![feature]
         } else {
-            plan::normalize_features(&[feature])
+            crate::config::normalize_features(&[feature])
                 .into_iter()
                 .filter(|name| !name.contains('/') && !facts.features.contains(name))
                 .map(|name| {

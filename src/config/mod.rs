@@ -36,7 +36,7 @@ pub fn config_path(crate_dir: &Path) -> PathBuf {
 /// errors is refused with the first error, located, and what to do.
 pub fn load(crate_dir: &Path) -> Result<RustConfig> {
     let path = config_path(crate_dir);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::fsread::read(&path, crate::fsread::Kind::Config) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok(RustConfig::default());
@@ -71,7 +71,7 @@ pub fn load(crate_dir: &Path) -> Result<RustConfig> {
 /// replacing the file atomically. Returns the config's path.
 pub fn save_defaults(crate_dir: &Path, updates: &RustConfig) -> Result<PathBuf> {
     let path = config_path(crate_dir);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::fsread::read_to_string(&path, crate::fsread::Kind::Config) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(error) => {
@@ -86,9 +86,35 @@ pub fn save_defaults(crate_dir: &Path, updates: &RustConfig) -> Result<PathBuf> 
         .with_context(|| format!("Failed to write in {}", dir.display()))?;
     std::io::Write::write_all(&mut file, updated.as_bytes())
         .with_context(|| format!("Failed to write {}", path.display()))?;
+    // A temporary file is created 0600: keep the config's own mode (or the
+    // usual 0644 for a new one).
+    let mode = std::fs::metadata(&path).map_or(0o644, |metadata| {
+        std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o7777
+    });
+    file.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .with_context(|| format!("Failed to write {}", path.display()))?;
     file.persist(&path)
         .with_context(|| format!("Failed to write {}", path.display()))?;
     Ok(path)
+}
+
+/// Splits feature values on commas and whitespace, drops empties and
+/// duplicates, keeps first-seen order.
+pub fn normalize_features<S: AsRef<str>>(values: &[S]) -> Vec<String> {
+    let mut features: Vec<String> = Vec::new();
+    for value in values {
+        for feature in value
+            .as_ref()
+            .split(|ch: char| ch == ',' || ch.is_whitespace())
+            .filter(|feature| !feature.is_empty())
+        {
+            if !features.iter().any(|known| known == feature) {
+                features.push(feature.to_owned());
+            }
+        }
+    }
+    features
 }
 
 /// How serious a finding is (the LSP severities Arca uses).
