@@ -210,7 +210,7 @@ fn check_manifests(manifest_path: &Path) -> Result<()> {
         if std::fs::symlink_metadata(&candidate).is_err() {
             continue;
         }
-        if let Err(error) = crate::fsread::open(&candidate)
+        if let Err(error) = crate::fsread::check(&candidate, crate::fsread::Kind::CargoManifest)
             && error.kind() != std::io::ErrorKind::NotFound
             && error.kind() != std::io::ErrorKind::PermissionDenied
         {

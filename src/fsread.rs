@@ -69,6 +69,17 @@ pub fn read(path: &Path, kind: Kind) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Checks, without reading it, that `path` is a regular file within the
+/// bound of `kind` (for files another program reads, e.g. cargo).
+pub fn check(path: &Path, kind: Kind) -> io::Result<()> {
+    let file = open(path)?;
+    let size = file.metadata()?.len();
+    if size > kind.max_bytes() {
+        return Err(too_large(path, size, kind.max_bytes()));
+    }
+    Ok(())
+}
+
 /// Reads a whole regular file of `kind` as UTF-8 text.
 pub fn read_to_string(path: &Path, kind: Kind) -> io::Result<String> {
     let bytes = read(path, kind)?;

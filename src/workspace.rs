@@ -100,7 +100,8 @@ pub fn resolve_manifest_path(path: &Path) -> Result<PathBuf> {
         );
     }
     // A named pipe or device would hang or flood cargo: refuse it here.
-    crate::fsread::open(&manifest).map_err(|error| anyhow!("{error}"))?;
+    crate::fsread::check(&manifest, crate::fsread::Kind::CargoManifest)
+        .map_err(|error| anyhow!("{error}"))?;
     manifest.canonicalize().with_context(|| {
         format!(
             "Failed to canonicalize manifest path: {}",

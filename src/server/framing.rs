@@ -25,7 +25,9 @@
 //!
 //! A body shorter than its `Content-Length` is recognised when the input
 //! goes quiet for [`STALL`] with the start of the next frame already inside
-//! it: the frame ends there, and the next frame is read as usual.
+//! it: the frame ends there, and the next frame is read as usual. Bytes
+//! that never end a header block are answered once the input is quiet for
+//! [`STALL`].
 
 use std::time::Duration;
 
@@ -93,10 +95,24 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     }
                     continue;
                 }
-                if !self.fill().await {
-                    return None;
+                if self.buf.iter().all(u8::is_ascii_whitespace) {
+                    if !self.fill().await {
+                        return None;
+                    }
+                    continue;
                 }
-                continue;
+                // Bytes that do not end a header block: wait for more, but
+                // once the input goes quiet, they are not a header.
+                match tokio::time::timeout(STALL, self.fill()).await {
+                    Ok(true) => continue,
+                    Ok(false) => return None,
+                    Err(_) => {
+                        if let Some(answer) = self.skip_garbage("no blank line ends the header") {
+                            return Some(answer);
+                        }
+                        continue;
+                    }
+                }
             };
             if header_end > MAX_HEADER_BYTES {
                 if let Some(answer) = self.skip_garbage("a header block longer than 8 KiB") {
@@ -130,10 +146,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     ),
                 )));
             }
-            let body = self.body(length).await?;
+            let mut body = self.body(length).await?;
             return Some(match validate(&body) {
                 Ok(()) => Frame::Message(body),
-                Err(answer) => Frame::Rejected(answer),
+                Err(answer) => {
+                    // A Content-Length too long swallows the start of the
+                    // next frame: give those bytes back.
+                    if let Some(next) = memchr_find(&body, HEADER_NAME).filter(|at| *at > 0) {
+                        let rest = body.split_off(next);
+                        self.buf.splice(0..0, rest);
+                    }
+                    Frame::Rejected(answer)
+                }
             });
         }
     }
@@ -188,8 +212,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     fn skip_garbage(&mut self, reason: &str) -> Option<Frame> {
         let skip = match memchr_find(&self.buf[1.min(self.buf.len())..], HEADER_NAME) {
             Some(position) => position + 1,
-            // Keep a tail that may be the start of a header name.
-            None => self.buf.len().saturating_sub(HEADER_NAME.len()),
+            // Keep only a tail that may be the start of a header name.
+            None => self.buf.len() - partial_header_name(&self.buf),
         };
         let dropped: Vec<u8> = self.buf.drain(..skip).collect();
         if self.skipping || dropped.iter().all(u8::is_ascii_whitespace) {
@@ -204,6 +228,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             ),
         )))
     }
+}
+
+/// The length of the longest end of `buf` that starts `Content-Length`.
+fn partial_header_name(buf: &[u8]) -> usize {
+    (1..HEADER_NAME.len().min(buf.len() + 1))
+        .rev()
+        .find(|&length| buf.ends_with(&HEADER_NAME[..length]))
+        .unwrap_or(0)
 }
 
 enum Header {
@@ -547,6 +579,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_bad_header_waiting_for_more_input_does_not_spin() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(server);
+        client
+            .write_all(b"Content-Length: twelve\r\n\r\n{\"a\":1}")
+            .await
+            .unwrap();
+        assert_eq!(code(&reader.next().await.unwrap()).0, PARSE_ERROR);
+        client.write_all(&frame(PING)).await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), reader.next()).await;
+        assert_eq!(
+            next.unwrap(),
+            Some(Frame::Message(PING.as_bytes().to_vec()))
+        );
+        assert_eq!(partial_header_name(b"xx\r\nContent-Len"), 11);
+        assert_eq!(partial_header_name(b"}"), 0);
+    }
+
+    #[tokio::test]
     async fn an_oversized_frame_is_refused_without_holding_it() {
         let mut input = format!("Content-Length: {}\r\n\r\n", MAX_FRAME_BYTES + 1).into_bytes();
         input.resize(input.len() + MAX_FRAME_BYTES + 1, b'x');
@@ -567,6 +618,14 @@ mod tests {
             reader.next().await,
             Some(Frame::Message(PING.as_bytes().to_vec()))
         );
+    }
+
+    #[tokio::test]
+    async fn a_too_long_body_gives_back_the_next_frame() {
+        let mut input = format!("Content-Length: {}\r\n\r\n", PING.len() + 30).into_bytes();
+        input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":\"x\"}");
+        let out = then_ping(&input).await;
+        assert_eq!(out.len(), 2, "{out:?}");
     }
 
     #[tokio::test]

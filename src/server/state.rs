@@ -50,6 +50,8 @@ pub struct State {
     /// The first discovery has been applied (requests that need crate
     /// facts wait at least for it).
     pub discovered: bool,
+    /// Discoveries that failed in a row (retried a few times).
+    pub discovery_failures: u32,
     /// Folders refused or capped by discovery, with the notice shown.
     pub folder_notices: BTreeSet<String>,
     /// The store listing job: running, and wanted again after it.
@@ -98,6 +100,7 @@ impl State {
             client_apply_edit: false,
             discovery_generation: 0,
             discovered: false,
+            discovery_failures: 0,
             folder_notices: BTreeSet::new(),
             store_listing: None,
             store_listing_again: false,

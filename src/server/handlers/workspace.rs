@@ -137,6 +137,10 @@ fn discovered(
                     .collect();
                 start_watching(state, &folders);
             }
+            state.discovery_failures += 1;
+            if state.discovery_failures < 3 {
+                rediscover(state);
+            }
             return;
         }
     };
@@ -148,6 +152,7 @@ fn discovered(
             state.outbox.log(MessageType::WARNING, notice.clone());
         }
     }
+    state.discovery_failures = 0;
     if !state.discovered {
         state.discovered = true;
         start_watching(state, &discovery);
