@@ -17,10 +17,16 @@ fn vscode_schema() -> Value {
 #[test]
 fn the_vscode_schema_matches_config_schema() {
     let schema = vscode_schema();
-    assert_eq!(schema["additionalProperties"], false, "unknown tables are flagged");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown tables are flagged"
+    );
     let table = &schema["properties"][RUST_TABLE];
     assert_eq!(table["type"], "object");
-    assert_eq!(table["additionalProperties"], false, "unknown keys are flagged");
+    assert_eq!(
+        table["additionalProperties"], false,
+        "unknown keys are flagged"
+    );
     let properties = table["properties"].as_object().expect("[rust] properties");
     let mut in_json: Vec<&str> = properties.keys().map(String::as_str).collect();
     let mut in_rust: Vec<&str> = RUST_KEYS.iter().map(|spec| spec.name).collect();

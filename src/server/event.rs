@@ -97,6 +97,12 @@ pub enum TaskResult {
         generation: u64,
         listing: Result<Vec<super::model::StoreEntry>, String>,
     },
+    /// The files an artifact's input manifest names were hashed.
+    Digests {
+        crate_dir: PathBuf,
+        epoch: u64,
+        digests: Result<Vec<(PathBuf, String)>, String>,
+    },
     /// Nothing happened; the loop looks at its deadlines (parked requests).
     Tick,
     /// A build or package ended.

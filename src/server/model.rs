@@ -60,6 +60,10 @@ pub struct CrateEntry {
     pub last_status: Option<CrateStatus>,
     /// A build or package of this crate is running.
     pub building: bool,
+    /// The digest epoch a manifest-digest job is computing, if one runs.
+    pub digests_pending: Option<u64>,
+    /// Why the manifest's inputs could not be hashed (until the next change).
+    pub digest_error: Option<String>,
 }
 
 /// One crate's line of a store listing: its newest artifact and that
@@ -88,6 +92,8 @@ impl CrateEntry {
             refingerprint_generation: None,
             last_status: None,
             building: false,
+            digests_pending: None,
+            digest_error: None,
         }
     }
 
@@ -153,6 +159,21 @@ impl CrateEntry {
         changed
     }
 
+    /// The manifest inputs to hash before a status can be told (and the
+    /// epoch to hand back), when a job for them is due.
+    pub fn digests_due(&self) -> Option<(Vec<PathBuf>, u64)> {
+        let (Some(manifest), Some(Ok(live)), Some(Ok(settings))) =
+            (&self.manifest, &self.live, &self.settings)
+        else {
+            return None;
+        };
+        if self.building || self.digest_error.is_some() {
+            return None;
+        }
+        let (missing, epoch) = live.missing_manifest_digests(manifest, settings);
+        (!missing.is_empty() && self.digests_pending != Some(epoch)).then_some((missing, epoch))
+    }
+
     /// The status to send, when it differs from the last one sent.
     pub fn status_to_send(&mut self) -> Option<CrateStatus> {
         let status = self.status()?;
@@ -184,7 +205,20 @@ impl CrateEntry {
             Ok(_) if self.building => None,
             Ok((_, settings)) => match (&self.manifest, self.live.as_ref()?) {
                 (_, Err(error)) => Some(status::Live::Failed(error.clone())),
-                (Some(manifest), Ok(live)) => Some(relive(manifest, settings, live)),
+                (Some(_), Ok(_)) if self.digest_error.is_some() => Some(status::Live::Failed(
+                    self.digest_error.clone().unwrap_or_default(),
+                )),
+                (Some(manifest), Ok(live)) => {
+                    if !live
+                        .missing_manifest_digests(manifest, settings)
+                        .0
+                        .is_empty()
+                    {
+                        // Hashed by a job first, never here.
+                        return None;
+                    }
+                    Some(relive(manifest, settings, live))
+                }
                 (None, Ok(live)) => {
                     if live.settings != **settings {
                         // Rehashing with the new settings.

@@ -67,9 +67,48 @@ pub fn publish(state: &mut State, dir: &Path) {
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
+    if let Some((paths, epoch)) = entry.digests_due() {
+        // The artifact's recorded inputs are hashed off the loop first.
+        entry.digests_pending = Some(epoch);
+        let crate_dir = dir.to_path_buf();
+        jobs::spawn_blocking(
+            &state.events,
+            "digests",
+            move || Ok(live::manifest_digests(paths)),
+            move |digests| TaskResult::Digests {
+                crate_dir,
+                epoch,
+                digests: digests.and_then(|digests| digests),
+            },
+        );
+        return;
+    }
     if let Some(status) = entry.status_to_send() {
         state.outbox.send(Outgoing::Status(status));
     }
+}
+
+fn digests_arrived(
+    state: &mut State,
+    dir: &Path,
+    epoch: u64,
+    digests: Result<Vec<(PathBuf, String)>, String>,
+) {
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    if entry.digests_pending != Some(epoch) {
+        return;
+    }
+    entry.digests_pending = None;
+    match (digests, entry.live.as_ref()) {
+        (Ok(digests), Some(Ok(live))) => {
+            live.add_manifest_digests(epoch, digests);
+        }
+        (Err(error), _) => entry.digest_error = Some(error),
+        _ => {}
+    }
+    publish(state, dir);
 }
 
 /// Resolves the settings of the saved config against the crate's facts.
@@ -173,6 +212,7 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
             return;
         }
     };
+    entry.digest_error = None;
     let touched = paths.iter().any(|path| live.covers(path));
     let changed = live.refresh(paths);
     let manifest_input = touched && entry.manifest.is_some();
@@ -391,6 +431,11 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             generation,
             listing,
         } => store_listed(state, generation, listing),
+        TaskResult::Digests {
+            crate_dir,
+            epoch,
+            digests,
+        } => digests_arrived(state, &crate_dir, epoch, digests),
         TaskResult::Facts { .. } | TaskResult::Discovered { .. } | TaskResult::Tick => {}
     }
 }
