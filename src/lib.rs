@@ -6,10 +6,13 @@
 
 pub mod blobs;
 pub mod build;
+pub mod builder_image;
+pub mod cargo_run;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod fingerprint;
+pub mod fsread;
 pub mod image;
 pub mod manifest;
 pub mod paths;

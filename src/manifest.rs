@@ -146,12 +146,13 @@ pub fn record(
         .target_dir
         .join(profile_output_dir(&settings.profile));
     let dep_info = profile_dir.join(format!("{}.d", settings.bin));
-    let text = fs::read_to_string(&dep_info).with_context(|| {
-        format!(
-            "Failed to read cargo's dep-info {} after the build",
-            dep_info.display()
-        )
-    })?;
+    let text = crate::fsread::read_to_string(&dep_info, crate::fsread::Kind::BuildOutput)
+        .with_context(|| {
+            format!(
+                "Failed to read cargo's dep-info {} after the build",
+                dep_info.display()
+            )
+        })?;
     let local_roots: Vec<PathBuf> = facts
         .local_package_dirs
         .iter()
@@ -386,7 +387,7 @@ impl Manifest {
     /// by the original CLI), an error when it exists but cannot be used.
     pub fn read_from(dir: &Path) -> Result<Option<Manifest>> {
         let path = dir.join(INPUTS_FILE);
-        let bytes = match fs::read(&path) {
+        let bytes = match crate::fsread::read(&path, crate::fsread::Kind::InputManifest) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => {
@@ -412,15 +413,20 @@ impl Manifest {
 /// resolve from it, so a blank line or a comment changes nothing cargo
 /// builds (a lock file that is not valid TOML is digested by its bytes).
 pub fn file_digest(path: &Path) -> Result<String> {
-    match fs::read(path) {
-        Ok(bytes) if path.file_name().is_some_and(|name| name == "Cargo.lock") => {
-            Ok(lock_file_digest(&bytes))
-        }
-        Ok(bytes) => Ok(format!("{:x}", Sha256::digest(bytes))),
+    match fs::metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(ABSENT.to_owned()),
+        Ok(metadata) if metadata.is_dir() => return Ok("directory".to_owned()),
+        _ => {}
+    }
+    if path.file_name().is_some_and(|name| name == "Cargo.lock") {
+        let digest = crate::fsread::read(path, crate::fsread::Kind::CargoManifest)
+            .map(|bytes| lock_file_digest(&bytes));
+        return digest
+            .with_context(|| format!("Failed to read build input file: {}", path.display()));
+    }
+    match stream_digest(path) {
+        Ok(digest) => Ok(digest),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ABSENT.to_owned()),
-        Err(error) if error.kind() == std::io::ErrorKind::IsADirectory => {
-            Ok("directory".to_owned())
-        }
         Err(error) => Err(error)
             .with_context(|| format!("Failed to read build input file: {}", path.display())),
     }
@@ -436,10 +442,19 @@ fn in_whole_package(path: &Path, whole_packages: &BTreeSet<PathBuf>) -> bool {
             .any(|package| path.starts_with(package))
 }
 
+/// SHA-256 of a regular file's bytes, streamed: a named pipe or device
+/// among the inputs is an error, never a hang.
+fn stream_digest(path: &Path) -> std::io::Result<String> {
+    let mut file = crate::fsread::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
 /// A file's SHA-256 over its bytes (`absent` when missing).
 fn raw_file_digest(path: &Path) -> Result<String> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(format!("{:x}", Sha256::digest(bytes))),
+    match stream_digest(path) {
+        Ok(digest) => Ok(digest),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ABSENT.to_owned()),
         Err(error) => Err(error)
             .with_context(|| format!("Failed to read build input file: {}", path.display())),
@@ -544,7 +559,11 @@ fn map_path(path: &Path, path_map: &[(PathBuf, PathBuf)]) -> PathBuf {
 /// The package name of a local package that has a build script.
 fn build_script_package(package_dir: &Path) -> Option<String> {
     build_script_path(package_dir)?;
-    let text = fs::read_to_string(package_dir.join("Cargo.toml")).ok()?;
+    let text = crate::fsread::read_to_string(
+        &package_dir.join("Cargo.toml"),
+        crate::fsread::Kind::CargoManifest,
+    )
+    .ok()?;
     let table: toml::Table = text.parse().ok()?;
     let package = table.get("package")?.as_table()?;
     package.get("name")?.as_str().map(str::to_owned)
@@ -657,7 +676,7 @@ fn declares_rerun_if_changed(profile_dir: &Path, package: &str) -> bool {
     }) else {
         return false;
     };
-    fs::read_to_string(output).is_ok_and(|text| {
+    crate::fsread::read_to_string(&output, crate::fsread::Kind::BuildOutput).is_ok_and(|text| {
         text.lines().any(|line| {
             line.starts_with("cargo:rerun-if-changed=")
                 || line.starts_with("cargo::rerun-if-changed=")
@@ -704,7 +723,11 @@ fn env_dependencies(
         .local_package_dirs
         .iter()
         .filter_map(|dir| {
-            let text = fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+            let text = crate::fsread::read_to_string(
+                &dir.join("Cargo.toml"),
+                crate::fsread::Kind::CargoManifest,
+            )
+            .ok()?;
             let table: toml::Table = text.parse().ok()?;
             Some(table.get("package")?.get("name")?.as_str()?.to_owned())
         })
@@ -716,7 +739,7 @@ fn env_dependencies(
         let underscored = name.replace('-', "_");
         let Some(text) = newest_matching(&deps_dir, &underscored, |path| {
             (path.extension().is_some_and(|ext| ext == "d"))
-                .then(|| fs::read_to_string(path).ok())
+                .then(|| crate::fsread::read_to_string(path, crate::fsread::Kind::BuildOutput).ok())
                 .flatten()
         }) else {
             continue;

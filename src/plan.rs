@@ -9,19 +9,21 @@
 //! **Knows neither Docker nor LSP: plain data in, plain data out.**
 
 use anyhow::{Result, anyhow, bail};
-use sha2::{Digest, Sha256};
 
 use crate::config::RustConfig;
 use crate::workspace::CrateFacts;
 
-/// The builder recipe's version in the original CLI's fingerprint key (kept
-/// so recorded fingerprints stay comparable).
-pub const BUILDER_RECIPE_VERSION: &str = "arca-rust-builder-v1";
+pub use crate::builder_image::{
+    BUILDER_IMAGE_PREFIX, BUILDER_RECIPE_VERSION, builder_base_image, builder_image_tag,
+    builder_image_tag_for_runtime, length_prefixed_hash,
+};
+pub use crate::config::builder_values::{
+    RESERVED_ENV, validate_env_name, validate_package, validate_toolchain,
+};
+pub use crate::config::normalize_features;
 /// The version of the recipe Arca builds builder images with: part of the
 /// builder tag, so a recipe change never reuses an image of an older one.
 pub const BUILDER_RECIPE_TAG_VERSION: &str = "arca-rust-builder-v2";
-/// Repository of the cached builder images.
-pub const BUILDER_IMAGE_PREFIX: &str = "arca-builder";
 /// Repository of the runtime images.
 pub const LOCAL_IMAGE_PREFIX: &str = "arca-local";
 
@@ -65,7 +67,7 @@ pub fn resolve_settings(
 ) -> Result<BuildSettings> {
     Ok(BuildSettings {
         profile: resolve_profile(overrides, config, facts)?,
-        features: resolve_features(overrides, config)?,
+        features: check_features(resolve_features(overrides, config)?, facts)?,
         bin: resolve_binary(overrides, config, &facts.bins)?,
         base_image: resolve_base_image(overrides, config)?,
     })
@@ -86,11 +88,35 @@ fn resolve_profile(
     };
     if !facts.has_profile(&profile) {
         bail!(
-            "Cargo profile `{profile}` is not defined. Use one of: {}, or add `[profile.{profile}]` to the workspace Cargo.toml.",
-            facts.all_profiles().join(", ")
+            "Cargo profile `{}` is not defined. Use one of: {}, or add `[profile.{}]` to the workspace Cargo.toml.",
+            profile.escape_debug(),
+            facts.all_profiles().join(", "),
+            profile.escape_debug()
         );
     }
     Ok(profile)
+}
+
+/// Every plain feature name must be one the package declares (`dep/feat`
+/// forms are left to cargo), so a typo fails before any engine is asked.
+fn check_features(features: Vec<String>, facts: &CrateFacts) -> Result<Vec<String>> {
+    for feature in &features {
+        if feature.contains('/') || facts.features.contains(feature) {
+            continue;
+        }
+        let known: Vec<&str> = facts.features.iter().map(String::as_str).collect();
+        bail!(
+            "Crate `{}` has no feature `{}`. {}",
+            facts.name,
+            feature.escape_debug(),
+            if known.is_empty() {
+                "It declares no features: pass `--features ''`.".to_owned()
+            } else {
+                format!("Its features are: {}.", known.join(", "))
+            }
+        );
+    }
+    Ok(features)
 }
 
 fn resolve_features(overrides: &SettingsOverrides, config: &RustConfig) -> Result<Vec<String>> {
@@ -117,7 +143,8 @@ fn resolve_binary(
             .cloned()
             .ok_or_else(|| {
                 anyhow!(
-                    "Binary target `{bin}` does not exist. Available binaries: {}",
+                    "Binary target `{}` does not exist. Available binaries: {}",
+                    bin.escape_debug(),
                     bins.join(", ")
                 )
             });
@@ -146,63 +173,9 @@ fn resolve_base_image(overrides: &SettingsOverrides, config: &RustConfig) -> Res
     }
 }
 
-/// Splits feature values on commas and whitespace, drops empties and
-/// duplicates, keeps first-seen order.
-pub fn normalize_features<S: AsRef<str>>(values: &[S]) -> Vec<String> {
-    let mut features: Vec<String> = Vec::new();
-    for value in values {
-        for feature in value
-            .as_ref()
-            .split(|ch: char| ch == ',' || ch.is_whitespace())
-            .filter(|feature| !feature.is_empty())
-        {
-            if !features.iter().any(|known| known == feature) {
-                features.push(feature.to_owned());
-            }
-        }
-    }
-    features
-}
-
 fn nonempty_trimmed(value: &str) -> Option<String> {
     let trimmed = value.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
-/// The image the binary is built in for a runtime base image:
-/// `nvidia/cuda:<v>-base-<os>` and `-runtime-` become `-devel-`; anything
-/// else builds in itself.
-pub fn builder_base_image(runtime_base_image: &str) -> String {
-    let Some((repository, tag)) = runtime_base_image.rsplit_once(':') else {
-        return runtime_base_image.to_owned();
-    };
-    if repository != "nvidia/cuda" || tag.contains("-devel-") {
-        return runtime_base_image.to_owned();
-    }
-    for flavour in ["-base-", "-runtime-"] {
-        if let Some((version, os)) = tag.split_once(flavour) {
-            return format!("{repository}:{version}-devel-{os}");
-        }
-    }
-    runtime_base_image.to_owned()
-}
-
-/// SHA-256 over values, each prefixed by its length as a little-endian u64:
-/// the original CLI's hashing of key parts.
-pub fn length_prefixed_hash<S: AsRef<str>>(values: &[S]) -> String {
-    let mut hasher = Sha256::new();
-    for value in values {
-        let value = value.as_ref();
-        hasher.update((value.len() as u64).to_le_bytes());
-        hasher.update(value.as_bytes());
-    }
-    format!("{:x}", hasher.finalize())
-}
-
-/// `arca-builder:<hash>` for a builder base image.
-pub fn builder_image_tag(builder_base_image: &str) -> String {
-    let hash = length_prefixed_hash(&[BUILDER_RECIPE_VERSION, builder_base_image]);
-    format!("{BUILDER_IMAGE_PREFIX}:{hash}")
 }
 
 /// A Rust toolchain the builder must have, and who asked for it.
@@ -363,76 +336,6 @@ pub fn toolchain_file(crate_dir: &std::path::Path) -> Result<Option<PinnedToolch
     Ok(None)
 }
 
-/// A toolchain name as rustup takes it: `1.96`, `stable`, `nightly-2026-05-01`,
-/// `1.96.0-x86_64-unknown-linux-gnu`.
-pub fn validate_toolchain(name: &str) -> std::result::Result<(), String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("The toolchain cannot be empty.".to_owned());
-    }
-    if name.len() > 64
-        || !name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_'))
-        || name.starts_with('-')
-    {
-        return Err(format!(
-            "`{}` is not a toolchain name: use a version (`1.96`), a channel (`stable`, `beta`, `nightly`) or a dated channel (`nightly-2026-05-01`).",
-            name.escape_debug()
-        ));
-    }
-    Ok(())
-}
-
-/// A system package name as apt, dnf and apk take it (optionally with an
-/// apt-style `=version`): no spaces, no shell characters, no leading `-`.
-pub fn validate_package(name: &str) -> std::result::Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('-')
-        && name.chars().all(|ch| {
-            ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_' | '+' | ':' | '=' | '~')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` is not a system package name: use names like `make`, `libssl-dev` or `protobuf-compiler`.",
-            name.escape_debug()
-        ))
-    }
-}
-
-/// Variables Arca sets for every build; `[rust] env` may not replace them.
-pub const RESERVED_ENV: [&str; 5] = [
-    "HOME",
-    "CARGO_HOME",
-    "CARGO_TARGET_DIR",
-    "CARGO_TERM_COLOR",
-    "RUSTUP_HOME",
-];
-
-/// An environment variable name for `[rust] env`.
-pub fn validate_env_name(name: &str) -> std::result::Result<(), String> {
-    let mut chars = name.chars();
-    let well_formed = chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-    if !well_formed {
-        return Err(format!(
-            "`{}` is not an environment variable name: use letters, digits and `_`, not starting with a digit.",
-            name.escape_debug()
-        ));
-    }
-    if RESERVED_ENV.contains(&name) {
-        return Err(format!(
-            "`{name}` is set by Arca for every build and cannot be replaced here."
-        ));
-    }
-    Ok(())
-}
-
 /// `arca-builder:<hash>` for a builder base image as Arca builds it now:
 /// the recipe version, the base, the packages and the toolchain.
 pub fn shaped_builder_image_tag(builder_base_image: &str, shape: &BuilderShape) -> String {
@@ -447,11 +350,6 @@ pub fn shaped_builder_image_tag(builder_base_image: &str, shape: &BuilderShape) 
         toolchain,
     ]);
     format!("{BUILDER_IMAGE_PREFIX}:{hash}")
-}
-
-/// The builder tag for a runtime base image (promotion applied).
-pub fn builder_image_tag_for_runtime(runtime_base_image: &str) -> String {
-    builder_image_tag(&builder_base_image(runtime_base_image))
 }
 
 /// What the original CLI mixes into the fingerprint for a container build.
@@ -515,7 +413,27 @@ mod tests {
     use super::*;
 
     fn facts(bins: &[&str]) -> CrateFacts {
-        crate::workspace::test_facts(bins, &[])
+        crate::workspace::test_facts(bins, &["a", "b", "c"])
+    }
+
+    #[test]
+    fn an_unknown_feature_is_refused_naming_the_declared_ones() {
+        let config = RustConfig {
+            profile: Some("release".into()),
+            features: Some(vec!["nope\u{1b}[31m".into()]),
+            bin: None,
+            base_image: Some("debian:12".into()),
+        };
+        let error = resolve_settings(&SettingsOverrides::default(), &config, &facts(&["demo"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no feature `nope\\u{1b}[31m`"), "{error}");
+        assert!(error.contains("a, b, c"), "{error}");
+        let path_feature = SettingsOverrides {
+            features: Some(vec!["dep/x".into()]),
+            ..Default::default()
+        };
+        assert!(resolve_settings(&path_feature, &config, &facts(&["demo"])).is_ok());
     }
 
     #[test]

@@ -283,7 +283,8 @@ impl PendingArtifact {
 
 fn read_record(dir: &Path) -> Result<StoredArtifact> {
     let path = dir.join(METADATA_FILE);
-    let text = fs::read_to_string(&path).context("cannot read the record")?;
+    let text = crate::fsread::read_to_string(&path, crate::fsread::Kind::StoreRecord)
+        .context("cannot read the record")?;
     let metadata: ArtifactMetadata =
         toml::from_str(&text).context("not an Arca artifact record")?;
     if metadata.schema_version != CURRENT_SCHEMA_VERSION {

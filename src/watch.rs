@@ -120,10 +120,13 @@ impl Watcher {
     /// Watches every directory below `root` (skipping `target`, `.git` and
     /// the insides of `.arca`), and new ones as they appear.
     pub fn watch_tree(&self, root: &Path) {
-        let mut inner = lock(&self.shared);
-        if inner.trees.insert(root.to_path_buf()) {
-            inner.add_tree(root);
+        if !lock(&self.shared).trees.insert(root.to_path_buf()) {
+            return;
         }
+        // The walk runs without the lock: the debounce thread and the
+        // server's calls are never held up by a large tree.
+        let (dirs, _) = walk_tree(root);
+        add_walked(&self.shared, root, &dirs);
     }
 
     /// Watches one directory, not its subdirectories.
@@ -166,38 +169,68 @@ fn lock<T>(shared: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl Inner {
-    /// Watches `root` and its subdirectories; returns the files found, so
-    /// a directory created with contents reports them.
-    fn add_tree(&mut self, root: &Path) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        let mut pending = vec![root.to_path_buf()];
-        while let Some(dir) = pending.pop() {
-            if !self.add_dir(&dir) {
-                // Polled instead (limit reached): the poll watcher covers
-                // the whole tree.
-                self.fall_back_to_polling(root);
-                return files;
-            }
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+/// The most directories one tree walk visits: beyond it the tree is
+/// polled instead of watched (and the walk stops).
+pub const MAX_TREE_DIRS: usize = 50_000;
+
+/// The directories of the tree at `root` (skipping `target`, `.git` and
+/// the insides of `.arca`) and the files found, so a directory created with
+/// contents reports them. Takes no lock; stops after [`MAX_TREE_DIRS`].
+fn walk_tree(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        if dirs.len() >= MAX_TREE_DIRS {
+            break;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            dirs.push(dir);
+            continue;
+        };
+        let inside_arca = dir.file_name().is_some_and(|name| name == ".arca");
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let inside_arca = dir.file_name().is_some_and(|name| name == ".arca");
-            for entry in entries.flatten() {
-                let Ok(kind) = entry.file_type() else {
-                    continue;
-                };
-                let path = entry.path();
-                if kind.is_dir() && !inside_arca && !is_skipped_name(&path) {
-                    pending.push(path);
-                } else if !kind.is_dir() {
-                    files.push(path);
-                }
+            let path = entry.path();
+            if kind.is_dir() && !inside_arca && !is_skipped_name(&path) {
+                pending.push(path);
+            } else if !kind.is_dir() {
+                files.push(path);
             }
         }
-        files
+        dirs.push(dir);
     }
+    if !pending.is_empty() {
+        // Too many directories to watch one by one: never leave part of
+        // the tree silent.
+        dirs.push(PathBuf::new());
+    }
+    (dirs, files)
+}
 
+/// Adds native watches for walked directories of the tree at `root`,
+/// taking the lock for a chunk at a time; falls back to polling `root` at
+/// the watch limit (or when the walk was cut short, marked by an empty
+/// path).
+fn add_walked(shared: &Mutex<Inner>, root: &Path, dirs: &[PathBuf]) {
+    for chunk in dirs.chunks(256) {
+        let mut inner = lock(shared);
+        if !inner.trees.iter().any(|tree| root.starts_with(tree)) {
+            // Unwatched meanwhile.
+            return;
+        }
+        for dir in chunk {
+            if dir.as_os_str().is_empty() || !inner.add_dir(dir) {
+                inner.fall_back_to_polling(root);
+                return;
+            }
+        }
+    }
+}
+
+impl Inner {
     /// One native non-recursive watch; false when the limit is reached.
     fn add_dir(&mut self, dir: &Path) -> bool {
         if self.dirs.contains(dir) {
@@ -398,16 +431,25 @@ fn debounce_loop(
             tracing::warn!("file watcher: {error}");
         }
         let mut changed = BTreeSet::new();
+        let mut new_trees = Vec::new();
         for path in batch {
             if !inner.is_reported(&path) {
                 continue;
             }
-            follow_directory_change(&mut inner, &path, &mut changed);
+            if let Some(tree) = follow_directory_change(&mut inner, &path) {
+                new_trees.push(tree);
+            }
             changed.insert(path);
         }
+        let sink = inner.sink.clone();
+        drop(inner);
+        // New directories are walked without the lock.
+        for (root, tree) in new_trees {
+            let (dirs, files) = walk_tree(&tree);
+            changed.extend(files);
+            add_walked(&shared, &root, &dirs);
+        }
         if !changed.is_empty() {
-            let sink = inner.sink.clone();
-            drop(inner);
             sink(WatchEvent::Changed(changed.into_iter().collect()));
         }
     }
@@ -415,15 +457,25 @@ fn debounce_loop(
 
 /// Keeps the watch set in step with directories created, renamed or
 /// removed below a watched tree.
-fn follow_directory_change(inner: &mut Inner, path: &Path, changed: &mut BTreeSet<PathBuf>) {
-    let covered = inner.trees.iter().any(|root| path.starts_with(root));
+/// Returns a new directory to walk and watch, with the watched root that
+/// covers it.
+fn follow_directory_change(inner: &mut Inner, path: &Path) -> Option<(PathBuf, PathBuf)> {
+    let root = inner
+        .trees
+        .iter()
+        .filter(|root| path.starts_with(root))
+        .max_by_key(|root| root.as_os_str().len())
+        .cloned();
     if path.is_dir() {
-        if covered && !inner.dirs.contains(path) && !is_skipped_name(path) {
+        if let Some(root) = root
+            && !inner.dirs.contains(path)
+            && !is_skipped_name(path)
+        {
             let polled = lock(&inner.polled)
                 .iter()
-                .any(|root| path.starts_with(root));
+                .any(|polled| path.starts_with(polled));
             if !polled {
-                changed.extend(inner.add_tree(path));
+                return Some((root, path.to_path_buf()));
             }
         }
     } else if inner.dirs.contains(path) {
@@ -437,6 +489,7 @@ fn follow_directory_change(inner: &mut Inner, path: &Path, changed: &mut BTreeSe
             inner.remove_dir(&dir);
         }
     }
+    None
 }
 
 fn absorb(

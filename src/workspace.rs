@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -99,12 +98,15 @@ pub fn resolve_manifest_path(path: &Path) -> Result<PathBuf> {
             path.display()
         );
     };
-    if !manifest.is_file() {
+    if !manifest.exists() {
         bail!(
             "No Cargo.toml found at `{}`. Point Arca at a crate directory.",
             manifest.display()
         );
     }
+    // A named pipe or device would hang or flood cargo: refuse it here.
+    crate::fsread::check(&manifest, crate::fsread::Kind::CargoManifest)
+        .map_err(|error| anyhow!("{error}"))?;
     manifest.canonicalize().with_context(|| {
         format!(
             "Failed to canonicalize manifest path: {}",
@@ -170,41 +172,16 @@ struct CargoDependency {
     path: Option<PathBuf>,
 }
 
-/// `cargo metadata --no-deps` of one manifest: resolves nothing, so Cargo
-/// writes no `Cargo.lock` and needs no network.
+/// `cargo metadata --no-deps` of one manifest, through [`crate::cargo_run`].
 fn run_metadata(manifest_path: &Path) -> Result<CargoMetadata> {
-    let crate_dir = manifest_path
-        .parent()
-        .ok_or_else(|| anyhow!("Cargo.toml has no parent directory"))?;
-    let output = Command::new("cargo")
-        .current_dir(crate_dir)
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--manifest-path",
-        ])
-        .arg(manifest_path)
-        .output()
-        .context("Failed to run `cargo metadata`: is cargo installed and on PATH?")?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let detail = stderr
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
-        bail!(
-            "Cargo could not read `{}`:\n{detail}\nFix the manifest and try again.",
-            manifest_path.display()
-        );
-    }
-    serde_json::from_slice(&output.stdout).context("Failed to parse cargo metadata JSON")
+    let answer = crate::cargo_run::metadata(manifest_path)?;
+    serde_json::from_slice(&answer.stdout).context("Failed to parse cargo metadata JSON")
 }
 
-/// Runs `cargo metadata` and extracts the facts, plus the files the answer
-/// depends on (for the cache).
+/// Runs `cargo metadata --no-deps` (through [`crate::cargo_run`]: bounded
+/// and coalesced) and extracts the facts, plus the files the answer depends
+/// on (for the cache). `--no-deps` resolves nothing, so Cargo writes no
+/// `Cargo.lock` and needs no network.
 fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> {
     let crate_dir = manifest_path
         .parent()
@@ -258,8 +235,9 @@ fn facts_from_cargo(manifest_path: &Path) -> Result<(CrateFacts, Vec<PathBuf>)> 
 
 /// The `[profile.X]` names of the workspace manifest that are not built in.
 fn custom_profiles(workspace_manifest: &Path) -> Result<BTreeSet<String>> {
-    let text = fs::read_to_string(workspace_manifest)
-        .with_context(|| format!("Failed to read {}", workspace_manifest.display()))?;
+    let text =
+        crate::fsread::read_to_string(workspace_manifest, crate::fsread::Kind::CargoManifest)
+            .with_context(|| format!("Failed to read {}", workspace_manifest.display()))?;
     let table: toml::Table = toml::from_str(&text)
         .with_context(|| format!("Failed to parse {}", workspace_manifest.display()))?;
     let Some(profiles) = table.get("profile").and_then(|value| value.as_table()) else {
@@ -371,7 +349,11 @@ impl MetadataCache {
     }
 
     fn lookup(&self, manifest_path: &Path) -> Option<CrateFacts> {
-        let bytes = fs::read(self.record_path(manifest_path)).ok()?;
+        let bytes = crate::fsread::read(
+            &self.record_path(manifest_path),
+            crate::fsread::Kind::CacheRecord,
+        )
+        .ok()?;
         let record: CacheRecord = serde_json::from_slice(&bytes).ok()?;
         let still_valid = record
             .dependencies
@@ -407,22 +389,83 @@ impl MetadataCache {
 }
 
 fn file_digest(path: &Path) -> Option<String> {
-    fs::read(path)
+    crate::fsread::read(path, crate::fsread::Kind::CargoManifest)
         .ok()
         .map(|bytes| format!("{:x}", Sha256::digest(bytes)))
+}
+
+/// The most directories one discovery walk visits.
+pub const MAX_DISCOVERY_DIRS: usize = 20_000;
+/// The most crates one workspace folder may hold.
+pub const MAX_FOLDER_CRATES: usize = 300;
+
+/// What a bounded discovery walk found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// Crate directories, sorted.
+    pub crates: Vec<PathBuf>,
+    /// Why the walk was refused or stopped early, for the user.
+    pub notice: Option<String>,
+    /// The walk was refused or stopped early: `crates` may be incomplete.
+    pub capped: bool,
+}
+
+/// Whether `root` is a folder Arca refuses to walk: the filesystem root or
+/// the user's home directory.
+pub fn refused_folder(root: &Path) -> Option<String> {
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let home = dirs::home_dir().map(|home| home.canonicalize().unwrap_or(home));
+    let what = if canonical.parent().is_none() {
+        "the filesystem root"
+    } else if home.as_deref() == Some(canonical.as_path()) {
+        "your home directory"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "Arca does not search {} ({what}) for crates: it would walk far too much. Open the crate's folder (or a folder of a few crates) instead.",
+        root.display()
+    ))
 }
 
 /// Finds the binary crates at or below `root` without running Cargo: every
 /// `Cargo.toml` with a `[package]` and a bin target (`[[bin]]`,
 /// `src/main.rs` or `src/bin/*.rs`). Skips target, .git, .arca, hidden
-/// directories and node_modules; follows no symlinks.
-pub fn discover_crates(root: &Path) -> Vec<PathBuf> {
+/// directories and node_modules; follows no symlinks. Refuses `/` and the
+/// home directory, and stops after [`MAX_DISCOVERY_DIRS`] directories or
+/// [`MAX_FOLDER_CRATES`] crates, saying so in `notice`.
+pub fn discover(root: &Path) -> Discovery {
+    if let Some(notice) = refused_folder(root) {
+        return Discovery {
+            crates: Vec::new(),
+            notice: Some(notice),
+            capped: true,
+        };
+    }
     let mut found = Vec::new();
     let mut pending = vec![root.to_path_buf()];
+    let mut visited = 0usize;
+    let mut notice = None;
     while let Some(dir) = pending.pop() {
+        visited += 1;
+        if visited > MAX_DISCOVERY_DIRS {
+            notice = Some(format!(
+                "{} holds more than {MAX_DISCOVERY_DIRS} directories; Arca stopped searching it for crates after {} found. Open a smaller folder to see every crate.",
+                root.display(),
+                found.len()
+            ));
+            break;
+        }
         let manifest = dir.join("Cargo.toml");
-        if manifest.is_file() && manifest_declares_binary(&manifest) {
+        if manifest.exists() && manifest_declares_binary(&manifest) {
             found.push(dir.clone());
+            if found.len() >= MAX_FOLDER_CRATES {
+                notice = Some(format!(
+                    "{} holds {MAX_FOLDER_CRATES} crates or more; Arca follows the first {MAX_FOLDER_CRATES} it found. Open a smaller folder to see the others.",
+                    root.display()
+                ));
+                break;
+            }
         }
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
@@ -443,19 +486,37 @@ pub fn discover_crates(root: &Path) -> Vec<PathBuf> {
         }
     }
     found.sort();
-    found
+    Discovery {
+        crates: found,
+        capped: notice.is_some(),
+        notice,
+    }
+}
+
+/// The crates [`discover`] finds, its notice logged.
+pub fn discover_crates(root: &Path) -> Vec<PathBuf> {
+    let discovery = discover(root);
+    if let Some(notice) = &discovery.notice {
+        tracing::warn!("{notice}");
+    }
+    discovery.crates
 }
 
 /// Whether a manifest declares a package with at least one binary, judged
 /// from the manifest and the conventional file layout.
 pub fn manifest_declares_binary(manifest: &Path) -> bool {
-    let Ok(text) = fs::read_to_string(manifest) else {
-        return false;
+    let Ok(text) = crate::fsread::read_to_string(manifest, crate::fsread::Kind::CargoManifest)
+    else {
+        // Unreadable (not a regular file, too large): still a crate the
+        // user works on when it is a file beside sources; its status says
+        // what is wrong.
+        return manifest.exists();
     };
     let Ok(table) = text.parse::<toml::Table>() else {
-        // A broken manifest of a crate with sources still names a crate the
-        // user works on: report it (its status will say what is wrong).
-        return text.contains("[package]");
+        // A broken manifest (saved half-written, broken by hand) still
+        // names a crate the user works on: report it; its status says what
+        // is wrong (PROTOCOL.md, additions).
+        return true;
     };
     let Some(package) = table.get("package").and_then(|value| value.as_table()) else {
         return false;

@@ -18,8 +18,14 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
+    if !args.path.exists() {
+        anyhow::bail!(
+            "No such file or directory: `{}`. Point `arca check` at a crate directory, its Cargo.toml or its .arca/config.toml.",
+            crate::paths::terminal_safe(&args.path.display().to_string())
+        );
+    }
     let (crate_dir, config_file) = locate(&args.path);
-    let bytes = match std::fs::read(&config_file) {
+    let bytes = match crate::fsread::read(&config_file, crate::fsread::Kind::Config) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             eprintln!(
@@ -57,7 +63,11 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     };
     let findings = config::checker::check(&text, facts.as_ref());
     for finding in &findings {
-        println!("{}", finding.render(&config_file, &text));
+        // Messages quote the file: never let it drive the terminal.
+        println!(
+            "{}",
+            crate::paths::terminal_safe(&finding.render(&config_file, &text))
+        );
     }
     let errors = findings
         .iter()

@@ -29,7 +29,12 @@ pub struct PruneArgs {
 
 pub fn run(kind: PruneKind) -> Result<ExitCode> {
     let PruneKind::Local(args) = kind;
-    let hours = args.hours.unwrap_or(0) + args.days.unwrap_or(0) * 24;
+    // Saturating: an age past the epoch keeps everything (never wraps to
+    // a small one that deletes everything).
+    let hours = args
+        .hours
+        .unwrap_or(0)
+        .saturating_add(args.days.unwrap_or(0).saturating_mul(24));
     let cutoff = crate::store::now_epoch_ms().saturating_sub(hours.saturating_mul(3_600_000));
     let store = Store::open_default()?;
     let listing = store.list();

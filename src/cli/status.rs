@@ -64,7 +64,9 @@ fn crates_at(path: &Path) -> Result<(bool, Vec<PathBuf>)> {
 
 /// A directory whose Cargo.toml declares a package (or is too broken to tell).
 fn names_a_package(dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+    let Ok(text) =
+        crate::fsread::read_to_string(&dir.join("Cargo.toml"), crate::fsread::Kind::CargoManifest)
+    else {
         return false;
     };
     match text.parse::<toml::Table>() {

@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use super::schema::{self, KeySpec, RUST_TABLE};
-use crate::plan;
+use crate::builder_image;
 use crate::workspace::CrateFacts;
 
 /// The LSP position (zero-based line, UTF-16 code units into the line) of a
@@ -165,8 +165,8 @@ fn value_hover(spec: &KeySpec, value: Option<&str>, facts: Option<&CrateFacts>) 
     let value = value.map(str::trim).unwrap_or_default();
     let detail = match spec.name {
         "base_image" if !value.is_empty() => {
-            let builder = plan::builder_base_image(value);
-            let tag = plan::builder_image_tag_for_runtime(value);
+            let builder = builder_image::builder_base_image(value);
+            let tag = builder_image::builder_image_tag_for_runtime(value);
             if builder == value {
                 format!(
                     "Runtime base `{value}`; the binary is built in the same image.\n\nBuilder image: `{tag}`"
@@ -432,7 +432,7 @@ fn value_completions(
         "base_image" if !in_array => schema::well_known_images()
             .into_iter()
             .map(|image| {
-                let builder = plan::builder_base_image(&image.reference);
+                let builder = builder_image::builder_base_image(&image.reference);
                 let detail = if builder == image.reference {
                     "base image".to_owned()
                 } else {
@@ -1352,7 +1352,8 @@ mod tests {
         }
         let (_, markdown) =
             hover_at("[rust]\nbase_image = \"nvidia/cuda:12.8.1-runtime-ubuntu24.04|\"").unwrap();
-        let tag = plan::builder_image_tag_for_runtime("nvidia/cuda:12.8.1-runtime-ubuntu24.04");
+        let tag =
+            builder_image::builder_image_tag_for_runtime("nvidia/cuda:12.8.1-runtime-ubuntu24.04");
         assert!(markdown.contains(&tag), "{markdown}");
         let (_, markdown) = hover_at("[rust]\nbase_image = 'debian:bookworm-sl|im'").unwrap();
         assert!(markdown.contains("built in the same image"), "{markdown}");

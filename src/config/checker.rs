@@ -20,7 +20,7 @@ use toml_edit::{Document, Item, Key, TableLike, Value};
 
 use super::schema::{self, KeySpec, RUST_TABLE, ValueKind};
 use super::{Code, Finding, Fix, RustConfig, Severity, TextEdit, image_ref};
-use crate::plan;
+use crate::builder_image;
 use crate::workspace::{BUILT_IN_PROFILES, CrateFacts};
 
 /// At most this many findings are reported: a pathological file (a million
@@ -676,7 +676,7 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        let builder = plan::builder_base_image(trimmed);
+        let builder = builder_image::builder_base_image(trimmed);
         if builder != trimmed {
             let flavour = if trimmed.contains("-base-") {
                 "base"
@@ -696,7 +696,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_toolchain(&mut self, toolchain: &str, span: Range<usize>) {
-        if let Err(reason) = plan::validate_toolchain(toolchain) {
+        if let Err(reason) = super::builder_values::validate_toolchain(toolchain) {
             self.push(
                 Code::InvalidValue,
                 Severity::Error,
@@ -743,7 +743,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             let problem = match element {
-                Value::String(name) => plan::validate_package(name.value()).err(),
+                Value::String(name) => super::builder_values::validate_package(name.value()).err(),
                 other => Some(format!(
                     "Each entry of `packages` must be a string naming a system package, but this one is {}.",
                     describe_value(other)
@@ -776,7 +776,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             let key_range = key_span(key, self.text);
-            if let Err(reason) = plan::validate_env_name(name) {
+            if let Err(reason) = super::builder_values::validate_env_name(name) {
                 self.push(
                     Code::InvalidValue,
                     Severity::Error,
@@ -852,7 +852,7 @@ impl<'a> Checker<'a> {
         let unknown: Vec<&str> = if feature.len() > MAX_NAME_LEN {
             vec![feature]
         } else {
-            plan::normalize_features(&[feature])
+            crate::config::normalize_features(&[feature])
                 .into_iter()
                 .filter(|name| !name.contains('/') && !facts.features.contains(name))
                 .map(|name| {

@@ -6,6 +6,7 @@
 //! the server turns them into diagnostics: one source of every message.
 
 pub mod assist;
+pub mod builder_values;
 pub mod checker;
 pub mod edit;
 pub mod image_ref;
@@ -57,7 +58,7 @@ pub fn load(crate_dir: &Path) -> Result<RustConfig> {
 /// [`load`] with the builder-shaping keys.
 pub fn load_all(crate_dir: &Path) -> Result<(RustConfig, BuilderConfig)> {
     let path = config_path(crate_dir);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::fsread::read(&path, crate::fsread::Kind::Config) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Default::default());
@@ -109,7 +110,7 @@ pub fn load_push_to(crate_dir: &Path) -> Result<Option<String>> {
 /// replacing the file atomically. Returns the config's path.
 pub fn save_defaults(crate_dir: &Path, updates: &RustConfig) -> Result<PathBuf> {
     let path = config_path(crate_dir);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::fsread::read_to_string(&path, crate::fsread::Kind::Config) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(error) => {
@@ -124,9 +125,35 @@ pub fn save_defaults(crate_dir: &Path, updates: &RustConfig) -> Result<PathBuf> 
         .with_context(|| format!("Failed to write in {}", dir.display()))?;
     std::io::Write::write_all(&mut file, updated.as_bytes())
         .with_context(|| format!("Failed to write {}", path.display()))?;
+    // A temporary file is created 0600: keep the config's own mode (or the
+    // usual 0644 for a new one).
+    let mode = std::fs::metadata(&path).map_or(0o644, |metadata| {
+        std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o7777
+    });
+    file.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .with_context(|| format!("Failed to write {}", path.display()))?;
     file.persist(&path)
         .with_context(|| format!("Failed to write {}", path.display()))?;
     Ok(path)
+}
+
+/// Splits feature values on commas and whitespace, drops empties and
+/// duplicates, keeps first-seen order.
+pub fn normalize_features<S: AsRef<str>>(values: &[S]) -> Vec<String> {
+    let mut features: Vec<String> = Vec::new();
+    for value in values {
+        for feature in value
+            .as_ref()
+            .split(|ch: char| ch == ',' || ch.is_whitespace())
+            .filter(|feature| !feature.is_empty())
+        {
+            if !features.iter().any(|known| known == feature) {
+                features.push(feature.to_owned());
+            }
+        }
+    }
+    features
 }
 
 /// How serious a finding is (the LSP severities Arca uses).

@@ -54,10 +54,7 @@ impl<'a> LineIndex<'a> {
         let Some(&start) = self.line_starts.get(position.line as usize) else {
             return self.text.len();
         };
-        let end = self
-            .line_starts
-            .get(position.line as usize + 1)
-            .map_or(self.text.len(), |next| next - 1);
+        let end = self.line_end(position.line as usize);
         let mut units = 0usize;
         for (index, ch) in self.text[start..end].char_indices() {
             if units >= position.character as usize {
@@ -66,6 +63,40 @@ impl<'a> LineIndex<'a> {
             units += ch.len_utf16();
         }
         end
+    }
+
+    /// Where line `line` ends, before its `\n` or `\r\n`.
+    fn line_end(&self, line: usize) -> usize {
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        let start = self.line_starts.get(line).copied().unwrap_or(end);
+        if end > start && self.text.as_bytes()[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        }
+    }
+
+    /// The LSP position of a 0-based line and character (Unicode scalar)
+    /// column, as rustc reports them; clamped to the line's end.
+    pub fn char_position(&self, line: u32, column: u32) -> Position {
+        let Some(&start) = self
+            .line_starts
+            .get(line as usize)
+            .filter(|_| !self.text.is_empty())
+        else {
+            // The text is unknown: character columns are the best guess.
+            return Position::new(line, column);
+        };
+        let end = self.line_end(line as usize);
+        let units: usize = self.text[start..end]
+            .chars()
+            .take(column as usize)
+            .map(char::len_utf16)
+            .sum();
+        Position::new(line, to_u32(units))
     }
 
     pub fn range(&self, span: &Range<usize>) -> lsp_types::Range {

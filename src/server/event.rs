@@ -83,12 +83,30 @@ pub enum TaskResult {
     Indexed {
         crate_dir: PathBuf,
         generation: u64,
-        live: Result<super::state::Live, String>,
+        live: Result<super::live::Live, String>,
     },
     /// The initial watches of every folder and the store are in place.
     WatchesReady,
+    /// The workspace folders were searched for crates.
+    Discovered {
+        generation: u64,
+        discovery: Result<Vec<(PathBuf, crate::workspace::Discovery)>, String>,
+    },
+    /// The store was listed: each crate's newest artifact and manifest.
+    StoreListed {
+        generation: u64,
+        listing: Result<Vec<super::model::StoreEntry>, String>,
+    },
+    /// The files an artifact's input manifest names were hashed.
+    Digests {
+        crate_dir: PathBuf,
+        epoch: u64,
+        digests: Result<Vec<(PathBuf, String)>, String>,
+    },
+    /// Nothing happened; the loop looks at its deadlines (parked requests).
+    Tick,
     /// A build or package ended.
-    BuildFinished(super::handlers::build::Finished),
+    BuildFinished(Finished),
     /// Time to recompute the whole-tree fingerprint (if still wanted).
     RefingerprintDue { crate_dir: PathBuf, generation: u64 },
     /// The whole-tree fingerprint of the current tree was recomputed.
@@ -97,4 +115,13 @@ pub enum TaskResult {
         generation: u64,
         fingerprint: Result<String, String>,
     },
+}
+
+/// What a finished build or package hands back to the loop.
+pub struct Finished {
+    pub crate_dir: PathBuf,
+    /// Compiler diagnostics of this build (empty when it never compiled).
+    pub diagnostics: Vec<crate::build::CompilerDiagnostic>,
+    /// Whether cargo ran (so the previous diagnostics are replaced).
+    pub compiled: bool,
 }

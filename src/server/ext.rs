@@ -1,7 +1,7 @@
 //! Arca's extensions to LSP: the `arca/status` notification and request,
 //! and the arguments of the `arca.*` commands (PROTOCOL.md).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tower_lsp::lsp_types::notification::Notification;
 
 use crate::status::CrateStatus;
@@ -12,6 +12,21 @@ pub enum StatusNotification {}
 impl Notification for StatusNotification {
     type Params = CrateStatus;
     const METHOD: &'static str = "arca/status";
+}
+
+/// Server → client: the crate left the workspace (PROTOCOL.md additions).
+pub enum RemovedNotification {}
+
+impl Notification for RemovedNotification {
+    type Params = RemovedParams;
+    const METHOD: &'static str = "arca/removed";
+}
+
+/// `arca/removed` params.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RemovedParams {
+    #[serde(rename = "crate")]
+    pub crate_uri: String,
 }
 
 /// Client → server `arca/status` params: one crate, or all of them.

@@ -25,8 +25,11 @@ pub struct Live {
     pub current_fingerprint: Option<String>,
     index: TreeIndex,
     /// SHA-256 of files an input manifest names, as `manifest::file_digest`
-    /// gives them, kept until the watcher reports the path changed.
+    /// gives them, kept until the watcher reports the path changed. Filled
+    /// by a job ([`Live::missing_manifest_digests`]), never on the loop.
     manifest_digests: RefCell<HashMap<PathBuf, String>>,
+    /// Bumped on every refresh: digests computed before it are stale.
+    digest_epoch: u64,
 }
 
 /// The crate's input roots (the original CLI's).
@@ -47,6 +50,7 @@ impl Live {
             baseline_fingerprint: fingerprint,
             index,
             manifest_digests: RefCell::new(HashMap::new()),
+            digest_epoch: 0,
         })
     }
 
@@ -58,6 +62,7 @@ impl Live {
     /// Re-reads the given paths (O(paths), whatever the tree's size);
     /// returns whether any input changed.
     pub fn refresh(&mut self, paths: &[PathBuf]) -> bool {
+        self.digest_epoch += 1;
         {
             let mut digests = self.manifest_digests.borrow_mut();
             digests.retain(|known, _| !paths.iter().any(|path| known.starts_with(path)));
@@ -77,18 +82,55 @@ impl Live {
         self.index.changes_since_baseline()
     }
 
-    /// A file's SHA-256 for reliving an input manifest, cached until the
-    /// watcher reports the path.
+    /// A file's SHA-256 for reliving an input manifest, from the cache
+    /// only (an error when not computed yet).
     pub fn manifest_digest(&self, path: &Path) -> Result<String> {
-        if let Some(digest) = self.manifest_digests.borrow().get(path) {
-            return Ok(digest.clone());
-        }
-        let digest = crate::manifest::file_digest(path)?;
         self.manifest_digests
-            .borrow_mut()
-            .insert(path.to_path_buf(), digest.clone());
-        Ok(digest)
+            .borrow()
+            .get(path)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("{} not hashed yet", path.display()))
     }
+
+    /// Files the manifest names whose digest is not cached (to hash in a
+    /// job), and the epoch to hand back with them.
+    pub fn missing_manifest_digests(
+        &self,
+        manifest: &crate::manifest::Manifest,
+        settings: &BuildSettings,
+    ) -> (Vec<PathBuf>, u64) {
+        let missing = RefCell::new(Vec::new());
+        let _ = crate::status::relive_manifest(manifest, settings, |path| {
+            if let Some(digest) = self.manifest_digests.borrow().get(path) {
+                return Ok(digest.clone());
+            }
+            missing.borrow_mut().push(path.to_path_buf());
+            Ok(String::new())
+        });
+        (missing.into_inner(), self.digest_epoch)
+    }
+
+    /// Digests hashed by a job at `epoch`; dropped (false) when a refresh
+    /// came since.
+    pub fn add_manifest_digests(&self, epoch: u64, digests: Vec<(PathBuf, String)>) -> bool {
+        if epoch != self.digest_epoch {
+            return false;
+        }
+        self.manifest_digests.borrow_mut().extend(digests);
+        true
+    }
+}
+
+/// SHA-256 of each file, as an input manifest records it. Blocking.
+pub fn manifest_digests(paths: Vec<PathBuf>) -> Result<Vec<(PathBuf, String)>, String> {
+    paths
+        .into_iter()
+        .map(|path| {
+            let digest =
+                crate::manifest::file_digest(&path).map_err(|error| format!("{error:#}"))?;
+            Ok((path, digest))
+        })
+        .collect()
 }
 
 /// The whole-tree fingerprint of the crate's inputs now. Blocking.

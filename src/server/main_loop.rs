@@ -36,14 +36,108 @@ async fn run(client: Client, mut lsp: mpsc::UnboundedReceiver<Event>) {
                 None => break,
             },
         };
+        let what = event_name(&event);
+        let started = std::time::Instant::now();
         handle(&mut state, event);
+        release_parked(&mut state);
+        let took = started.elapsed();
+        if took > SLOW_TURN {
+            tracing::warn!(
+                "the main loop spent {} ms on {what}; work that long belongs in a job",
+                took.as_millis()
+            );
+        }
     }
     tracing::debug!("client channel closed; main loop ends");
+}
+
+/// A loop turn longer than this is logged as a warning.
+pub const SLOW_TURN: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long a request that needs crate facts waits for them.
+pub const FACTS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::Lsp(message) => message.method(),
+        Event::Task(_) => "a background result",
+        Event::Watch(_) => "a file change",
+    }
+}
+
+/// Whether a request about the config at `path` can be answered now: the
+/// crates are known and the config's crate (if any) has its facts.
+fn facts_ready(state: &State, path: Option<&std::path::Path>) -> bool {
+    state.discovered
+        && path.is_none_or(|path| {
+            state
+                .crate_of_config(path)
+                .is_none_or(|entry| entry.facts.is_some())
+        })
+}
+
+/// Runs `resume` once the workspace's crates are known (at most
+/// [`FACTS_WAIT`] after startup).
+fn when_discovered(state: &mut State, resume: impl FnOnce(&mut State) + Send + 'static) {
+    park(state, None, resume);
+}
+
+/// Runs `resume` now when the crate facts the request needs are known,
+/// else once they are (or at [`FACTS_WAIT`], with what is known then).
+fn when_facts_ready(
+    state: &mut State,
+    uri: &tower_lsp::lsp_types::Url,
+    resume: impl FnOnce(&mut State) + Send + 'static,
+) {
+    let path = uri.to_file_path().ok();
+    let Some(path) = path.filter(|path| super::state::config_owner(path).is_some()) else {
+        resume(state);
+        return;
+    };
+    park(state, Some(path), resume);
+}
+
+fn park(
+    state: &mut State,
+    path: Option<std::path::PathBuf>,
+    resume: impl FnOnce(&mut State) + Send + 'static,
+) {
+    if facts_ready(state, path.as_deref()) {
+        resume(state);
+        return;
+    }
+    let deadline = std::time::Instant::now() + FACTS_WAIT;
+    let events = state.events.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(FACTS_WAIT).await;
+        let _ = events.send(Event::Task(super::event::TaskResult::Tick));
+    });
+    state.parked.push(super::state::Parked {
+        path,
+        deadline,
+        resume: Box::new(resume),
+    });
+}
+
+/// Resumes parked requests whose facts arrived or whose wait is over.
+fn release_parked(state: &mut State) {
+    if state.parked.is_empty() {
+        return;
+    }
+    let now = std::time::Instant::now();
+    let parked = std::mem::take(&mut state.parked);
+    let (ready, waiting): (Vec<_>, Vec<_>) = parked
+        .into_iter()
+        .partition(|parked| parked.deadline <= now || facts_ready(state, parked.path.as_deref()));
+    state.parked = waiting;
+    for parked in ready {
+        (parked.resume)(state);
+    }
 }
 
 fn handle(state: &mut State, event: Event) {
     match event {
         Event::Lsp(message) => handle_lsp(state, message),
+        Event::Task(super::event::TaskResult::Tick) => {}
         Event::Task(result) => guarded(state, "a background result", |state| {
             handlers::workspace::on_task(state, result);
         }),
@@ -84,16 +178,37 @@ fn handle_lsp(state: &mut State, message: LspMessage) {
         LspMessage::DidChangeWatchedFiles(params) => guarded(state, method, |state| {
             handlers::workspace::did_change_watched_files(state, params);
         }),
-        LspMessage::Completion(params, reply) => respond(state, method, reply, |state| {
-            handlers::assist::completion(state, params)
-        }),
-        LspMessage::Hover(params, reply) => respond(state, method, reply, |state| {
-            handlers::assist::hover(state, params)
-        }),
-        LspMessage::CodeAction(params, reply) => respond(state, method, reply, |state| {
-            handlers::assist::code_action(state, params)
-        }),
-        LspMessage::ExecuteCommand(params, reply) => {
+        // Completion, hover and quick fixes need the crate's facts: right
+        // after didOpen they wait (bounded) for them.
+        LspMessage::Completion(params, reply) => {
+            let uri = params.text_document_position.text_document.uri.clone();
+            when_facts_ready(state, &uri, move |state| {
+                respond(state, method, reply, |state| {
+                    handlers::assist::completion(state, params)
+                });
+            });
+        }
+        LspMessage::Hover(params, reply) => {
+            let uri = params
+                .text_document_position_params
+                .text_document
+                .uri
+                .clone();
+            when_facts_ready(state, &uri, move |state| {
+                respond(state, method, reply, |state| {
+                    handlers::assist::hover(state, params)
+                });
+            });
+        }
+        LspMessage::CodeAction(params, reply) => {
+            let uri = params.text_document.uri.clone();
+            when_facts_ready(state, &uri, move |state| {
+                respond(state, method, reply, |state| {
+                    handlers::assist::code_action(state, params)
+                });
+            });
+        }
+        LspMessage::ExecuteCommand(params, reply) => when_discovered(state, move |state| {
             // Commands may answer later (a build): they take the reply.
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 handlers::commands::execute(state, params)
@@ -107,9 +222,11 @@ fn handle_lsp(state: &mut State, message: LspMessage) {
                     let _ = reply.send(Err(panicked(state, method, panic.as_ref())));
                 }
             }
-        }
-        LspMessage::Status(params, reply) => respond(state, method, reply, |state| {
-            handlers::status::request(state, params)
+        }),
+        LspMessage::Status(params, reply) => when_discovered(state, move |state| {
+            respond(state, method, reply, |state| {
+                handlers::status::request(state, params)
+            });
         }),
         LspMessage::ProgressCancel(params) => guarded(state, method, |state| {
             handlers::commands::progress_cancel(state, params);

@@ -16,12 +16,14 @@ mod adapter;
 mod convert;
 mod event;
 mod ext;
+mod framing;
 mod handlers;
+mod jobs;
 mod live;
 mod main_loop;
+mod model;
 mod outbox;
 mod state;
-mod verdict;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,15 +69,31 @@ async fn serve() -> i32 {
         shutdown_seen: shutdown_seen.clone(),
         exit_tx,
     };
-    let server = Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    // Arca's framing layer sits between the real stdio and tower-lsp,
+    // which sees only valid messages (see `framing`).
+    let (to_server, server_input) = tokio::io::duplex(1 << 16);
+    let (server_output, from_server) = tokio::io::duplex(1 << 16);
+    let (output_tx, output_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(framing::read_input(
+        tokio::io::stdin(),
+        to_server,
+        output_tx.clone(),
+    ));
+    tokio::spawn(framing::read_server_output(from_server, output_tx));
+    let writer = tokio::spawn(framing::write_output(tokio::io::stdout(), output_rx));
+    let server = Server::new(server_input, server_output, socket)
         .concurrency_level(8)
         .serve(service);
-    tokio::select! {
-        () = server => 0,
+    let (code, linger) = tokio::select! {
+        () = server => (0, std::time::Duration::from_secs(1)),
         Some(()) = exit_rx.recv() => {
-            if shutdown_seen.load(Ordering::SeqCst) { 0 } else { 1 }
+            let code = if shutdown_seen.load(Ordering::SeqCst) { 0 } else { 1 };
+            (code, std::time::Duration::from_millis(50))
         }
-    }
+    };
+    // Let what is already queued reach the client.
+    let _ = tokio::time::timeout(linger, writer).await;
+    code
 }
 
 /// Wraps the tower-lsp service to normalize absent params and to honour
@@ -91,10 +109,11 @@ struct Gate<S> {
 impl<S> tower::Service<Request> for Gate<S>
 where
     S: tower::Service<Request, Response = Option<Response>, Error = ExitedError>,
+    S::Future: Send + 'static,
 {
     type Response = Option<Response>;
     type Error = ExitedError;
-    type Future = S::Future;
+    type Future = futures_util::future::BoxFuture<'static, Result<Option<Response>, ExitedError>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -108,7 +127,22 @@ where
             }
             _ => {}
         }
-        self.inner.call(normalize_params(request))
+        // tower-lsp leaves requests for unknown `$/` methods unanswered;
+        // every request gets an answer.
+        let id = request.id().cloned();
+        let method = request.method().to_owned();
+        let answer = self.inner.call(normalize_params(request));
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(match (response, id) {
+                (None, Some(id)) => {
+                    let mut error = tower_lsp::jsonrpc::Error::method_not_found();
+                    error.message = format!("Unknown method `{method}`.").into();
+                    Some(Response::from_error(id, error))
+                }
+                (response, _) => response,
+            })
+        })
     }
 }
 

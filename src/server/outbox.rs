@@ -5,12 +5,14 @@ use tokio::sync::mpsc;
 use tower_lsp::Client;
 use tower_lsp::lsp_types::{Diagnostic, MessageType, ProgressParams, Url, notification};
 
-use super::ext::StatusNotification;
+use super::ext::{RemovedNotification, RemovedParams, StatusNotification};
 use crate::status::CrateStatus;
 
 pub enum Outgoing {
     Diagnostics(Url, Vec<Diagnostic>, Option<i32>),
     Status(CrateStatus),
+    /// `arca/removed` for the crate URI.
+    Removed(String),
     Log(MessageType, String),
     Progress(ProgressParams),
 }
@@ -33,6 +35,13 @@ impl Outbox {
                     }
                     Outgoing::Status(status) => {
                         client.send_notification::<StatusNotification>(status).await;
+                    }
+                    Outgoing::Removed(uri) => {
+                        client
+                            .send_notification::<RemovedNotification>(RemovedParams {
+                                crate_uri: uri,
+                            })
+                            .await;
                     }
                     Outgoing::Log(kind, text) => client.log_message(kind, text).await,
                     Outgoing::Progress(params) => {

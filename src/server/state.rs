@@ -10,16 +10,12 @@ use tower_lsp::Client;
 use tower_lsp::lsp_types::Url;
 
 use super::event::Event;
-use super::handlers::commands::Operation;
+use super::model::Operation;
 use super::outbox::Outbox;
-use crate::manifest::Manifest;
-use crate::plan::BuildSettings;
-use crate::status::{CrateStatus, SetupProblem};
-use crate::store::{Store, StoredArtifact};
+use crate::store::Store;
 use crate::watch::Watcher;
-use crate::workspace::CrateFacts;
 
-pub use super::live::Live;
+pub use super::model::{CrateEntry, config_owner};
 
 pub struct State {
     pub client: Client,
@@ -47,6 +43,32 @@ pub struct State {
     pub operations: HashMap<PathBuf, Operation>,
     /// Source of generations for background work.
     pub next_generation: u64,
+    /// Whether the client declared `workspace.applyEdit`.
+    pub client_apply_edit: bool,
+    /// Generation of the newest crate discovery started.
+    pub discovery_generation: u64,
+    /// The first discovery has been applied (requests that need crate
+    /// facts wait at least for it).
+    pub discovered: bool,
+    /// Discoveries that failed in a row (retried a few times).
+    pub discovery_failures: u32,
+    /// Folders refused or capped by discovery, with the notice shown.
+    pub folder_notices: BTreeSet<String>,
+    /// The store listing job: running, and wanted again after it.
+    pub store_listing: Option<u64>,
+    pub store_listing_again: bool,
+    /// Requests waiting (bounded) for crate facts.
+    pub parked: Vec<Parked>,
+}
+
+/// A request that waits for crate facts: resumed when they arrive, or at
+/// its deadline with what is known then.
+pub struct Parked {
+    /// The config file whose crate facts the request needs (`None`: it
+    /// needs only the list of crates).
+    pub path: Option<PathBuf>,
+    pub deadline: std::time::Instant,
+    pub resume: Box<dyn FnOnce(&mut State) + Send>,
 }
 
 /// An open document: the client's URI, version and full text.
@@ -54,74 +76,6 @@ pub struct Document {
     pub uri: Url,
     pub version: i32,
     pub text: String,
-}
-
-/// One crate of the workspace.
-pub struct CrateEntry {
-    pub dir: PathBuf,
-    /// `file://` URI of the directory, no trailing slash (PROTOCOL.md).
-    pub uri: String,
-    /// `None` while `cargo metadata` runs.
-    pub facts: Option<Result<CrateFacts, String>>,
-    pub facts_generation: u64,
-    /// The live fingerprint index; `None` while the tree is hashed.
-    pub live: Option<Result<Live, String>>,
-    pub live_generation: u64,
-    /// What the saved config resolves to; `None` until facts are known.
-    pub settings: Option<Result<BuildSettings, SetupProblem>>,
-    /// The newest artifact of this crate in the store.
-    pub artifact: Option<StoredArtifact>,
-    /// That artifact's input manifest, when it recorded one.
-    pub manifest: Option<Manifest>,
-    /// A hash is due once the watches are in place.
-    pub hash_wanted: bool,
-    /// Paths reported while the tree was being hashed (applied to the
-    /// index when it arrives).
-    pub changed_while_hashing: Vec<PathBuf>,
-    /// Generation of the running whole-tree recomputation, if any.
-    pub refingerprint_generation: Option<u64>,
-    /// The last status sent, to send only changes.
-    pub last_status: Option<CrateStatus>,
-    /// A build or package of this crate is running.
-    pub building: bool,
-}
-
-impl CrateEntry {
-    pub fn new(dir: PathBuf) -> Self {
-        Self {
-            uri: crate::paths::dir_uri(&dir),
-            dir,
-            facts: None,
-            facts_generation: 0,
-            live: None,
-            live_generation: 0,
-            settings: None,
-            artifact: None,
-            manifest: None,
-            hash_wanted: false,
-            changed_while_hashing: Vec::new(),
-            refingerprint_generation: None,
-            last_status: None,
-            building: false,
-        }
-    }
-
-    pub fn facts(&self) -> Option<&CrateFacts> {
-        self.facts.as_ref().and_then(|facts| facts.as_ref().ok())
-    }
-
-    /// The crate's display name: the package name once known, else the
-    /// directory name.
-    pub fn name(&self) -> String {
-        match self.facts() {
-            Some(facts) => facts.name.clone(),
-            None => self
-                .dir
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        }
-    }
 }
 
 impl State {
@@ -143,6 +97,14 @@ impl State {
             rust_diagnostics: HashMap::new(),
             operations: HashMap::new(),
             next_generation: 1,
+            client_apply_edit: false,
+            discovery_generation: 0,
+            discovered: false,
+            discovery_failures: 0,
+            folder_notices: BTreeSet::new(),
+            store_listing: None,
+            store_listing_again: false,
+            parked: Vec::new(),
         }
     }
 
@@ -168,17 +130,4 @@ impl State {
         let dir = config_owner(path)?;
         self.crates.get(&dir)
     }
-}
-
-/// The crate directory of a `<crate>/.arca/config.toml` path.
-pub fn config_owner(path: &Path) -> Option<PathBuf> {
-    if path.file_name()? != "config.toml" {
-        return None;
-    }
-    let arca = path.parent()?;
-    if arca.file_name()? != ".arca" {
-        return None;
-    }
-    let dir = arca.parent()?;
-    Some(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()))
 }

@@ -201,6 +201,34 @@ impl Server {
         write_message(stdin, message).expect("write to arca lsp");
     }
 
+    /// Writes raw bytes (a malformed frame, a partial one) to the server.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let mut stdin = self.stdin.lock().unwrap();
+        let stdin = stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).expect("write to arca lsp");
+        stdin.flush().expect("flush to arca lsp");
+    }
+
+    /// Waits for a response whose id is exactly `id` (any JSON value,
+    /// `null` included): `Ok(result)` or `Err(error object)`.
+    pub fn response_with_id(
+        &mut self,
+        id: &Value,
+        timeout: Duration,
+    ) -> Option<Result<Value, Value>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.read_until(deadline)?;
+            if message.get("method").is_none() && message.get("id") == Some(id) {
+                if let Some(error) = message.get("error") {
+                    return Some(Err(error.clone()));
+                }
+                return Some(Ok(message.get("result").cloned().unwrap_or(Value::Null)));
+            }
+            self.keep(message);
+        }
+    }
+
     pub fn notify(&mut self, method: &str, params: Value) {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }

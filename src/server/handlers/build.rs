@@ -23,12 +23,14 @@ use tower_lsp::lsp_types::{
     WorkDoneProgressReport,
 };
 
-use super::commands::{Answer, Operation};
+use super::commands::Answer;
 use super::failed;
 use crate::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest, CompilerDiagnostic};
 use crate::plan::SettingsOverrides;
+use crate::server::event::Finished;
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::BuildArgs;
+use crate::server::model::Operation;
 use crate::server::outbox::{Outbox, Outgoing};
 use crate::server::state::State;
 
@@ -46,15 +48,6 @@ impl Kind {
             Kind::Package => "Packaging",
         }
     }
-}
-
-/// What a finished operation hands back to the loop.
-pub struct Finished {
-    pub crate_dir: PathBuf,
-    /// Compiler diagnostics of this build (empty when it never compiled).
-    pub diagnostics: Vec<CompilerDiagnostic>,
-    /// Whether cargo ran (so the previous diagnostics are replaced).
-    pub compiled: bool,
 }
 
 pub fn start(
@@ -97,24 +90,72 @@ pub fn start(
     let run = Run {
         client: state.client.clone(),
         outbox: state.outbox.clone(),
-        events: state.events.clone(),
         progress: state.client_progress.then_some(token),
         kind,
         name,
-        crate_dir: dir.to_path_buf(),
         archive: args.archive,
     };
-    Ok(Answer::Later(run.execute(request, cancel).boxed()))
+    let guard = FinishGuard {
+        events: state.events.clone(),
+        crate_dir: dir.to_path_buf(),
+        armed: true,
+    };
+    let future = std::panic::AssertUnwindSafe(run.execute(request, cancel, guard)).catch_unwind();
+    Ok(Answer::Later(
+        async move {
+            future.await.unwrap_or_else(|panic| {
+                Err(failed(crate::server::jobs::panic_message(
+                    "build",
+                    panic.as_ref(),
+                )))
+            })
+        }
+        .boxed(),
+    ))
+}
+
+/// Reports the operation finished when dropped unarmed-or-not: a build
+/// that panics or whose future is dropped still ends (the crate never
+/// stays "building").
+struct FinishGuard {
+    events: tokio::sync::mpsc::UnboundedSender<Event>,
+    crate_dir: PathBuf,
+    armed: bool,
+}
+
+impl FinishGuard {
+    fn finish(mut self, compiled: bool, diagnostics: Vec<CompilerDiagnostic>) {
+        self.armed = false;
+        let _ = self
+            .events
+            .send(Event::Task(TaskResult::BuildFinished(Finished {
+                crate_dir: self.crate_dir.clone(),
+                compiled,
+                diagnostics,
+            })));
+    }
+}
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self
+                .events
+                .send(Event::Task(TaskResult::BuildFinished(Finished {
+                    crate_dir: self.crate_dir.clone(),
+                    compiled: false,
+                    diagnostics: Vec::new(),
+                })));
+        }
+    }
 }
 
 struct Run {
     client: tower_lsp::Client,
     outbox: Outbox,
-    events: tokio::sync::mpsc::UnboundedSender<Event>,
     progress: Option<NumberOrString>,
     kind: Kind,
     name: String,
-    crate_dir: PathBuf,
     /// `arca.package`: also write the standalone archive.
     archive: bool,
 }
@@ -124,7 +165,9 @@ impl Run {
         mut self,
         request: BuildRequest,
         cancel: CancellationToken,
+        guard: FinishGuard,
     ) -> jsonrpc::Result<Option<Value>> {
+        crate::server::jobs::fault("build");
         if let Some(token) = self.progress.clone() {
             let created = self
                 .client
@@ -201,13 +244,7 @@ impl Run {
                 (Err(failed(error.to_string())), None)
             }
         };
-        let _ = self
-            .events
-            .send(Event::Task(TaskResult::BuildFinished(Finished {
-                crate_dir: self.crate_dir.clone(),
-                compiled: finished.is_some(),
-                diagnostics: finished.unwrap_or_default(),
-            })));
+        guard.finish(finished.is_some(), finished.unwrap_or_default());
         answer
     }
 

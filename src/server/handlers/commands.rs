@@ -10,21 +10,13 @@ use std::path::{Path, PathBuf};
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use tower_lsp::jsonrpc;
-use tower_lsp::lsp_types::{ExecuteCommandParams, NumberOrString, WorkDoneProgressCancelParams};
+use tower_lsp::lsp_types::{ExecuteCommandParams, WorkDoneProgressCancelParams};
 
 use super::invalid_params;
 use crate::server::event::Reply;
 use crate::server::ext::{BuildArgs, CancelArgs, SetDefaultsArgs};
 use crate::server::state::State;
-
-/// A running build or package of one crate.
-pub struct Operation {
-    pub cancel: CancellationToken,
-    /// Its work-done progress token, so the client can cancel it.
-    pub progress: Option<NumberOrString>,
-}
 
 /// A command's answer: now, or from a future run off the loop.
 pub enum Answer {

@@ -83,7 +83,7 @@ pub fn config_text(state: &State, path: &Path) -> Option<(String, Option<i32>)> 
     if let Some(document) = state.documents.get(path) {
         return Some((document.text.clone(), Some(document.version)));
     }
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::fsread::read(path, crate::fsread::Kind::Config).ok()?;
     Some((String::from_utf8_lossy(&bytes).into_owned(), None))
 }
 

@@ -43,6 +43,12 @@ pub fn initialize(state: &mut State, params: InitializeParams) -> InitializeResu
         .as_ref()
         .and_then(|window| window.work_done_progress)
         .unwrap_or(false);
+    state.client_apply_edit = params
+        .capabilities
+        .workspace
+        .as_ref()
+        .and_then(|workspace| workspace.apply_edit)
+        .unwrap_or(false);
     state.client_snippets = params
         .capabilities
         .text_document

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range, Url};
+use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Range, Url};
 
 use crate::build::{CompilerDiagnostic, DiagnosticSpan};
+use crate::server::convert::LineIndex;
 use crate::server::outbox::Outgoing;
 use crate::server::state::State;
 
@@ -59,23 +60,23 @@ pub fn publish(state: &mut State, crate_dir: &Path, diagnostics: &[CompilerDiagn
     }
 }
 
+/// Clears every compiler diagnostic the crate's builds published.
+pub fn clear(state: &mut State, crate_dir: &Path) {
+    for uri in state.rust_diagnostics.remove(crate_dir).unwrap_or_default() {
+        state
+            .outbox
+            .send(Outgoing::Diagnostics(uri, Vec::new(), None));
+    }
+}
+
 /// rustc's 1-based line and character columns as an LSP range (UTF-16
 /// columns, read from the file; character columns if it cannot be read).
 fn range(span: &DiagnosticSpan) -> Range {
-    let text = std::fs::read_to_string(&span.file).unwrap_or_default();
-    let lines: Vec<&str> = text.split('\n').collect();
+    let text = crate::fsread::read_to_string(Path::new(&span.file), crate::fsread::Kind::Source)
+        .unwrap_or_default();
+    let index = LineIndex::new(&text);
     let position = |line: u32, column: u32| {
-        let line = line.saturating_sub(1);
-        let column = column.saturating_sub(1) as usize;
-        let character = match lines.get(line as usize) {
-            Some(text) => text
-                .chars()
-                .take(column)
-                .map(char::len_utf16)
-                .sum::<usize>(),
-            None => column,
-        };
-        Position::new(line, u32::try_from(character).unwrap_or(u32::MAX))
+        index.char_position(line.saturating_sub(1), column.saturating_sub(1))
     };
     Range::new(
         position(span.line_start, span.column_start),

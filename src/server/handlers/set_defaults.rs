@@ -40,6 +40,13 @@ pub fn set_defaults(
         ));
     }
     let path = config::config_path(dir);
+    if !state.client_apply_edit {
+        return Err(failed(format!(
+            "This editor did not declare the `workspace.applyEdit` capability, so Arca cannot edit {} through it. Edit the file by hand, or run `arca build rust {} --set-default` with the settings in a terminal.",
+            path.display(),
+            dir.display()
+        )));
+    }
     let uri = match state.documents.get(&path) {
         Some(document) => document.uri.clone(),
         None => Url::from_file_path(&path)

@@ -16,11 +16,12 @@ use crate::plan::BuildSettings;
 use crate::plan::{self, SettingsOverrides};
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::StatusParams;
+use crate::server::jobs;
 use crate::server::live::{self, Live};
+use crate::server::model::StoreEntry;
 use crate::server::outbox::Outgoing;
 use crate::server::state::State;
-use crate::server::verdict;
-use crate::status::{self, CrateStatus, SetupProblem, State as Verdict};
+use crate::status::{self, CrateStatus, SetupProblem};
 use crate::workspace::CrateFacts;
 
 /// `arca/status` request: one crate or all, as they stand now.
@@ -55,33 +56,7 @@ fn known_crates(state: &State) -> String {
 /// The status to answer with now: the verdict, or while it is being worked
 /// out, the last one sent (or a provisional one).
 fn current(state: &State, dir: &Path) -> Option<CrateStatus> {
-    let entry = state.crates.get(dir)?;
-    if let Some(status) = assess(state, dir) {
-        return Some(status);
-    }
-    if let Some(status) = &entry.last_status {
-        return Some(status.clone());
-    }
-    let artifact = entry.artifact.as_ref();
-    Some(CrateStatus {
-        crate_uri: entry.uri.clone(),
-        name: entry.name(),
-        state: if artifact.is_some() {
-            Verdict::Stale
-        } else {
-            Verdict::Missing
-        },
-        fingerprint: None,
-        artifact: None,
-        reasons: vec!["still reading the crate".to_owned()],
-        message: format!("Arca is still reading {}.", entry.name()),
-        engine: artifact.map(|artifact| artifact.metadata.runtime.clone()),
-        pushed: artifact.and_then(crate::status::Pushed::of),
-    })
-}
-
-fn assess(state: &State, dir: &Path) -> Option<CrateStatus> {
-    verdict::assess(state.crates.get(dir)?)
+    Some(state.crates.get(dir)?.provisional_status())
 }
 
 /// Sends the crate's status if it changed since the last one sent.
@@ -89,17 +64,51 @@ pub fn publish(state: &mut State, dir: &Path) {
     if !state.initialized {
         return;
     }
-    let Some(status) = assess(state, dir) else {
-        return;
-    };
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
-    if entry.last_status.as_ref() == Some(&status) {
+    if let Some((paths, epoch)) = entry.digests_due() {
+        // The artifact's recorded inputs are hashed off the loop first.
+        entry.digests_pending = Some(epoch);
+        let crate_dir = dir.to_path_buf();
+        jobs::spawn_blocking(
+            &state.events,
+            "digests",
+            move || Ok(live::manifest_digests(paths)),
+            move |digests| TaskResult::Digests {
+                crate_dir,
+                epoch,
+                digests: digests.and_then(|digests| digests),
+            },
+        );
         return;
     }
-    entry.last_status = Some(status.clone());
-    state.outbox.send(Outgoing::Status(status));
+    if let Some(status) = entry.status_to_send() {
+        state.outbox.send(Outgoing::Status(status));
+    }
+}
+
+fn digests_arrived(
+    state: &mut State,
+    dir: &Path,
+    epoch: u64,
+    digests: Result<Vec<(PathBuf, String)>, String>,
+) {
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    if entry.digests_pending != Some(epoch) {
+        return;
+    }
+    entry.digests_pending = None;
+    match (digests, entry.live.as_ref()) {
+        (Ok(digests), Some(Ok(live))) => {
+            live.add_manifest_digests(epoch, digests);
+        }
+        (Err(error), _) => entry.digest_error = Some(error),
+        _ => {}
+    }
+    publish(state, dir);
 }
 
 /// Resolves the settings of the saved config against the crate's facts.
@@ -130,7 +139,6 @@ fn setup(dir: &Path, facts: &CrateFacts) -> Result<BuildSettings, SetupProblem> 
 /// Facts are (re)loaded: resolve settings, re-read the artifact, rehash.
 pub fn reindex(state: &mut State, dir: &Path) {
     resolve_settings(state, dir);
-    reload_artifact(state, dir);
     rehash(state, dir);
     publish(state, dir);
 }
@@ -156,16 +164,17 @@ fn rehash(state: &mut State, dir: &Path) {
         return;
     }
     entry.hash_wanted = false;
-    let events = state.events.clone();
     let crate_dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let live = Live::build(&facts, settings).map_err(|error| format!("{error:#}"));
-        let _ = events.send(Event::Task(TaskResult::Indexed {
+    jobs::spawn_blocking(
+        &state.events,
+        "index",
+        move || Live::build(&facts, settings).map_err(|error| format!("{error:#}")),
+        move |live| TaskResult::Indexed {
             crate_dir,
             generation,
             live,
-        }));
-    });
+        },
+    );
 }
 
 /// The saved config may have changed.
@@ -189,11 +198,21 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
-    let Some(Ok(live)) = entry.live.as_mut() else {
-        // Hashing: these paths may have been read before they changed.
-        entry.changed_while_hashing.extend(paths.iter().cloned());
-        return;
+    let live = match entry.live.as_mut() {
+        Some(Ok(live)) => live,
+        Some(Err(_)) => {
+            // The last hash failed: any change is a reason to try again.
+            rehash(state, dir);
+            publish(state, dir);
+            return;
+        }
+        None => {
+            // Hashing: these paths may have been read before they changed.
+            entry.changed_while_hashing.extend(paths.iter().cloned());
+            return;
+        }
     };
+    entry.digest_error = None;
     let touched = paths.iter().any(|path| live.covers(path));
     let changed = live.refresh(paths);
     let manifest_input = touched && entry.manifest.is_some();
@@ -244,56 +263,103 @@ fn start_refingerprint(state: &mut State, dir: &Path, generation: u64) {
     let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
         return;
     };
-    let events = state.events.clone();
     let crate_dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let fingerprint = live::whole_tree(&facts, &settings).map_err(|error| format!("{error:#}"));
-        let _ = events.send(Event::Task(TaskResult::Refingerprinted {
+    jobs::spawn_blocking(
+        &state.events,
+        "refingerprint",
+        move || live::whole_tree(&facts, &settings).map_err(|error| format!("{error:#}")),
+        move |fingerprint| TaskResult::Refingerprinted {
             crate_dir,
             generation,
             fingerprint,
-        }));
-    });
+        },
+    );
 }
 
-/// The artifact store changed: re-read every crate's newest artifact.
+/// The artifact store changed (or a crate needs its artifact): list it off
+/// the loop; one listing at a time, another after it when asked meanwhile.
 pub fn store_changed(state: &mut State) {
+    if state.store_listing.is_some() {
+        state.store_listing_again = true;
+        return;
+    }
+    let Some(store) = state.store.clone() else {
+        // No store: every crate has no artifact.
+        let dirs: Vec<PathBuf> = state.crates.keys().cloned().collect();
+        for dir in dirs {
+            if let Some(entry) = state.crates.get_mut(&dir) {
+                entry.store_listed(None, None);
+            }
+            publish(state, &dir);
+        }
+        return;
+    };
+    let generation = state.generation();
+    state.store_listing = Some(generation);
+    state.store_listing_again = false;
     let dirs: Vec<PathBuf> = state.crates.keys().cloned().collect();
-    for dir in dirs {
-        let before = state.crates.get(&dir).and_then(|entry| {
-            entry
-                .artifact
-                .as_ref()
-                .map(|a| a.metadata.artifact_id.clone())
-        });
-        reload_artifact(state, &dir);
-        let Some(entry) = state.crates.get(&dir) else {
-            continue;
-        };
-        let after = entry
-            .artifact
-            .as_ref()
-            .map(|a| a.metadata.artifact_id.clone());
-        if before != after {
-            let unknown_current =
-                matches!(&entry.live, Some(Ok(live)) if live.current_fingerprint.is_none());
-            if unknown_current && entry.refingerprint_generation.is_none() {
-                refingerprint(state, &dir);
+    jobs::spawn_blocking(
+        &state.events,
+        "store",
+        move || Ok(list_store(&store, &dirs)),
+        move |listing| TaskResult::StoreListed {
+            generation,
+            listing,
+        },
+    );
+}
+
+/// Each crate's newest artifact and its input manifest. Blocking.
+fn list_store(store: &crate::store::Store, dirs: &[PathBuf]) -> Vec<StoreEntry> {
+    let artifacts = store.list().artifacts;
+    let sources: Vec<PathBuf> = artifacts
+        .iter()
+        .map(|artifact| {
+            let source = PathBuf::from(&artifact.metadata.source_path);
+            source.canonicalize().unwrap_or(source)
+        })
+        .collect();
+    dirs.iter()
+        .map(|dir| {
+            let newest = artifacts
+                .iter()
+                .zip(&sources)
+                .find(|(_, source)| *source == dir)
+                .map(|(artifact, _)| artifact.clone());
+            let manifest = newest.as_ref().and_then(status::read_manifest);
+            (dir.clone(), newest, manifest)
+        })
+        .collect()
+}
+
+fn store_listed(state: &mut State, generation: u64, listing: Result<Vec<StoreEntry>, String>) {
+    if state.store_listing != Some(generation) {
+        return;
+    }
+    state.store_listing = None;
+    match listing {
+        Ok(listing) => {
+            for (dir, artifact, manifest) in listing {
+                let Some(entry) = state.crates.get_mut(&dir) else {
+                    continue;
+                };
+                let changed = entry.store_listed(artifact, manifest);
+                let unknown_current =
+                    matches!(&entry.live, Some(Ok(live)) if live.current_fingerprint.is_none());
+                if changed && unknown_current && entry.refingerprint_generation.is_none() {
+                    refingerprint(state, &dir);
+                }
+                publish(state, &dir);
             }
         }
-        publish(state, &dir);
+        Err(error) => {
+            tracing::warn!("{error}");
+            state.store_listing_again = true;
+        }
     }
-}
-
-fn reload_artifact(state: &mut State, dir: &Path) {
-    let artifact = state
-        .store
-        .as_ref()
-        .and_then(|store| store.newest_for_crate(dir));
-    let manifest = artifact.as_ref().and_then(status::read_manifest);
-    if let Some(entry) = state.crates.get_mut(dir) {
-        entry.artifact = artifact;
-        entry.manifest = manifest;
+    let unlisted = state.crates.values().any(|entry| !entry.artifact_known);
+    if state.store_listing_again || unlisted {
+        store_changed(state);
     }
 }
 
@@ -303,7 +369,7 @@ pub fn set_building(state: &mut State, dir: &Path, building: bool) {
         entry.building = building;
     }
     if !building {
-        reload_artifact(state, dir);
+        store_changed(state);
     }
     publish(state, dir);
 }
@@ -318,18 +384,9 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             let Some(entry) = state.crates.get_mut(&crate_dir) else {
                 return;
             };
-            if entry.live_generation != generation {
-                return;
+            if entry.index_arrived(generation, live) {
+                publish(state, &crate_dir);
             }
-            let mut live = live;
-            let missed = std::mem::take(&mut entry.changed_while_hashing);
-            if let Ok(live) = live.as_mut()
-                && !missed.is_empty()
-            {
-                live.refresh(&missed);
-            }
-            entry.live = Some(live);
-            publish(state, &crate_dir);
         }
         TaskResult::Refingerprinted {
             crate_dir,
@@ -370,6 +427,15 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             }
         }
         TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
-        TaskResult::Facts { .. } => {}
+        TaskResult::StoreListed {
+            generation,
+            listing,
+        } => store_listed(state, generation, listing),
+        TaskResult::Digests {
+            crate_dir,
+            epoch,
+            digests,
+        } => digests_arrived(state, &crate_dir, epoch, digests),
+        TaskResult::Facts { .. } | TaskResult::Discovered { .. } | TaskResult::Tick => {}
     }
 }

@@ -10,17 +10,20 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use tower_lsp::lsp_types::{
-    DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams, MessageType,
+    DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams, MessageType, Url,
 };
 
 use super::{documents, status};
 use crate::server::event::{Event, TaskResult};
+use crate::server::jobs;
+use crate::server::outbox::Outgoing;
 use crate::server::state::{CrateEntry, State, config_owner};
 use crate::store::Store;
 use crate::watch::{WatchEvent, Watcher};
 use crate::workspace;
 
-/// After `initialized`: open the store, start watching, find the crates.
+/// After `initialized`: open the store, find the crates (off the loop);
+/// the watches are set up once the first discovery says what to watch.
 pub fn start(state: &mut State) {
     match Store::open_default() {
         Ok(store) => {
@@ -42,28 +45,121 @@ pub fn start(state: &mut State) {
     let watcher = Watcher::new(move |event| {
         let _ = events.send(Event::Watch(event));
     });
-    state.watcher = Some(watcher.clone());
-    // Cargo metadata and the first hash start first; walking the folders
-    // to add watches runs beside them, off the loop.
+    state.watcher = Some(watcher);
     rediscover(state);
-    let mut trees: Vec<PathBuf> = state.folders.clone();
+}
+
+/// Sets up the first watches: every folder Arca searched whole, only the
+/// crates of a capped folder, nothing of a refused one; then the store.
+fn start_watching(state: &State, discovery: &[(PathBuf, workspace::Discovery)]) {
+    let Some(watcher) = state.watcher.clone() else {
+        return;
+    };
+    let mut trees: Vec<PathBuf> = Vec::new();
+    for (folder, found) in discovery {
+        if found.capped {
+            trees.extend(found.crates.iter().cloned());
+        } else {
+            trees.push(folder.clone());
+        }
+    }
     trees.extend(state.store.as_ref().map(|store| store.root().to_path_buf()));
     let events = state.events.clone();
     tokio::task::spawn_blocking(move || {
-        for tree in trees {
-            watcher.watch_tree(&tree);
+        let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for tree in trees {
+                watcher.watch_tree(&tree);
+            }
+        }));
+        if let Err(panic) = watched {
+            let _ = crate::server::jobs::panic_message("watch", panic.as_ref());
         }
+        // Hashing waits for this: report it even after a panic.
         let _ = events.send(Event::Task(TaskResult::WatchesReady));
     });
 }
 
-/// Finds the crates of every folder; adds new ones, drops vanished ones.
+/// Searches every folder for crates, off the loop; the newest search wins.
 pub fn rediscover(state: &mut State) {
-    let found: BTreeSet<PathBuf> = state
-        .folders
-        .iter()
-        .flat_map(|folder| workspace::discover_crates(folder))
-        .map(|dir| dir.canonicalize().unwrap_or(dir))
+    let generation = state.generation();
+    state.discovery_generation = generation;
+    let folders = state.folders.clone();
+    jobs::spawn_blocking(
+        &state.events,
+        "discover",
+        move || {
+            Ok(folders
+                .into_iter()
+                .map(|folder| {
+                    let mut found = workspace::discover(&folder);
+                    for dir in &mut found.crates {
+                        *dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+                    }
+                    (folder, found)
+                })
+                .collect())
+        },
+        move |discovery| TaskResult::Discovered {
+            generation,
+            discovery,
+        },
+    );
+}
+
+/// A discovery finished: adds new crates, removes vanished ones.
+fn discovered(
+    state: &mut State,
+    generation: u64,
+    discovery: Result<Vec<(PathBuf, workspace::Discovery)>, String>,
+) {
+    if generation != state.discovery_generation {
+        return;
+    }
+    let discovery = match discovery {
+        Ok(discovery) => discovery,
+        Err(error) => {
+            state.outbox.log(MessageType::ERROR, error);
+            if !state.discovered {
+                // Never leave requests waiting on a search that failed;
+                // watch the folders Arca would search.
+                state.discovered = true;
+                let folders: Vec<_> = state
+                    .folders
+                    .iter()
+                    .map(|folder| {
+                        let capped = workspace::refused_folder(folder).is_some();
+                        let found = workspace::Discovery {
+                            capped,
+                            ..workspace::Discovery::default()
+                        };
+                        (folder.clone(), found)
+                    })
+                    .collect();
+                start_watching(state, &folders);
+            }
+            state.discovery_failures += 1;
+            if state.discovery_failures < 3 {
+                rediscover(state);
+            }
+            return;
+        }
+    };
+    for (_, found) in &discovery {
+        if let Some(notice) = &found.notice
+            && state.folder_notices.insert(notice.clone())
+        {
+            tracing::warn!("{notice}");
+            state.outbox.log(MessageType::WARNING, notice.clone());
+        }
+    }
+    state.discovery_failures = 0;
+    if !state.discovered {
+        state.discovered = true;
+        start_watching(state, &discovery);
+    }
+    let found: BTreeSet<PathBuf> = discovery
+        .into_iter()
+        .flat_map(|(_, found)| found.crates)
         .collect();
     let known: Vec<PathBuf> = state.crates.keys().cloned().collect();
     for dir in known {
@@ -71,10 +167,15 @@ pub fn rediscover(state: &mut State) {
             remove_crate(state, &dir);
         }
     }
+    let mut added = false;
     for dir in found {
         if !state.crates.contains_key(&dir) {
             add_crate(state, dir);
+            added = true;
         }
+    }
+    if added {
+        status::store_changed(state);
     }
 }
 
@@ -86,12 +187,29 @@ fn add_crate(state: &mut State, dir: PathBuf) {
     load_facts(state, &dir);
 }
 
+/// The crate left the workspace: cancel its build, clear every diagnostic
+/// published for it, and say so (`arca/removed`, PROTOCOL.md additions).
 fn remove_crate(state: &mut State, dir: &Path) {
     tracing::info!("crate gone: {}", dir.display());
     super::commands::cancel_crate(state, dir);
-    state.crates.remove(dir);
-    // Its config is gone or no longer a crate's: clear what we said.
-    documents::publish_crate_config(state, dir);
+    let Some(entry) = state.crates.remove(dir) else {
+        return;
+    };
+    let config = crate::config::config_path(dir);
+    let uri = state
+        .documents
+        .get(&config)
+        .map(|document| document.uri.clone())
+        .or_else(|| Url::from_file_path(&config).ok());
+    if let Some(uri) = uri {
+        state
+            .outbox
+            .send(Outgoing::Diagnostics(uri, Vec::new(), None));
+    }
+    super::rust_diagnostics::clear(state, dir);
+    if state.initialized {
+        state.outbox.send(Outgoing::Removed(entry.uri));
+    }
 }
 
 /// Asks `cargo metadata` for the crate's facts in the background.
@@ -101,16 +219,18 @@ pub fn load_facts(state: &mut State, dir: &Path) {
         return;
     };
     entry.facts_generation = generation;
-    let events = state.events.clone();
     let crate_dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let facts = workspace::load_crate_facts(&crate_dir).map_err(|error| format!("{error:#}"));
-        let _ = events.send(Event::Task(TaskResult::Facts {
+    let job_dir = crate_dir.clone();
+    jobs::spawn_blocking(
+        &state.events,
+        "facts",
+        move || workspace::load_crate_facts(&job_dir).map_err(|error| format!("{error:#}")),
+        move |facts| TaskResult::Facts {
             crate_dir,
             generation,
             facts,
-        }));
-    });
+        },
+    );
 }
 
 pub fn on_task(state: &mut State, result: TaskResult) {
@@ -123,17 +243,20 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             let Some(entry) = state.crates.get_mut(&crate_dir) else {
                 return;
             };
-            if entry.facts_generation != generation {
-                return;
-            }
             if let Err(error) = &facts {
                 tracing::info!("facts of {}: {error}", crate_dir.display());
             }
-            entry.facts = Some(facts);
+            if !entry.facts_arrived(generation, facts) {
+                return;
+            }
             watch_outside_inputs(state, &crate_dir);
             documents::publish_crate_config(state, &crate_dir);
             status::reindex(state, &crate_dir);
         }
+        TaskResult::Discovered {
+            generation,
+            discovery,
+        } => discovered(state, generation, discovery),
         other => status::on_task(state, other),
     }
 }
@@ -148,15 +271,13 @@ fn watch_outside_inputs(state: &State, dir: &Path) {
         return;
     };
     let home = dirs::home_dir();
+    let mut trees = Vec::new();
+    let mut single = Vec::new();
     for root in crate::fingerprint::input_roots(facts, home.as_deref()) {
         if state.folders.iter().any(|folder| root.starts_with(folder)) {
             continue;
         }
-        if root.is_dir() {
-            watcher.watch_tree(&root);
-        } else if let Some(parent) = root.parent() {
-            watcher.watch_dir(parent);
-        }
+        trees.push(root);
     }
     // The workspace root holds Cargo.lock and the workspace manifest.
     if !state
@@ -164,8 +285,25 @@ fn watch_outside_inputs(state: &State, dir: &Path) {
         .iter()
         .any(|folder| facts.workspace_root.starts_with(folder))
     {
-        watcher.watch_dir(&facts.workspace_root);
+        single.push(facts.workspace_root.clone());
     }
+    if trees.is_empty() && single.is_empty() {
+        return;
+    }
+    let watcher = watcher.clone();
+    // Walking a path dependency's tree is blocking work: off the loop.
+    tokio::task::spawn_blocking(move || {
+        for root in trees {
+            if root.is_dir() {
+                watcher.watch_tree(&root);
+            } else if let Some(parent) = root.parent() {
+                watcher.watch_dir(parent);
+            }
+        }
+        for dir in single {
+            watcher.watch_dir(&dir);
+        }
+    });
 }
 
 pub fn did_change_folders(state: &mut State, params: DidChangeWorkspaceFoldersParams) {
@@ -181,7 +319,9 @@ pub fn did_change_folders(state: &mut State, params: DidChangeWorkspaceFoldersPa
         if let Ok(path) = added.uri.to_file_path()
             && !state.folders.contains(&path)
         {
-            if let Some(watcher) = state.watcher.clone() {
+            if let Some(watcher) = state.watcher.clone()
+                && workspace::refused_folder(&path).is_none()
+            {
                 let tree = path.clone();
                 tokio::task::spawn_blocking(move || watcher.watch_tree(&tree));
             }

@@ -1,0 +1,276 @@
+//! Running `cargo metadata`, bounded and shared.
+//!
+//! - **Bounded:** at most [`max_concurrent`] cargo processes at once (the
+//!   core count); further callers queue.
+//! - **Coalesced per workspace:** one answer covers every member of the
+//!   workspace it describes. A caller that got its turn first looks for a
+//!   recent answer (under [`MEMO_TTL`]) that lists its manifest and whose
+//!   manifests have not changed since (size and mtime); only without one
+//!   does it run cargo. So a 200-member workspace costs one run, not 200.
+//! - **Timed:** a run over [`TIMEOUT`] is killed and reported.
+//!
+//! Before cargo is started, the manifest and every `Cargo.toml` above it
+//! must be regular files ([`crate::fsread`]): cargo would block forever on
+//! a named pipe.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+
+/// How long a `cargo metadata` run may take.
+pub const TIMEOUT: Duration = Duration::from_secs(180);
+/// How long an answer is reused for other members of its workspace.
+pub const MEMO_TTL: Duration = Duration::from_secs(10);
+
+/// The most cargo processes Arca runs at once: the core count.
+pub fn max_concurrent() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// One `cargo metadata` answer: the JSON, and which manifests it lists.
+pub struct Answer {
+    pub stdout: Vec<u8>,
+    /// Manifests of the workspace members it answers for.
+    members: Vec<PathBuf>,
+    /// Every local manifest it depends on, with its stamp when read.
+    manifests: Vec<(PathBuf, Option<Stamp>)>,
+    at: Instant,
+}
+
+type Stamp = (u64, SystemTime);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.len(), metadata.modified().ok()?))
+}
+
+impl Answer {
+    fn answers(&self, manifest_path: &Path) -> bool {
+        self.at.elapsed() < MEMO_TTL
+            && self.members.iter().any(|path| path == manifest_path)
+            && self
+                .manifests
+                .iter()
+                .all(|(path, recorded)| stamp(path) == *recorded)
+    }
+}
+
+struct Limiter {
+    running: Mutex<usize>,
+    freed: Condvar,
+    memo: Mutex<Vec<Arc<Answer>>>,
+}
+
+static LIMITER: Limiter = Limiter {
+    running: Mutex::new(0),
+    freed: Condvar::new(),
+    memo: Mutex::new(Vec::new()),
+};
+
+/// Test hook: the most cargo runs seen at once by this process.
+static PEAK: Mutex<usize> = Mutex::new(0);
+
+/// The most `cargo metadata` processes this process ran at once.
+pub fn peak_concurrency() -> usize {
+    *PEAK.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+struct Permit;
+
+impl Permit {
+    fn acquire() -> Self {
+        let limit = max_concurrent();
+        let mut running = LIMITER
+            .running
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        while *running >= limit {
+            running = LIMITER
+                .freed
+                .wait(running)
+                .unwrap_or_else(|poison| poison.into_inner());
+        }
+        *running += 1;
+        let mut peak = PEAK.lock().unwrap_or_else(|poison| poison.into_inner());
+        *peak = (*peak).max(*running);
+        Permit
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut running = LIMITER
+            .running
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        *running -= 1;
+        LIMITER.freed.notify_one();
+    }
+}
+
+fn recent_answer(manifest_path: &Path) -> Option<Arc<Answer>> {
+    let mut memo = LIMITER
+        .memo
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    memo.retain(|answer| answer.at.elapsed() < MEMO_TTL);
+    memo.iter()
+        .find(|answer| answer.answers(manifest_path))
+        .cloned()
+}
+
+/// `cargo metadata --format-version 1` for the crate at `manifest_path`
+/// (canonical), bounded, shared and timed as the module says.
+pub fn metadata(manifest_path: &Path) -> Result<Arc<Answer>> {
+    check_manifests(manifest_path)?;
+    if let Some(answer) = recent_answer(manifest_path) {
+        return Ok(answer);
+    }
+    let _permit = Permit::acquire();
+    // Another member's run may have answered while this one queued.
+    if let Some(answer) = recent_answer(manifest_path) {
+        return Ok(answer);
+    }
+    let started = Instant::now();
+    let stdout = run(manifest_path)?;
+    let (members, manifests) = listed_manifests(&stdout, manifest_path);
+    let answer = Arc::new(Answer {
+        stdout,
+        members,
+        manifests,
+        at: started,
+    });
+    LIMITER
+        .memo
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .push(answer.clone());
+    Ok(answer)
+}
+
+/// The workspace members' manifests an answer lists, and every local
+/// manifest it depends on, stamped.
+fn listed_manifests(
+    stdout: &[u8],
+    manifest_path: &Path,
+) -> (Vec<PathBuf>, Vec<(PathBuf, Option<Stamp>)>) {
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        workspace_root: PathBuf,
+        workspace_members: Vec<String>,
+        packages: Vec<Package>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Package {
+        id: String,
+        manifest_path: PathBuf,
+        source: Option<String>,
+    }
+    let mut members = vec![manifest_path.to_path_buf()];
+    let mut paths = vec![manifest_path.to_path_buf()];
+    if let Ok(listing) = serde_json::from_slice::<Listing>(stdout) {
+        paths.push(listing.workspace_root.join("Cargo.toml"));
+        paths.push(listing.workspace_root.join("Cargo.lock"));
+        for package in listing.packages {
+            if listing.workspace_members.contains(&package.id) {
+                members.push(package.manifest_path.clone());
+            }
+            if package.source.is_none() {
+                paths.push(package.manifest_path);
+            }
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    let stamped = paths
+        .into_iter()
+        .map(|path| {
+            let stamp = stamp(&path);
+            (path, stamp)
+        })
+        .collect();
+    (members, stamped)
+}
+
+/// The manifest and every `Cargo.toml` above it (cargo reads them looking
+/// for a workspace) must be regular files when they exist.
+fn check_manifests(manifest_path: &Path) -> Result<()> {
+    crate::fsread::open(manifest_path)
+        .with_context(|| format!("Cannot read the crate manifest {}", manifest_path.display()))?;
+    for dir in manifest_path
+        .parent()
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .skip(1)
+    {
+        let candidate = dir.join("Cargo.toml");
+        if std::fs::symlink_metadata(&candidate).is_err() {
+            continue;
+        }
+        if let Err(error) = crate::fsread::check(&candidate, crate::fsread::Kind::CargoManifest)
+            && error.kind() != std::io::ErrorKind::NotFound
+            && error.kind() != std::io::ErrorKind::PermissionDenied
+        {
+            bail!(
+                "Cargo would read {} while looking for the workspace: {error}",
+                candidate.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run(manifest_path: &Path) -> Result<Vec<u8>> {
+    let crate_dir = manifest_path.parent().unwrap_or(Path::new("."));
+    let child = Command::new("cargo")
+        .current_dir(crate_dir)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(manifest_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("Failed to run `cargo metadata`: is cargo installed and on PATH?")?;
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(TIMEOUT) {
+        Ok(output) => output.context("Failed to run `cargo metadata`")?,
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of our own child, not yet reaped
+            // (its waiter thread is still blocked on it).
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            bail!(
+                "`cargo metadata` for {} took longer than {} s and was stopped. Check the manifest and that cargo can reach its registry (or use an offline cargo config).",
+                manifest_path.display(),
+                TIMEOUT.as_secs()
+            );
+        }
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = stderr
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        bail!(
+            "Cargo could not read `{}`:\n{detail}\nFix the manifest and try again.",
+            manifest_path.display()
+        );
+    }
+    Ok(output.stdout)
+}
