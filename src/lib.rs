@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod manifest;
 pub mod paths;
 pub mod plan;
+pub mod runner;
 pub mod server;
 pub mod status;
 pub mod store;

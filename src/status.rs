@@ -40,6 +40,19 @@ pub struct CrateStatus {
     pub artifact: Option<ArtifactSummary>,
     pub reasons: Vec<String>,
     pub message: String,
+    /// The container `arca.run` started for this crate, while it runs
+    /// (PROTOCOL.md additions; `null` otherwise).
+    #[serde(default)]
+    pub running: Option<RunningContainer>,
+}
+
+/// A running container of the crate, as the status object shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningContainer {
+    pub container: String,
+    pub image: String,
+    pub started_at: u64,
 }
 
 use std::path::Path;
@@ -104,6 +117,7 @@ pub fn assess(input: &Assessment) -> CrateStatus {
         artifact,
         reasons: Vec::new(),
         message: String::new(),
+        running: None,
     };
     if input.building {
         status.state = State::Building;

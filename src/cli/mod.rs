@@ -1,11 +1,12 @@
-//! The command line: `arca build rust`, `status`, `check`, `list`, `prune`
-//! and `lsp`. Each subcommand lives in its own file; this one parses the
+//! The command line: `arca build rust`, `run`, `status`, `check`, `list`,
+//! `prune` and `lsp`. Each subcommand lives in its own file; this one parses the
 //! arguments, sets up logging and maps errors to exit codes.
 
 mod build;
 mod check;
 mod list;
 mod prune;
+mod run;
 mod status;
 
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ enum Command {
     /// Remove old artifacts.
     #[command(subcommand)]
     Prune(prune::PruneKind),
+    /// Build the crate's image if it is stale, then run it (`-- ARGS` for
+    /// the program); Ctrl-C stops it and the container is removed.
+    Run(run::RunArgs),
     /// Run the language server on stdin/stdout.
     Lsp,
 }
@@ -52,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::List(args) => list::run(args),
         Command::Prune(kind) => prune::run(kind),
+        Command::Run(args) => run::run(args),
         Command::Lsp => crate::server::run().map(|()| ExitCode::SUCCESS),
     };
     match result {

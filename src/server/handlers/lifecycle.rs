@@ -12,11 +12,13 @@ use super::workspace;
 use crate::server::state::State;
 
 /// The commands of PROTOCOL.md.
-pub const COMMANDS: [&str; 4] = [
+pub const COMMANDS: [&str; 6] = [
     "arca.build",
     "arca.package",
     "arca.cancel",
     "arca.setDefaults",
+    "arca.run",
+    "arca.stop",
 ];
 
 pub fn initialize(state: &mut State, params: InitializeParams) -> InitializeResult {

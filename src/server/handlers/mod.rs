@@ -7,6 +7,7 @@ pub mod build;
 pub mod commands;
 pub mod documents;
 pub mod lifecycle;
+pub mod run;
 pub mod rust_diagnostics;
 pub mod set_defaults;
 pub mod status;

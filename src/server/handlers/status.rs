@@ -75,11 +75,14 @@ fn current(state: &State, dir: &Path) -> Option<CrateStatus> {
         artifact: None,
         reasons: vec!["still reading the crate".to_owned()],
         message: format!("Arca is still reading {}.", entry.name()),
+        running: super::run::running(state, dir),
     })
 }
 
 fn assess(state: &State, dir: &Path) -> Option<CrateStatus> {
-    verdict::assess(state.crates.get(dir)?)
+    let mut status = verdict::assess(state.crates.get(dir)?)?;
+    status.running = super::run::running(state, dir);
+    Some(status)
 }
 
 /// Sends the crate's status if it changed since the last one sent.
@@ -368,6 +371,7 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             }
         }
         TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
+        TaskResult::Run(change) => super::run::on_change(state, change),
         TaskResult::Facts { .. } => {}
     }
 }
