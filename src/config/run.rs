@@ -414,4 +414,38 @@ mod tests {
         );
         assert!(findings("run = 3\n")[0].message.contains("must be a table"));
     }
+
+    #[test]
+    fn run_keys_complete_and_hover() {
+        use super::super::assist;
+        let text = "[rust]\nprofile = \"release\"\n\n[run]\nargs = []\n";
+        let labels: Vec<String> = assist::completions(text, text.len(), None)
+            .into_iter()
+            .map(|item| item.label)
+            .collect();
+        assert_eq!(
+            labels,
+            vec!["env", "ports", "gpus"],
+            "args is already there"
+        );
+        let header = "[rust]\nprofile = \"release\"\n[r";
+        let labels: Vec<String> = assist::completions(header, header.len(), None)
+            .into_iter()
+            .map(|item| item.label)
+            .collect();
+        assert!(labels.contains(&"run".to_owned()), "{labels:?}");
+        let gpus = "[run]\ngpus = ";
+        let values = assist::completions(gpus, gpus.len(), None);
+        assert_eq!(values[0].insert_text, "\"all\"");
+        let at = text.find("args").unwrap() + 1;
+        let hover = assist::hover(text, at, None).expect("hover on args");
+        assert!(hover.markdown.contains("**args**"), "{}", hover.markdown);
+        let at = text.find("[run]").unwrap() + 2;
+        assert!(
+            assist::hover(text, at, None)
+                .expect("hover on [run]")
+                .markdown
+                .contains("**[run]**")
+        );
+    }
 }
