@@ -116,6 +116,7 @@ if command -v nvim >/dev/null 2>&1; then
     nvim --version | head -1
     nvim_run unit unit.lua
     nvim_run integration integration.lua
+    nvim_run run run.lua
 else
     echo "nvim not found: run .ci/editors-setup.sh"
     failed=$((failed + 1)); status=1

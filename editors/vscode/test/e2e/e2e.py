@@ -374,10 +374,11 @@ def test_cancel(w):
     w.command("Arca: Cancel Build")
     w.wait_toast(r"nothing to cancel", timeout=15)
     w.clear_toasts()
-    w.write("src/main.rs", w.originals["src/main.rs"] + b"\n// cancel me\n")
+    # A build script that sleeps keeps the build running long enough to cancel.
+    w.write("build.rs", "fn main() { std::thread::sleep(std::time::Duration::from_secs(120)); }\n")
     w.wait_status(r"arca: stale", timeout=30)
     w.command("Arca: Build Image")
-    w.wait_toast(r"Packaging hello", timeout=30)
+    w.wait_toast(r"Packaging hello.*builder container", timeout=BUILD_TIMEOUT)
     w.shot("12-before-cancel")
     w.page.locator(TOASTS).filter(has_text="Packaging hello").get_by_role("button", name="Cancel").click()
     w.wait_toast(r"was cancelled; nothing was stored", timeout=60)
@@ -387,7 +388,7 @@ def test_cancel(w):
     w.wait_status(r"arca: stale", timeout=60)
     w.shot("13-cancelled")
     w.clear_toasts()
-    w.restore("src/main.rs")
+    (w.crate / "build.rs").unlink()
     w.wait_status(r"arca: fresh", timeout=60)
 
 
