@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs every editor client test against the real `arca lsp`:
 #   - VS Code extension: tsc type-check, unit tests, integration tests (node --test)
+#   - VS Code extension end to end: the packaged .vsix in code-server, driven
+#     through Chromium by Playwright (editors/vscode/test/e2e/e2e.py; needs
+#     .ci/vscode-setup.sh and a Docker engine); screenshots in
+#     $ARCA_E2E_SHOTS (default target/e2e-screenshots)
 #   - Neovim plugin: unit and integration tests in headless Neovim
 # The server binary is $ARCA_BIN (default: target/debug/arca, built here with
 # `cargo build` when missing). Needs nvim and editors/vscode/node_modules
@@ -70,6 +74,26 @@ else
     failed=$((failed + 1)); status=1
 fi
 
+echo "==> vscode: end to end in a real VS Code (code-server + Chromium via Playwright)"
+shots="${ARCA_E2E_SHOTS:-$repo/target/e2e-screenshots}"
+echo "    screenshots: $shots"
+ARCA_VSIX="$repo/editors/vscode/arca.vsix" ARCA_E2E_SHOTS="$shots" \
+    timeout 1500 python3 editors/vscode/test/e2e/e2e.py >"$log/e2e.tap" 2>"$log/e2e.err" </dev/null
+rc=$?
+cat "$log/e2e.tap"
+before=$((passed + failed))
+count "vscode e2e" "$log/e2e.tap"
+if [ $rc -ne 0 ]; then
+    status=1
+    if ! grep -qE '^# fail [1-9]' "$log/e2e.tap"; then
+        echo "    the end-to-end runner exited with $rc before reporting; stderr:"; tail -20 "$log/e2e.err"
+        failed=$((failed + 1))
+    fi
+elif [ $((passed + failed)) -eq "$before" ]; then
+    echo "    the end-to-end runner found no test"
+    failed=$((failed + 1)); status=1
+fi
+
 nvim_run() {
     local name=$1 script=$2
     echo "==> nvim: $name"
@@ -92,6 +116,7 @@ if command -v nvim >/dev/null 2>&1; then
     nvim --version | head -1
     nvim_run unit unit.lua
     nvim_run integration integration.lua
+    nvim_run run run.lua
 else
     echo "nvim not found: run .ci/editors-setup.sh"
     failed=$((failed + 1)); status=1

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod paths;
 pub mod plan;
 pub mod registry;
+pub mod runner;
 pub mod server;
 pub mod status;
 pub mod store;

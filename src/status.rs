@@ -71,6 +71,19 @@ pub struct CrateStatus {
     /// The newest artifact's push, `null` when it was not pushed.
     #[serde(default)]
     pub pushed: Option<Pushed>,
+    /// The container `arca.run` started for this crate, while it runs
+    /// (PROTOCOL.md additions; `null` otherwise).
+    #[serde(default)]
+    pub running: Option<RunningContainer>,
+}
+
+/// A running container of the crate, as the status object shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningContainer {
+    pub container: String,
+    pub image: String,
+    pub started_at: u64,
 }
 
 use std::path::Path;
@@ -139,6 +152,7 @@ pub fn assess(input: &Assessment) -> CrateStatus {
             .artifact
             .map(|artifact| artifact.metadata.runtime.clone()),
         pushed: input.artifact.and_then(Pushed::of),
+        running: None,
     };
     if input.building {
         status.state = State::Building;

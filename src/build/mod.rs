@@ -322,6 +322,11 @@ pub struct PreparedBuild {
 /// read-only and builds `--locked`.
 pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     let facts = workspace::load_crate_facts(&request.path)?;
+    // Refuse at once what the checker already knows cargo would refuse a
+    // minute later (an undeclared feature, an unknown binary...).
+    if let Some(message) = crate::config::first_error(&facts.crate_dir, Some(&facts), None) {
+        anyhow::bail!(message);
+    }
     let (config, builder_config) = crate::config::load_all(&facts.crate_dir)?;
     let settings = plan::resolve_settings(&request.overrides, &config, &facts)?;
     let extras = plan::resolve_extras(&builder_config, &facts.crate_dir)?;

@@ -159,7 +159,7 @@ async fn run_rust(args: BuildArgs) -> Result<ExitCode> {
 
 /// Prints events: stage lines and output to stderr, progress bars when
 /// stderr is a terminal.
-struct Console {
+pub(super) struct Console {
     bars: Option<MultiProgress>,
     state: Mutex<ConsoleState>,
 }
@@ -173,7 +173,7 @@ struct ConsoleState {
 }
 
 impl Console {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let bars = std::io::stderr()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
@@ -195,7 +195,7 @@ impl Console {
         }
     }
 
-    fn show(&self, event: BuildEvent) {
+    pub(super) fn show(&self, event: BuildEvent) {
         match event {
             BuildEvent::Stage { title, detail } => {
                 self.clear_bars();
@@ -291,7 +291,7 @@ impl Console {
         }
     }
 
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         self.clear_bars();
     }
 }

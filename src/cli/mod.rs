@@ -1,5 +1,5 @@
-//! The command line: `arca build rust`, `status`, `check`, `list`, `export`, `prune`,
-//! `push` and `lsp`. Each subcommand lives in its own file; this one parses the
+//! The command line: `arca build rust`, `run`, `status`, `check`, `list`, `export`,
+//! `prune`, `push` and `lsp`. Each subcommand lives in its own file; this one parses the
 //! arguments, sets up logging and maps errors to exit codes.
 
 mod build;
@@ -9,6 +9,7 @@ mod list;
 mod prune;
 mod prune_blobs;
 mod push;
+mod run;
 mod status;
 
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ enum Command {
     Prune(prune::PruneKind),
     /// Push an artifact to a registry, sending only the layers it lacks.
     Push(push::PushArgs),
+    /// Build the crate's image if it is stale, then run it (`-- ARGS` for
+    /// the program); Ctrl-C stops it and the container is removed.
+    Run(run::RunArgs),
     /// Run the language server on stdin/stdout.
     Lsp,
 }
@@ -74,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run(args),
         Command::Prune(kind) => prune::run(kind),
         Command::Push(args) => push::run(args),
+        Command::Run(args) => run::run(args),
         Command::Lsp => crate::server::run().map(|()| ExitCode::SUCCESS),
     };
     match result {

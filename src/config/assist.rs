@@ -127,6 +127,13 @@ pub fn hover(text: &str, offset: usize, facts: Option<&CrateFacts>) -> Option<Ho
         (TokenKind::Value(value), [RUST_TABLE, key]) => {
             value_hover(schema::key(key)?, value.as_deref(), facts)
         }
+        (TokenKind::Key | TokenKind::HeaderKey, [super::run::RUN_TABLE]) => {
+            super::run::RUN_TABLE_DOC.to_owned()
+        }
+        (
+            TokenKind::Key | TokenKind::HeaderKey | TokenKind::Value(_),
+            [super::run::RUN_TABLE, key],
+        ) => super::run::key(key)?.doc.to_owned(),
         _ => return None,
     };
     Some(Hover {
@@ -238,25 +245,77 @@ fn header_completions(
     partial: Range<usize>,
     offset: usize,
 ) -> Vec<Completion> {
-    if has_rust_table(scan) && !text[partial.clone()].trim().eq(RUST_TABLE) {
-        return Vec::new();
-    }
     let end = extend_word(text, offset);
+    let typed = text[partial.clone()].trim();
+    let mut items = Vec::new();
+    if !has_table(scan, super::run::RUN_TABLE) || typed == super::run::RUN_TABLE {
+        let closed = text[end..].trim_start().starts_with(']');
+        items.push(Completion {
+            label: super::run::RUN_TABLE.to_owned(),
+            kind: CompletionKind::Table,
+            detail: "How arca run starts the image".to_owned(),
+            documentation: super::run::RUN_TABLE_DOC.to_owned(),
+            insert_text: if closed {
+                super::run::RUN_TABLE.to_owned()
+            } else {
+                format!("{}]", super::run::RUN_TABLE)
+            },
+            snippet: None,
+            replace_span: Some(partial.start..end),
+        });
+    }
+    if has_rust_table(scan) && !typed.eq(RUST_TABLE) {
+        return items;
+    }
     let closed = text[end..].trim_start().starts_with(']');
     let insert = if closed {
         RUST_TABLE.to_owned()
     } else {
         format!("{RUST_TABLE}]")
     };
-    vec![Completion {
-        label: RUST_TABLE.to_owned(),
-        kind: CompletionKind::Table,
-        detail: "Arca build settings".to_owned(),
-        documentation: schema::RUST_TABLE_DOC.to_owned(),
-        insert_text: insert,
-        snippet: None,
-        replace_span: Some(partial.start..end),
-    }]
+    items.insert(
+        0,
+        Completion {
+            label: RUST_TABLE.to_owned(),
+            kind: CompletionKind::Table,
+            detail: "Arca build settings".to_owned(),
+            documentation: schema::RUST_TABLE_DOC.to_owned(),
+            insert_text: insert,
+            snippet: None,
+            replace_span: Some(partial.start..end),
+        },
+    );
+    items
+}
+
+fn has_table(scan: &Scan, name: &str) -> bool {
+    scan.tokens.iter().any(|token| {
+        matches!(token.kind, TokenKind::HeaderKey)
+            && token.path.first().is_some_and(|first| first == name)
+    })
+}
+
+/// Keys of `[run]` not yet present.
+fn run_key_completions(
+    scan: &Scan,
+    table: &[String],
+    replace: Range<usize>,
+    editing: &str,
+) -> Vec<Completion> {
+    let present = present_keys(scan, table);
+    super::run::RUN_KEYS
+        .iter()
+        .filter(|spec| !present.contains(&spec.name) || spec.name == editing)
+        .map(|spec| Completion {
+            label: spec.name.to_owned(),
+            kind: CompletionKind::Key,
+            detail: spec.summary.to_owned(),
+            documentation: spec.doc.to_owned(),
+            insert_text: spec.snippet.to_owned(),
+            snippet: None,
+            replace_span: Some(replace.clone()),
+        })
+        .collect()
 }
 
 fn key_completions(
@@ -298,6 +357,9 @@ fn key_completions(
                 replace_span: replace,
             },
         ];
+    }
+    if table == [super::run::RUN_TABLE] {
+        return run_key_completions(scan, table, partial.start..end, &text[partial.start..end]);
     }
     if table != [RUST_TABLE] {
         return Vec::new();
@@ -361,6 +423,19 @@ fn value_completions(
     let [table, key] = path else {
         return Vec::new();
     };
+    if table == super::run::RUN_TABLE && key == "gpus" && !in_array {
+        return vec![Completion {
+            label: "\"all\"".to_owned(),
+            kind: CompletionKind::Value,
+            detail: "every GPU of the engine's host".to_owned(),
+            documentation: super::run::key("gpus")
+                .map(|spec| spec.doc.to_owned())
+                .unwrap_or_default(),
+            insert_text: "\"all\"".to_owned(),
+            snippet: None,
+            replace_span: None,
+        }];
+    }
     if table != RUST_TABLE {
         return Vec::new();
     }
@@ -638,7 +713,11 @@ impl Scanner<'_> {
     /// Keeps the tokens of the `rust` table (the only ones completion and
     /// hover use), so a huge file costs no memory per foreign entry.
     fn push_token(&mut self, token: Token) {
-        if token.path.first().is_some_and(|first| first == RUST_TABLE) {
+        if token
+            .path
+            .first()
+            .is_some_and(|first| first == RUST_TABLE || first == super::run::RUN_TABLE)
+        {
             self.tokens.push(token);
         }
     }
@@ -950,7 +1029,9 @@ impl Scanner<'_> {
         let end = end.min(bytes.len());
         let content_end = end;
         let token_end = if closed { end + open } else { end };
-        let relevant = path.first().is_some_and(|first| first == RUST_TABLE);
+        let relevant = path
+            .first()
+            .is_some_and(|first| first == RUST_TABLE || first == super::run::RUN_TABLE);
         let content = if relevant {
             text.get(content_start..content_end).map(unescape)
         } else {
@@ -1167,8 +1248,8 @@ mod tests {
             ("[rust]\nfeatures = [\"|\"]", vec!["cli", "http"]),
             ("[rust]\nfeatures = [\n  \"cli\",\n  |\n]\n", vec!["http"]),
             ("[rust]\nfeatures = |", vec!["[]"]),
-            ("[ru|", vec!["rust"]),
-            ("[|]", vec!["rust"]),
+            ("[ru|", vec!["rust", "run"]),
+            ("[|]", vec!["rust", "run"]),
             ("rust.|", all_keys.clone()),
             ("rust.profile = \"dev\"\nrust.|", rest.clone()),
             ("rust.bin = \"|\"", vec!["client", "server"]),

@@ -297,6 +297,10 @@ impl<'a> Checker<'a> {
             };
             if name == RUST_TABLE {
                 self.check_rust_item(key, item);
+            } else if name == super::run::RUN_TABLE {
+                let room = MAX_FINDINGS.saturating_sub(self.findings.len());
+                let found = super::run::check(self.text, key, item);
+                self.findings.extend(found.into_iter().take(room));
             } else {
                 self.unknown_top_level(name, key, item);
             }

@@ -10,6 +10,7 @@ pub mod builder_values;
 pub mod checker;
 pub mod edit;
 pub mod image_ref;
+pub mod run;
 pub mod schema;
 
 use std::ops::Range;
@@ -103,6 +104,38 @@ pub fn load_push_to(crate_dir: &Path) -> Result<Option<String>> {
         Err(error) => Err(error)
             .with_context(|| format!("Failed to read {}", config_path(crate_dir).display())),
     }
+}
+
+/// The first error of a crate's config, checked against the crate's facts
+/// (so undeclared features and unknown binaries count), as a message that
+/// says where it is and what to do; `None` when the config has no error.
+/// `text` is the config's text when the caller has it (an editor's open
+/// document); otherwise the saved file is read.
+pub fn first_error(
+    crate_dir: &Path,
+    facts: Option<&crate::workspace::CrateFacts>,
+    text: Option<&str>,
+) -> Option<String> {
+    let path = config_path(crate_dir);
+    let owned;
+    let text = match text {
+        Some(text) => text,
+        None => {
+            owned = std::fs::read_to_string(&path).ok()?;
+            &owned
+        }
+    };
+    let findings = checker::check(text, facts);
+    let error = findings
+        .iter()
+        .find(|finding| finding.severity == Severity::Error)?;
+    let (line, _) = line_col(text, error.span.start);
+    Some(format!(
+        "{} has an error, so nothing was built: {} (line {}). Fix it and try again.",
+        path.display(),
+        error.message,
+        line + 1
+    ))
 }
 
 /// Writes the `Some` settings into the crate's config through

@@ -15,14 +15,16 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, ExecConfig, HostConfig, Mount, MountType, VolumeCreateRequest,
+    ContainerCreateBody, DeviceRequest, ExecConfig, HostConfig, Mount, MountType, PortBinding,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, ContainerArchiveInfoOptionsBuilder,
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
     ImportImageOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
     ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bollard::{body_full, container::LogOutput};
 use futures_util::StreamExt;
@@ -30,8 +32,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::discovery::{self, EngineKind};
 use super::{
-    BytesSink, ContainerEngine, ContainerSpec, ExecSpec, ImageFacts, LineSink, MountSource,
-    OutputLine, PullProgress, PullSink, Stream,
+    BytesSink, ContainerEngine, ContainerSpec, ExecSpec, GpuRequest, ImageFacts, LineSink,
+    MountSource, OutputLine, PullProgress, PullSink, RunSpec, Stream,
 };
 
 /// Long operations (a cargo build, an export) are bounded by cancellation,
@@ -499,63 +501,55 @@ impl ContainerEngine for DockerEngine {
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
-        let mounts = spec
-            .mounts
-            .iter()
-            .map(|mount| {
-                let (typ, source) = match &mount.source {
-                    MountSource::HostPath(path) => (MountType::BIND, path.display().to_string()),
-                    MountSource::Volume(name) => (MountType::VOLUME, name.clone()),
-                };
-                Mount {
-                    target: Some(mount.target.clone()),
-                    source: Some(source),
-                    typ: Some(typ),
-                    read_only: Some(mount.read_only),
+        self.create(spec, container_body(spec)).await
+    }
+
+    async fn create_run_container(&self, spec: &RunSpec) -> Result<String> {
+        let mut body = container_body(&spec.container);
+        let mut exposed = Vec::new();
+        let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        for port in &spec.ports {
+            let key = format!("{}/{}", port.container, port.protocol);
+            exposed.push(key.clone());
+            bindings
+                .entry(key)
+                .or_default()
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: None,
+                    host_port: Some(port.host.map(|host| host.to_string()).unwrap_or_default()),
+                });
+        }
+        body.exposed_ports = (!exposed.is_empty()).then_some(exposed);
+        if let Some(host) = body.host_config.as_mut() {
+            host.init = Some(spec.init);
+            host.port_bindings = (!bindings.is_empty()).then_some(bindings);
+            host.device_requests = spec.gpus.map(|gpus| {
+                vec![DeviceRequest {
+                    count: Some(match gpus {
+                        GpuRequest::All => -1,
+                        GpuRequest::Count(count) => i64::from(count),
+                    }),
+                    capabilities: Some(vec![vec!["gpu".to_owned()]]),
                     ..Default::default()
-                }
-            })
-            .collect();
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            cmd: Some(spec.cmd.clone()),
-            env: Some(
-                spec.env
-                    .iter()
-                    .map(|(key, value)| format!("{key}={value}"))
-                    .collect(),
-            ),
-            working_dir: spec.working_dir.clone(),
-            user: spec.user.clone(),
-            labels: Some(spec.labels.iter().cloned().collect()),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            host_config: Some(HostConfig {
-                mounts: Some(mounts),
-                auto_remove: Some(spec.auto_remove),
-                // The engine's init as PID 1: signals reach the command and
-                // a stop is prompt (no 10 s wait for a `sleep` session).
-                init: Some(true),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let options = spec
-            .name
-            .as_deref()
-            .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
-        let created = self
-            .docker
-            .create_container(options, body)
-            .await
-            .map_err(|error| {
-                anyhow!(
-                    "Failed to create a container from `{}`: {}",
-                    spec.image,
-                    server_message(&error)
-                )
-            })?;
-        Ok(created.id)
+                }]
+            });
+        }
+        self.create(&spec.container, body).await
+    }
+
+    async fn stop_container(&self, container: &str, grace_seconds: i32) -> Result<()> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(grace_seconds)
+            .build();
+        match self.docker.stop_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(error) if matches!(status_of(&error), Some(304 | 404 | 409)) => Ok(()),
+            Err(error) => Err(anyhow!(
+                "Failed to stop container {container}: {}",
+                server_message(&error)
+            )),
+        }
     }
 
     async fn upload_tar(&self, container: &str, dest: &str, tar: Vec<u8>) -> Result<()> {
@@ -577,7 +571,11 @@ impl ContainerEngine for DockerEngine {
         self.docker
             .start_container(container, None)
             .await
-            .map_err(|error| anyhow!("Failed to start the container: {}", server_message(&error)))
+            .map_err(|error| {
+                let message = server_message(&error);
+                self.gpu_error(&message)
+                    .unwrap_or_else(|| anyhow!("Failed to start the container: {message}"))
+            })
     }
 
     async fn follow_output(&self, container: &str, output: LineSink<'_>) -> Result<()> {
@@ -823,6 +821,87 @@ impl ContainerEngine for DockerEngine {
             .into_iter()
             .map(|volume| volume.name)
             .collect())
+    }
+}
+
+impl DockerEngine {
+    /// Creates a container from `body`, named as `spec` asks.
+    async fn create(&self, spec: &ContainerSpec, body: ContainerCreateBody) -> Result<String> {
+        let options = spec
+            .name
+            .as_deref()
+            .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
+        let created = self
+            .docker
+            .create_container(options, body)
+            .await
+            .map_err(|error| {
+                let message = server_message(&error);
+                self.gpu_error(&message).unwrap_or_else(|| {
+                    anyhow!(
+                        "Failed to create a container from `{}`: {message}",
+                        spec.image
+                    )
+                })
+            })?;
+        Ok(created.id)
+    }
+
+    /// Docker's answer to a GPU request without the NVIDIA runtime
+    /// (`could not select device driver "" with capabilities: [[gpu]]`),
+    /// turned into what to do.
+    fn gpu_error(&self, message: &str) -> Option<anyhow::Error> {
+        (message.contains("could not select device driver") && message.contains("gpu")).then(|| {
+            anyhow!(
+                "The engine at {} cannot give containers GPUs ({message}). Install the NVIDIA Container Toolkit on the engine's host (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/) and restart the engine, or remove `gpus` from the [run] table of .arca/config.toml.",
+                self.endpoint
+            )
+        })
+    }
+}
+
+/// The engine's create body for a plain container.
+fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|mount| {
+            let (typ, source) = match &mount.source {
+                MountSource::HostPath(path) => (MountType::BIND, path.display().to_string()),
+                MountSource::Volume(name) => (MountType::VOLUME, name.clone()),
+            };
+            Mount {
+                target: Some(mount.target.clone()),
+                source: Some(source),
+                typ: Some(typ),
+                read_only: Some(mount.read_only),
+                ..Default::default()
+            }
+        })
+        .collect();
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: Some(spec.cmd.clone()),
+        env: Some(
+            spec.env
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect(),
+        ),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        labels: Some(spec.labels.iter().cloned().collect()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        host_config: Some(HostConfig {
+            mounts: Some(mounts),
+            auto_remove: Some(spec.auto_remove),
+            // The engine's init as PID 1: signals reach the command and
+            // a stop is prompt (no 10 s wait for a `sleep` session).
+            init: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 

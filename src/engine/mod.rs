@@ -87,6 +87,36 @@ pub struct ContainerSpec {
     pub auto_remove: bool,
 }
 
+/// A port published on the engine's host: `host` (the engine picks one
+/// when `None`) → `container`/`protocol`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    pub host: Option<u16>,
+    pub container: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+/// GPU access for a container, sent as the engine's device request
+/// (`--gpus all` / `--gpus N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuRequest {
+    All,
+    Count(u32),
+}
+
+/// Everything needed to create a container that runs an image for the
+/// user (`arca run`): the plain container plus what only running needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSpec {
+    pub container: ContainerSpec,
+    pub ports: Vec<PortSpec>,
+    /// Run the engine's init as PID 1, so signals (Ctrl-C, `docker stop`)
+    /// reach the program and zombies are reaped.
+    pub init: bool,
+    pub gpus: Option<GpuRequest>,
+}
+
 /// A command to run in a running container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecSpec {
@@ -186,6 +216,25 @@ pub trait ContainerEngine: Send + Sync {
 
     /// Creates (does not start) a container; returns its id.
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Creates (does not start) a container that runs an image for the
+    /// user: published ports, the engine's init, GPU device requests.
+    /// Returns its id. (Default, for engines that have not added it: a
+    /// clear refusal.)
+    async fn create_run_container(&self, spec: &RunSpec) -> Result<String> {
+        anyhow::bail!(
+            "The {} engine at {} cannot run `{}` from Arca yet. Run it with the engine's own CLI.",
+            self.runtime_name(),
+            self.endpoint(),
+            spec.container.image
+        )
+    }
+    /// Stops a running container: SIGTERM, then SIGKILL after
+    /// `grace_seconds`. One that is gone or stopped is fine. (Default:
+    /// kill at once.)
+    async fn stop_container(&self, container: &str, grace_seconds: i32) -> Result<()> {
+        let _ = grace_seconds;
+        self.kill_container(container).await
+    }
     /// Extracts an uncompressed tar archive at `dest` inside the container.
     async fn upload_tar(&self, container: &str, dest: &str, tar: Vec<u8>) -> Result<()>;
     async fn start_container(&self, container: &str) -> Result<()>;

@@ -107,6 +107,8 @@ pub enum TaskResult {
     Tick,
     /// A build or package ended.
     BuildFinished(Finished),
+    /// A container of `arca.run` started or exited.
+    Run(super::handlers::run::RunChange),
     /// Time to recompute the whole-tree fingerprint (if still wanted).
     RefingerprintDue { crate_dir: PathBuf, generation: u64 },
     /// The whole-tree fingerprint of the current tree was recomputed.

@@ -284,6 +284,7 @@ impl CrateEntry {
                 .as_ref()
                 .map(|artifact| artifact.metadata.runtime.clone()),
             pushed: self.artifact.as_ref().and_then(status::Pushed::of),
+            running: None,
         }
     }
 }

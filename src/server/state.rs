@@ -41,6 +41,8 @@ pub struct State {
     pub rust_diagnostics: HashMap<PathBuf, BTreeSet<Url>>,
     /// Running builds and packages, one per crate at most.
     pub operations: HashMap<PathBuf, Operation>,
+    /// Runs started by `arca.run`, one per crate at most.
+    pub runs: HashMap<PathBuf, super::handlers::run::RunHandle>,
     /// Source of generations for background work.
     pub next_generation: u64,
     /// Whether the client declared `workspace.applyEdit`.
@@ -96,6 +98,7 @@ impl State {
             watches_ready: false,
             rust_diagnostics: HashMap::new(),
             operations: HashMap::new(),
+            runs: HashMap::new(),
             next_generation: 1,
             client_apply_edit: false,
             discovery_generation: 0,

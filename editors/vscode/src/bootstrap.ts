@@ -9,7 +9,8 @@ import * as path from "node:path";
 
 export const NOT_FOUND_MESSAGE =
   "Arca language server not found. Install it with `cargo install --path .` in the Arca repository " +
-  "(or put `arca` on your PATH), or set `arca.server.path` to the `arca` binary.";
+  "(or put `arca` on your PATH), or set `arca.server.path` to the `arca` binary " +
+  "(in Remote settings when VS Code runs remotely: code-server, SSH, WSL, containers).";
 
 export class ServerNotFound extends Error {}
 

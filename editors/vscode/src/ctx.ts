@@ -7,9 +7,14 @@ import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions, State } from "vscode-languageclient/node";
 import { findServer, serverEnv, ServerNotFound } from "./bootstrap";
 import { chooseCrate, crateForFile } from "./crates";
-import { ArcaSession, describePackage, errorMessage } from "./protocol";
+import * as readline from "node:readline";
+import type { Readable } from "node:stream";
+import { forNotification, isCancellation, serverLogLine } from "./messages";
+import { showProgressAsNotifications } from "./progress";
+import { ArcaSession, describePackage, errorMessage, OutputNotification } from "./protocol";
 import { serverView, StatusView, viewFor } from "./state";
 import type { CrateStatus } from "./status";
+import { RunTerminals } from "./terminal";
 
 const BUILD_IMAGE = "arca.client.buildImage";
 const SHOW_OUTPUT = "arca.client.showOutput";
@@ -21,6 +26,9 @@ export class Ctx implements vscode.Disposable {
   private readonly statusBar: vscode.StatusBarItem;
   private readonly languageStatus: vscode.LanguageStatusItem;
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly terminals: RunTerminals;
+  /** Closes the "server not found" notification (once the server runs). */
+  private dismissNotFound: (() => void) | undefined;
 
   constructor() {
     this.output = vscode.window.createOutputChannel("Arca", { log: true });
@@ -31,10 +39,12 @@ export class Ctx implements vscode.Disposable {
       { pattern: "**/.arca/config.toml" },
     ]);
     this.languageStatus.name = "Arca";
+    this.terminals = new RunTerminals((crateUri) => void this.session?.stopRun(crateUri).catch(() => undefined));
     this.disposables.push(
       this.output,
       this.statusBar,
       this.languageStatus,
+      this.terminals,
       vscode.window.onDidChangeActiveTextEditor(() => this.render()),
       vscode.workspace.onDidChangeConfiguration((event) => {
         if (event.affectsConfiguration("arca.server")) {
@@ -55,16 +65,16 @@ export class Ctx implements vscode.Disposable {
         throw error;
       }
       this.show(serverView("stopped", error.message));
-      // Not awaited: activation must not wait for the user to dismiss it.
-      void vscode.window.showErrorMessage(error.message, "Open Settings").then((choice) => {
-        if (choice === "Open Settings") {
-          void vscode.commands.executeCommand("workbench.action.openSettings", "arca.server.path");
-        }
-      });
+      this.output.error(error.message);
+      this.showNotFound(error.message);
       return;
     }
-    const env = serverEnv(process.env, config.get<Record<string, string | null> | null>("server.extraEnv"));
+    this.dismissNotFound?.();
+    // The server logs to stderr, which the client copies into the Arca
+    // output channel; `info` shows what it found (crates, failures).
+    const env = serverEnv({ RUST_LOG: "info", ...process.env }, config.get<Record<string, string | null> | null>("server.extraEnv"));
     const serverOptions: ServerOptions = { command, args: ["lsp"], options: { env } };
+    this.output.info(`Starting ${command} lsp`);
     const clientOptions: LanguageClientOptions = {
       documentSelector: [
         { scheme: "file", language: "rust" },
@@ -72,6 +82,16 @@ export class Ctx implements vscode.Disposable {
       ],
       outputChannel: this.output,
       traceOutputChannel: this.output,
+      // The server logs to stderr with a level per line; keep that level
+      // (the default files every stderr line under [error]).
+      stdioOptions: {
+        stdout: (input, channel) => lines(input, (line) => channel.info(line)),
+        stderr: (input, channel) =>
+          lines(input, (line) => {
+            const { level, text } = serverLogLine(line);
+            channel[level](text);
+          }),
+      },
     };
     const client = new LanguageClient("arca", "Arca", serverOptions, clientOptions);
     const session = new ArcaSession(client);
@@ -79,21 +99,47 @@ export class Ctx implements vscode.Disposable {
     this.session = session;
     session.onDidChange(() => this.render());
     client.onDidChangeState((event) => {
-      if (event.newState === State.Stopped) {
-        this.show(serverView("stopped", "The Arca language server stopped. Run `Arca: Restart Server`; details are in the Arca output."));
+      if (event.newState === State.Stopped && this.client === client) {
+        this.output.warn("The Arca language server stopped.");
+        this.show(serverView("stopped", "The Arca language server stopped. Run Arca: Restart Server; the Arca output has its log."));
       }
     });
     this.show(serverView("starting", ""));
     try {
       await client.start();
-      await session.refresh();
+      this.disposables.push(
+        showProgressAsNotifications(client),
+        client.onNotification(OutputNotification, (params) => this.terminals.output(params)),
+      );
+      const statuses = await session.refresh();
+      this.output.info(`The Arca language server is running; ${statuses.length} crate(s) in the workspace.`);
       this.render();
     } catch (error) {
-      this.show(serverView("stopped", errorMessage(error)));
-      void vscode.window.showErrorMessage(`Arca language server failed to start: ${errorMessage(error)}`, "Show Output").then(
-        (choice) => choice && this.output.show(),
-      );
+      const message = errorMessage(error);
+      this.output.error(`The Arca language server failed to start: ${message}`);
+      this.show(serverView("stopped", message));
+      void vscode.window
+        .showErrorMessage(`Arca language server failed to start: ${forNotification(message)}`, "Show Output")
+        .then((choice) => choice && this.output.show());
     }
+  }
+
+  /** A dismissable "not found" notification with a link to the setting; closed once the server starts. */
+  private showNotFound(message: string): void {
+    this.dismissNotFound?.();
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, cancellable: true },
+      (progress, token) =>
+        new Promise<void>((resolve) => {
+          this.dismissNotFound = () => {
+            this.dismissNotFound = undefined;
+            resolve();
+          };
+          token.onCancellationRequested(() => this.dismissNotFound?.());
+          const link = `command:workbench.action.openSettings?${encodeURIComponent(JSON.stringify(["arca.server.path"]))}`;
+          progress.report({ message: `${forNotification(message)} [Open Settings](${link})` });
+        }),
+    );
   }
 
   async stop(): Promise<void> {
@@ -118,9 +164,13 @@ export class Ctx implements vscode.Disposable {
       return;
     }
     const [session, crate] = target;
+    if (this.refuseBroken(crate)) {
+      return;
+    }
     try {
       const result = await session.packageImage(crate.crate);
-      void vscode.window.showInformationMessage(`Arca: ${describePackage(result)}`);
+      this.output.info(describePackage(result));
+      void vscode.window.showInformationMessage(`Arca: ${forNotification(describePackage(result))}`);
     } catch (error) {
       this.showError(crate, error);
     }
@@ -156,6 +206,73 @@ export class Ctx implements vscode.Disposable {
     }
   }
 
+  /** `arca.run` on the active crate, its output in a terminal. */
+  async runImage(): Promise<void> {
+    const target = await this.targetCrate();
+    if (!target) {
+      return;
+    }
+    const [session, crate] = target;
+    if (this.refuseBroken(crate)) {
+      return;
+    }
+    if (crate.running) {
+      this.terminals.open(crate.crate, crate.name);
+      void vscode.window.showInformationMessage(
+        `Arca: ${crate.name} is already running. Stop it with Arca: Stop before running it again.`,
+      );
+      return;
+    }
+    this.terminals.open(crate.crate, crate.name);
+    this.terminals.note(crate.crate, crate.state === "fresh" ? `Starting ${crate.name}…` : `Building ${crate.name}, then running it…`);
+    try {
+      const result = await session.run(crate.crate);
+      this.output.info(`Running ${result.image} in container ${result.container}`);
+      this.terminals.note(crate.crate, `Running ${result.image} (container ${result.container.slice(0, 12)}). Ctrl-C stops it.`);
+    } catch (error) {
+      this.terminals.note(crate.crate, forNotification(errorMessage(error)));
+      this.showError(crate, error);
+    }
+  }
+
+  /** `arca.stop`: stops the running container of the active (or only running) crate. */
+  async stopRun(): Promise<void> {
+    const session = this.session;
+    if (!session) {
+      return;
+    }
+    const running = session.crates().filter((crate) => crate.running);
+    if (running.length === 0) {
+      void vscode.window.showInformationMessage("Arca: nothing is running.");
+      return;
+    }
+    const target = running.length === 1 ? ([session, running[0]] as const) : await this.targetCrate();
+    if (!target) {
+      return;
+    }
+    try {
+      this.terminals.note(target[1].crate, "Stopping…");
+      await target[0].stopRun(target[1].crate);
+    } catch (error) {
+      this.showError(target[1], error);
+    }
+  }
+
+  /** A crate whose status is `error` cannot build: say why at once, naming the file. */
+  private refuseBroken(crate: CrateStatus): boolean {
+    if (crate.state !== "error") {
+      return false;
+    }
+    const message = `Arca cannot build ${crate.name}: ${forNotification(crate.message || "its Cargo.toml cannot be read.")}`;
+    this.output.error(message);
+    void vscode.window.showErrorMessage(message, "Open Cargo.toml").then((choice) => {
+      if (choice) {
+        void vscode.window.showTextDocument(vscode.Uri.joinPath(vscode.Uri.parse(crate.crate), "Cargo.toml"));
+      }
+    });
+    return true;
+  }
+
   /** `arca.build` on the active crate. */
   async buildBinary(): Promise<void> {
     const target = await this.targetCrate();
@@ -163,6 +280,9 @@ export class Ctx implements vscode.Disposable {
       return;
     }
     const [session, crate] = target;
+    if (this.refuseBroken(crate)) {
+      return;
+    }
     try {
       const result = await session.buildBinary(crate.crate);
       void vscode.window.showInformationMessage(`Arca: built ${result.binary}`);
@@ -178,7 +298,11 @@ export class Ctx implements vscode.Disposable {
       return;
     }
     const building = session.crates().filter((crate) => crate.state === "building");
-    const target = building.length === 1 ? [session, building[0]] as const : await this.targetCrate();
+    if (building.length === 0) {
+      void vscode.window.showInformationMessage("Arca: no build is running, so there is nothing to cancel.");
+      return;
+    }
+    const target = building.length === 1 ? ([session, building[0]] as const) : await this.targetCrate();
     if (!target) {
       return;
     }
@@ -199,7 +323,7 @@ export class Ctx implements vscode.Disposable {
   private async targetCrate(): Promise<readonly [ArcaSession, CrateStatus] | undefined> {
     const session = this.session;
     if (!session) {
-      void vscode.window.showErrorMessage("The Arca language server is not running. Run `Arca: Restart Server`.");
+      void vscode.window.showErrorMessage("The Arca language server is not running. Run Arca: Restart Server.");
       return undefined;
     }
     const choice = chooseCrate(activeFile(), session.crates());
@@ -208,7 +332,7 @@ export class Ctx implements vscode.Disposable {
         return [session, choice.crate];
       case "none":
         void vscode.window.showErrorMessage(
-          "Arca found no crate with a binary target in this workspace. Open a folder with a Cargo.toml that has a [package] and a binary.",
+          "Arca found no crate in this workspace. Open a folder whose Cargo.toml has a [package] with a binary target; if it has one, check that Cargo.toml is valid (the Arca output says what the server found).",
         );
         return undefined;
       case "pick": {
@@ -227,7 +351,14 @@ export class Ctx implements vscode.Disposable {
   }
 
   private showError(crate: CrateStatus, error: unknown): void {
-    void vscode.window.showErrorMessage(`Arca (${crate.name}): ${errorMessage(error)}`, "Show Output").then(
+    if (isCancellation(error)) {
+      this.output.info(`${crate.name}: build cancelled`);
+      void vscode.window.showInformationMessage(`Arca: the build of ${crate.name} was cancelled; nothing was stored.`);
+      return;
+    }
+    const message = forNotification(errorMessage(error));
+    this.output.error(`${crate.name}: ${errorMessage(error)}`);
+    void vscode.window.showErrorMessage(`Arca (${crate.name}): ${message}`, "Show Output").then(
       (choice) => choice && this.output.show(),
     );
   }
@@ -260,7 +391,7 @@ export class Ctx implements vscode.Disposable {
     this.statusBar.command = command;
     this.statusBar.show();
     this.languageStatus.text = view.text;
-    this.languageStatus.detail = view.tooltip.split("\n").find((line) => line !== "" && !line.startsWith("**"));
+    this.languageStatus.detail = view.detail;
     this.languageStatus.severity =
       view.severity === "error"
         ? vscode.LanguageStatusSeverity.Error
@@ -273,6 +404,10 @@ export class Ctx implements vscode.Disposable {
         ? { title: "Build Image", command: BUILD_IMAGE }
         : { title: "Show Output", command: SHOW_OUTPUT };
   }
+}
+
+function lines(input: Readable, each: (line: string) => void): void {
+  readline.createInterface({ input, crlfDelay: Infinity, terminal: false, historySize: 0 }).on("line", each);
 }
 
 function activeFile(): string | undefined {

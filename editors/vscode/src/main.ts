@@ -11,6 +11,8 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<void> | void> = {
   "arca.client.buildBinary": (ctx) => ctx.buildBinary(),
   "arca.client.pushImage": (ctx) => ctx.pushImage(),
   "arca.client.cancelBuild": (ctx) => ctx.cancelBuild(),
+  "arca.client.runImage": (ctx) => ctx.runImage(),
+  "arca.client.stop": (ctx) => ctx.stopRun(),
   "arca.client.showOutput": (ctx) => ctx.output.show(),
   "arca.client.restartServer": (ctx) => ctx.restart(),
 };

@@ -18,6 +18,21 @@ import type { CrateStatus } from "./status";
 /** `arca/status`, server to client: one crate's status changed. */
 export const StatusNotification = new ProtocolNotificationType<CrateStatus, void>("arca/status");
 
+/** `arca/removed`, server to client: the crate left the workspace (PROTOCOL.md additions). */
+export const RemovedNotification = new ProtocolNotificationType<{ crate: string }, void>("arca/removed");
+
+/** One line a running container printed, or (with `exitCode`, no `text`) its end. */
+export interface OutputParams {
+  crate: string;
+  container: string;
+  stream?: "stdout" | "stderr";
+  text?: string;
+  exitCode?: number;
+}
+
+/** `arca/output`, server to client (PROTOCOL.md additions). */
+export const OutputNotification = new ProtocolNotificationType<OutputParams, void>("arca/output");
+
 export interface StatusParams {
   crate?: string;
 }
@@ -32,6 +47,8 @@ export const ServerCommand = {
   cancel: "arca.cancel",
   setDefaults: "arca.setDefaults",
   push: "arca.push",
+  run: "arca.run",
+  stop: "arca.stop",
 } as const;
 
 /** The answer of `arca.push`. */
@@ -39,6 +56,11 @@ export interface PushResult {
   ref: string;
   tag: string;
   bytesSent: number;
+}
+
+export interface RunResult {
+  container: string;
+  image: string;
 }
 
 export interface BuildResult {
@@ -77,10 +99,13 @@ export interface Peer {
 export class ArcaSession implements Disposable {
   private readonly statuses = new Map<string, CrateStatus>();
   private readonly listeners = new Set<(status: CrateStatus) => void>();
-  private readonly subscription: Disposable;
+  private readonly subscriptions: Disposable[];
 
   constructor(private readonly peer: Peer) {
-    this.subscription = peer.onNotification(StatusNotification, (status) => this.update(status));
+    this.subscriptions = [
+      peer.onNotification(StatusNotification, (status) => this.update(status)),
+      peer.onNotification(RemovedNotification, ({ crate }) => this.remove(crate)),
+    ];
   }
 
   /** All crates, in the order the server first reported them. */
@@ -127,13 +152,34 @@ export class ArcaSession implements Disposable {
     await this.execute<null>(ServerCommand.cancel, { crate: crateUri });
   }
 
+  /** `arca.run`: packages the crate if stale and starts its image; output arrives as `arca/output`. */
+  run(crateUri: string, args?: string[], token?: CancellationToken): Promise<RunResult> {
+    return this.execute<RunResult>(ServerCommand.run, args ? { crate: crateUri, args } : { crate: crateUri }, token);
+  }
+
+  /** `arca.stop`: stops and removes the crate's running container, if any. */
+  async stopRun(crateUri: string): Promise<void> {
+    await this.execute<null>(ServerCommand.stop, { crate: crateUri });
+  }
+
   dispose(): void {
-    this.subscription.dispose();
+    for (const subscription of this.subscriptions) {
+      subscription.dispose();
+    }
     this.listeners.clear();
   }
 
   private async execute<R>(command: string, argument: object, token?: CancellationToken): Promise<R> {
     return (await this.peer.sendRequest(ExecuteCommandRequest.type, { command, arguments: [argument] }, token)) as R;
+  }
+
+  private remove(crateUri: string): void {
+    const status = this.statuses.get(crateUri);
+    if (status && this.statuses.delete(crateUri)) {
+      for (const listener of this.listeners) {
+        listener(status);
+      }
+    }
   }
 
   private update(status: CrateStatus): void {

@@ -2,6 +2,7 @@
 // language status item show: text, codicon, tooltip, severity. No `vscode`
 // import, so it runs under `node --test`.
 
+import { plain, withoutCliHints } from "./messages";
 import type { CrateState, CrateStatus } from "./status";
 
 export type Severity = "information" | "warning" | "error";
@@ -14,6 +15,8 @@ export interface StatusView {
   severity: Severity;
   /** True while a build runs: the language status item shows as busy. */
   busy: boolean;
+  /** One plain-text line for the language status item. */
+  detail: string;
   /** What a click does: build the image, or (while building) show the build output. */
   click: "buildImage" | "showOutput";
 }
@@ -50,20 +53,26 @@ const PRIORITY: CrateState[] = ["error", "building", "stale", "unconfigured", "m
 
 /** The status bar view of one crate. */
 export function viewOf(status: CrateStatus): StatusView {
-  const lines = [`**${escapeMarkdown(status.name)}**: ${status.state}`, "", SUMMARY[status.state]];
-  if (status.message && status.message !== SUMMARY[status.state]) {
-    lines.push("", escapeMarkdown(status.message));
+  // The server's message already names the tag and the reasons: say each once.
+  const message = withoutCliHints(status.message);
+  const lines = [`**${escapeMarkdown(status.name)}**: ${status.state}`, "", escapeMarkdown(message || SUMMARY[status.state])];
+  if (status.state === "stale") {
+    const unnamed = status.reasons.filter((reason) => !message.includes(reason));
+    if (unnamed.length > 0) {
+      lines.push("", ...unnamed.map((reason) => `- ${escapeMarkdown(reason)}`));
+    }
   }
-  if (status.state === "stale" && status.reasons.length > 0) {
-    lines.push("", ...status.reasons.map((reason) => `- ${escapeMarkdown(reason)}`));
-  }
-  if (status.artifact) {
+  if (status.artifact && !message.includes(status.artifact.tag)) {
     lines.push("", `Image: \`${status.artifact.tag}\``);
+  }
+  if (status.running) {
+    lines.push("", `Running in container \`${status.running.container.slice(0, 12)}\`.`);
   }
   lines.push("", status.state === "building" ? "Click to show the build output." : "Click to build the image.");
   return {
-    text: `${ICONS[status.state]} arca: ${status.state}`,
+    text: `${ICONS[status.state]} arca: ${status.state}${status.running ? " $(play)" : ""}`,
     tooltip: lines.join("\n"),
+    detail: plain(message || SUMMARY[status.state]),
     severity: SEVERITY[status.state],
     busy: status.state === "building",
     click: status.state === "building" ? "showOutput" : "buildImage",
@@ -90,10 +99,11 @@ export function viewFor(statuses: CrateStatus[], active: CrateStatus | undefined
   const lines = statuses
     .slice()
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((s) => `- **${escapeMarkdown(s.name)}**: ${s.state}${s.message ? ` (${escapeMarkdown(s.message)})` : ""}`);
+    .map((s) => `- **${escapeMarkdown(s.name)}**: ${s.state}${s.message ? ` (${escapeMarkdown(withoutCliHints(s.message))})` : ""}`);
   return {
     text: `${ICONS[worst]} arca: ${count}/${statuses.length} ${worst}`,
     tooltip: [`${statuses.length} crates`, "", ...lines].join("\n"),
+    detail: `${count} of ${statuses.length} crates ${worst}`,
     severity: SEVERITY[worst],
     busy: statuses.some((s) => s.state === "building"),
     click: "buildImage",
@@ -106,6 +116,7 @@ export function serverView(kind: "starting" | "stopped", detail: string): Status
     ? {
         text: "$(loading~spin) arca",
         tooltip: "Starting the Arca language server…",
+        detail: "Starting the Arca language server…",
         severity: "information",
         busy: true,
         click: "showOutput",
@@ -113,12 +124,17 @@ export function serverView(kind: "starting" | "stopped", detail: string): Status
     : {
         text: "$(error) arca: server stopped",
         tooltip: escapeMarkdown(detail),
+        detail: plain(detail),
         severity: "error",
         busy: false,
         click: "showOutput",
       };
 }
 
+/** Escapes markdown, except that `code` spans stay code (rendered, not shown as backticks). */
 function escapeMarkdown(text: string): string {
-  return text.replace(/([\\`*_{}[\]()#+\-!|<>])/g, "\\$1");
+  return text
+    .split(/(`[^`]*`)/)
+    .map((part, index) => (index % 2 === 1 ? part : part.replace(/([\\`*_{}[\]()#+\-!|<>])/g, "\\$1")))
+    .join("");
 }

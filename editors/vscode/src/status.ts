@@ -19,4 +19,12 @@ export interface CrateStatus {
   artifact: ArtifactSummary | null;
   reasons: string[];
   message: string;
+  /** The container `arca.run` started, while it runs (PROTOCOL.md additions; absent from older servers). */
+  running?: RunningContainer | null;
+}
+
+export interface RunningContainer {
+  container: string;
+  image: string;
+  startedAt: number;
 }

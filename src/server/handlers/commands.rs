@@ -57,6 +57,15 @@ pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Resu
             cancel_crate(state, &dir);
             Ok(Answer::Now(None))
         }
+        "arca.run" | "arca.stop" => {
+            let args: super::run::RunArgs = single_argument(&params.command, params.arguments)?;
+            let dir = resolve_crate(state, args.crate_uri.as_deref())?;
+            if params.command == "arca.run" {
+                super::run::start(state, &dir, args)
+            } else {
+                Ok(super::run::stop(state, &dir))
+            }
+        }
         "arca.setDefaults" => {
             let args: SetDefaultsArgs = single_argument(&params.command, params.arguments)?;
             let dir = resolve_crate(state, args.crate_uri.as_deref())?;
@@ -142,6 +151,7 @@ pub fn cancel_all(state: &mut State) {
     for operation in state.operations.values() {
         operation.cancel.cancel();
     }
+    super::run::stop_all(state);
 }
 
 /// The client cancelled a progress token: cancel the build it belongs to.

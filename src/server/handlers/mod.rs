@@ -8,6 +8,7 @@ pub mod commands;
 pub mod documents;
 pub mod lifecycle;
 pub mod push;
+pub mod run;
 pub mod rust_diagnostics;
 pub mod set_defaults;
 pub mod status;

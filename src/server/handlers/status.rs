@@ -56,7 +56,9 @@ fn known_crates(state: &State) -> String {
 /// The status to answer with now: the verdict, or while it is being worked
 /// out, the last one sent (or a provisional one).
 fn current(state: &State, dir: &Path) -> Option<CrateStatus> {
-    Some(state.crates.get(dir)?.provisional_status())
+    let mut status = state.crates.get(dir)?.provisional_status();
+    status.running = super::run::running(state, dir);
+    Some(status)
 }
 
 /// Sends the crate's status if it changed since the last one sent.
@@ -436,6 +438,7 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             epoch,
             digests,
         } => digests_arrived(state, &crate_dir, epoch, digests),
+        TaskResult::Run(change) => super::run::on_change(state, change),
         TaskResult::Facts { .. } | TaskResult::Discovered { .. } | TaskResult::Tick => {}
     }
 }

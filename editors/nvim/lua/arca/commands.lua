@@ -1,7 +1,9 @@
 -- The user-facing commands: build image (arca.package), build binary
--- (arca.build), cancel (arca.cancel) and status (the arca/status request),
--- sent through workspace/executeCommand with `[ { crate = <uri> } ]`.
--- Failures reach the user through vim.notify with the server's wording.
+-- (arca.build), cancel (arca.cancel), run and stop (arca.run / arca.stop,
+-- the program's output in a terminal buffer) and status (the arca/status
+-- request), sent through workspace/executeCommand with
+-- `[ { crate = <uri> } ]`. Failures reach the user through vim.notify with
+-- the server's wording (backticks dropped: a notification is plain text).
 local client_mod = require("arca.client")
 local paths = require("arca.paths")
 local state = require("arca.state")
@@ -15,11 +17,20 @@ local function notify(message, level)
   vim.notify(message, level or INFO, { title = "arca" })
 end
 
+local function plain(text)
+  return (tostring(text):gsub("`([^`]*)`", "'%1'"))
+end
+
 local function error_text(err)
   if type(err) == "table" then
-    return err.message or vim.inspect(err)
+    return plain(err.message or vim.inspect(err))
   end
-  return tostring(err)
+  return plain(err)
+end
+
+--- LSP RequestCancelled: the user's own cancel, not a failure.
+local function is_cancellation(err)
+  return type(err) == "table" and err.code == -32800
 end
 
 --- Calls `callback(crate_uri)` with the crate of the current buffer: the
@@ -62,20 +73,42 @@ local function client_or_notify(bufnr)
   return client
 end
 
---- Sends `command` for the current buffer's crate; `on_result(result)` on success.
---- `extra` (optional) adds fields to the argument object.
-local function execute(command, bufnr, on_result, extra)
+--- A crate whose status is `error` cannot build: say why at once.
+local function refuse_broken(uri)
+  local status = state.crates[uri]
+  if status and status.state == "error" then
+    notify(string.format("arca: cannot build %s: %s", status.name or "?", plain(status.message or "")), ERROR)
+    return true
+  end
+  return false
+end
+
+--- Sends `command` for the current buffer's crate; `on_result(result)` on
+--- success, `on_error(err, uri)` (default: notify) on failure; `before(uri)`
+--- may refuse by returning false; `extra` (optional) adds fields to the
+--- argument object.
+local function execute(command, bufnr, on_result, on_error, before, extra)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
   local client = client_or_notify(bufnr)
   if not client then
     return
   end
   with_crate(bufnr, function(uri)
+    if before and before(uri) == false then
+      return
+    end
     local argument = vim.tbl_extend("force", { crate = uri }, extra or {})
     local params = { command = command, arguments = { argument } }
     client_mod.request(client, "workspace/executeCommand", params, function(err, result)
       if err then
-        notify("arca: " .. error_text(err), ERROR)
+        if on_error then
+          on_error(err, uri)
+        elseif is_cancellation(err) then
+          local name = state.crates[uri] and state.crates[uri].name or "the crate"
+          notify(string.format("arca: the build of %s was cancelled; nothing was stored", name))
+        else
+          notify("arca: " .. error_text(err), ERROR)
+        end
         return
       end
       if on_result then
@@ -83,6 +116,10 @@ local function execute(command, bufnr, on_result, extra)
       end
     end, bufnr)
   end)
+end
+
+local function not_broken(uri)
+  return not refuse_broken(uri)
 end
 
 function M.build_image(bufnr)
@@ -95,7 +132,7 @@ function M.build_image(bufnr)
     else
       notify(string.format("arca: built image %s (artifact %s)", tostring(result.localTag), tostring(result.artifactId)))
     end
-  end)
+  end, nil, not_broken)
 end
 
 function M.build_binary(bufnr)
@@ -103,7 +140,7 @@ function M.build_binary(bufnr)
     if type(result) == "table" and result.binary then
       notify("arca: built " .. result.binary)
     end
-  end)
+  end, nil, not_broken)
 end
 
 --- `arca.push`: pushes the crate's newest image to `to` (REGISTRY/REPOSITORY[:TAG])
@@ -114,12 +151,108 @@ function M.push(bufnr, to)
     if type(result) == "table" and result.ref then
       notify(string.format("arca: pushed %s (%s bytes sent)\n%s", tostring(result.tag), tostring(result.bytesSent), tostring(result.ref)))
     end
-  end, extra)
+  end, nil, not_broken, extra)
 end
 
 function M.cancel(bufnr)
+  local building = false
+  for _, uri in ipairs(state.uris()) do
+    building = building or state.crates[uri].state == "building"
+  end
+  if not building then
+    notify("arca: no build is running, so there is nothing to cancel")
+    return
+  end
   execute("arca.cancel", bufnr, function()
     notify("arca: cancel requested")
+  end)
+end
+
+--- The crate's Run terminal (a terminal buffer fed by arca/output), shown
+--- in a split; Ctrl-C in it stops the container.
+local function open_terminal(uri, bufnr)
+  local existing = state.terminals[uri]
+  if existing and vim.api.nvim_buf_is_valid(existing.buf) then
+    if vim.fn.bufwinid(existing.buf) == -1 then
+      vim.cmd("botright split")
+      vim.api.nvim_win_set_buf(0, existing.buf)
+    end
+    return existing
+  end
+  local name = state.crates[uri] and state.crates[uri].name or "crate"
+  vim.cmd("botright new")
+  local buf = vim.api.nvim_get_current_buf()
+  local terminal = { buf = buf }
+  terminal.chan = vim.api.nvim_open_term(buf, {
+    on_input = function(_, _, _, data)
+      if data:find("\3", 1, true) then
+        vim.api.nvim_chan_send(terminal.chan, "^C - stopping...\r\n")
+        M.stop(bufnr, uri)
+      end
+    end,
+  })
+  pcall(vim.api.nvim_buf_set_name, buf, "arca://run/" .. name)
+  state.terminals[uri] = terminal
+  return terminal
+end
+
+local function term_line(uri, text)
+  local terminal = state.terminals[uri]
+  if terminal and vim.api.nvim_buf_is_valid(terminal.buf) then
+    vim.api.nvim_chan_send(terminal.chan, (tostring(text):gsub("\r?\n", "\r\n")) .. "\r\n")
+  end
+end
+
+--- One arca/output notification into the crate's terminal.
+function M.terminal_output(params)
+  if params.text ~= nil then
+    term_line(params.crate, params.text)
+  elseif params.exitCode ~= nil then
+    term_line(params.crate, string.format("[the program exited with code %d; its container was removed]", params.exitCode))
+  end
+end
+
+--- Builds the crate's image if stale, then runs it; output in a terminal buffer.
+function M.run(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  execute("arca.run", bufnr, function(result, uri)
+    if type(result) == "table" and result.container then
+      term_line(uri, string.format("Running %s (container %s). Ctrl-C stops it.", tostring(result.image), result.container:sub(1, 12)))
+    end
+  end, function(err, uri)
+    term_line(uri, error_text(err))
+    notify("arca: " .. error_text(err), ERROR)
+  end, function(uri)
+    if refuse_broken(uri) then
+      return false
+    end
+    local status = state.crates[uri]
+    if status and type(status.running) == "table" then
+      notify("arca: " .. (status.name or "the crate") .. " is already running; stop it with :ArcaStop first")
+      return false
+    end
+    local current = vim.api.nvim_get_current_win()
+    open_terminal(uri, bufnr)
+    term_line(uri, status and status.state == "fresh" and "Starting..." or "Building, then running...")
+    vim.api.nvim_set_current_win(current)
+  end)
+end
+
+--- Stops the running container of the current buffer's crate (or `uri`).
+function M.stop(bufnr, uri)
+  if uri then
+    local client = client_mod.for_buffer(bufnr) or client_mod.clients()[1]
+    if client then
+      client_mod.request(client, "workspace/executeCommand", { command = "arca.stop", arguments = { { crate = uri } } }, function() end, bufnr)
+    end
+    return
+  end
+  if #state.running() == 0 then
+    notify("arca: nothing is running")
+    return
+  end
+  execute("arca.stop", bufnr, function(_, crate_uri)
+    term_line(crate_uri, "Stopping...")
   end)
 end
 

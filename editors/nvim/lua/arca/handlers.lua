@@ -1,7 +1,9 @@
 -- LSP handlers for the server's notifications: `arca/status` (per-crate
--- state, redraws the statusline), `$/progress` (echoes build progress) and
--- `window/logMessage` (keeps build output for :ArcaLog). Each wraps
--- Neovim's default handler where one exists.
+-- state, redraws the statusline), `arca/removed` (forgets a crate),
+-- `arca/output` (a running image's lines into its :ArcaRun terminal),
+-- `$/progress` (echoes build progress) and `window/logMessage` (keeps
+-- build output for :ArcaLog). Each wraps Neovim's default handler where
+-- one exists.
 local state = require("arca.state")
 
 local M = {}
@@ -22,6 +24,23 @@ local function status_handler(err, result)
     pcall(vim.cmd, "doautocmd <nomodeline> User ArcaStatus")
   end
   redraw()
+end
+
+local function removed_handler(err, result)
+  if err or type(result) ~= "table" or not state.remove(result.crate) then
+    return
+  end
+  pcall(vim.api.nvim_exec_autocmds, "User", { pattern = "ArcaStatus", modeline = false })
+  redraw()
+end
+
+local function output_handler(err, result)
+  if err or type(result) ~= "table" then
+    return
+  end
+  vim.schedule(function()
+    require("arca.commands").terminal_output(result)
+  end)
 end
 
 local function progress_line(value)
@@ -58,6 +77,11 @@ local function progress_handler(err, result, ctx, config)
   }
   vim.schedule(function()
     vim.api.nvim_echo({ { line } }, false, {})
+    -- Neovim drops a RequestCancelled answer without calling back, so a
+    -- user's cancel is told from the progress's end.
+    if value.kind == "end" and value.message == "Cancelled" then
+      vim.notify(string.format("arca: %s was cancelled; nothing was stored", title), vim.log.levels.INFO, { title = "arca" })
+    end
   end)
 end
 
@@ -77,6 +101,8 @@ end
 function M.table()
   return {
     ["arca/status"] = status_handler,
+    ["arca/removed"] = removed_handler,
+    ["arca/output"] = output_handler,
     ["$/progress"] = progress_handler,
     ["window/logMessage"] = log_handler,
   }

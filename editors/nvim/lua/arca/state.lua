@@ -11,6 +11,8 @@ local M = {
   progress = nil,
   --- window/logMessage lines, newest last
   log = {},
+  --- crate URI -> { buf, chan } of its Run terminal
+  terminals = {},
 }
 
 local LOG_MAX = 2000
@@ -24,6 +26,32 @@ function M.update(status)
   end
   M.crates[status.crate] = status
   return true
+end
+
+--- The crate left the workspace (`arca/removed`): forget it.
+function M.remove(uri)
+  if not M.crates[uri] then
+    return false
+  end
+  M.crates[uri] = nil
+  for i, known in ipairs(M.order) do
+    if known == uri then
+      table.remove(M.order, i)
+      break
+    end
+  end
+  return true
+end
+
+--- Crates whose status shows a running container.
+function M.running()
+  local uris = {}
+  for _, uri in ipairs(M.order) do
+    if type(M.crates[uri].running) == "table" then
+      table.insert(uris, uri)
+    end
+  end
+  return uris
 end
 
 function M.append_log(line)
@@ -68,11 +96,14 @@ function M.describe(status)
   if type(status.artifact) == "table" and status.artifact.tag then
     table.insert(lines, "  image: " .. status.artifact.tag)
   end
+  if type(status.running) == "table" then
+    table.insert(lines, "  running in container " .. tostring(status.running.container):sub(1, 12))
+  end
   return table.concat(lines, "\n")
 end
 
 function M.reset()
-  M.crates, M.order, M.progress, M.log = {}, {}, nil, {}
+  M.crates, M.order, M.progress, M.log, M.terminals = {}, {}, nil, {}, {}
 end
 
 return M

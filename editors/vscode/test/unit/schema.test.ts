@@ -50,6 +50,17 @@ test("every contributed command is in the command table and none collides with a
   }
   assert.deepEqual(
     manifest.contributes.commands.map((c: any) => c.title),
-    ["Build Image", "Build Binary", "Cancel Build", "Show Output", "Restart Server"],
+    ["Build Image", "Build Binary", "Cancel Build", "Run Image", "Stop", "Show Output", "Restart Server"],
   );
+});
+
+test("the schema documents every [run] key the server checks", () => {
+  const schema = readJson("schemas/arca-config.schema.json");
+  const run = schema.properties.run;
+  assert.deepEqual(Object.keys(run.properties).sort(), ["args", "env", "gpus", "ports"]);
+  const server = fs.readFileSync(path.join(root, "..", "..", "src", "config", "run.rs"), "utf8");
+  for (const key of Object.keys(run.properties)) {
+    assert.ok(server.includes(`name: "${key}"`), `${key} is a server key`);
+  }
+  assert.equal(run.additionalProperties, false);
 });

@@ -58,7 +58,9 @@ test("building is busy and a click shows the output instead of building again", 
 test("error carries the server's message and the error severity", () => {
   const view = viewOf(status("error", { fingerprint: null, message: "Cargo.toml: expected `]`" }));
   assert.equal(view.severity, "error");
-  assert.match(view.tooltip, /Cargo\.toml: expected \\`\\]\\`/);
+  // `code` renders as code: no escaped (literal) backticks.
+  assert.match(view.tooltip, /Cargo\.toml: expected `\]`/);
+  assert.doesNotMatch(view.tooltip, /\\`/);
 });
 
 test("the artifact tag is shown", () => {
@@ -91,4 +93,29 @@ test("a stopped server says why", () => {
   const view = serverView("stopped", "Arca language server not found.");
   assert.equal(view.severity, "error");
   assert.equal(view.tooltip, "Arca language server not found.");
+});
+
+test("the tooltip says the tag and the reasons once, without CLI hints", () => {
+  const artifact = { id: "ab12cd34", tag: "arca-local:demo-ab12cd34", fingerprint: "b".repeat(64), createdAt: 1 };
+  const stale = viewOf(
+    status("stale", {
+      artifact,
+      reasons: ["src/main.rs changed"],
+      message: "arca-local:demo-ab12cd34 is stale: src/main.rs changed.",
+    }),
+  );
+  assert.equal(stale.tooltip.split("src/main.rs changed").length, 2, stale.tooltip);
+  assert.equal(stale.tooltip.split("ab12cd34").length, 2, stale.tooltip);
+  const missing = viewOf(
+    status("missing", { message: "No image of demo has been built yet. Build one with `arca build rust /w/demo`." }),
+  );
+  assert.doesNotMatch(missing.tooltip, /arca build rust/);
+  assert.match(missing.tooltip, /No image of demo has been built yet\./);
+  assert.match(missing.tooltip, /Click to build the image\./);
+});
+
+test("a running container shows in the text and the tooltip", () => {
+  const view = viewOf(status("fresh", { running: { container: "0123456789abcdef", image: "x:y", startedAt: 1 } }));
+  assert.match(view.text, /\$\(play\)/);
+  assert.match(view.tooltip, /Running in container `0123456789ab`/);
 });

@@ -1,0 +1,463 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the Arca extension in a real VS Code (code-server
+4.100.3, driven through Debian's Chromium by Playwright), against the real
+`arca lsp` and the real Docker engine.
+
+Installs the packaged .vsix, opens a copy of examples/hello and checks, from
+the page itself (status bar text, notification toasts, terminal rows,
+editor squiggles): the status item through missing -> building (with a
+progress notification carrying a Cancel button) -> fresh -> stale after an
+edit saved on disk -> fresh after the revert; diagnostics and a quick fix on
+a broken config; a broken Cargo.toml showing `error` and recovering; Build
+Image refused on a config error; Cancel; Run Image with the program's output
+in a terminal. Screenshots of every step go to $ARCA_E2E_SHOTS; timings to
+$ARCA_E2E_SHOTS/timings.json.
+
+Prints TAP (`ok N - name`, `# pass N`, `# fail N`); exits non-zero on any
+failure, and when no test ran. Needs .ci/vscode-setup.sh (code-server,
+chromium, playwright) and ARCA_BIN, ARCA_VSIX.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import traceback
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+REPO = Path(__file__).resolve().parents[4]
+CODE_SERVER = Path(os.environ.get("ARCA_CODE_SERVER_PREFIX", "/var/cache/arca-code-server")) / "node_modules/.bin/code-server"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARCA_BIN = Path(os.environ.get("ARCA_BIN", REPO / "target/debug/arca")).resolve()
+VSIX = Path(os.environ.get("ARCA_VSIX", REPO / "editors/vscode/arca.vsix")).resolve()
+SHOTS = Path(os.environ.get("ARCA_E2E_SHOTS", REPO / "target/e2e-screenshots")).resolve()
+STALE_SAMPLES = int(os.environ.get("ARCA_E2E_STALE_SAMPLES", "10"))
+BUILD_TIMEOUT = 600.0
+
+STATUS_ITEMS = "#workbench\\.parts\\.statusbar .statusbar-item"
+TOASTS = ".notifications-toasts .notification-toast"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Failure(Exception):
+    pass
+
+
+class World:
+    """code-server with the extension installed, a browser page on it, and
+    a private copy of the example crate and ARCA_HOME."""
+
+    def __init__(self, playwright):
+        self.root = Path(tempfile.mkdtemp(prefix="arca-e2e-"))
+        self.crate = self.root / "hello"
+        shutil.copytree(REPO / "examples/hello", self.crate, ignore=shutil.ignore_patterns("target"))
+        self.home = self.root / "arca-home"
+        self.user_data = self.root / "user-data"
+        self.extensions = self.root / "extensions"
+        self.originals = {
+            path: (self.crate / path).read_bytes()
+            for path in ["src/main.rs", "Cargo.toml", ".arca/config.toml"]
+        }
+        settings = {
+            "workbench.startupEditor": "none",
+            "workbench.tips.enabled": False,
+            "telemetry.telemetryLevel": "off",
+            "terminal.integrated.gpuAcceleration": "off",
+            "files.autoSave": "off",
+            "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
+            "extensions.ignoreRecommendations": True,
+        }
+        (self.user_data / "User").mkdir(parents=True)
+        (self.user_data / "User/settings.json").write_text(json.dumps(settings, indent=2))
+        # code-server is a remote window: `arca.server.path` (scope
+        # `machine`) goes in the Remote settings, where the README says.
+        self.machine_settings = self.user_data / "Machine/settings.json"
+        self.machine_settings.parent.mkdir(parents=True)
+        self.set_machine({"arca.server.path": str(ARCA_BIN), "arca.server.extraEnv": {"ARCA_HOME": str(self.home)}})
+        run([str(CODE_SERVER), "--user-data-dir", str(self.user_data), "--extensions-dir",
+             str(self.extensions), "--install-extension", str(VSIX)])
+        self.port = free_port()
+        config = self.root / "code-server.yaml"
+        config.write_text(f"bind-addr: 127.0.0.1:{self.port}\nauth: none\ncert: false\n")
+        env = dict(os.environ)
+        # The server must come from the setting, not from PATH.
+        env["PATH"] = ":".join(p for p in env.get("PATH", "").split(":") if not (Path(p) / "arca").exists())
+        self.log = open(self.root / "code-server.log", "w")
+        self.process = subprocess.Popen(
+            [str(CODE_SERVER), "--config", str(config), "--user-data-dir", str(self.user_data),
+             "--extensions-dir", str(self.extensions), "--disable-telemetry",
+             "--disable-workspace-trust", "--disable-update-check", str(self.crate)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+                break
+            except Exception:
+                if time.time() > deadline or self.process.poll() is not None:
+                    raise Failure("code-server did not start; see " + str(self.root / "code-server.log"))
+                time.sleep(0.2)
+        self.browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        self.page = self.browser.new_page(viewport={"width": 1400, "height": 900})
+        self.page.goto(f"http://127.0.0.1:{self.port}/?folder={self.crate}")
+        self.page.wait_for_selector(STATUS_ITEMS, timeout=60_000)
+
+    def close(self):
+        try:
+            # Otherwise code-server keeps the extension host (and arca lsp)
+            # alive for its reconnection grace time.
+            self.page.goto("about:blank")
+            self.browser.close()
+        finally:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+            self.log.close()
+            remove_images(self.home)
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def set_machine(self, settings):
+        self.machine_settings.write_text(json.dumps(settings, indent=2))
+
+    # ---- reading the page ----
+
+    def output_text(self):
+        """The Arca output channel's text (opened through the extension's command)."""
+        self.command("Arca: Show Output")
+        view = self.page.locator(".part.panel .monaco-editor .view-lines").first
+        view.wait_for(timeout=10_000)
+        time.sleep(0.5)
+        return view.inner_text().replace("\xa0", " ")
+
+    def status_text(self):
+        for text in self.page.locator(STATUS_ITEMS).all_inner_texts():
+            if "arca" in text:
+                return " ".join(text.split())
+        return None
+
+    def wait_status(self, pattern, timeout=60.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.status_text()
+            if text and re.search(pattern, text):
+                return text
+            time.sleep(0.05)
+        raise Failure(f"status item never matched {pattern!r}; it reads {self.status_text()!r}")
+
+    def toasts(self):
+        return [" ".join(t.split()) for t in self.page.locator(TOASTS).all_inner_texts()]
+
+    def wait_toast(self, pattern, timeout=60.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for text in self.toasts():
+                if re.search(pattern, text):
+                    return text
+            time.sleep(0.1)
+        raise Failure(f"no notification matched {pattern!r}; showing {self.toasts()!r}")
+
+    def clear_toasts(self):
+        self.command("Notifications: Clear All Notifications")
+
+    def terminal_text(self):
+        return "\n".join(self.page.locator(".terminal-wrapper .xterm-rows").all_inner_texts())
+
+    def wait_terminal(self, pattern, timeout=60.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.terminal_text()):
+                return
+            time.sleep(0.05)
+        raise Failure(f"the terminal never showed {pattern!r}; it shows {self.terminal_text()!r}")
+
+    # ---- acting ----
+
+    def command(self, title):
+        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("F1")
+        box = self.page.locator(".quick-input-widget input")
+        box.wait_for(timeout=10_000)
+        box.fill(">" + title)
+        # Wait until the first row is that command, then run it.
+        row = self.page.locator(".quick-input-widget .monaco-list-row").first
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if title.lower() in row.inner_text(timeout=1000).lower():
+                    break
+            except Exception:
+                pass
+            time.sleep(0.05)
+        else:
+            raise Failure(f"the command palette has no {title!r}")
+        self.page.keyboard.press("Enter")
+
+    def open_file(self, relative):
+        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("Control+P")
+        box = self.page.locator(".quick-input-widget input")
+        box.wait_for(timeout=10_000)
+        box.fill(relative)
+        row = self.page.locator(".quick-input-widget .monaco-list-row").first
+        row.wait_for(timeout=10_000)
+        time.sleep(0.5)
+        self.page.keyboard.press("Enter")
+        self.page.locator(".monaco-editor .view-lines").first.wait_for(timeout=10_000)
+        time.sleep(0.5)
+
+    def write(self, relative, data):
+        path = self.crate / relative
+        tmp = path.with_suffix(path.suffix + ".e2e-tmp")
+        tmp.write_bytes(data if isinstance(data, bytes) else data.encode())
+        os.replace(tmp, path)
+
+    def restore(self, relative):
+        self.write(relative, self.originals[relative])
+
+    def shot(self, name):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        time.sleep(0.8)  # let notifications finish fading in
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def run(argv):
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise Failure(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def remove_images(home):
+    """Removes the runtime images this run's artifacts tagged."""
+    for record in Path(home, "containers").glob("*/metadata.toml"):
+        try:
+            tag = tomllib.loads(record.read_text()).get("local_tag")
+        except Exception:
+            continue
+        if tag:
+            subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
+
+
+# ---- the tests, in order (each builds on the previous one's state) ----
+
+TIMINGS = {}
+
+
+def test_status_missing(w):
+    w.wait_status(r"arca: missing", timeout=120)
+    w.shot("01-missing")
+
+
+def test_server_log_in_the_output_channel_and_restart_after_a_setting_change(w):
+    text = w.output_text()
+    if "Starting" not in text or "crate found" not in text:
+        raise Failure(f"the Arca output lacks the server's start and log: {text!r}")
+    w.shot("01b-output-channel")
+    # Any arca.server.* change restarts the server; it must be found again.
+    w.set_machine({"arca.server.path": str(ARCA_BIN), "arca.server.extraEnv": {"ARCA_HOME": str(w.home), "RUST_LOG": "info"}})
+    deadline = time.time() + 30
+    while w.output_text().count("is running;") < 2:
+        if time.time() > deadline:
+            raise Failure(f"no restart seen in the output: {w.output_text()!r}")
+        time.sleep(0.5)
+    w.wait_status(r"arca: missing", timeout=60)
+    for text in w.toasts():
+        if "not found" in text:
+            raise Failure(f"the restarted server was not found: {text!r}")
+    w.command("View: Hide Panel")
+
+
+def test_build_shows_progress_notification_with_cancel_then_fresh(w):
+    w.command("Arca: Build Image")
+    w.wait_status(r"arca: building", timeout=30)
+    toast = w.wait_toast(r"Packaging hello", timeout=30)
+    cancel = w.page.locator(TOASTS).filter(has_text="Packaging hello").get_by_role("button", name="Cancel")
+    if cancel.count() == 0:
+        raise Failure(f"the progress notification has no Cancel button: {toast!r}")
+    # A stage (and later a percentage) in the notification's message.
+    w.wait_toast(r"Packaging hello.*(Ensuring|Preparing|Building|builder|Pulling)", timeout=60)
+    w.shot("02-building-progress-notification")
+    w.wait_status(r"arca: fresh", timeout=BUILD_TIMEOUT)
+    w.wait_toast(r"Built image arca-local:hello-", timeout=30)
+    w.shot("03-fresh")
+    w.clear_toasts()
+
+
+def test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert(w):
+    samples = []
+    for index in range(STALE_SAMPLES):
+        w.wait_status(r"arca: fresh", timeout=60)
+        edited = w.originals["src/main.rs"] + f"\n// edit {index}\n".encode()
+        started = time.monotonic()
+        w.write("src/main.rs", edited)
+        w.wait_status(r"arca: stale", timeout=30)
+        samples.append(time.monotonic() - started)
+        if index == 0:
+            w.page.locator(STATUS_ITEMS).filter(has_text="arca").hover()
+            time.sleep(1.0)
+            w.shot("04-stale-after-disk-edit")
+        w.restore("src/main.rs")
+        w.wait_status(r"arca: fresh", timeout=30)
+    w.shot("05-fresh-after-revert")
+    TIMINGS["save_to_stale_seconds"] = samples
+    TIMINGS["save_to_stale_median_seconds"] = statistics.median(samples)
+
+
+def test_config_diagnostics_and_quick_fix(w):
+    broken = w.originals[".arca/config.toml"].decode().replace("features = []", 'features = ["shoutt"]')
+    w.write(".arca/config.toml", broken)
+    w.open_file(".arca/config.toml")
+    w.page.locator(".monaco-editor .squiggly-error").first.wait_for(timeout=30_000)
+    w.shot("06-config-diagnostic")
+    # Build Image refuses at once, naming the config error.
+    w.command("Arca: Build Image")
+    w.wait_toast(r"config\.toml has an error, so nothing was built.*shoutt", timeout=30)
+    w.shot("07-build-refused-on-config-error")
+    w.clear_toasts()
+    # Quick fix: go to the problem, open the code actions, take the first.
+    w.page.locator(".monaco-editor .view-lines").first.click()
+    w.page.keyboard.press("Control+Home")
+    w.page.keyboard.press("F8")
+    time.sleep(0.5)
+    w.page.keyboard.press("Escape")
+    w.page.keyboard.press("Control+.")
+    menu = w.page.locator(".action-widget")
+    menu.wait_for(timeout=15_000)
+    if "shout" not in menu.inner_text():
+        raise Failure(f"no quick fix offering 'shout': {menu.inner_text()!r}")
+    w.shot("08-quick-fix-menu")
+    w.page.keyboard.press("Enter")
+    time.sleep(0.5)
+    w.page.keyboard.press("Control+S")
+    deadline = time.time() + 15
+    while 'features = ["shout"]' not in (w.crate / ".arca/config.toml").read_text():
+        if time.time() > deadline:
+            raise Failure("the quick fix was not saved: " + (w.crate / ".arca/config.toml").read_text())
+        time.sleep(0.1)
+    w.page.locator(".monaco-editor .squiggly-error").first.wait_for(state="detached", timeout=30_000)
+    w.shot("09-quick-fix-applied")
+    w.command("View: Close All Editors")
+    w.restore(".arca/config.toml")
+    w.wait_status(r"arca: fresh", timeout=60)
+
+
+def test_broken_cargo_toml_shows_error_and_recovers(w):
+    w.write("Cargo.toml", w.originals["Cargo.toml"] + b"\n[dependencies\n")
+    w.wait_status(r"arca: error", timeout=30)
+    w.command("Arca: Build Image")
+    w.wait_toast(r"Cargo\.toml", timeout=30)
+    w.shot("10-broken-cargo-toml-error")
+    w.clear_toasts()
+    w.restore("Cargo.toml")
+    w.wait_status(r"arca: fresh", timeout=60)
+    w.shot("11-cargo-toml-recovered")
+
+
+def test_cancel(w):
+    w.command("Arca: Cancel Build")
+    w.wait_toast(r"nothing to cancel", timeout=15)
+    w.clear_toasts()
+    # A build script that sleeps keeps the build running long enough to cancel.
+    w.write("build.rs", "fn main() { std::thread::sleep(std::time::Duration::from_secs(120)); }\n")
+    w.wait_status(r"arca: stale", timeout=30)
+    w.command("Arca: Build Image")
+    w.wait_toast(r"Packaging hello.*builder container", timeout=BUILD_TIMEOUT)
+    w.shot("12-before-cancel")
+    w.page.locator(TOASTS).filter(has_text="Packaging hello").get_by_role("button", name="Cancel").click()
+    w.wait_toast(r"was cancelled; nothing was stored", timeout=60)
+    for text in w.toasts():
+        if "Show Output" in text:
+            raise Failure(f"a cancel is shown as an error: {text!r}")
+    w.wait_status(r"arca: stale", timeout=60)
+    w.shot("13-cancelled")
+    w.clear_toasts()
+    (w.crate / "build.rs").unlink()
+    w.wait_status(r"arca: fresh", timeout=60)
+
+
+def test_run_image_shows_the_program_output(w):
+    w.wait_status(r"arca: fresh", timeout=30)
+    started = time.monotonic()
+    w.command("Arca: Run Image")
+    w.wait_terminal(r"Hello from hello 0\.1\.0!", timeout=120)
+    TIMINGS["run_to_first_output_seconds"] = time.monotonic() - started
+    w.wait_terminal(r"exited with code 0", timeout=30)
+    w.shot("14-run-image-output")
+    w.command("Arca: Stop")
+    w.wait_toast(r"nothing is running", timeout=15)
+
+
+TESTS = [
+    test_status_missing,
+    test_server_log_in_the_output_channel_and_restart_after_a_setting_change,
+    test_build_shows_progress_notification_with_cancel_then_fresh,
+    test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert,
+    test_config_diagnostics_and_quick_fix,
+    test_broken_cargo_toml_shows_error_and_recovers,
+    test_cancel,
+    test_run_image_shows_the_program_output,
+]
+
+
+def main():
+    for need, what in [(CODE_SERVER, "code-server"), (Path(CHROMIUM), "chromium"), (ARCA_BIN, "ARCA_BIN"), (VSIX, "the .vsix")]:
+        if not need.exists():
+            print(f"not ok 1 - setup: {what} missing at {need}; run .ci/vscode-setup.sh\n# pass 0\n# fail 1")
+            return 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"# screenshots: {SHOTS}")
+    passed = failed = 0
+    with sync_playwright() as playwright:
+        try:
+            world = World(playwright)
+        except Exception as error:
+            print(f"not ok 1 - setup: {error}\n# pass 0\n# fail 1")
+            return 1
+        try:
+            for number, test in enumerate(TESTS, 1):
+                name = test.__name__.removeprefix("test_")
+                started = time.monotonic()
+                try:
+                    test(world)
+                    passed += 1
+                    print(f"ok {number} - {name} ({time.monotonic() - started:.1f} s)", flush=True)
+                except Exception as error:
+                    failed += 1
+                    try:
+                        world.shot(f"FAILED-{number:02d}-{name}")
+                    except Exception:
+                        pass
+                    print(f"not ok {number} - {name}", flush=True)
+                    for line in (str(error) if isinstance(error, Failure) else traceback.format_exc()).splitlines():
+                        print(f"  # {line}")
+                    try:
+                        world.clear_toasts()
+                    except Exception:
+                        pass
+        finally:
+            world.close()
+    (SHOTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2))
+    print(f"# timings: {json.dumps(TIMINGS)}")
+    print(f"1..{len(TESTS)}\n# pass {passed}\n# fail {failed}")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+//! Running a crate's newest image (`arca run`, the editors' Run Image):
+//! the run settings of `.arca/config.toml` `[run]` turned into the engine's
+//! run spec, the container started with the engine's init, its output
+//! followed line by line, and the container removed when it exits or is
+//! stopped. The CLI and the language server both use [`start`] and
+//! [`follow`]; building first (when stale) is theirs, through
+//! [`crate::build::package`].
+//!
+//! Invariants: every container made here carries [`RUN_LABEL`] and
+//! [`CRATE_DIR_LABEL`] (value: the crate directory) and is removed by [`follow`] whatever happens after it
+//! was created; stopping is SIGTERM through the init, then SIGKILL after
+//! [`STOP_GRACE_SECONDS`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::build::CRATE_DIR_LABEL;
+use crate::config::run::RunConfig;
+use crate::engine::{ContainerEngine, ContainerSpec, LineSink, RunSpec};
+use crate::store::StoredArtifact;
+
+/// Label on every container `arca run` starts; its value is the crate
+/// directory.
+pub const RUN_LABEL: &str = "io.khoek.arca.run";
+/// How long a stopped program gets to exit before it is killed.
+pub const STOP_GRACE_SECONDS: i32 = 10;
+
+/// A started container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub container: String,
+    /// The image tag it runs.
+    pub image: String,
+}
+
+/// The crate's `[run]` settings from its saved config (empty when there is
+/// none; the caller refuses configs with errors before this).
+pub fn run_config(crate_dir: &Path) -> Result<RunConfig> {
+    let path = crate::config::config_path(crate_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(crate::config::run::parse(&text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(RunConfig::default()),
+        Err(error) => Err(error).with_context(|| format!("Failed to read {}", path.display())),
+    }
+}
+
+/// The engine's run spec for `artifact`: `args` (when given) replace the
+/// config's arguments.
+pub fn run_spec(
+    artifact: &StoredArtifact,
+    crate_dir: &Path,
+    config: &RunConfig,
+    args: Option<Vec<String>>,
+) -> RunSpec {
+    RunSpec {
+        container: ContainerSpec {
+            image: artifact.metadata.local_tag.clone(),
+            cmd: args.unwrap_or_else(|| config.args.clone()),
+            env: config.env.clone(),
+            labels: vec![
+                (RUN_LABEL.to_owned(), crate_dir.display().to_string()),
+                (CRATE_DIR_LABEL.to_owned(), crate_dir.display().to_string()),
+            ],
+            ..Default::default()
+        },
+        ports: config.ports.clone(),
+        init: true,
+        gpus: config.gpus,
+    }
+}
+
+/// Makes sure the engine has the artifact's image (loading its archive
+/// from the store when the tag is gone), then creates and starts the
+/// container.
+pub async fn start(engine: &Arc<dyn ContainerEngine>, spec: &RunSpec) -> Result<Started> {
+    let image = spec.container.image.clone();
+    Ok(Started {
+        container: create_and_start(engine, spec).await?,
+        image,
+    })
+}
+
+async fn create_and_start(engine: &Arc<dyn ContainerEngine>, spec: &RunSpec) -> Result<String> {
+    let container = engine.create_run_container(spec).await?;
+    if let Err(error) = engine.start_container(&container).await {
+        let _ = engine.remove_container(&container).await;
+        return Err(error);
+    }
+    Ok(container)
+}
+
+/// Makes sure the engine holds the artifact's image: loads the archive from
+/// the store when the tag is gone.
+pub async fn ensure_image(
+    engine: &Arc<dyn ContainerEngine>,
+    artifact: &StoredArtifact,
+) -> Result<()> {
+    let tag = &artifact.metadata.local_tag;
+    if engine.inspect_image(tag).await?.is_some() {
+        return Ok(());
+    }
+    let archive = artifact.archive_path();
+    if !archive.is_file() {
+        anyhow::bail!(
+            "The engine no longer has the image {tag} and artifact {} kept no archive to load it from. Build again with --force.",
+            artifact.metadata.artifact_id
+        );
+    }
+    engine
+        .load_image(&archive)
+        .await
+        .with_context(|| format!("Failed to load {} into the engine", archive.display()))
+}
+
+/// Follows the container's output until it exits, then removes it;
+/// returns its exit code.
+pub async fn follow(
+    engine: &Arc<dyn ContainerEngine>,
+    container: &str,
+    output: LineSink<'_>,
+) -> Result<i64> {
+    let followed = engine.follow_output(container, output).await;
+    let exit = engine.wait_container(container).await;
+    let _ = engine.remove_container(container).await;
+    followed?;
+    exit
+}
+
+/// Stops the container (the init forwards SIGTERM to the program; killed
+/// after the grace time). [`follow`] then sees it exit and removes it.
+pub async fn stop(engine: &Arc<dyn ContainerEngine>, container: &str) -> Result<()> {
+    engine.stop_container(container, STOP_GRACE_SECONDS).await
+}

@@ -1,0 +1,349 @@
+//! `arca.run` and `arca.stop` (PROTOCOL.md additions): package the crate
+//! when stale (the `arca.package` operation, with its progress and cancel),
+//! then run the newest image through [`crate::runner`]; every line it
+//! prints goes to the client as an `arca/output` notification, and a last
+//! one carries its exit code. The running container shows in the status
+//! object's `running` until it exits and is removed.
+//!
+//! **One run per crate:** a second `arca.run` while one runs is refused
+//! with a message saying how to stop it. `arca.stop` with nothing running
+//! answers `null` without touching the engine.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tower_lsp::jsonrpc;
+use tower_lsp::lsp_types::notification::Notification;
+
+use super::commands::Answer;
+use super::failed;
+use crate::build::BuildEnv;
+use crate::engine::{ContainerEngine, OutputLine, Stream};
+use crate::runner;
+use crate::server::event::{Event, TaskResult};
+use crate::server::ext::BuildArgs;
+use crate::server::state::State;
+use crate::status::RunningContainer;
+
+/// The argument object of `arca.run` and `arca.stop`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunArgs {
+    #[serde(rename = "crate", default)]
+    pub crate_uri: Option<String>,
+    /// Program arguments; they replace the config's `[run] args`.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Package even when the crate is fresh.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Server → client: a line a running container printed, or (with
+/// `exitCode` and no `text`) its end.
+pub enum OutputNotification {}
+
+impl Notification for OutputNotification {
+    type Params = OutputParams;
+    const METHOD: &'static str = "arca/output";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputParams {
+    #[serde(rename = "crate")]
+    pub crate_uri: String,
+    pub container: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}
+
+/// A run of one crate: packaging, or its container running.
+pub struct RunHandle {
+    generation: u64,
+    /// Cancelled by `arca.stop` (and at shutdown).
+    stop: CancellationToken,
+    running: Option<RunningContainer>,
+}
+
+/// What a run task reports to the loop.
+pub enum RunChange {
+    Started {
+        crate_dir: PathBuf,
+        generation: u64,
+        running: RunningContainer,
+    },
+    Ended {
+        crate_dir: PathBuf,
+        generation: u64,
+    },
+}
+
+/// The crate's running container, for the status object.
+pub fn running(state: &State, dir: &Path) -> Option<RunningContainer> {
+    state.runs.get(dir)?.running.clone()
+}
+
+pub fn start(state: &mut State, dir: &Path, args: RunArgs) -> jsonrpc::Result<Answer> {
+    let name = state
+        .crates
+        .get(dir)
+        .map(|entry| entry.name())
+        .unwrap_or_default();
+    if let Some(run) = state.runs.get(dir) {
+        return Err(failed(match &run.running {
+            Some(running) => format!(
+                "{name} is already running (container {}). Stop it first, then run it again.",
+                short(&running.container)
+            ),
+            None => format!("{name} is already being built to run. Wait for it, or stop it."),
+        }));
+    }
+    let crate_uri = state
+        .crates
+        .get(dir)
+        .map(|entry| entry.uri.clone())
+        .unwrap_or_default();
+    let package = super::build::start(
+        state,
+        super::build::Kind::Package,
+        dir,
+        BuildArgs {
+            crate_uri: Some(crate_uri.clone()),
+            force: args.force,
+            ..Default::default()
+        },
+    )?;
+    let Answer::Later(package) = package else {
+        return Err(failed("Packaging answered without building; try again."));
+    };
+    let generation = state.generation();
+    let stop = CancellationToken::new();
+    state.runs.insert(
+        dir.to_path_buf(),
+        RunHandle {
+            generation,
+            stop: stop.clone(),
+            running: None,
+        },
+    );
+    let task = RunTask {
+        client: state.client.clone(),
+        events: state.events.clone(),
+        crate_dir: dir.to_path_buf(),
+        crate_uri,
+        generation,
+        stop,
+        program_args: args.args,
+    };
+    Ok(Answer::Later(
+        async move {
+            let result = task.clone().launch(package.await).await;
+            if result.is_err() {
+                task.ended();
+            }
+            result
+        }
+        .boxed(),
+    ))
+}
+
+/// Stops the crate's run (nothing running: nothing to do).
+pub fn stop(state: &mut State, dir: &Path) -> Answer {
+    if let Some(run) = state.runs.get(dir) {
+        run.stop.cancel();
+    }
+    Answer::Now(None)
+}
+
+/// Stops every run (on shutdown).
+pub fn stop_all(state: &mut State) {
+    for run in state.runs.values() {
+        run.stop.cancel();
+    }
+}
+
+/// The loop's side of a run's start or end: remember it, send the status.
+pub fn on_change(state: &mut State, change: RunChange) {
+    let dir = match change {
+        RunChange::Started {
+            crate_dir,
+            generation,
+            running,
+        } => {
+            if let Some(run) = state.runs.get_mut(&crate_dir)
+                && run.generation == generation
+            {
+                run.running = Some(running);
+            }
+            crate_dir
+        }
+        RunChange::Ended {
+            crate_dir,
+            generation,
+        } => {
+            if state
+                .runs
+                .get(&crate_dir)
+                .is_some_and(|run| run.generation == generation)
+            {
+                state.runs.remove(&crate_dir);
+            }
+            crate_dir
+        }
+    };
+    super::status::publish(state, &dir);
+}
+
+#[derive(Clone)]
+struct RunTask {
+    client: tower_lsp::Client,
+    events: mpsc::UnboundedSender<Event>,
+    crate_dir: PathBuf,
+    crate_uri: String,
+    generation: u64,
+    stop: CancellationToken,
+    program_args: Option<Vec<String>>,
+}
+
+impl RunTask {
+    /// After packaging: start the container and follow it in the
+    /// background; answers with the container and image.
+    async fn launch(
+        self,
+        packaged: jsonrpc::Result<Option<Value>>,
+    ) -> jsonrpc::Result<Option<Value>> {
+        packaged?;
+        if self.stop.is_cancelled() {
+            return Ok(None);
+        }
+        let env = BuildEnv::from_arca_home().map_err(|error| failed(format!("{error:#}")))?;
+        let Some(artifact) = env.store().newest_for_crate(&self.crate_dir) else {
+            return Err(failed(
+                "The crate has no image in the store after packaging. Build it again.",
+            ));
+        };
+        let engine = env
+            .engine()
+            .await
+            .map_err(|error| failed(format!("{error:#}")))?;
+        let config =
+            runner::run_config(&self.crate_dir).map_err(|error| failed(format!("{error:#}")))?;
+        let spec = runner::run_spec(
+            &artifact,
+            &self.crate_dir,
+            &config,
+            self.program_args.clone(),
+        );
+        runner::ensure_image(&engine, &artifact)
+            .await
+            .map_err(|error| failed(format!("{error:#}")))?;
+        let started = runner::start(&engine, &spec)
+            .await
+            .map_err(|error| failed(format!("{error:#}")))?;
+        let running = RunningContainer {
+            container: started.container.clone(),
+            image: started.image.clone(),
+            started_at: epoch_ms(),
+        };
+        let _ = self
+            .events
+            .send(Event::Task(TaskResult::Run(RunChange::Started {
+                crate_dir: self.crate_dir.clone(),
+                generation: self.generation,
+                running,
+            })));
+        let answer = json!({"container": started.container, "image": started.image});
+        tokio::spawn(self.follow(engine, started.container));
+        Ok(Some(answer))
+    }
+
+    /// Streams the container's output as `arca/output` until it exits
+    /// (or `arca.stop` stops it), then reports the exit code.
+    async fn follow(self, engine: Arc<dyn ContainerEngine>, container: String) {
+        let (lines, mut queue) = mpsc::unbounded_channel::<OutputParams>();
+        let sender = {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                while let Some(params) = queue.recv().await {
+                    client.send_notification::<OutputNotification>(params).await;
+                }
+            })
+        };
+        let stopper = {
+            let engine = engine.clone();
+            let container = container.clone();
+            let stop = self.stop.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                let _ = runner::stop(&engine, &container).await;
+            })
+        };
+        let sink = |line: OutputLine| {
+            let _ = lines.send(OutputParams {
+                crate_uri: self.crate_uri.clone(),
+                container: container.clone(),
+                stream: Some(
+                    match line.stream {
+                        Stream::Stdout => "stdout",
+                        Stream::Stderr => "stderr",
+                    }
+                    .to_owned(),
+                ),
+                text: Some(line.text),
+                exit_code: None,
+            });
+        };
+        let exit = runner::follow(&engine, &container, &sink).await;
+        stopper.abort();
+        let exit_code = match exit {
+            Ok(code) => code,
+            Err(error) => {
+                sink(OutputLine {
+                    stream: Stream::Stderr,
+                    text: format!("{error:#}"),
+                });
+                -1
+            }
+        };
+        let _ = lines.send(OutputParams {
+            crate_uri: self.crate_uri.clone(),
+            container: container.clone(),
+            stream: None,
+            text: None,
+            exit_code: Some(exit_code),
+        });
+        drop(lines);
+        let _ = sender.await;
+        self.ended();
+    }
+
+    fn ended(&self) {
+        let _ = self
+            .events
+            .send(Event::Task(TaskResult::Run(RunChange::Ended {
+                crate_dir: self.crate_dir.clone(),
+                generation: self.generation,
+            })));
+    }
+}
+
+fn short(container: &str) -> &str {
+    &container[..container.len().min(12)]
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
