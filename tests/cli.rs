@@ -344,7 +344,20 @@ fn an_artifact_with_the_live_fingerprint_is_fresh_and_an_edit_makes_it_stale() {
     assert_eq!(status["state"], "stale");
     assert_eq!(status["reasons"], serde_json::json!(["features changed"]));
 
+    // The artifact the status points at stays unless asked.
     let output = fixture.arca(&["prune", "local", "--hours", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        !text(&output).contains("Removed ab12cd34"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("Pruned 0 artifact(s), freed 0 B."),
+        "{}",
+        text(&output)
+    );
+    let output = fixture.arca(&["prune", "local", "--hours", "1", "--include-current"]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
         text(&output).contains("Removed ab12cd34"),
@@ -352,6 +365,49 @@ fn an_artifact_with_the_live_fingerprint_is_fresh_and_an_edit_makes_it_stale() {
         text(&output)
     );
     assert_eq!(fixture.status_json(&demo)["state"], "missing");
+}
+
+#[test]
+fn prune_keep_leaves_the_newest_per_crate_and_reports_bytes_freed() {
+    let fixture = Fixture::new();
+    let demo = fixture.demo_crate(GOOD_CONFIG);
+    for (id, created) in [
+        ("old00001", 1_000u64),
+        ("mid00002", 2_000),
+        ("new00003", 3_000),
+    ] {
+        let record = format!(
+            "schema_version = 3\nartifact_id = \"{id}\"\nremote_tag = \"demo-{id}\"\nbuild_fingerprint = \"f\"\nkind = \"rust\"\ncreated_at_epoch_ms = {created}\ncrate_name = \"demo\"\ncrate_version = \"0.1.0\"\nbinary_name = \"demo\"\nsource_path = \"{dir}\"\nmanifest_path = \"{dir}/Cargo.toml\"\ncargo_profile = \"release\"\ncargo_features = []\nbase_image = \"debian:bookworm-slim\"\nruntime = \"docker\"\nlocal_tag = \"arca-local:demo-{id}\"\narchive_file = \"image.tar\"\n",
+            dir = demo.display()
+        );
+        fixture.write(&format!("arca-home/containers/{id}/metadata.toml"), record);
+        fixture.write(
+            &format!("arca-home/containers/{id}/image.tar"),
+            "x".repeat(1500),
+        );
+    }
+    let output = fixture.arca(&["prune", "local", "--keep", "2"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let printed = text(&output);
+    assert!(printed.contains("Removed old00001"), "{printed}");
+    assert!(
+        !printed.contains("mid00002") && !printed.contains("Removed new00003"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Pruned 1 artifact(s), freed ") && printed.contains(" KB."),
+        "{printed}"
+    );
+    assert!(!fixture.home.join("containers/old00001").exists());
+    assert!(fixture.home.join("containers/new00003").exists());
+    // `--keep 0` still keeps the current artifact.
+    let output = fixture.arca(&["prune", "local", "--keep", "0"]);
+    assert!(
+        text(&output).contains("Removed mid00002"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(fixture.status_json(&demo)["artifact"]["id"], "new00003");
 }
 
 #[test]

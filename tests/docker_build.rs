@@ -610,14 +610,16 @@ fn a_builder_base_without_cargo_or_package_manager_fails_clearly() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("the builder base image has no cargo and no known package manager"),
+        stderr.contains("the builder base image has no known package manager"),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("The builder recipe failed on `{base}`")),
+        stderr.contains(&format!(
+            "The builder recipe for `{base}` failed at step: install build tools (the base image has no cargo)"
+        )) && stderr.contains("no builder image was tagged"),
         "{stderr}"
     );
-    let builder = arca::plan::builder_image_tag_for_runtime(base);
+    let builder = arca::plan::shaped_builder_image_tag(base, &Default::default());
     assert!(
         test.runtime
             .block_on(test.engine.inspect_image(&builder))

@@ -114,6 +114,7 @@ pub(super) async fn build(
 
     let ca_bundle = network::host_ca_bundle();
     let has_ca = ca_bundle.is_some();
+    super::cache_usage::mark_used(env.rust_cache(), &host_cache, &prepared.builder_image_tag);
     let (mounts, user, upload) = if remote {
         let target_volume = format!("arca-cache-{}", &cache_key[..32]);
         let volume_labels = vec![

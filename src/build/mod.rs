@@ -23,6 +23,7 @@
 //!   success only, gone by itself 10 minutes after it starts).
 //! - Only [`crate::engine`] talks to Docker; this module sees the trait.
 
+pub mod cache_usage;
 pub mod cargo_messages;
 mod container_build;
 pub mod crate_lock;
