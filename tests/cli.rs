@@ -432,3 +432,36 @@ fn build_with_an_unreachable_engine_names_it_and_records_nothing() {
         .unwrap_or(0);
     assert_eq!(records, 0);
 }
+
+#[test]
+fn prune_cache_removes_only_caches_unused_for_the_given_time() {
+    let fixture = Fixture::new();
+    let old = fixture.write(
+        "arca-home/cache/rust/builds/oldkey/target/release/app",
+        "x".repeat(2000),
+    );
+    let old_marker = fixture.write("arca-home/cache/rust/builds/oldkey/last-used", "");
+    let recent = fixture.write("arca-home/cache/rust/builds/newkey/last-used", "");
+    fixture.write("arca-home/cache/rust/cargo-home/last-used", "");
+    let touched = Command::new("touch")
+        .args(["-d", "3 days ago"])
+        .arg(&old_marker)
+        .status()
+        .expect("touch");
+    assert!(touched.success());
+    let output = fixture.arca(&["prune", "cache", "--days", "2"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let printed = text(&output);
+    assert!(printed.contains("oldkey (2.0 KB)"), "{printed}");
+    assert!(
+        printed.contains(
+            "Pruned 1 cache directory and 0 builder image(s); the directories freed 2.0 KB."
+        ),
+        "{printed}"
+    );
+    assert!(!old.exists());
+    assert!(recent.exists(), "a cache used since stays");
+    assert!(fixture.home.join("cache/rust/cargo-home").exists());
+    let output = fixture.arca(&["prune", "cache"]);
+    assert!(!output.status.success(), "an age is required");
+}

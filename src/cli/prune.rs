@@ -178,12 +178,13 @@ fn prune_cache(args: &AgeArgs) -> Result<ExitCode> {
     }
     let images = remove_builder_images(&unused.builder_images);
     for (tag, bytes) in &images {
-        freed += bytes;
-        println!("Removed image {tag} ({})", human_size(*bytes));
+        // The engine's size counts layers other images may share: shown,
+        // not added to the bytes freed.
+        println!("Removed image {tag} (image size {})", human_size(*bytes));
         cache_usage::forget_builder(&home, tag);
     }
     println!(
-        "Pruned {} cache director{} and {} builder image(s), freed {}.",
+        "Pruned {} cache director{} and {} builder image(s); the directories freed {}.",
         unused.dirs.len(),
         if unused.dirs.len() == 1 { "y" } else { "ies" },
         images.len(),
@@ -192,15 +193,30 @@ fn prune_cache(args: &AgeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Bytes that go when `path` is removed: regular files whose last link
-/// this is (a file hard-linked elsewhere, like a shared layer blob, stays).
+/// Bytes that go when `path` is removed: each regular file once, when all
+/// its hard links are inside `path` (cargo's target directories link a
+/// binary twice; a layer blob linked from a shared store stays).
 fn freed_bytes(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    walk_files(path)
-        .iter()
-        .filter_map(|file| std::fs::symlink_metadata(file).ok())
-        .filter(|metadata| metadata.is_file() && metadata.nlink() <= 1)
-        .map(|metadata| metadata.len())
+    let mut inodes: HashMap<(u64, u64), (u64, u64, u64)> = HashMap::new();
+    for file in walk_files(path) {
+        let Ok(metadata) = std::fs::symlink_metadata(&file) else {
+            continue;
+        };
+        if !metadata.is_file() {
+            continue;
+        }
+        let entry = inodes.entry((metadata.dev(), metadata.ino())).or_insert((
+            0,
+            metadata.nlink(),
+            metadata.len(),
+        ));
+        entry.0 += 1;
+    }
+    inodes
+        .values()
+        .filter(|(seen, links, _)| seen >= links)
+        .map(|(_, _, size)| size)
         .sum()
 }
 
@@ -352,5 +368,9 @@ mod tests {
         std::fs::write(dir.path().join("blob"), vec![0u8; 5000]).unwrap();
         std::fs::hard_link(dir.path().join("blob"), artifact.join("linked")).unwrap();
         assert_eq!(freed_bytes(&artifact), 1000);
+        // Both links inside: the file goes, counted once.
+        std::fs::write(artifact.join("binary"), vec![0u8; 300]).unwrap();
+        std::fs::hard_link(artifact.join("binary"), artifact.join("binary-hash")).unwrap();
+        assert_eq!(freed_bytes(&artifact), 1300);
     }
 }

@@ -44,12 +44,22 @@ fn unavailable(why: &str) -> Option<DockerTest> {
 impl DockerTest {
     /// A fresh world, or `None` (test skipped) when no engine or fixture
     /// images are available.
+    /// The example is configured for `debian:bookworm-slim`; the tests'
+    /// copy builds on the small CUDA runtime fixture (as examples/hello-cuda).
     pub fn new() -> Option<Self> {
-        Self::with_crate(
+        let test = Self::with_crate(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello"),
             "hello",
             "",
+        )?;
+        std::fs::write(
+            test.crate_dir.join(".arca/config.toml"),
+            format!(
+                "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"{RUNTIME_BASE}\"\n"
+            ),
         )
+        .expect("write the test config");
+        Some(test)
     }
 
     /// A fresh world around a copy of `source` (a crate or workspace
