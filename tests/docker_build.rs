@@ -665,7 +665,11 @@ fn pruning_old_artifacts_removes_their_records_and_images() {
         "created_at_epoch_ms = 1000",
     );
     std::fs::write(&record, aged).expect("age the record");
+    // Old but the crate's current artifact: kept unless asked.
     let output = arca(&["prune", "local", "--days", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(test.store().list().artifacts.len(), 1);
+    let output = arca(&["prune", "local", "--days", "1", "--include-current"]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
         text(&output).contains(&format!("Removed {id}")),

@@ -381,6 +381,15 @@ fn a_crate_with_two_binaries() {
     });
     real.matrix(&edits);
     real.one_line_rebuild("src/bin/second.rs", "2u8", "5u8", "second: 5");
+    // Containers Arca starts run under the engine's init: the warm session
+    // (`sleep`) is not PID 1 and stops at once.
+    let sessions = real.test.sessions();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let inspect = Command::new("docker")
+        .args(["inspect", "-f", "{{.HostConfig.Init}}", &sessions[0]])
+        .output()
+        .expect("docker inspect");
+    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
     // A compile error removes the crate's warm session at once.
     std::fs::write(real.root.join("src/bin/second.rs"), "fn main() { nope }\n").expect("break");
     let output = real.build(&[]);
