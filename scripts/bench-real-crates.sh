@@ -102,7 +102,7 @@ done
 
 echo "== staleness matrix (tests/real_crates.rs, cargo's fresh as ground truth)"
 ARCA_REQUIRE_DOCKER=1 cargo test --profile "$PROFILE" --quiet --test real_crates -- --nocapture --test-threads 1 2>/dev/null |
-    grep '^matrix ' >"$work/matrix.txt" || true
+    grep -o 'matrix .*' >"$work/matrix.txt" || true
 total=$(wc -l <"$work/matrix.txt")
 false_stale=$(grep -c 'cargo fresh | arca stale' "$work/matrix.txt" || true)
 missed_stale=$(grep -c 'cargo rebuilds | arca fresh' "$work/matrix.txt" || true)
