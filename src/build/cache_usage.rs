@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(unused_since(home.path(), now - 60_000), Unused::default());
         let everything = unused_since(home.path(), now + 60_000);
         assert_eq!(everything.dirs, [build, cache.join("cargo-home")]);
-        assert_eq!(everything.builder_images, [tag.clone()]);
+        assert_eq!(everything.builder_images, std::slice::from_ref(&tag));
         forget_builder(home.path(), &tag);
         assert!(
             unused_since(home.path(), now + 60_000)
