@@ -462,11 +462,16 @@ async fn ensure_builder_image(
     {
         return Ok(false);
     }
-    let ca_bundle = match network::host_ca_bundle() {
-        Some(path) => std::fs::read(&path)
-            .with_context(|| format!("Failed to read the host CA bundle {}", path.display()))?,
-        None => Vec::new(),
-    };
+    // An unreadable bundle only costs the recipe the host's extra CAs.
+    let ca_bundle = network::host_ca_bundle()
+        .and_then(|path| match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                tracing::warn!("host CA bundle {} unreadable: {error}", path.display());
+                None
+            }
+        })
+        .unwrap_or_default();
     let mut context = TarContext::new();
     context.add_file(
         "Containerfile",
