@@ -6,7 +6,8 @@
 #                                  link against glibc, as on a real CUDA runtime) and CA bundle
 #     also nvidia/cuda:12.8.1-runtime-ubuntu24.04, nvidia/cuda:12.8.1-base-ubuntu24.04
 #   arca-test/rust-builder:latest  debootstrap minbase bookworm + gcc + host Rust toolchain
-#     also nvidia/cuda:12.8.1-devel-ubuntu24.04
+#     also nvidia/cuda:12.8.1-devel-ubuntu24.04, and debian:bookworm-slim (the README
+#     quickstart's base) unless the engine has a real one
 # The debootstrap rootfs is cached as a tarball under /var/cache/arca-fixtures.
 # Needs root and a running engine (.ci/docker-up.sh).
 set -euo pipefail
@@ -123,5 +124,15 @@ else
 fi
 tag_aliases "$BUILDER_TAG" "${BUILDER_ALIASES[@]}"
 
+# (c) the README quickstart's base (examples/hello): Debian bookworm with a
+# Rust toolchain, tagged only when the engine has no debian:bookworm-slim of
+# its own (a real one is never replaced).
+QUICKSTART_TAG=debian:bookworm-slim
+if ! docker image inspect "$QUICKSTART_TAG" >/dev/null 2>&1 || have_image "$QUICKSTART_TAG" "$BUILDER_VERSION"; then
+    tag_aliases "$BUILDER_TAG" "$QUICKSTART_TAG"
+else
+    say "$QUICKSTART_TAG is a real image here; leaving it as it is"
+fi
+
 say "fixture images ready:"
-docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E 'arca-test|nvidia/cuda' >&2
+docker image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E 'arca-test|nvidia/cuda|debian:bookworm-slim' >&2

@@ -260,6 +260,9 @@ impl BuildExtras {
     }
 }
 
+/// The builder package that provides the image init (`tini-static`).
+pub const INIT_PACKAGE: &str = "tini";
+
 /// Resolves the builder-shaping config: validates every value, and finds a
 /// `rust-toolchain.toml`/`rust-toolchain` in the crate directory or above
 /// (as rustup does) when the config pins no toolchain.

@@ -472,14 +472,72 @@ pub fn relive_manifest(
         crate::manifest::container_mode(&settings.base_image)
     };
     let mode = format!("{mode}{}", current_extras_suffix(&manifest.crate_dir));
+    let mut changes = mode_changes(&manifest.settings.mode, &mode);
     let today = crate::manifest::ManifestSettings::new(settings, mode);
-    manifest.relive(&today, |name| std::env::var(name).ok(), digest_of)
+    let mut relived = manifest.relive(&today, |name| std::env::var(name).ok(), digest_of)?;
+    changes.append(&mut relived.changes);
+    relived.changes = changes;
+    Ok(relived)
+}
+
+/// Reasons for a build mode that differs: which builder setting changed
+/// (`toolchain changed`, `packages changed`, `env changed`, `init
+/// changed`), or `build mode changed` for the builder itself.
+fn mode_changes(recorded: &str, today: &str) -> Vec<String> {
+    if recorded == today {
+        return Vec::new();
+    }
+    let split = |mode: &str| -> (String, Vec<(String, String)>) {
+        let mut parts = mode.split('+');
+        let base = parts.next().unwrap_or_default().to_owned();
+        let extras = parts
+            .map(|part| match part.split_once('=') {
+                Some((key, value)) => (key.to_owned(), value.to_owned()),
+                None => (part.to_owned(), String::new()),
+            })
+            .collect();
+        (base, extras)
+    };
+    let (recorded_base, recorded_extras) = split(recorded);
+    let (today_base, today_extras) = split(today);
+    let mut reasons = Vec::new();
+    if recorded_base != today_base {
+        reasons.push("build mode changed".to_owned());
+    }
+    for key in ["toolchain", "packages", "env", "init"] {
+        let find = |extras: &[(String, String)]| {
+            extras
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone())
+        };
+        if find(&recorded_extras) != find(&today_extras) {
+            reasons.push(format!("{key} changed"));
+        }
+    }
+    reasons
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::ArtifactMetadata;
+
+    #[test]
+    fn builder_setting_changes_are_named() {
+        assert!(mode_changes("container:k", "container:k").is_empty());
+        assert_eq!(
+            mode_changes(
+                "container:k+toolchain=1.95",
+                "container:k+toolchain=1.96+init"
+            ),
+            ["toolchain changed", "init changed"]
+        );
+        assert_eq!(
+            mode_changes("container:k+packages=make", "container:j"),
+            ["build mode changed", "packages changed"]
+        );
+    }
 
     use std::path::PathBuf;
 

@@ -344,7 +344,20 @@ fn an_artifact_with_the_live_fingerprint_is_fresh_and_an_edit_makes_it_stale() {
     assert_eq!(status["state"], "stale");
     assert_eq!(status["reasons"], serde_json::json!(["features changed"]));
 
+    // The artifact the status points at stays unless asked.
     let output = fixture.arca(&["prune", "local", "--hours", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        !text(&output).contains("Removed ab12cd34"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("Pruned 0 artifact(s), freed 0 B."),
+        "{}",
+        text(&output)
+    );
+    let output = fixture.arca(&["prune", "local", "--hours", "1", "--include-current"]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
         text(&output).contains("Removed ab12cd34"),
@@ -352,6 +365,49 @@ fn an_artifact_with_the_live_fingerprint_is_fresh_and_an_edit_makes_it_stale() {
         text(&output)
     );
     assert_eq!(fixture.status_json(&demo)["state"], "missing");
+}
+
+#[test]
+fn prune_keep_leaves_the_newest_per_crate_and_reports_bytes_freed() {
+    let fixture = Fixture::new();
+    let demo = fixture.demo_crate(GOOD_CONFIG);
+    for (id, created) in [
+        ("old00001", 1_000u64),
+        ("mid00002", 2_000),
+        ("new00003", 3_000),
+    ] {
+        let record = format!(
+            "schema_version = 3\nartifact_id = \"{id}\"\nremote_tag = \"demo-{id}\"\nbuild_fingerprint = \"f\"\nkind = \"rust\"\ncreated_at_epoch_ms = {created}\ncrate_name = \"demo\"\ncrate_version = \"0.1.0\"\nbinary_name = \"demo\"\nsource_path = \"{dir}\"\nmanifest_path = \"{dir}/Cargo.toml\"\ncargo_profile = \"release\"\ncargo_features = []\nbase_image = \"debian:bookworm-slim\"\nruntime = \"docker\"\nlocal_tag = \"arca-local:demo-{id}\"\narchive_file = \"image.tar\"\n",
+            dir = demo.display()
+        );
+        fixture.write(&format!("arca-home/containers/{id}/metadata.toml"), record);
+        fixture.write(
+            &format!("arca-home/containers/{id}/image.tar"),
+            "x".repeat(1500),
+        );
+    }
+    let output = fixture.arca(&["prune", "local", "--keep", "2"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let printed = text(&output);
+    assert!(printed.contains("Removed old00001"), "{printed}");
+    assert!(
+        !printed.contains("mid00002") && !printed.contains("Removed new00003"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Pruned 1 artifact(s), freed ") && printed.contains(" KB."),
+        "{printed}"
+    );
+    assert!(!fixture.home.join("containers/old00001").exists());
+    assert!(fixture.home.join("containers/new00003").exists());
+    // `--keep 0` still keeps the current artifact.
+    let output = fixture.arca(&["prune", "local", "--keep", "0"]);
+    assert!(
+        text(&output).contains("Removed mid00002"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(fixture.status_json(&demo)["artifact"]["id"], "new00003");
 }
 
 #[test]
@@ -375,4 +431,37 @@ fn build_with_an_unreachable_engine_names_it_and_records_nothing() {
         .map(|entries| entries.count())
         .unwrap_or(0);
     assert_eq!(records, 0);
+}
+
+#[test]
+fn prune_cache_removes_only_caches_unused_for_the_given_time() {
+    let fixture = Fixture::new();
+    let old = fixture.write(
+        "arca-home/cache/rust/builds/oldkey/target/release/app",
+        "x".repeat(2000),
+    );
+    let old_marker = fixture.write("arca-home/cache/rust/builds/oldkey/last-used", "");
+    let recent = fixture.write("arca-home/cache/rust/builds/newkey/last-used", "");
+    fixture.write("arca-home/cache/rust/cargo-home/last-used", "");
+    let touched = Command::new("touch")
+        .args(["-d", "3 days ago"])
+        .arg(&old_marker)
+        .status()
+        .expect("touch");
+    assert!(touched.success());
+    let output = fixture.arca(&["prune", "cache", "--days", "2"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let printed = text(&output);
+    assert!(printed.contains("oldkey (2.0 KB)"), "{printed}");
+    assert!(
+        printed.contains(
+            "Pruned 1 cache directory and 0 builder image(s); the directories freed 2.0 KB."
+        ),
+        "{printed}"
+    );
+    assert!(!old.exists());
+    assert!(recent.exists(), "a cache used since stays");
+    assert!(fixture.home.join("cache/rust/cargo-home").exists());
+    let output = fixture.arca(&["prune", "cache"]);
+    assert!(!output.status.success(), "an age is required");
 }

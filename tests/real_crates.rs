@@ -381,6 +381,15 @@ fn a_crate_with_two_binaries() {
     });
     real.matrix(&edits);
     real.one_line_rebuild("src/bin/second.rs", "2u8", "5u8", "second: 5");
+    // Containers Arca starts run under the engine's init: the warm session
+    // (`sleep`) is not PID 1 and stops at once.
+    let sessions = real.test.sessions();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let inspect = Command::new("docker")
+        .args(["inspect", "-f", "{{.HostConfig.Init}}", &sessions[0]])
+        .output()
+        .expect("docker inspect");
+    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), "true");
     // A compile error removes the crate's warm session at once.
     std::fs::write(real.root.join("src/bin/second.rs"), "fn main() { nope }\n").expect("break");
     let output = real.build(&[]);
@@ -440,4 +449,51 @@ fn a_recipe_whose_download_fails_leaves_no_builder_tag_and_names_the_step() {
             .newest_for_crate(&real.test.crate_dir)
             .is_none()
     );
+}
+
+#[test]
+fn a_pinned_toolchain_the_builder_has_builds_and_the_config_key_wins_over_the_file() {
+    let Some(real) = RealCrate::new("two-bins", "", "first") else {
+        return;
+    };
+    // The fixture builder carries the host's toolchain.
+    let host = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .expect("rustc");
+    let version = String::from_utf8_lossy(&host.stdout);
+    let minor: String = version
+        .split_whitespace()
+        .nth(1)
+        .expect("version")
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    // The file pins a toolchain nobody can install here; the config's
+    // `toolchain` (the builder's own) wins, as RUSTUP_TOOLCHAIN would.
+    std::fs::write(
+        real.root.join("rust-toolchain.toml"),
+        "[toolchain]\nchannel = \"1.77\"\n",
+    )
+    .expect("pin");
+    std::fs::create_dir_all(real.root.join(".arca")).expect("config dir");
+    std::fs::write(
+        real.root.join(".arca/config.toml"),
+        format!("[rust]\ntoolchain = \"{minor}\"\nenv = {{ ARCA_FIXTURE_NOTE = \"x\" }}\n"),
+    )
+    .expect("config");
+    let output = real.build(&[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(real.run_newest(), ("first: 1".to_owned(), 0));
+    assert_eq!(real.status()["state"], "fresh");
+    // Another toolchain makes the image stale.
+    std::fs::write(
+        real.root.join(".arca/config.toml"),
+        "[rust]\ntoolchain = \"1.77\"\nenv = { ARCA_FIXTURE_NOTE = \"x\" }\n",
+    )
+    .expect("config");
+    let status = real.status();
+    assert_eq!(status["state"], "stale");
+    assert_eq!(status["reasons"], serde_json::json!(["toolchain changed"]));
 }

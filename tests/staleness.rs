@@ -201,8 +201,10 @@ fn matrix() -> Vec<Case> {
             edit: Append("app/src/greeting.txt", "!\n"),
         },
         Case {
-            name: "Cargo.lock edited",
-            real_input: true,
+            // Cargo reads the resolve, not the bytes: a blank line changes
+            // no rustc input and cargo rebuilds nothing (issue 10).
+            name: "blank line appended to Cargo.lock",
+            real_input: false,
             edit: Append("app/Cargo.lock", "\n"),
         },
         Case {

@@ -118,6 +118,7 @@ pub(super) async fn build(
 
     let ca_bundle = network::host_ca_bundle();
     let has_ca = ca_bundle.is_some();
+    super::cache_usage::mark_used(env.rust_cache(), &host_cache, &prepared.builder_image_tag);
     let (mounts, user, upload) = if remote {
         let target_volume = format!("arca-cache-{}", &cache_key[..32]);
         let volume_labels = vec![
@@ -465,11 +466,16 @@ async fn ensure_builder_image(
     {
         return Ok(false);
     }
-    let ca_bundle = match network::host_ca_bundle() {
-        Some(path) => std::fs::read(&path)
-            .with_context(|| format!("Failed to read the host CA bundle {}", path.display()))?,
-        None => Vec::new(),
-    };
+    // An unreadable bundle only costs the recipe the host's extra CAs.
+    let ca_bundle = network::host_ca_bundle()
+        .and_then(|path| match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                tracing::warn!("host CA bundle {} unreadable: {error}", path.display());
+                None
+            }
+        })
+        .unwrap_or_default();
     let mut context = TarContext::new();
     context.add_file(
         "Containerfile",
@@ -782,6 +788,75 @@ mod tests {
             "cargo:rerun-if-changed=x\n"
         );
         assert!(!dest.path().join("build/pkg-1/build-script-build").exists());
+    }
+
+    fn prepared(extras: plan::BuildExtras) -> PreparedBuild {
+        PreparedBuild {
+            facts: crate::workspace::test_facts(&["demo"], &[]),
+            settings: plan::BuildSettings {
+                profile: "release".into(),
+                features: Vec::new(),
+                bin: "demo".into(),
+                base_image: "debian:12".into(),
+            },
+            host_build: false,
+            builder_base_image: "debian:12".into(),
+            builder_image_tag: "arca-builder:ab".into(),
+            mode: "container:k".into(),
+            extras,
+        }
+    }
+
+    #[test]
+    fn the_build_env_names_the_ca_then_proxies_then_the_users_variables() {
+        let extras = plan::BuildExtras {
+            env: vec![("RUSTFLAGS".into(), "-g".into())],
+            shape: plan::BuilderShape {
+                packages: Vec::new(),
+                toolchain: Some(plan::PinnedToolchain {
+                    name: "1.95".into(),
+                    source: "`[rust] toolchain` in .arca/config.toml".into(),
+                }),
+            },
+            ..Default::default()
+        };
+        let env = build_env(&prepared(extras.clone()), true);
+        let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
+        let position = |name: &str| names.iter().position(|known| *known == name).unwrap();
+        assert!(position("CARGO_HTTP_CAINFO") < position("RUSTUP_TOOLCHAIN"));
+        assert!(position("RUSTUP_TOOLCHAIN") < position("RUSTFLAGS"));
+        assert!(env.contains(&("SSL_CERT_FILE".into(), network::CONTAINER_CA_PATH.into())));
+        assert!(env.contains(&("CARGO_TERM_PROGRESS_WHEN".into(), "always".into())));
+        let without_ca = build_env(&prepared(extras), false);
+        assert!(
+            !without_ca
+                .iter()
+                .any(|(name, _)| name == "CARGO_HTTP_CAINFO")
+        );
+        // A toolchain pinned by a file is left to rustup reading the file.
+        let mut by_file = plan::BuildExtras::default();
+        by_file.shape.toolchain = Some(plan::PinnedToolchain {
+            name: "1.95".into(),
+            source: "/w/rust-toolchain.toml".into(),
+        });
+        assert!(
+            !build_env(&prepared(by_file), true)
+                .iter()
+                .any(|(name, _)| name == "RUSTUP_TOOLCHAIN")
+        );
+    }
+
+    #[test]
+    fn a_failed_recipe_step_is_read_from_its_line() {
+        assert_eq!(
+            failed_recipe_step("arca: builder step 'install packages: make' failed (exit 100)"),
+            Some("install packages: make".to_owned())
+        );
+        assert_eq!(
+            failed_recipe_step(crate::build::recipes::CARGO_CHECK_FAILED),
+            Some("cargo --version (final check)".to_owned())
+        );
+        assert_eq!(failed_recipe_step("E: Unable to locate package nope"), None);
     }
 
     #[test]

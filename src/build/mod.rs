@@ -23,6 +23,7 @@
 //!   success only, gone by itself 10 minutes after it starts).
 //! - Only [`crate::engine`] talks to Docker; this module sees the trait.
 
+pub mod cache_usage;
 pub mod cargo_messages;
 mod container_build;
 pub mod crate_lock;
@@ -337,6 +338,13 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
         anyhow::bail!(
             "The runtime base image `{}` is not a valid image reference: {reason}. Use a reference like `debian:bookworm-slim`.",
             settings.base_image.escape_debug()
+        );
+    }
+    if extras.init {
+        // The recipe side exists (recipes::runtime_containerfile_with_init);
+        // the image step that uses it comes with the new image assembly.
+        anyhow::bail!(
+            "`[rust] init = true` (a static init inside the image) is not available in this build of Arca yet. Remove it and run the image with `docker run --init` (or an orchestrator's init); containers Arca starts already use the engine's init."
         );
     }
     ensure_lockfile(&facts)?;

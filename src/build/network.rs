@@ -48,7 +48,7 @@ const BUNDLE_CANDIDATES: [&str; 4] = [
 pub fn host_ca_bundle() -> Option<PathBuf> {
     let named = ["CARGO_HTTP_CAINFO", "SSL_CERT_FILE"]
         .into_iter()
-        .filter_map(|name| std::env::var_os(name))
+        .filter_map(std::env::var_os)
         .map(PathBuf::from);
     named
         .chain(BUNDLE_CANDIDATES.iter().map(PathBuf::from))

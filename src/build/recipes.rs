@@ -65,9 +65,33 @@ pub fn runtime_containerfile(
     metadata: &ArtifactMetadata,
     install_ca_certificates: bool,
 ) -> Result<String> {
+    runtime_containerfile_with_init(metadata, install_ca_certificates, None)
+}
+
+/// Where the image's static init comes from: the builder image, whose
+/// recipe installed Debian's `tini` (its `/usr/bin/tini-static`) when
+/// `[rust] init = true` (see [`crate::plan::INIT_PACKAGE`]).
+pub const INIT_IN_BUILDER: &str = "/usr/bin/tini-static";
+/// Where the init goes in the runtime image.
+pub const INIT_IN_IMAGE: &str = "/usr/local/bin/arca-init";
+
+/// [`runtime_containerfile`], with `init_from` (the builder image tag) a
+/// static init copied from the builder becomes the entrypoint wrapper
+/// (`ENTRYPOINT ["/usr/local/bin/arca-init", "--", "/usr/local/bin/<bin>"]`),
+/// so the binary is not PID 1 wherever the image runs. `COPY --from=<image>`
+/// works with the classic builder.
+pub fn runtime_containerfile_with_init(
+    metadata: &ArtifactMetadata,
+    install_ca_certificates: bool,
+    init_from: Option<&str>,
+) -> Result<String> {
     let binary = &metadata.binary_name;
-    let entrypoint = serde_json::to_string(&[format!("/usr/local/bin/{binary}")])
-        .context("Failed to encode the entrypoint")?;
+    let program = format!("/usr/local/bin/{binary}");
+    let entrypoint = match init_from {
+        Some(_) => serde_json::to_string(&[INIT_IN_IMAGE, "--", program.as_str()]),
+        None => serde_json::to_string(&[program.as_str()]),
+    }
+    .context("Failed to encode the entrypoint")?;
     let mut text = format!("FROM {}\n", metadata.base_image);
     if install_ca_certificates {
         text.push_str(
@@ -86,6 +110,11 @@ pub fn runtime_containerfile(
         echo 'arca: no package manager to install ca-certificates; TLS clients in this image will lack a CA bundle' >&2; \\\n\
     fi\n",
         );
+    }
+    if let Some(builder) = init_from {
+        text.push_str(&format!(
+            "COPY --from={builder} {INIT_IN_BUILDER} {INIT_IN_IMAGE}\n"
+        ));
     }
     text.push_str(&format!("COPY {binary} /usr/local/bin/{binary}\n"));
     // One LABEL instruction: the classic builder makes a layer (and runs an
@@ -147,6 +176,24 @@ mod tests {
         assert!(text.ends_with("ENTRYPOINT [\"/usr/local/bin/hello\"]\n"));
         assert_eq!(text.matches("LABEL ").count(), 1);
         assert_eq!(text.matches("io.khoek.arca.").count(), 10);
+    }
+
+    #[test]
+    fn with_an_init_the_binary_runs_under_it() {
+        let text =
+            runtime_containerfile_with_init(&metadata(), false, Some("arca-builder:ab")).unwrap();
+        assert!(
+            text.contains(
+                "COPY --from=arca-builder:ab /usr/bin/tini-static /usr/local/bin/arca-init\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "ENTRYPOINT [\"/usr/local/bin/arca-init\",\"--\",\"/usr/local/bin/hello\"]\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

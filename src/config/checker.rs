@@ -1946,6 +1946,47 @@ mod tests {
     }
 
     #[test]
+    fn builder_keys_are_checked_with_precise_spans() {
+        let text = format!(
+            "{COMPLETE}packages = [\"make\", \"a b\", 3]\ntoolchain = \"1.96;x\"\nproxy = \"no\"\ninit = true\n\n[rust.env]\nRUSTFLAGS = \"-Copt-level=1\"\nCARGO_HOME = \"/x\"\nLEVEL = 3\n"
+        );
+        let found = spans(&text, None);
+        assert_eq!(
+            found,
+            [
+                ("invalid-value", "\"a b\"".to_owned()),
+                ("invalid-type", "3".to_owned()),
+                ("invalid-value", "\"1.96;x\"".to_owned()),
+                ("invalid-type", "\"no\"".to_owned()),
+                ("invalid-value", "CARGO_HOME".to_owned()),
+                ("invalid-type", "3".to_owned()),
+            ],
+            "{text}"
+        );
+        let messages: Vec<String> = check(&text, None)
+            .into_iter()
+            .map(|finding| finding.message)
+            .collect();
+        assert!(
+            messages[0].contains("not a system package name"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[4].contains("set by Arca for every build"),
+            "{messages:?}"
+        );
+        let clean = format!(
+            "{COMPLETE}packages = [\"make\"]\ntoolchain = \"1.96\"\nproxy = false\nenv = {{ RUSTFLAGS = \"-g\" }}\n"
+        );
+        assert!(check(&clean, None).is_empty(), "{:?}", check(&clean, None));
+        let builder = parse_builder_settings(&clean);
+        assert_eq!(builder.packages, ["make"]);
+        assert_eq!(builder.toolchain.as_deref(), Some("1.96"));
+        assert_eq!(builder.env, [("RUSTFLAGS".to_owned(), "-g".to_owned())]);
+        assert_eq!((builder.proxy, builder.init), (Some(false), None));
+    }
+
+    #[test]
     fn parse_settings_extracts_only_well_typed_values() {
         let text = "rust = { profile = \"dev\", features = [\"a\", \"b\"], bin = 3, base_image = \"busybox\" }";
         assert_eq!(

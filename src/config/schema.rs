@@ -166,6 +166,8 @@ pub const INIT: KeySpec = KeySpec {
           Containers Arca itself starts always use the engine's init; `docker run --init` does \
           the same for an image without it. Choose `init = true` for images run by tools that \
           do not add an init (Kubernetes, plain `docker run`).\n\n\
+          *Not yet available in this build:* a build with `init = true` stops and says so; use \
+          `docker run --init` meanwhile.\n\n\
           ```toml\n[rust]\ninit = true\n```",
     example: "init = true",
     required: false,

@@ -125,14 +125,25 @@ impl DockerTest {
     }
 
     /// A fresh world on `kind` around a copy of examples/hello, or `None`
-    /// (test skipped) when that engine or the fixture images are not available.
+    /// (test skipped) when that engine or the fixture images are not
+    /// available. The example is configured for `debian:bookworm-slim`; the
+    /// tests' copy builds on the small CUDA runtime fixture (as
+    /// examples/hello-cuda).
     pub fn on(kind: Engine) -> Option<Self> {
-        Self::with_crate_on(
+        let test = Self::with_crate_on(
             kind,
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello"),
             "hello",
             "",
+        )?;
+        std::fs::write(
+            test.crate_dir.join(".arca/config.toml"),
+            format!(
+                "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"{RUNTIME_BASE}\"\n"
+            ),
         )
+        .expect("write the test config");
+        Some(test)
     }
 
     /// [`Self::with_crate_on`] on Docker.
