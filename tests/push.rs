@@ -515,7 +515,7 @@ fn a_registry_that_dies_mid_push_leaves_nothing_recorded() {
     let artifact =
         fixture::write_artifact(&store, "kill0001", &user.crate_dir(), &layers, Form::Layout)
             .unwrap();
-    let mut child = user
+    let child = user
         .command()
         .args([
             "push",

@@ -313,13 +313,13 @@ fn certs_d(registry: &str) -> Vec<Certificate> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|ext| ext == "crt") {
-                if let Ok(data) = std::fs::read(&path) {
-                    certificates.push(Certificate {
-                        encoding: CertificateEncoding::Pem,
-                        data,
-                    });
-                }
+            if path.extension().is_some_and(|ext| ext == "crt")
+                && let Ok(data) = std::fs::read(&path)
+            {
+                certificates.push(Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data,
+                });
             }
         }
     }
