@@ -96,7 +96,9 @@ fn failed(output: &Output) -> String {
         "arca push should have failed: {}",
         String::from_utf8_lossy(&output.stdout)
     );
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let message = String::from_utf8_lossy(&output.stderr).into_owned();
+    eprintln!("arca push said: {message}");
+    message
 }
 
 fn random(len: usize) -> Vec<u8> {
