@@ -50,6 +50,6 @@ test("every contributed command is in the command table and none collides with a
   }
   assert.deepEqual(
     manifest.contributes.commands.map((c: any) => c.title),
-    ["Build Image", "Build Binary", "Cancel Build", "Show Output", "Restart Server"],
+    ["Build Image", "Build Binary", "Push Image", "Cancel Build", "Show Output", "Restart Server"],
   );
 });
