@@ -416,6 +416,20 @@ fn tls_registry_with_basic_auth_uses_the_users_login_and_refuses_wrong_ones() {
         .output()
         .unwrap();
     let pushed = succeeded(&output);
+    // Even at the most verbose log level, the secret never reaches a log.
+    let verbose = user
+        .command()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .env("RUST_LOG", "trace")
+        .args(["push", "tls00001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    succeeded(&verbose);
+    let logs = String::from_utf8_lossy(&verbose.stderr);
+    assert!(logs.len() > 1000, "trace logs were written");
+    for secret in ["correct horse", &encode("alice:correct horse")] {
+        assert!(!logs.contains(secret), "a secret leaked into the logs");
+    }
     let record = std::fs::read_to_string(artifact.dir.join("metadata.toml")).unwrap();
     assert!(
         !record.contains("correct horse") && !record.contains("alice"),
