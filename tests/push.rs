@@ -430,6 +430,26 @@ fn tls_registry_with_basic_auth_uses_the_users_login_and_refuses_wrong_ones() {
     for secret in ["correct horse", &encode("alice:correct horse")] {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
+    // A user who trusts the CA through SSL_CERT_FILE (the host bundle's
+    // override) instead of certs.d pushes too.
+    let other = User::new();
+    fixture::write_artifact(
+        &other.store(),
+        "tls00002",
+        &other.crate_dir(),
+        &layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let via_bundle = other
+        .command()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .env("SSL_CERT_FILE", &tls.ca)
+        .args(["push", "tls00002", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    // Same layers, same config: the registry has everything already.
+    assert_eq!(succeeded(&via_bundle)["existing"], 2);
     let record = std::fs::read_to_string(artifact.dir.join("metadata.toml")).unwrap();
     assert!(
         !record.contains("correct horse") && !record.contains("alice"),
