@@ -589,3 +589,70 @@ fn a_registry_that_dies_mid_push_leaves_nothing_recorded() {
     assert!(record.metadata.uploaded_ref.is_none());
     assert!(record.metadata.uploaded_at_epoch_ms.is_none());
 }
+
+/// This machine's first non-loopback IPv4 address, if it has one.
+fn non_loopback_ipv4() -> Option<String> {
+    // Connecting a UDP socket sends nothing; it only picks the source
+    // address of the route.
+    ["192.0.2.1:9", "10.0.0.1:9", "172.16.0.1:9", "8.8.8.8:53"]
+        .iter()
+        .find_map(|target| {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+            socket.connect(target).ok()?;
+            let ip = socket.local_addr().ok()?.ip();
+            (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
+        })
+}
+
+#[test]
+fn plain_http_beyond_loopback_needs_the_registry_marked_insecure() {
+    if !tools_present() {
+        return;
+    }
+    let Some(ip) = non_loopback_ipv4() else {
+        eprintln!("note: no non-loopback IPv4 address on this machine; skipping");
+        return;
+    };
+    let registry = Registry::start_on(&ip, None, None);
+    let user = User::new();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("insecure"))])];
+    fixture::write_artifact(
+        &user.store(),
+        "insec001",
+        &user.crate_dir(),
+        &layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let destination = format!("{}/demo", registry.address);
+    let refused = failed(&user.push("insec001", &destination));
+    assert!(
+        refused.contains("TLS") && refused.contains("--insecure"),
+        "{refused}"
+    );
+    assert_eq!(registry.upload_requests(), 0);
+
+    let marked = user
+        .command()
+        .env(
+            "ARCA_INSECURE_REGISTRIES",
+            format!("other.example, {}", registry.address),
+        )
+        .args(["push", "insec001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(succeeded(&marked)["uploaded"], 2);
+    let flagged = user
+        .command()
+        .args([
+            "push",
+            "insec001",
+            "--to",
+            &destination,
+            "--insecure",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(succeeded(&flagged)["bytesSent"], 0);
+}
