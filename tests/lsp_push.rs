@@ -106,3 +106,73 @@ fn push_reports_progress_answers_the_reference_and_updates_the_status() {
     );
     server.drain(Duration::from_millis(100));
 }
+
+#[test]
+fn arca_cancel_stops_a_running_push_and_nothing_is_recorded() {
+    if !registry::tools_present() {
+        return;
+    }
+    let registry = registry::Registry::start(None, None);
+    let workspace = Workspace::new();
+    let demo = workspace.demo_crate("demo", "demo", Some(COMPLETE_CONFIG));
+    let store = Store::at(workspace.home.join("containers"));
+    let big: Vec<u8> = (0..96u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let layers = vec![fixture::layer_tar(&[("big.bin", &big)])];
+    let artifact =
+        fixture::write_artifact(&store, "cancel01", &demo, &layers, Form::Layout).unwrap();
+    let uri = crate_uri(&demo);
+    let mut server = workspace.start();
+    server.initialize(&[&workspace.root], vscode_capabilities());
+    let to = format!("{}/cancel/demo", registry.address);
+    let push = server.send_request(
+        "workspace/executeCommand",
+        json!({"command": "arca.push", "arguments": [{"crate": uri, "to": to}]}),
+    );
+    // A second push of the same crate is refused while the first runs.
+    let second = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.push", "arguments": [{"crate": uri, "to": to}]}),
+        )
+        .expect_err("one operation per crate");
+    assert!(
+        second["message"].as_str().unwrap().contains("is running"),
+        "{second}"
+    );
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.cancel", "arguments": [{"crate": uri}]}),
+        )
+        .unwrap();
+    let error = server.response(push).expect_err("the push was cancelled");
+    assert_eq!(error["code"], -32800, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing was recorded")
+            || error["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was recorded"),
+        "{error}"
+    );
+    let record = store
+        .select(&artifact.metadata.artifact_id)
+        .unwrap()
+        .remove(0);
+    assert_eq!(record.metadata.uploaded_ref, None);
+
+    // The crate is free again: the next push completes.
+    let done = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.push", "arguments": [{"crate": uri, "to": to}]}),
+        )
+        .expect("the push after the cancel succeeds");
+    assert!(done["ref"].as_str().unwrap().contains("@sha256:"));
+    server.drain(Duration::from_millis(100));
+}

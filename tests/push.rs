@@ -96,7 +96,9 @@ fn failed(output: &Output) -> String {
         "arca push should have failed: {}",
         String::from_utf8_lossy(&output.stdout)
     );
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let message = String::from_utf8_lossy(&output.stderr).into_owned();
+    eprintln!("arca push said: {message}");
+    message
 }
 
 fn random(len: usize) -> Vec<u8> {
@@ -414,6 +416,40 @@ fn tls_registry_with_basic_auth_uses_the_users_login_and_refuses_wrong_ones() {
         .output()
         .unwrap();
     let pushed = succeeded(&output);
+    // Even at the most verbose log level, the secret never reaches a log.
+    let verbose = user
+        .command()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .env("RUST_LOG", "trace")
+        .args(["push", "tls00001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    succeeded(&verbose);
+    let logs = String::from_utf8_lossy(&verbose.stderr);
+    assert!(logs.len() > 1000, "trace logs were written");
+    for secret in ["correct horse", &encode("alice:correct horse")] {
+        assert!(!logs.contains(secret), "a secret leaked into the logs");
+    }
+    // A user who trusts the CA through SSL_CERT_FILE (the host bundle's
+    // override) instead of certs.d pushes too.
+    let other = User::new();
+    fixture::write_artifact(
+        &other.store(),
+        "tls00002",
+        &other.crate_dir(),
+        &layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let via_bundle = other
+        .command()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .env("SSL_CERT_FILE", &tls.ca)
+        .args(["push", "tls00002", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    // Same layers, same config: the registry has everything already.
+    assert_eq!(succeeded(&via_bundle)["existing"], 2);
     let record = std::fs::read_to_string(artifact.dir.join("metadata.toml")).unwrap();
     assert!(
         !record.contains("correct horse") && !record.contains("alice"),
@@ -515,7 +551,7 @@ fn a_registry_that_dies_mid_push_leaves_nothing_recorded() {
     let artifact =
         fixture::write_artifact(&store, "kill0001", &user.crate_dir(), &layers, Form::Layout)
             .unwrap();
-    let mut child = user
+    let child = user
         .command()
         .args([
             "push",
@@ -552,4 +588,71 @@ fn a_registry_that_dies_mid_push_leaves_nothing_recorded() {
     let record = reread(&artifact, &store);
     assert!(record.metadata.uploaded_ref.is_none());
     assert!(record.metadata.uploaded_at_epoch_ms.is_none());
+}
+
+/// This machine's first non-loopback IPv4 address, if it has one.
+fn non_loopback_ipv4() -> Option<String> {
+    // Connecting a UDP socket sends nothing; it only picks the source
+    // address of the route.
+    ["192.0.2.1:9", "10.0.0.1:9", "172.16.0.1:9", "8.8.8.8:53"]
+        .iter()
+        .find_map(|target| {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+            socket.connect(target).ok()?;
+            let ip = socket.local_addr().ok()?.ip();
+            (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
+        })
+}
+
+#[test]
+fn plain_http_beyond_loopback_needs_the_registry_marked_insecure() {
+    if !tools_present() {
+        return;
+    }
+    let Some(ip) = non_loopback_ipv4() else {
+        eprintln!("note: no non-loopback IPv4 address on this machine; skipping");
+        return;
+    };
+    let registry = Registry::start_on(&ip, None, None);
+    let user = User::new();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("insecure"))])];
+    fixture::write_artifact(
+        &user.store(),
+        "insec001",
+        &user.crate_dir(),
+        &layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let destination = format!("{}/demo", registry.address);
+    let refused = failed(&user.push("insec001", &destination));
+    assert!(
+        refused.contains("TLS") && refused.contains("--insecure"),
+        "{refused}"
+    );
+    assert_eq!(registry.upload_requests(), 0);
+
+    let marked = user
+        .command()
+        .env(
+            "ARCA_INSECURE_REGISTRIES",
+            format!("other.example, {}", registry.address),
+        )
+        .args(["push", "insec001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(succeeded(&marked)["uploaded"], 2);
+    let flagged = user
+        .command()
+        .args([
+            "push",
+            "insec001",
+            "--to",
+            &destination,
+            "--insecure",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(succeeded(&flagged)["bytesSent"], 0);
 }

@@ -131,16 +131,19 @@ pub fn destination_for(artifact: &StoredArtifact, to: Option<&str>) -> Result<De
     Destination::parse(&text, &artifact.metadata.remote_tag).map_err(anyhow::Error::msg)
 }
 
-/// Per-blob progress bars on stderr (hidden when it is not a terminal).
+/// Per-blob progress bars on stderr when it is a terminal; otherwise one
+/// plain line per blob (nothing with `--json`).
 struct Console {
     bars: MultiProgress,
     by_digest: Mutex<HashMap<String, ProgressBar>>,
     verbose: bool,
+    terminal: bool,
 }
 
 impl Console {
     fn new(verbose: bool) -> Self {
-        let target = if verbose {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let target = if verbose && terminal {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
@@ -149,6 +152,7 @@ impl Console {
             bars: MultiProgress::with_draw_target(target),
             by_digest: Mutex::new(HashMap::new()),
             verbose,
+            terminal,
         }
     }
 
@@ -216,8 +220,13 @@ impl Console {
     }
 
     fn line(&self, text: String) {
-        if self.verbose {
+        if !self.verbose {
+            return;
+        }
+        if self.terminal {
             let _ = self.bars.println(text);
+        } else {
+            eprintln!("{text}");
         }
     }
 

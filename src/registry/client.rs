@@ -70,19 +70,26 @@ impl RegistryError {
 }
 
 fn classify_request(error: &reqwest::Error) -> RegistryError {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    if let Some(status) = error.status() {
+        let text = format!("HTTP {status}");
+        return if status.as_u16() == 401 || status.as_u16() == 403 {
+            RegistryError::Unauthorized(text)
+        } else {
+            RegistryError::Refused(text)
+        };
+    }
+    // The causes, outermost first, without URLs (upload URLs carry state
+    // tokens and say nothing to the user).
+    let mut parts = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
     while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
+        parts.push(inner.to_string());
         source = inner.source();
     }
-    if error
-        .status()
-        .is_some_and(|status| status.as_u16() == 401 || status.as_u16() == 403)
-    {
-        return RegistryError::Unauthorized(text);
+    if parts.is_empty() {
+        parts.push(strip_urls(&error.to_string()));
     }
+    let text = parts.join(": ");
     let lower = text.to_ascii_lowercase();
     if lower.contains("certificate")
         || lower.contains("tls")
@@ -94,6 +101,21 @@ fn classify_request(error: &reqwest::Error) -> RegistryError {
     } else {
         RegistryError::Unreachable(text)
     }
+}
+
+/// `text` without `(http…)` URL parts.
+fn strip_urls(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("(http") {
+        out.push_str(rest[..start].trim_end());
+        match rest[start..].find(')') {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A connection to one repository, authenticated for push.
@@ -137,9 +159,11 @@ impl RegistryClient {
         let http = Self::with_protocol(&reference, ClientProtocol::Http, destination)?;
         match http.authenticate(&auth).await {
             Ok(()) => Ok(http),
-            // HTTP did not answer either: the HTTPS reason is the useful one.
-            Err(RegistryError::Unreachable(_)) => Err(https_error),
-            Err(error) => Err(error),
+            // A plain-HTTP registry that wants a login.
+            Err(error @ RegistryError::Unauthorized(_)) => Err(error),
+            // HTTP is not what it speaks either (an HTTPS server answers
+            // plain HTTP with 400): the HTTPS reason is the useful one.
+            Err(_) => Err(https_error),
         }
     }
 
@@ -313,13 +337,13 @@ fn certs_d(registry: &str) -> Vec<Certificate> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|ext| ext == "crt") {
-                if let Ok(data) = std::fs::read(&path) {
-                    certificates.push(Certificate {
-                        encoding: CertificateEncoding::Pem,
-                        data,
-                    });
-                }
+            if path.extension().is_some_and(|ext| ext == "crt")
+                && let Ok(data) = std::fs::read(&path)
+            {
+                certificates.push(Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data,
+                });
             }
         }
     }

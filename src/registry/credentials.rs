@@ -160,10 +160,10 @@ fn from_file(
             .any(|wanted| normalize(key) == normalize(wanted))
             .then_some(entry)
     });
-    if let Some(store) = &config.creds_store {
-        if let Some(found) = run_helper(store, &keys[0], helper_dir, file)? {
-            return Ok(Some(found));
-        }
+    if let Some(store) = &config.creds_store
+        && let Some(found) = run_helper(store, &keys[0], helper_dir, file)?
+    {
+        return Ok(Some(found));
     }
     let Some(entry) = entry else {
         return Ok(None);

@@ -173,7 +173,17 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
                 action,
             })
         };
-        let during = Some(blob.digest.as_str());
+        let what = format!(
+            "{} {}/{total} ({})",
+            if is_config(index) {
+                "the config"
+            } else {
+                "layer"
+            },
+            index + 1,
+            blob.digest
+        );
+        let during = Some(what.as_str());
         if client
             .blob_exists(&blob.digest)
             .await

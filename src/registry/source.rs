@@ -73,8 +73,8 @@ pub fn read(artifact: &StoredArtifact) -> Result<Image, String> {
     if layout.join("oci-layout").is_file() {
         return read_layout(&layout).map_err(|reason| {
             format!(
-                "Artifact {} cannot be pushed: {reason}",
-                artifact.metadata.artifact_id
+                "Artifact {} cannot be pushed: {reason}. Build the crate again (`arca build rust {}`) and push the new artifact.",
+                artifact.metadata.artifact_id, artifact.metadata.source_path
             )
         });
     }
@@ -82,8 +82,8 @@ pub fn read(artifact: &StoredArtifact) -> Result<Image, String> {
     if archive.is_file() {
         return read_docker_archive(&archive).map_err(|reason| {
             format!(
-                "Artifact {} cannot be pushed: {reason}",
-                artifact.metadata.artifact_id
+                "Artifact {} cannot be pushed: {reason}. Build the crate again (`arca build rust {}`) and push the new artifact.",
+                artifact.metadata.artifact_id, artifact.metadata.source_path
             )
         });
     }
@@ -130,7 +130,7 @@ pub fn read_layout(dir: &Path) -> Result<Image, String> {
     let actual = format!("sha256:{:x}", Sha256::digest(&manifest));
     if actual != manifest_blob.digest {
         return Err(format!(
-            "the manifest {} does not match its digest {} (the store is damaged); build again",
+            "the manifest {} does not match its digest {} (the store is damaged)",
             manifest_blob.data.path.display(),
             manifest_blob.digest
         ));
@@ -174,7 +174,7 @@ fn layout_blob(dir: &Path, descriptor: &Descriptor) -> Result<Blob, String> {
         Ok(metadata) => metadata.len(),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
-                "its blob {digest} is missing from {} (pruned from the layer store?). Build the crate again and push the new artifact",
+                "its blob {digest} is missing from {} (pruned from the layer store)",
                 dir.display()
             ));
         }
@@ -182,7 +182,7 @@ fn layout_blob(dir: &Path, descriptor: &Descriptor) -> Result<Blob, String> {
     };
     if size != descriptor.size() {
         return Err(format!(
-            "blob {digest} in {} has {size} bytes where the manifest says {} (the store is damaged); build again",
+            "blob {digest} in {} has {size} bytes where the manifest says {} (the store is damaged)",
             dir.display(),
             descriptor.size()
         ));

@@ -125,9 +125,14 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(tls: Option<&Tls>, htpasswd: Option<(&str, &str)>) -> Self {
+        Self::start_on("127.0.0.1", tls, htpasswd)
+    }
+
+    /// A registry listening on `host` (an address of this machine).
+    pub fn start_on(host: &str, tls: Option<&Tls>, htpasswd: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let address = format!("127.0.0.1:{port}");
+        let address = format!("{host}:{port}");
         let storage = dir.path().join("storage");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",

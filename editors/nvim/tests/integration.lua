@@ -308,6 +308,17 @@ H.test(":ArcaCancel with nothing running is not an error", function()
   H.ok(not find_note(vim.log.levels.ERROR), "no error: " .. notes_text())
 end)
 
+H.test(":ArcaPush DEST shows the server's error when the artifact cannot be pushed", function()
+  vim.cmd("edit " .. vim.fn.fnameescape(hello_main))
+  notes = {}
+  vim.cmd("ArcaPush localhost:5000/hello")
+  H.wait(WAIT, function()
+    return find_note(vim.log.levels.ERROR) ~= nil
+  end, "an error notification")
+  local note = find_note(vim.log.levels.ERROR)
+  H.ok(note.msg:find("^arca: ") and note.msg:lower():find("artifact"), "the server's message: " .. note.msg)
+end)
+
 H.test(":checkhealth arca finds the binary and prints its version", function()
   vim.cmd("edit " .. vim.fn.fnameescape(hello_main))
   vim.cmd("checkhealth arca")

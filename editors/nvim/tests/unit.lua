@@ -81,7 +81,7 @@ H.test("lsp/arca.lua is a vim.lsp.config table", function()
 end)
 
 H.test("the user commands exist", function()
-  for _, name in ipairs({ "ArcaBuildImage", "ArcaBuild", "ArcaCancel", "ArcaStatus", "ArcaLog" }) do
+  for _, name in ipairs({ "ArcaBuildImage", "ArcaBuild", "ArcaPush", "ArcaCancel", "ArcaStatus", "ArcaLog" }) do
     H.eq(vim.fn.exists(":" .. name), 2, name)
   end
 end)

@@ -20,9 +20,11 @@ use tower_lsp::lsp_types::{
     WorkDoneProgressReport,
 };
 
-use super::commands::Answer;
+use super::build::Finished;
+use super::commands::{Answer, Operation};
 use super::failed;
-use crate::registry::{self, BlobAction, Destination, PushEvent, PushRequest};
+use crate::registry::{self, BlobAction, Destination, PushError, PushEvent, PushRequest};
+use crate::server::event::{Event, TaskResult};
 use crate::server::outbox::{Outbox, Outgoing};
 use crate::server::state::State;
 use crate::store::Store;
@@ -42,45 +44,84 @@ pub struct PushArgs {
 
 pub fn start(state: &mut State, args: PushArgs) -> jsonrpc::Result<Answer> {
     let dir = super::commands::resolve_crate(state, args.crate_uri.as_deref())?;
+    if state.operations.contains_key(&dir) {
+        return Err(failed(format!(
+            "A build or push of the crate at {} is running in this editor. Wait for it, or cancel it with `arca.cancel`, then push.",
+            dir.display()
+        )));
+    }
     let token = state
         .client_progress
         .then(|| NumberOrString::String(format!("arca/push/{}", state.generation())));
+    // Registered like a build, so `arca.cancel` and the progress's cancel
+    // button stop it; the loop forgets it on `BuildFinished`.
+    let cancel = CancellationToken::new();
+    state.operations.insert(
+        dir.clone(),
+        Operation {
+            cancel: cancel.clone(),
+            progress: token.clone(),
+        },
+    );
     let client = state.client.clone();
     let outbox = state.outbox.clone();
+    let events = state.events.clone();
     Ok(Answer::Later(
         async move {
-            let request = tokio::task::spawn_blocking(move || prepare(&dir, args))
-                .await
-                .map_err(|error| failed(format!("The push stopped unexpectedly: {error}")))?
-                .map_err(failed)?;
-            let progress = Progress::create(client, outbox, token).await;
-            progress.begin(&request.destination);
-            let events = progress.sink();
-            let result = registry::push(request, events, &CancellationToken::new()).await;
-            match result {
-                Ok(outcome) => {
-                    progress.end(format!("Pushed {}", outcome.uploaded_ref));
-                    progress.outbox.log(
-                        MessageType::INFO,
-                        format!(
-                            "Pushed {} as {} ({} bytes sent)",
-                            outcome.tag_ref, outcome.uploaded_ref, outcome.bytes_sent
-                        ),
-                    );
-                    Ok(Some(json!({
-                        "ref": outcome.uploaded_ref,
-                        "tag": outcome.tag_ref,
-                        "bytesSent": outcome.bytes_sent,
-                    })))
-                }
-                Err(error) => {
-                    progress.end("Failed".to_owned());
-                    Err(failed(error.to_string()))
-                }
-            }
+            let answer = run(dir.clone(), args, client, outbox, token, cancel).await;
+            let _ = events.send(Event::Task(TaskResult::BuildFinished(Finished {
+                crate_dir: dir,
+                diagnostics: Vec::new(),
+                compiled: false,
+            })));
+            answer
         }
         .boxed(),
     ))
+}
+
+async fn run(
+    dir: PathBuf,
+    args: PushArgs,
+    client: tower_lsp::Client,
+    outbox: Outbox,
+    token: Option<NumberOrString>,
+    cancel: CancellationToken,
+) -> jsonrpc::Result<Option<serde_json::Value>> {
+    let request = tokio::task::spawn_blocking(move || prepare(&dir, args))
+        .await
+        .map_err(|error| failed(format!("The push stopped unexpectedly: {error}")))?
+        .map_err(failed)?;
+    let progress = Progress::create(client, outbox, token).await;
+    progress.begin(&request.destination);
+    let events = progress.sink();
+    match registry::push(request, events, &cancel).await {
+        Ok(outcome) => {
+            progress.end(format!("Pushed {}", outcome.uploaded_ref));
+            progress.outbox.log(
+                MessageType::INFO,
+                format!(
+                    "Pushed {} as {} ({} bytes sent)",
+                    outcome.tag_ref, outcome.uploaded_ref, outcome.bytes_sent
+                ),
+            );
+            Ok(Some(json!({
+                "ref": outcome.uploaded_ref,
+                "tag": outcome.tag_ref,
+                "bytesSent": outcome.bytes_sent,
+            })))
+        }
+        Err(PushError::Cancelled) => {
+            progress.end("Cancelled".to_owned());
+            let mut error = jsonrpc::Error::request_cancelled();
+            error.message = PushError::Cancelled.to_string().into();
+            Err(error)
+        }
+        Err(error) => {
+            progress.end("Failed".to_owned());
+            Err(failed(error.to_string()))
+        }
+    }
 }
 
 /// The artifact and destination (reads the store and the config: run off
@@ -160,7 +201,7 @@ impl Progress {
             &self.token,
             WorkDoneProgress::Begin(WorkDoneProgressBegin {
                 title: format!("Pushing to {destination}"),
-                cancellable: Some(false),
+                cancellable: Some(true),
                 message: Some("Connecting".to_owned()),
                 percentage: Some(0),
             }),
@@ -238,7 +279,7 @@ impl Progress {
                 &outbox,
                 &token,
                 WorkDoneProgress::Report(WorkDoneProgressReport {
-                    cancellable: Some(false),
+                    cancellable: Some(true),
                     message: Some(message),
                     percentage: Some(percentage),
                 }),

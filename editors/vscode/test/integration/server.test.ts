@@ -148,6 +148,13 @@ test("arca.cancel with nothing running is not an error", { timeout: 30000 }, asy
   await session.cancel(uriOf(hello));
 });
 
+test("arca.push before any artifact exists fails with the server's message", { timeout: 30000 }, async () => {
+  await assert.rejects(session.pushImage(uriOf(hello), "localhost:5000/hello"), (error: unknown) => {
+    assert.match(errorMessage(error), /has no artifact to push/);
+    return true;
+  });
+});
+
 test("a matching artifact record turns the crate fresh; a saved edit turns it stale and back", { timeout: 60000 }, async () => {
   const live = (await session.refresh(uriOf(hello)))[0];
   assert.match(live.fingerprint ?? "", /^[0-9a-f]{64}$/);
