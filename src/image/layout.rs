@@ -19,7 +19,7 @@ use super::{BlobRef, StoredImage};
 use crate::blobs::{BlobStore, Digest};
 
 /// The directory of an artifact's layout, beside its record.
-pub const LAYOUT_DIR: &str = "image";
+pub const LAYOUT_DIR: &str = crate::store::LAYOUT_DIR;
 /// The index annotation naming the image.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
