@@ -367,6 +367,17 @@ fn a_corrupt_blob_is_detected_and_replaced_and_a_deleted_one_restored() {
         base_layer.digest,
         "replaced by good bytes"
     );
+    // The first artifact's layout links the good copy again.
+    let first_dir = test.store().select(&first_id).expect("record")[0]
+        .dir
+        .clone();
+    let linked = std::fs::read(
+        first_dir
+            .join("image/blobs/sha256")
+            .join(base_layer.digest.hex()),
+    )
+    .expect("layout blob");
+    assert_eq!(Digest::of(&linked), base_layer.digest, "layout relinked");
     assert_eq!(
         std::fs::metadata(&path).expect("blob").mtime(),
         VERIFIED_MTIME
