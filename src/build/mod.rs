@@ -403,6 +403,7 @@ pub async fn package_with(
             let artifact = artifact.clone();
             let blobs = env.blobs().clone();
             tokio::task::spawn_blocking(move || {
+                let _lock = blobs.lock_shared()?;
                 crate::image::export::export_artifact(
                     &blobs,
                     &artifact.dir,
