@@ -1,5 +1,8 @@
 //! The artifact store: `$ARCA_HOME/containers/<id>/metadata.toml` (the
-//! original CLI's schema 3) with `image.tar` beside it.
+//! original CLI's schema 3) with the image beside it: an OCI image layout
+//! `image/` whose blobs are hard links into the layer store, and
+//! `image.tar` (the record's `archive_file`) when a standalone archive was
+//! asked for; records of the original CLI have only `image.tar`.
 //!
 //! **An artifact appears only complete:** [`Store::create`] stages every file
 //! in a hidden temporary directory and renames it into place last. Records
@@ -22,6 +25,8 @@ pub const CURRENT_SCHEMA_VERSION: u32 = 3;
 pub const METADATA_FILE: &str = "metadata.toml";
 /// The image archive's file name inside an artifact directory.
 pub const ARCHIVE_FILE: &str = "image.tar";
+/// The OCI image layout's directory inside an artifact directory.
+pub const LAYOUT_DIR: &str = "image";
 /// Prefix of image labels.
 pub const LABEL_PREFIX: &str = "io.khoek.arca";
 const ID_LENGTH: usize = 8;
@@ -83,8 +88,22 @@ pub struct StoredArtifact {
 }
 
 impl StoredArtifact {
+    /// Where the standalone archive is (or would be) written: `image.tar`
+    /// (the record's `archive_file`). Arca writes it only on demand
+    /// (`--archive`, `arca export`); the original CLI always did.
     pub fn archive_path(&self) -> PathBuf {
         self.dir.join(&self.metadata.archive_file)
+    }
+
+    /// The artifact's OCI image layout (`image/`, linking the layer store);
+    /// absent in records made by the original CLI.
+    pub fn layout_dir(&self) -> PathBuf {
+        self.dir.join(LAYOUT_DIR)
+    }
+
+    /// Whether the artifact still has its image: a layout or an archive.
+    pub fn has_image(&self) -> bool {
+        self.layout_dir().join("index.json").is_file() || self.archive_path().is_file()
     }
 }
 

@@ -367,6 +367,17 @@ fn a_corrupt_blob_is_detected_and_replaced_and_a_deleted_one_restored() {
         base_layer.digest,
         "replaced by good bytes"
     );
+    // The first artifact's layout links the good copy again.
+    let first_dir = test.store().select(&first_id).expect("record")[0]
+        .dir
+        .clone();
+    let linked = std::fs::read(
+        first_dir
+            .join("image/blobs/sha256")
+            .join(base_layer.digest.hex()),
+    )
+    .expect("layout blob");
+    assert_eq!(Digest::of(&linked), base_layer.digest, "layout relinked");
     assert_eq!(
         std::fs::metadata(&path).expect("blob").mtime(),
         VERIFIED_MTIME
@@ -561,4 +572,213 @@ fn source_date_epoch_sets_layer_times_and_a_malformed_one_is_refused() {
         .map(|entry| entry.expect("entry").header().mtime().expect("mtime"))
         .collect();
     assert_eq!(times, vec![1_700_000_000; 4]);
+}
+
+/// The real Docker engine, told to refuse thin archives as Podman does.
+struct NoThinArchives(std::sync::Arc<dyn arca::engine::ContainerEngine>);
+
+#[async_trait::async_trait]
+impl arca::engine::ContainerEngine for NoThinArchives {
+    fn endpoint(&self) -> &str {
+        self.0.endpoint()
+    }
+    fn runtime_name(&self) -> &'static str {
+        self.0.runtime_name()
+    }
+    fn is_remote(&self) -> bool {
+        self.0.is_remote()
+    }
+    fn is_rootless(&self) -> bool {
+        self.0.is_rootless()
+    }
+    fn accepts_thin_archives(&self) -> bool {
+        false
+    }
+    async fn inspect_image(
+        &self,
+        reference: &str,
+    ) -> anyhow::Result<Option<arca::engine::ImageFacts>> {
+        self.0.inspect_image(reference).await
+    }
+    async fn pull_image(
+        &self,
+        reference: &str,
+        progress: arca::engine::PullSink<'_>,
+    ) -> anyhow::Result<()> {
+        self.0.pull_image(reference, progress).await
+    }
+    async fn build_image(
+        &self,
+        tag: &str,
+        context: Vec<u8>,
+        output: arca::engine::LineSink<'_>,
+    ) -> anyhow::Result<()> {
+        self.0.build_image(tag, context, output).await
+    }
+    async fn remove_image(&self, reference: &str) -> anyhow::Result<()> {
+        self.0.remove_image(reference).await
+    }
+    async fn export_image(
+        &self,
+        reference: &str,
+        dest: &Path,
+        progress: arca::engine::BytesSink<'_>,
+    ) -> anyhow::Result<u64> {
+        self.0.export_image(reference, dest, progress).await
+    }
+    async fn load_image(&self, archive: &Path) -> anyhow::Result<()> {
+        // A thin archive would fail here on Podman; refuse it the same way.
+        let file = std::fs::File::open(archive)?;
+        let mut tar = tar::Archive::new(file);
+        let mut layers = 0;
+        let mut named = 0;
+        for entry in tar.entries()? {
+            let mut entry = entry?;
+            let path = entry.path()?.to_string_lossy().into_owned();
+            if path.ends_with("/layer.tar") {
+                layers += 1;
+            } else if path == "manifest.json" {
+                let manifest: serde_json::Value = serde_json::from_reader(&mut entry)?;
+                named = manifest[0]["Layers"].as_array().map_or(0, Vec::len);
+            }
+        }
+        anyhow::ensure!(
+            layers == named,
+            "Some layer tarfiles are missing in the tarball"
+        );
+        self.0.load_image(archive).await
+    }
+    async fn export_image_to(
+        &self,
+        reference: &str,
+        sink: &mut (dyn tokio::io::AsyncWrite + Send + Unpin),
+        progress: arca::engine::BytesSink<'_>,
+    ) -> anyhow::Result<u64> {
+        self.0.export_image_to(reference, sink, progress).await
+    }
+    async fn create_container(&self, spec: &arca::engine::ContainerSpec) -> anyhow::Result<String> {
+        self.0.create_container(spec).await
+    }
+    async fn upload_tar(&self, container: &str, dest: &str, tar: Vec<u8>) -> anyhow::Result<()> {
+        self.0.upload_tar(container, dest, tar).await
+    }
+    async fn start_container(&self, container: &str) -> anyhow::Result<()> {
+        self.0.start_container(container).await
+    }
+    async fn follow_output(
+        &self,
+        container: &str,
+        output: arca::engine::LineSink<'_>,
+    ) -> anyhow::Result<()> {
+        self.0.follow_output(container, output).await
+    }
+    async fn wait_container(&self, container: &str) -> anyhow::Result<i64> {
+        self.0.wait_container(container).await
+    }
+    async fn kill_container(&self, container: &str) -> anyhow::Result<()> {
+        self.0.kill_container(container).await
+    }
+    async fn remove_container(&self, container: &str) -> anyhow::Result<()> {
+        self.0.remove_container(container).await
+    }
+    async fn read_file(&self, container: &str, path: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.0.read_file(container, path).await
+    }
+    async fn download_archive(
+        &self,
+        container: &str,
+        path: &str,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        self.0.download_archive(container, path).await
+    }
+    async fn path_exists(&self, container: &str, path: &str) -> anyhow::Result<bool> {
+        self.0.path_exists(container, path).await
+    }
+    async fn containers_with_labels(&self, labels: &[&str]) -> anyhow::Result<Vec<String>> {
+        self.0.containers_with_labels(labels).await
+    }
+    async fn container_running(&self, container: &str) -> anyhow::Result<Option<bool>> {
+        self.0.container_running(container).await
+    }
+    async fn exec(
+        &self,
+        container: &str,
+        spec: &arca::engine::ExecSpec,
+        output: arca::engine::LineSink<'_>,
+    ) -> anyhow::Result<i64> {
+        self.0.exec(container, spec, output).await
+    }
+    async fn ensure_volume(&self, name: &str, labels: &[(String, String)]) -> anyhow::Result<()> {
+        self.0.ensure_volume(name, labels).await
+    }
+    async fn remove_volume(&self, name: &str) -> anyhow::Result<()> {
+        self.0.remove_volume(name).await
+    }
+    async fn volumes_with_label(&self, label: &str) -> anyhow::Result<Vec<String>> {
+        self.0.volumes_with_label(label).await
+    }
+}
+
+#[test]
+fn an_engine_refusing_thin_archives_gets_a_build_over_the_base_or_a_full_load() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let engine: std::sync::Arc<dyn arca::engine::ContainerEngine> =
+        std::sync::Arc::new(NoThinArchives(test.engine.clone()));
+    let env = arca::build::BuildEnv::at(test.home.path()).with_engine(engine);
+    let base = OwnBase::new(&test);
+    let request = arca::build::BuildRequest {
+        path: test.crate_dir.clone(),
+        overrides: arca::plan::SettingsOverrides {
+            profile: Some("release".into()),
+            features: Some(vec![]),
+            bin: None,
+            base_image: Some(base.tag.clone()),
+        },
+        host_build: true,
+        force: true,
+    };
+    let messages = std::sync::Mutex::new(Vec::new());
+    let events = |event: arca::build::BuildEvent| {
+        if let arca::build::BuildEvent::StageDone { message } = event {
+            messages.lock().expect("messages").push(message);
+        }
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let outcome = test
+        .runtime
+        .block_on(arca::build::package(&env, &request, &events, &cancel))
+        .expect("package");
+    let done = messages.lock().expect("messages").join("\n");
+    assert!(done.contains("Built over the base in the engine"), "{done}");
+    let tag = outcome.artifact.metadata.local_tag.clone();
+    let (printed, _) = test.run_image(&tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
+    let facts = test
+        .runtime
+        .block_on(test.engine.inspect_image(&tag))
+        .expect("inspect")
+        .expect("image");
+    let labels: std::collections::HashMap<_, _> = facts.labels.into_iter().collect();
+    assert_eq!(
+        labels.get("io.khoek.arca.artifact-id"),
+        Some(&outcome.artifact.metadata.artifact_id)
+    );
+
+    // Without the base, the full archive goes in (no thin one is tried).
+    remove_image(&test, &tag);
+    base.remove();
+    messages.lock().expect("messages").clear();
+    let outcome = test
+        .runtime
+        .block_on(arca::build::package(&env, &request, &events, &cancel))
+        .expect("package without the base");
+    let done = messages.lock().expect("messages").join("\n");
+    assert!(
+        done.contains("Loaded the full image into the engine"),
+        "{done}"
+    );
+    let (printed, _) = test.run_image(&outcome.artifact.metadata.local_tag);
+    assert_eq!(printed, "Hello from hello 0.1.0!");
 }

@@ -35,10 +35,10 @@ pub fn build_mode(
 }
 
 /// The newest artifact of the crate when it is fresh for this request and
-/// its archive is still there.
+/// its image (layout or archive) is still there.
 pub fn fresh_artifact(store: &Store, prepared: &PreparedBuild) -> Option<StoredArtifact> {
     let newest = store.newest_for_crate(&prepared.facts.crate_dir)?;
-    if !newest.archive_path().is_file() {
+    if !newest.has_image() {
         return None;
     }
     let live = match crate::status::read_manifest(&newest) {

@@ -5,9 +5,10 @@
 //! Stages, in the original CLI's wording: ensure the builder base image
 //! (pull with per-layer progress when missing), prepare the cached builder
 //! image `arca-builder:<hash>`, cargo in a container of it (or on the host
-//! with `--host-build`), build the runtime image from an in-memory tar
-//! context, stream its archive into the store's staging directory, commit
-//! the record atomically.
+//! with `--host-build`), then [`runtime_image`]: the runtime base into the
+//! layer store (once per image id), the image assembled over it, loaded
+//! into the engine with only the layers it lacks, the record committed
+//! atomically with its OCI layout (and `image.tar` only when asked).
 //!
 //! Invariants:
 //! - **Reuse:** the newest artifact of the crate with the same fingerprint
@@ -17,7 +18,8 @@
 //! - **Cancellation** via the [`CancellationToken`] at every stage: the
 //!   container is killed and removed, nothing is recorded, the staging
 //!   directory (with any half-written archive) is deleted, the half-made
-//!   runtime image is removed. Every per-build container carries
+//!   runtime image is removed, and the blobs the build created are taken
+//!   back. Every per-build container carries
 //!   [`BUILD_LABEL`]`=<artifact id>` and all of them are removed by label
 //!   when a build fails; so is the crate's warm [`session`] (kept after a
 //!   success only, gone by itself 10 minutes after it starts).
@@ -422,6 +424,7 @@ pub async fn package_with(
             let artifact = artifact.clone();
             let blobs = env.blobs().clone();
             tokio::task::spawn_blocking(move || {
+                let _lock = blobs.lock_shared()?;
                 crate::image::export::export_artifact(
                     &blobs,
                     &artifact.dir,

@@ -358,7 +358,8 @@ async fn ensure_base(
             record
         }
         Err(previous) => {
-            if previous.is_some() {
+            let repaired = previous.is_some();
+            if repaired {
                 events(BuildEvent::Notice {
                     message: format!(
                         "Some blobs of the stored base {} are missing or were corrupt; importing it again.",
@@ -392,6 +393,21 @@ async fn ensure_base(
                 ),
             };
             bases.save(&record)?;
+            if repaired {
+                // Older artifacts' layouts may still link a corrupt copy.
+                let artifacts = env.store().root().to_path_buf();
+                let blobs = blobs.clone();
+                let digests: Vec<Digest> = record
+                    .blobs()
+                    .into_iter()
+                    .map(|blob| blob.digest.clone())
+                    .collect();
+                blocking(cancel, move || {
+                    layout::relink(&artifacts, &blobs, &digests.iter().collect::<Vec<_>>());
+                    Ok(())
+                })
+                .await?;
+            }
             events(BuildEvent::StageDone {
                 message: format!(
                     "Base image imported into the store: {} layers, {} in {:.1} s.",

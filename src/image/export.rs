@@ -106,8 +106,9 @@ fn same_file(left: &Path, right: &Path) -> bool {
     }
 }
 
-/// Writes `dest` through a temporary file in its directory, synced and
-/// renamed into place; nothing half-written is left on failure.
+/// Writes `dest` through a temporary file in its directory, renamed into
+/// place; nothing half-written is left on failure. Not fsynced, like `cp`:
+/// an archive is derived from the store and can be written again.
 fn write_atomically(dest: &Path, write: impl FnOnce(&mut fs::File) -> Result<u64>) -> Result<u64> {
     let dir = match dest.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -121,7 +122,6 @@ fn write_atomically(dest: &Path, write: impl FnOnce(&mut fs::File) -> Result<u64
         write(temp.as_file_mut()).with_context(|| format!("Failed to write {}", dest.display()))?;
     temp.as_file_mut()
         .flush()
-        .and_then(|()| temp.as_file().sync_all())
         .with_context(|| format!("Failed to write {} (is the disk full?)", dest.display()))?;
     let _ = fs::set_permissions(
         temp.path(),

@@ -19,7 +19,7 @@ use super::{BlobRef, StoredImage};
 use crate::blobs::{BlobStore, Digest};
 
 /// The directory of an artifact's layout, beside its record.
-pub const LAYOUT_DIR: &str = "image";
+pub const LAYOUT_DIR: &str = crate::store::LAYOUT_DIR;
 /// The index annotation naming the image.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -91,6 +91,34 @@ pub fn write(dir: &Path, blobs: &BlobStore, image: &StoredImage, ref_name: &str)
     fs::write(dir.join("index.json"), index.to_string()?)
         .with_context(|| format!("Failed to write {}", dir.join("index.json").display()))?;
     Ok(())
+}
+
+/// After blobs were repaired in the store (imported again after one was
+/// found corrupt), points every artifact layout under `artifacts` that
+/// still links an old copy at the store's new one. Best effort.
+pub fn relink(artifacts: &Path, blobs: &BlobStore, digests: &[&Digest]) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir(artifacts) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path().join(LAYOUT_DIR);
+        for digest in digests {
+            let linked = blob_path(&dir, digest);
+            let stored = blobs.path(digest);
+            let (Ok(old), Ok(new)) = (fs::metadata(&linked), fs::metadata(&stored)) else {
+                continue;
+            };
+            if old.ino() == new.ino() && old.dev() == new.dev() {
+                continue;
+            }
+            let temp = linked.with_extension("relink");
+            let _ = fs::remove_file(&temp);
+            if fs::hard_link(&stored, &temp).is_ok() && fs::rename(&temp, &linked).is_err() {
+                let _ = fs::remove_file(&temp);
+            }
+        }
+    }
 }
 
 /// Where a layout keeps a blob.

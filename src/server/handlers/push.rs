@@ -20,11 +20,12 @@ use tower_lsp::lsp_types::{
     WorkDoneProgressReport,
 };
 
-use super::build::Finished;
-use super::commands::{Answer, Operation};
+use super::commands::Answer;
 use super::failed;
 use crate::registry::{self, BlobAction, Destination, PushError, PushEvent, PushRequest};
+use crate::server::event::Finished;
 use crate::server::event::{Event, TaskResult};
+use crate::server::model::Operation;
 use crate::server::outbox::{Outbox, Outgoing};
 use crate::server::state::State;
 use crate::store::Store;
