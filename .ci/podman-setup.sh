@@ -33,6 +33,13 @@ if ! command -v podman >/dev/null 2>&1; then
     apt-get update -qq
     NEEDRESTART_SUSPEND=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman >/dev/null
 fi
+# podman's `--init` (which Arca asks for) needs catatonit, only recommended
+# by Debian's podman package.
+if [ ! -e /usr/libexec/podman/catatonit ]; then
+    say "installing catatonit (podman's init)"
+    apt-get update -qq
+    NEEDRESTART_SUSPEND=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq catatonit >/dev/null
+fi
 say "$(podman --version)"
 
 # These CI machines lack CAP_SYS_RESOURCE, so podman's default raised

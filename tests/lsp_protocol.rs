@@ -42,7 +42,9 @@ fn initialize_advertises_the_protocol_capabilities() {
             "arca.package",
             "arca.cancel",
             "arca.setDefaults",
-            "arca.push"
+            "arca.push",
+            "arca.run",
+            "arca.stop"
         ])
     );
     assert_eq!(

@@ -826,24 +826,38 @@ impl ContainerEngine for DockerEngine {
 
 impl DockerEngine {
     /// Creates a container from `body`, named as `spec` asks.
-    async fn create(&self, spec: &ContainerSpec, body: ContainerCreateBody) -> Result<String> {
+    async fn create(&self, spec: &ContainerSpec, mut body: ContainerCreateBody) -> Result<String> {
         let options = spec
             .name
             .as_deref()
             .map(|name| CreateContainerOptionsBuilder::default().name(name).build());
-        let created = self
+        let mut created = self
             .docker
-            .create_container(options, body)
-            .await
-            .map_err(|error| {
-                let message = server_message(&error);
-                self.gpu_error(&message).unwrap_or_else(|| {
-                    anyhow!(
-                        "Failed to create a container from `{}`: {message}",
-                        spec.image
-                    )
-                })
-            })?;
+            .create_container(options.clone(), body.clone())
+            .await;
+        // Podman without its init binary (Debian's `catatonit` is only
+        // recommended) refuses `init`: run without it rather than fail, and
+        // say how to get prompt stops back.
+        if let Err(error) = &created
+            && server_message(error).contains("container-init binary not found")
+            && let Some(host) = body.host_config.as_mut()
+        {
+            tracing::warn!(
+                "the engine has no init binary ({}); running without an init. Install podman's init (Debian: `apt-get install catatonit`) so stops are prompt.",
+                server_message(error)
+            );
+            host.init = Some(false);
+            created = self.docker.create_container(options, body).await;
+        }
+        let created = created.map_err(|error| {
+            let message = server_message(&error);
+            self.gpu_error(&message).unwrap_or_else(|| {
+                anyhow!(
+                    "Failed to create a container from `{}`: {message}",
+                    spec.image
+                )
+            })
+        })?;
         Ok(created.id)
     }
 
