@@ -5,6 +5,7 @@
 //! map and the invariants each module keeps.
 
 pub mod build;
+pub mod build_log;
 pub mod cli;
 pub mod config;
 pub mod engine;

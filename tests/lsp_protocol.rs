@@ -41,7 +41,10 @@ fn initialize_advertises_the_protocol_capabilities() {
             "arca.build",
             "arca.package",
             "arca.cancel",
-            "arca.setDefaults"
+            "arca.setDefaults",
+            "arca.run",
+            "arca.stop",
+            "arca.buildLog"
         ])
     );
     assert_eq!(

@@ -48,6 +48,7 @@ export const ServerCommand = {
   setDefaults: "arca.setDefaults",
   run: "arca.run",
   stop: "arca.stop",
+  buildLog: "arca.buildLog",
 } as const;
 
 export interface RunResult {
@@ -142,6 +143,11 @@ export class ArcaSession implements Disposable {
   /** `arca.run`: packages the crate if stale and starts its image; output arrives as `arca/output`. */
   run(crateUri: string, args?: string[], token?: CancellationToken): Promise<RunResult> {
     return this.execute<RunResult>(ServerCommand.run, args ? { crate: crateUri, args } : { crate: crateUri }, token);
+  }
+
+  /** `arca.buildLog`: where the crate's last build log is (null: none yet). */
+  buildLog(crateUri: string): Promise<{ path: string | null }> {
+    return this.execute<{ path: string | null }>(ServerCommand.buildLog, { crate: crateUri });
   }
 
   /** `arca.stop`: stops and removes the crate's running container, if any. */

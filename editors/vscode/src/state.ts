@@ -5,6 +5,9 @@
 import { plain, withoutCliHints } from "./messages";
 import type { CrateState, CrateStatus } from "./status";
 
+/** The extension command the tooltip links to. */
+export const SHOW_BUILD_LOG = "arca.client.showBuildLog";
+
 export type Severity = "information" | "warning" | "error";
 
 export interface StatusView {
@@ -69,6 +72,9 @@ export function viewOf(status: CrateStatus): StatusView {
     lines.push("", `Running in container \`${status.running.container.slice(0, 12)}\`.`);
   }
   lines.push("", status.state === "building" ? "Click to show the build output." : "Click to build the image.");
+  if (status.state !== "building") {
+    lines.push("", `[Show the last build log](command:${SHOW_BUILD_LOG})`);
+  }
   return {
     text: `${ICONS[status.state]} arca: ${status.state}${status.running ? " $(play)" : ""}`,
     tooltip: lines.join("\n"),

@@ -12,13 +12,14 @@ use super::workspace;
 use crate::server::state::State;
 
 /// The commands of PROTOCOL.md.
-pub const COMMANDS: [&str; 6] = [
+pub const COMMANDS: [&str; 7] = [
     "arca.build",
     "arca.package",
     "arca.cancel",
     "arca.setDefaults",
     "arca.run",
     "arca.stop",
+    "arca.buildLog",
 ];
 
 pub fn initialize(state: &mut State, params: InitializeParams) -> InitializeResult {

@@ -300,6 +300,22 @@ def test_build_shows_progress_notification_with_cancel_then_fresh(w):
     w.clear_toasts()
 
 
+def test_last_build_log_from_the_status_item(w):
+    w.page.locator(STATUS_ITEMS).filter(has_text="arca").hover()
+    link = w.page.locator(".monaco-hover a", has_text="Show the last build log")
+    link.wait_for(timeout=10_000)
+    w.shot("03b-status-tooltip")
+    link.click()
+    editor = w.page.locator(".editor-instance .monaco-editor .view-lines").first
+    deadline = time.time() + 15
+    while "Compiling hello" not in editor.inner_text().replace("\xa0", " "):
+        if time.time() > deadline:
+            raise Failure(f"the build log is not open: {editor.inner_text()!r}")
+        time.sleep(0.2)
+    w.shot("03c-last-build-log")
+    w.command("View: Close All Editors")
+
+
 def test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert(w):
     samples = []
     for index in range(STALE_SAMPLES):
@@ -376,6 +392,7 @@ def test_cancel(w):
     w.clear_toasts()
     # A build script that sleeps keeps the build running long enough to cancel.
     w.write("build.rs", "fn main() { std::thread::sleep(std::time::Duration::from_secs(120)); }\n")
+    w.write("src/main.rs", w.originals["src/main.rs"] + b"\n// cancel me\n")
     w.wait_status(r"arca: stale", timeout=30)
     w.command("Arca: Build Image")
     w.wait_toast(r"Packaging hello.*builder container", timeout=BUILD_TIMEOUT)
@@ -389,6 +406,7 @@ def test_cancel(w):
     w.shot("13-cancelled")
     w.clear_toasts()
     (w.crate / "build.rs").unlink()
+    w.restore("src/main.rs")
     w.wait_status(r"arca: fresh", timeout=60)
 
 
@@ -408,6 +426,7 @@ TESTS = [
     test_status_missing,
     test_server_log_in_the_output_channel_and_restart_after_a_setting_change,
     test_build_shows_progress_notification_with_cancel_then_fresh,
+    test_last_build_log_from_the_status_item,
     test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert,
     test_config_diagnostics_and_quick_fix,
     test_broken_cargo_toml_shows_error_and_recovers,
