@@ -334,6 +334,14 @@ def test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert(w):
     w.shot("05-fresh-after-revert")
     TIMINGS["save_to_stale_seconds"] = samples
     TIMINGS["save_to_stale_median_seconds"] = statistics.median(samples)
+    # Same-run reference: a fresh `arca status` process answering the same question.
+    env = dict(os.environ, ARCA_HOME=str(w.home))
+    cli = []
+    for _ in range(5):
+        started = time.monotonic()
+        subprocess.run([str(ARCA_BIN), "status", "--json", str(w.crate)], capture_output=True, env=env, check=True)
+        cli.append(time.monotonic() - started)
+    TIMINGS["reference_arca_status_cli_median_seconds"] = statistics.median(cli)
 
 
 def test_config_diagnostics_and_quick_fix(w):
@@ -417,6 +425,14 @@ def test_run_image_shows_the_program_output(w):
     w.wait_terminal(r"Hello from hello 0\.1\.0!", timeout=120)
     TIMINGS["run_to_first_output_seconds"] = time.monotonic() - started
     w.wait_terminal(r"exited with code 0", timeout=30)
+    # Same-run reference: `docker run --rm --init` of the same image, to its first line.
+    tag = re.search(r"Running (arca-local:hello-[a-z0-9]+)", w.terminal_text())
+    if tag:
+        started = time.monotonic()
+        docker = subprocess.Popen(["docker", "run", "--rm", "--init", tag.group(1)], stdout=subprocess.PIPE, text=True)
+        docker.stdout.readline()
+        TIMINGS["reference_docker_run_first_output_seconds"] = time.monotonic() - started
+        docker.wait()
     w.shot("14-run-image-output")
     w.command("Arca: Stop")
     w.wait_toast(r"nothing is running", timeout=15)
@@ -441,6 +457,8 @@ def main():
             print(f"not ok 1 - setup: {what} missing at {need}; run .ci/vscode-setup.sh\n# pass 0\n# fail 1")
             return 1
     SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
     print(f"# screenshots: {SHOTS}")
     passed = failed = 0
     with sync_playwright() as playwright:
