@@ -21,13 +21,23 @@ pub const MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// Where the last build log of the crate at `crate_dir` lives.
 pub fn path_for(arca_home: &Path, crate_dir: &Path) -> PathBuf {
     let digest = Sha256::digest(crate_dir.to_string_lossy().as_bytes());
-    let hash: String = digest.iter().take(4).map(|byte| format!("{byte:02x}")).collect();
+    let hash: String = digest
+        .iter()
+        .take(4)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     let name: String = crate_dir
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
     arca_home.join("logs").join(format!("{name}-{hash}.log"))
@@ -76,7 +86,10 @@ impl BuildLog {
 
     /// Appends one line (dropped, and counted, past [`MAX_BYTES`]).
     pub fn line(&self, text: &str) {
-        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(inner) = guard.as_mut() else {
             return;
         };
@@ -124,7 +137,13 @@ mod tests {
         let log = BuildLog::start(home.path(), crate_dir);
         let path = log.path().to_owned();
         assert!(path.starts_with(home.path().join("logs")));
-        assert!(path.file_name().unwrap().to_str().unwrap().starts_with("my_crate-"));
+        assert!(
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("my_crate-")
+        );
         log.line("first");
         assert!(!path.exists(), "nothing in place before the end");
         log.finish("Done");
@@ -146,8 +165,15 @@ mod tests {
         log.finish("Failed");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.len() as u64 <= MAX_BYTES + 200, "{}", text.len());
-        assert!(text.contains("more lines left out"), "{}", &text[text.len() - 200..]);
+        assert!(
+            text.contains("more lines left out"),
+            "{}",
+            &text[text.len() - 200..]
+        );
         assert!(text.ends_with("Failed\n"));
-        assert_ne!(path_for(home.path(), Path::new("/a/x")), path_for(home.path(), Path::new("/b/x")));
+        assert_ne!(
+            path_for(home.path(), Path::new("/a/x")),
+            path_for(home.path(), Path::new("/b/x"))
+        );
     }
 }
