@@ -440,6 +440,22 @@ def test_run_image_shows_the_program_output(w):
     w.shot("14-run-image-output")
     w.command("Arca: Stop")
     w.wait_toast(r"nothing is running", timeout=15)
+    w.clear_toasts()
+
+
+def test_stop_a_running_image(w):
+    w.write("src/main.rs", "fn main() {\n    loop {\n        println!(\"tick\");\n"
+            "        std::thread::sleep(std::time::Duration::from_millis(300));\n    }\n}\n")
+    w.wait_status(r"arca: stale", timeout=30)
+    w.command("Arca: Run Image")
+    w.wait_terminal(r"tick", timeout=BUILD_TIMEOUT)
+    w.wait_status(r"arca: fresh.*\$\(play\)|arca: fresh", timeout=30)
+    w.shot("15-running")
+    w.command("Arca: Stop")
+    w.wait_terminal(r"exited with code 143", timeout=30)
+    w.shot("16-stopped")
+    w.restore("src/main.rs")
+    w.wait_status(r"arca: stale", timeout=30)
 
 
 TESTS = [
@@ -452,6 +468,7 @@ TESTS = [
     test_broken_cargo_toml_shows_error_and_recovers,
     test_cancel,
     test_run_image_shows_the_program_output,
+    test_stop_a_running_image,
 ]
 
 
