@@ -458,6 +458,23 @@ def test_stop_a_running_image(w):
     w.wait_status(r"arca: stale", timeout=30)
 
 
+def test_server_not_found_then_found_closes_the_notification(w):
+    w.clear_toasts()
+    missing = w.root / "no-such-arca"
+    w.set_machine({"arca.server.path": str(missing), "arca.server.extraEnv": {"ARCA_HOME": str(w.home)}})
+    w.wait_status(r"arca: server stopped", timeout=30)
+    w.wait_toast(r"arca\.server\.path.*not an executable file.*Open Settings", timeout=30)
+    w.shot("17-server-not-found")
+    w.set_machine({"arca.server.path": str(ARCA_BIN), "arca.server.extraEnv": {"ARCA_HOME": str(w.home)}})
+    w.wait_status(r"arca: (fresh|stale|missing)", timeout=60)
+    deadline = time.time() + 15
+    while any("not found" in text or "not an executable" in text for text in w.toasts()):
+        if time.time() > deadline:
+            raise Failure(f"the not-found notification stayed after the server started: {w.toasts()!r}")
+        time.sleep(0.2)
+    w.shot("18-server-found-notification-gone")
+
+
 TESTS = [
     test_status_missing,
     test_server_log_in_the_output_channel_and_restart_after_a_setting_change,
@@ -469,6 +486,7 @@ TESTS = [
     test_cancel,
     test_run_image_shows_the_program_output,
     test_stop_a_running_image,
+    test_server_not_found_then_found_closes_the_notification,
 ]
 
 
