@@ -12,7 +12,7 @@ import type { Readable } from "node:stream";
 import { forNotification, isCancellation, serverLogLine } from "./messages";
 import { showProgressAsNotifications } from "./progress";
 import { ArcaSession, describePackage, errorMessage, OutputNotification } from "./protocol";
-import { serverView, SHOW_BUILD_LOG, StatusView, viewFor } from "./state";
+import { noCrateView, serverView, SHOW_BUILD_LOG, StatusView, viewFor } from "./state";
 import type { CrateStatus } from "./status";
 import { RunTerminals } from "./terminal";
 
@@ -364,11 +364,9 @@ export class Ctx implements vscode.Disposable {
     const crates = session.crates();
     const file = activeFile();
     const view = viewFor(crates, file === undefined ? undefined : crateForFile(file, crates));
-    if (view) {
-      this.show(view);
-    } else {
-      this.statusBar.hide();
-    }
+    // No crate (none found, or its Cargo.toml went away): say so rather
+    // than letting the item vanish.
+    this.show(view ?? noCrateView());
   }
 
   private show(view: StatusView): void {

@@ -116,6 +116,20 @@ export function viewFor(statuses: CrateStatus[], active: CrateStatus | undefined
   };
 }
 
+/** The view while the server runs but reports no crate (none, or all removed). */
+export function noCrateView(): StatusView {
+  const detail =
+    "Arca found no crate with a binary target in this workspace. If the folder has one, check that its Cargo.toml is valid; the Arca output has the server's log.";
+  return {
+    text: "$(circle-slash) arca: no crate",
+    tooltip: detail,
+    detail,
+    severity: "warning",
+    busy: false,
+    click: "showOutput",
+  };
+}
+
 /** The view while the server is not running (not found, crashed, starting). */
 export function serverView(kind: "starting" | "stopped", detail: string): StatusView {
   return kind === "starting"
