@@ -6,6 +6,7 @@
 
 pub mod blobs;
 pub mod build;
+pub mod build_log;
 pub mod builder_image;
 pub mod cargo_run;
 pub mod cli;

@@ -44,7 +44,8 @@ fn initialize_advertises_the_protocol_capabilities() {
             "arca.setDefaults",
             "arca.push",
             "arca.run",
-            "arca.stop"
+            "arca.stop",
+            "arca.buildLog"
         ])
     );
     assert_eq!(

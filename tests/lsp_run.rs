@@ -110,6 +110,18 @@ fn run_streams_output_shows_running_and_stop_removes_the_container() {
     });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(run_containers(&test), Vec::<String>::new());
+
+    // The packaging before the run left its full log, reachable by the client.
+    let log = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.buildLog", "arguments": [{"crate": uri}]}),
+        )
+        .expect("arca.buildLog");
+    let path = log["path"].as_str().expect("a log path");
+    let text = std::fs::read_to_string(path).expect("read the log");
+    assert!(text.contains("Compiling hello"), "{text}");
+    assert!(text.trim_end().ends_with("Done."), "{text}");
 }
 
 #[test]

@@ -143,6 +143,17 @@ H.test(":ArcaRun builds the image and shows the program's output in a terminal b
   H.ok(not find_note(vim.log.levels.ERROR), "no error: " .. notes_text())
 end)
 
+H.test(":ArcaBuildLog opens the last build's full log", function()
+  vim.cmd("edit " .. vim.fn.fnameescape(main_rs))
+  vim.cmd("ArcaBuildLog")
+  H.wait(WAIT, function()
+    return vim.api.nvim_buf_get_name(0):find("/logs/") ~= nil
+  end, "the log buffer")
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  H.matches(text, "Compiling hello", "the log")
+  vim.cmd("edit " .. vim.fn.fnameescape(main_rs))
+end)
+
 H.test(":ArcaStop stops a running program", function()
   vim.fn.writefile({
     "fn main() {",

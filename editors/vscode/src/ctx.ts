@@ -12,7 +12,7 @@ import type { Readable } from "node:stream";
 import { forNotification, isCancellation, serverLogLine } from "./messages";
 import { showProgressAsNotifications } from "./progress";
 import { ArcaSession, describePackage, errorMessage, OutputNotification } from "./protocol";
-import { serverView, StatusView, viewFor } from "./state";
+import { noCrateView, serverView, SHOW_BUILD_LOG, StatusView, viewFor } from "./state";
 import type { CrateStatus } from "./status";
 import { RunTerminals } from "./terminal";
 
@@ -235,6 +235,25 @@ export class Ctx implements vscode.Disposable {
     }
   }
 
+  /** Opens the crate's last build log (kept by the server after the build ended). */
+  async showBuildLog(): Promise<void> {
+    const target = await this.targetCrate();
+    if (!target) {
+      return;
+    }
+    const [session, crate] = target;
+    try {
+      const { path } = await session.buildLog(crate.crate);
+      if (!path) {
+        void vscode.window.showInformationMessage(`Arca: ${crate.name} has no build log yet. Build Image writes one.`);
+        return;
+      }
+      await vscode.window.showTextDocument(vscode.Uri.file(path), { preview: true });
+    } catch (error) {
+      this.showError(crate, error);
+    }
+  }
+
   /** `arca.stop`: stops the running container of the active (or only running) crate. */
   async stopRun(): Promise<void> {
     const session = this.session;
@@ -358,9 +377,13 @@ export class Ctx implements vscode.Disposable {
     }
     const message = forNotification(errorMessage(error));
     this.output.error(`${crate.name}: ${errorMessage(error)}`);
-    void vscode.window.showErrorMessage(`Arca (${crate.name}): ${message}`, "Show Output").then(
-      (choice) => choice && this.output.show(),
-    );
+    void vscode.window.showErrorMessage(`Arca (${crate.name}): ${message}`, "Show Build Log", "Show Output").then((choice) => {
+      if (choice === "Show Build Log") {
+        void this.showBuildLog();
+      } else if (choice) {
+        this.output.show();
+      }
+    });
   }
 
   private render(): void {
@@ -371,16 +394,16 @@ export class Ctx implements vscode.Disposable {
     const crates = session.crates();
     const file = activeFile();
     const view = viewFor(crates, file === undefined ? undefined : crateForFile(file, crates));
-    if (view) {
-      this.show(view);
-    } else {
-      this.statusBar.hide();
-    }
+    // No crate (none found, or its Cargo.toml went away): say so rather
+    // than letting the item vanish.
+    this.show(view ?? noCrateView());
   }
 
   private show(view: StatusView): void {
     this.statusBar.text = view.text;
-    this.statusBar.tooltip = new vscode.MarkdownString(view.tooltip, true);
+    const tooltip = new vscode.MarkdownString(view.tooltip, true);
+    tooltip.isTrusted = { enabledCommands: [SHOW_BUILD_LOG] };
+    this.statusBar.tooltip = tooltip;
     this.statusBar.backgroundColor =
       view.severity === "error"
         ? new vscode.ThemeColor("statusBarItem.errorBackground")

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<void> | void> = {
   "arca.client.cancelBuild": (ctx) => ctx.cancelBuild(),
   "arca.client.runImage": (ctx) => ctx.runImage(),
   "arca.client.stop": (ctx) => ctx.stopRun(),
+  "arca.client.showBuildLog": (ctx) => ctx.showBuildLog(),
   "arca.client.showOutput": (ctx) => ctx.output.show(),
   "arca.client.restartServer": (ctx) => ctx.restart(),
 };

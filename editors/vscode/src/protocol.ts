@@ -49,6 +49,7 @@ export const ServerCommand = {
   push: "arca.push",
   run: "arca.run",
   stop: "arca.stop",
+  buildLog: "arca.buildLog",
 } as const;
 
 /** The answer of `arca.push`. */
@@ -155,6 +156,11 @@ export class ArcaSession implements Disposable {
   /** `arca.run`: packages the crate if stale and starts its image; output arrives as `arca/output`. */
   run(crateUri: string, args?: string[], token?: CancellationToken): Promise<RunResult> {
     return this.execute<RunResult>(ServerCommand.run, args ? { crate: crateUri, args } : { crate: crateUri }, token);
+  }
+
+  /** `arca.buildLog`: where the crate's last build log is (null: none yet). */
+  buildLog(crateUri: string): Promise<{ path: string | null }> {
+    return this.execute<{ path: string | null }>(ServerCommand.buildLog, { crate: crateUri });
   }
 
   /** `arca.stop`: stops and removes the crate's running container, if any. */

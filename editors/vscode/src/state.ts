@@ -5,6 +5,9 @@
 import { plain, withoutCliHints } from "./messages";
 import type { CrateState, CrateStatus } from "./status";
 
+/** The extension command the tooltip links to. */
+export const SHOW_BUILD_LOG = "arca.client.showBuildLog";
+
 export type Severity = "information" | "warning" | "error";
 
 export interface StatusView {
@@ -69,6 +72,9 @@ export function viewOf(status: CrateStatus): StatusView {
     lines.push("", `Running in container \`${status.running.container.slice(0, 12)}\`.`);
   }
   lines.push("", status.state === "building" ? "Click to show the build output." : "Click to build the image.");
+  if (status.state !== "building") {
+    lines.push("", `[Show the last build log](command:${SHOW_BUILD_LOG})`);
+  }
   return {
     text: `${ICONS[status.state]} arca: ${status.state}${status.running ? " $(play)" : ""}`,
     tooltip: lines.join("\n"),
@@ -107,6 +113,20 @@ export function viewFor(statuses: CrateStatus[], active: CrateStatus | undefined
     severity: SEVERITY[worst],
     busy: statuses.some((s) => s.state === "building"),
     click: "buildImage",
+  };
+}
+
+/** The view while the server runs but reports no crate (none, or all removed). */
+export function noCrateView(): StatusView {
+  const detail =
+    "Arca found no crate with a binary target in this workspace. If the folder has one, check that its Cargo.toml is valid; the Arca output has the server's log.";
+  return {
+    text: "$(circle-slash) arca: no crate",
+    tooltip: detail,
+    detail,
+    severity: "warning",
+    busy: false,
+    click: "showOutput",
   };
 }
 

@@ -93,6 +93,7 @@ pub fn start(
         progress: state.client_progress.then_some(token),
         kind,
         name,
+        crate_dir: dir.to_path_buf(),
         archive: args.archive,
     };
     let guard = FinishGuard {
@@ -156,6 +157,7 @@ struct Run {
     progress: Option<NumberOrString>,
     kind: Kind,
     name: String,
+    crate_dir: PathBuf,
     /// `arca.package`: also write the standalone archive.
     archive: bool,
 }
@@ -185,10 +187,14 @@ impl Run {
             message: Some("Preparing".to_owned()),
             percentage: None,
         }));
+        let log = crate::paths::arca_home()
+            .ok()
+            .map(|home| crate::build_log::BuildLog::start(&home, &self.crate_dir));
         let reporter = Reporter {
             outbox: self.outbox.clone(),
             progress: self.progress.clone(),
             last: Mutex::new((String::new(), None)),
+            log,
         };
         let sink = |event: BuildEvent| reporter.report(event);
         let result = match BuildEnv::from_arca_home() {
@@ -220,6 +226,12 @@ impl Run {
                 }
             },
         };
+        if let Some(log) = reporter.log {
+            log.finish(&match &result {
+                Ok(_) => "Done.".to_owned(),
+                Err(error) => error.to_string(),
+            });
+        }
         let (answer, finished) = match result {
             Ok((value, diagnostics)) => {
                 self.end("Done");
@@ -270,10 +282,22 @@ struct Reporter {
     outbox: Outbox,
     progress: Option<NumberOrString>,
     last: Mutex<(String, Option<u32>)>,
+    /// The crate's persisted log of this build (`crate::build_log`).
+    log: Option<crate::build_log::BuildLog>,
 }
 
 impl Reporter {
     fn report(&self, event: BuildEvent) {
+        if let Some(log) = &self.log {
+            match &event {
+                BuildEvent::Stage { title, detail } => log.line(&format!("==> {title}: {detail}")),
+                BuildEvent::StageDone { message } | BuildEvent::Notice { message } => {
+                    log.line(message)
+                }
+                BuildEvent::Output { line } => log.line(line),
+                BuildEvent::Progress { .. } | BuildEvent::Finished { .. } => {}
+            }
+        }
         let percentage = event.percent().map(|percent| percent.floor() as u32);
         match event {
             BuildEvent::Stage { title, detail } => {

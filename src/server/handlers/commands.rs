@@ -57,6 +57,11 @@ pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Resu
             cancel_crate(state, &dir);
             Ok(Answer::Now(None))
         }
+        "arca.buildLog" => {
+            let args: super::run::RunArgs = single_argument(&params.command, params.arguments)?;
+            let dir = resolve_crate(state, args.crate_uri.as_deref())?;
+            Ok(super::run::build_log(&dir))
+        }
         "arca.run" | "arca.stop" => {
             let args: super::run::RunArgs = single_argument(&params.command, params.arguments)?;
             let dir = resolve_crate(state, args.crate_uri.as_deref())?;

@@ -12,7 +12,7 @@ use super::workspace;
 use crate::server::state::State;
 
 /// The commands of PROTOCOL.md.
-pub const COMMANDS: [&str; 7] = [
+pub const COMMANDS: [&str; 8] = [
     "arca.build",
     "arca.package",
     "arca.cancel",
@@ -20,6 +20,7 @@ pub const COMMANDS: [&str; 7] = [
     "arca.push",
     "arca.run",
     "arca.stop",
+    "arca.buildLog",
 ];
 
 pub fn initialize(state: &mut State, params: InitializeParams) -> InitializeResult {

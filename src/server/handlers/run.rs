@@ -1,4 +1,5 @@
-//! `arca.run` and `arca.stop` (PROTOCOL.md additions): package the crate
+//! `arca.run` and `arca.stop` (PROTOCOL.md additions), and `arca.buildLog`
+//! (where the last build's log is): package the crate
 //! when stale (the `arca.package` operation, with its progress and cancel),
 //! then run the newest image through [`crate::runner`]; every line it
 //! prints goes to the client as an `arca/output` notification, and a last
@@ -163,6 +164,16 @@ pub fn stop(state: &mut State, dir: &Path) -> Answer {
         run.stop.cancel();
     }
     Answer::Now(None)
+}
+
+/// `arca.buildLog`: where the crate's last build log is (`crate::build_log`),
+/// `{ "path": null }` when it has none yet.
+pub fn build_log(dir: &Path) -> Answer {
+    let path = crate::paths::arca_home()
+        .ok()
+        .map(|home| crate::build_log::path_for(&home, dir))
+        .filter(|path| path.is_file());
+    Answer::Now(Some(json!({ "path": path })))
 }
 
 /// Stops every run (on shutdown).

@@ -277,6 +277,18 @@ function M.status(bufnr)
   end, bufnr)
 end
 
+--- Opens the current crate's last build log (kept by the server on disk).
+function M.build_log(bufnr)
+  execute("arca.buildLog", bufnr, function(result, uri)
+    if type(result) == "table" and type(result.path) == "string" then
+      vim.cmd("edit " .. vim.fn.fnameescape(result.path))
+    else
+      local name = state.crates[uri] and state.crates[uri].name or "the crate"
+      notify("arca: " .. name .. " has no build log yet; :ArcaBuildImage writes one")
+    end
+  end)
+end
+
 --- Opens the server's log lines (build output) in a scratch buffer.
 function M.show_log()
   vim.cmd("botright new")

@@ -300,6 +300,22 @@ def test_build_shows_progress_notification_with_cancel_then_fresh(w):
     w.clear_toasts()
 
 
+def test_last_build_log_from_the_status_item(w):
+    w.page.locator(STATUS_ITEMS).filter(has_text="arca").hover()
+    link = w.page.locator(".monaco-hover a", has_text="Show the last build log")
+    link.wait_for(timeout=10_000)
+    w.shot("03b-status-tooltip")
+    link.click()
+    editor = w.page.locator(".editor-instance .monaco-editor .view-lines").first
+    deadline = time.time() + 15
+    while "Compiling hello" not in editor.inner_text().replace("\xa0", " "):
+        if time.time() > deadline:
+            raise Failure(f"the build log is not open: {editor.inner_text()!r}")
+        time.sleep(0.2)
+    w.shot("03c-last-build-log")
+    w.command("View: Close All Editors")
+
+
 def test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert(w):
     samples = []
     for index in range(STALE_SAMPLES):
@@ -318,6 +334,14 @@ def test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert(w):
     w.shot("05-fresh-after-revert")
     TIMINGS["save_to_stale_seconds"] = samples
     TIMINGS["save_to_stale_median_seconds"] = statistics.median(samples)
+    # Same-run reference: a fresh `arca status` process answering the same question.
+    env = dict(os.environ, ARCA_HOME=str(w.home))
+    cli = []
+    for _ in range(5):
+        started = time.monotonic()
+        subprocess.run([str(ARCA_BIN), "status", "--json", str(w.crate)], capture_output=True, env=env, check=True)
+        cli.append(time.monotonic() - started)
+    TIMINGS["reference_arca_status_cli_median_seconds"] = statistics.median(cli)
 
 
 def test_config_diagnostics_and_quick_fix(w):
@@ -376,6 +400,7 @@ def test_cancel(w):
     w.clear_toasts()
     # A build script that sleeps keeps the build running long enough to cancel.
     w.write("build.rs", "fn main() { std::thread::sleep(std::time::Duration::from_secs(120)); }\n")
+    w.write("src/main.rs", w.originals["src/main.rs"] + b"\n// cancel me\n")
     w.wait_status(r"arca: stale", timeout=30)
     w.command("Arca: Build Image")
     w.wait_toast(r"Packaging hello.*builder container", timeout=BUILD_TIMEOUT)
@@ -389,6 +414,7 @@ def test_cancel(w):
     w.shot("13-cancelled")
     w.clear_toasts()
     (w.crate / "build.rs").unlink()
+    w.restore("src/main.rs")
     w.wait_status(r"arca: fresh", timeout=60)
 
 
@@ -396,23 +422,71 @@ def test_run_image_shows_the_program_output(w):
     w.wait_status(r"arca: fresh", timeout=30)
     started = time.monotonic()
     w.command("Arca: Run Image")
+    w.wait_terminal(r"Starting hello", timeout=60)
+    opened = time.monotonic()
     w.wait_terminal(r"Hello from hello 0\.1\.0!", timeout=120)
     TIMINGS["run_to_first_output_seconds"] = time.monotonic() - started
+    # The part after the command palette: the terminal open to the first line.
+    TIMINGS["run_terminal_open_to_first_output_seconds"] = time.monotonic() - opened
     w.wait_terminal(r"exited with code 0", timeout=30)
+    # Same-run reference: `docker run --rm --init` of the same image, to its first line.
+    tag = re.search(r"Running (arca-local:hello-[a-z0-9]+)", w.terminal_text())
+    if tag:
+        started = time.monotonic()
+        docker = subprocess.Popen(["docker", "run", "--rm", "--init", tag.group(1)], stdout=subprocess.PIPE, text=True)
+        docker.stdout.readline()
+        TIMINGS["reference_docker_run_first_output_seconds"] = time.monotonic() - started
+        docker.wait()
     w.shot("14-run-image-output")
     w.command("Arca: Stop")
     w.wait_toast(r"nothing is running", timeout=15)
+    w.clear_toasts()
+
+
+def test_stop_a_running_image(w):
+    w.write("src/main.rs", "fn main() {\n    loop {\n        println!(\"tick\");\n"
+            "        std::thread::sleep(std::time::Duration::from_millis(300));\n    }\n}\n")
+    w.wait_status(r"arca: stale", timeout=30)
+    w.command("Arca: Run Image")
+    w.wait_terminal(r"tick", timeout=BUILD_TIMEOUT)
+    w.wait_status(r"arca: fresh.*\$\(play\)|arca: fresh", timeout=30)
+    w.shot("15-running")
+    w.command("Arca: Stop")
+    w.wait_terminal(r"exited with code 143", timeout=30)
+    w.shot("16-stopped")
+    w.restore("src/main.rs")
+    w.wait_status(r"arca: stale", timeout=30)
+
+
+def test_server_not_found_then_found_closes_the_notification(w):
+    w.clear_toasts()
+    missing = w.root / "no-such-arca"
+    w.set_machine({"arca.server.path": str(missing), "arca.server.extraEnv": {"ARCA_HOME": str(w.home)}})
+    w.wait_status(r"arca: server stopped", timeout=30)
+    w.wait_toast(r"arca\.server\.path.*not an executable file.*Open Settings", timeout=30)
+    w.shot("17-server-not-found")
+    w.set_machine({"arca.server.path": str(ARCA_BIN), "arca.server.extraEnv": {"ARCA_HOME": str(w.home)}})
+    w.wait_status(r"arca: (fresh|stale|missing)", timeout=60)
+    deadline = time.time() + 15
+    while any("not found" in text or "not an executable" in text for text in w.toasts()):
+        if time.time() > deadline:
+            raise Failure(f"the not-found notification stayed after the server started: {w.toasts()!r}")
+        time.sleep(0.2)
+    w.shot("18-server-found-notification-gone")
 
 
 TESTS = [
     test_status_missing,
     test_server_log_in_the_output_channel_and_restart_after_a_setting_change,
     test_build_shows_progress_notification_with_cancel_then_fresh,
+    test_last_build_log_from_the_status_item,
     test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert,
     test_config_diagnostics_and_quick_fix,
     test_broken_cargo_toml_shows_error_and_recovers,
     test_cancel,
     test_run_image_shows_the_program_output,
+    test_stop_a_running_image,
+    test_server_not_found_then_found_closes_the_notification,
 ]
 
 
@@ -422,6 +496,8 @@ def main():
             print(f"not ok 1 - setup: {what} missing at {need}; run .ci/vscode-setup.sh\n# pass 0\n# fail 1")
             return 1
     SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
     print(f"# screenshots: {SHOTS}")
     passed = failed = 0
     with sync_playwright() as playwright:

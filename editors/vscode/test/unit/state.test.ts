@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { serverView, viewFor, viewOf } from "../../src/state";
+import { noCrateView, serverView, viewFor, viewOf } from "../../src/state";
 import type { CrateState, CrateStatus } from "../../src/status";
 
 function status(state: CrateState, extra: Partial<CrateStatus> = {}): CrateStatus {
@@ -118,4 +118,11 @@ test("a running container shows in the text and the tooltip", () => {
   const view = viewOf(status("fresh", { running: { container: "0123456789abcdef", image: "x:y", startedAt: 1 } }));
   assert.match(view.text, /\$\(play\)/);
   assert.match(view.tooltip, /Running in container `0123456789ab`/);
+});
+
+test("no crate is said, not hidden, and points at Cargo.toml and the output", () => {
+  const view = noCrateView();
+  assert.equal(view.text, "$(circle-slash) arca: no crate");
+  assert.match(view.detail, /Cargo\.toml/);
+  assert.equal(view.click, "showOutput");
 });
