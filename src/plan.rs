@@ -311,7 +311,9 @@ pub fn toolchain_file(crate_dir: &std::path::Path) -> Result<Option<PinnedToolch
     for dir in crate_dir.ancestors() {
         for name in ["rust-toolchain", "rust-toolchain.toml"] {
             let path = dir.join(name);
-            let Ok(text) = std::fs::read_to_string(&path) else {
+            // Only a regular file, bounded (a pipe here never blocks a build).
+            let Ok(text) = crate::fsread::read_to_string(&path, crate::fsread::Kind::CargoManifest)
+            else {
                 continue;
             };
             let channel = match text.parse::<toml::Table>() {

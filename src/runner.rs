@@ -39,7 +39,7 @@ pub struct Started {
 /// none; the caller refuses configs with errors before this).
 pub fn run_config(crate_dir: &Path) -> Result<RunConfig> {
     let path = crate::config::config_path(crate_dir);
-    match std::fs::read_to_string(&path) {
+    match crate::fsread::read_to_string(&path, crate::fsread::Kind::Config) {
         Ok(text) => Ok(crate::config::run::parse(&text)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(RunConfig::default()),
         Err(error) => Err(error).with_context(|| format!("Failed to read {}", path.display())),

@@ -96,7 +96,7 @@ pub fn load_all(crate_dir: &Path) -> Result<(RustConfig, BuilderConfig)> {
 /// a config with errors is refused like [`load`].
 pub fn load_push_to(crate_dir: &Path) -> Result<Option<String>> {
     load(crate_dir)?;
-    match std::fs::read_to_string(config_path(crate_dir)) {
+    match crate::fsread::read_to_string(&config_path(crate_dir), crate::fsread::Kind::Config) {
         Ok(text) => Ok(checker::parse_push_to(&text)
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())),
@@ -121,7 +121,9 @@ pub fn first_error(
     let text = match text {
         Some(text) => text,
         None => {
-            owned = std::fs::read_to_string(&path).ok()?;
+            // Only a regular file, bounded: a pipe or device here is
+            // reported by the caller's load, never read.
+            owned = crate::fsread::read_to_string(&path, crate::fsread::Kind::Config).ok()?;
             &owned
         }
     };

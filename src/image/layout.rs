@@ -128,8 +128,11 @@ pub fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
 
 /// Reads a layout back: its one manifest, config and layers.
 pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
-    let index = ImageIndex::from_file(dir.join("index.json"))
-        .with_context(|| format!("Cannot read {}", dir.join("index.json").display()))?;
+    let index_path = dir.join("index.json");
+    let index = crate::fsread::read(&index_path, crate::fsread::Kind::StoreRecord)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| Ok(ImageIndex::from_reader(bytes.as_slice())?))
+        .with_context(|| format!("Cannot read {}", index_path.display()))?;
     let Some(entry) = index.manifests().first() else {
         bail!("{} lists no image", dir.join("index.json").display());
     };
@@ -145,7 +148,8 @@ pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
     };
     let manifest_ref = to_ref(entry)?;
     let path = blob_path(dir, &manifest_ref.digest);
-    let bytes = fs::read(&path).with_context(|| format!("Cannot read {}", path.display()))?;
+    let bytes = crate::fsread::read(&path, crate::fsread::Kind::StoreRecord)
+        .with_context(|| format!("Cannot read {}", path.display()))?;
     if Digest::of(&bytes) != manifest_ref.digest {
         bail!("{} does not match its digest", path.display());
     }

@@ -102,7 +102,7 @@ pub fn lookup_in(
     helper_dir: Option<&Path>,
 ) -> Result<Option<Credential>, String> {
     for file in files {
-        let text = match std::fs::read_to_string(file) {
+        let text = match crate::fsread::read_to_string(file, crate::fsread::Kind::CacheRecord) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => return Err(format!("Cannot read {}: {error}", file.display())),

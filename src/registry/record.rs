@@ -13,7 +13,7 @@ use crate::store::METADATA_FILE;
 /// at `at_epoch_ms`.
 pub fn mark_uploaded(artifact_dir: &Path, uploaded_ref: &str, at_epoch_ms: u64) -> Result<()> {
     let path = artifact_dir.join(METADATA_FILE);
-    let text = std::fs::read_to_string(&path)
+    let text = crate::fsread::read_to_string(&path, crate::fsread::Kind::StoreRecord)
         .with_context(|| format!("Failed to read {}", path.display()))?;
     let mut document: toml_edit::DocumentMut = text
         .parse()

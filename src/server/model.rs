@@ -64,6 +64,8 @@ pub struct CrateEntry {
     pub digests_pending: Option<u64>,
     /// Why the manifest's inputs could not be hashed (until the next change).
     pub digest_error: Option<String>,
+    /// The container `arca.run` started for this crate, while it runs.
+    pub running: Option<status::RunningContainer>,
 }
 
 /// One crate's line of a store listing: its newest artifact and that
@@ -92,6 +94,7 @@ impl CrateEntry {
             refingerprint_generation: None,
             last_status: None,
             building: false,
+            running: None,
             digests_pending: None,
             digest_error: None,
         }
@@ -255,6 +258,7 @@ impl CrateEntry {
         if pending {
             verdict.fingerprint = None;
         }
+        verdict.running = self.running.clone();
         Some(verdict)
     }
 
@@ -284,7 +288,7 @@ impl CrateEntry {
                 .as_ref()
                 .map(|artifact| artifact.metadata.runtime.clone()),
             pushed: self.artifact.as_ref().and_then(status::Pushed::of),
-            running: None,
+            running: self.running.clone(),
         }
     }
 }

@@ -212,6 +212,10 @@ pub fn on_change(state: &mut State, change: RunChange) {
             crate_dir
         }
     };
+    let running = running(state, &dir);
+    if let Some(entry) = state.crates.get_mut(&dir) {
+        entry.running = running;
+    }
     super::status::publish(state, &dir);
 }
 
