@@ -97,6 +97,12 @@ pub enum TaskResult {
         generation: u64,
         listing: Result<Vec<super::model::StoreEntry>, String>,
     },
+    /// The index re-read changed paths; whether any input changed.
+    Refreshed {
+        crate_dir: PathBuf,
+        generation: u64,
+        refreshed: Result<Box<(super::live::Live, bool)>, String>,
+    },
     /// The files an artifact's input manifest names were hashed.
     Digests {
         crate_dir: PathBuf,

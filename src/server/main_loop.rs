@@ -149,6 +149,17 @@ fn handle(state: &mut State, event: Event) {
 
 fn handle_lsp(state: &mut State, message: LspMessage) {
     let method = message.method();
+    let document = matches!(
+        message,
+        LspMessage::DidOpen(..) | LspMessage::DidChange(..) | LspMessage::DidSave(..)
+    );
+    handle_message(state, message, method);
+    if document {
+        super::framing::large_message_handled();
+    }
+}
+
+fn handle_message(state: &mut State, message: LspMessage, method: &'static str) {
     match message {
         LspMessage::Initialize(params, reply) => {
             respond(state, method, reply, |state| {

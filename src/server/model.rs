@@ -60,6 +60,8 @@ pub struct CrateEntry {
     pub last_status: Option<CrateStatus>,
     /// A build or package of this crate is running.
     pub building: bool,
+    /// The index is out in a refresh job (`live` is `None` meanwhile).
+    pub refreshing: bool,
     /// The digest epoch a manifest-digest job is computing, if one runs.
     pub digests_pending: Option<u64>,
     /// Why the manifest's inputs could not be hashed (until the next change).
@@ -92,6 +94,7 @@ impl CrateEntry {
             refingerprint_generation: None,
             last_status: None,
             building: false,
+            refreshing: false,
             digests_pending: None,
             digest_error: None,
         }

@@ -96,17 +96,27 @@ pub fn publish_config(state: &State, path: &Path) {
             Err(()) => return,
         },
     };
-    let (diagnostics, version) = match config_text(state, path) {
-        Some((text, version)) => {
+    // The open buffer is checked in place (a 20 MB document is not copied).
+    let on_disk;
+    let (text, version) = match state.documents.get(path) {
+        Some(document) => (Some(document.text.as_str()), Some(document.version)),
+        None => {
+            on_disk = crate::fsread::read(path, crate::fsread::Kind::Config)
+                .ok()
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+            (on_disk.as_deref(), None)
+        }
+    };
+    let diagnostics = match text {
+        Some(text) => {
             let facts = state.crate_of_config(path).and_then(|entry| entry.facts());
-            let index = LineIndex::new(&text);
-            let diagnostics = config::checker::check(&text, facts)
+            let index = LineIndex::new(text);
+            config::checker::check(text, facts)
                 .iter()
                 .map(|finding| convert::diagnostic(&index, finding))
-                .collect();
-            (diagnostics, version)
+                .collect()
         }
-        None => (Vec::new(), None),
+        None => Vec::new(),
     };
     state
         .outbox

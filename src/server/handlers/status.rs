@@ -151,6 +151,7 @@ fn rehash(state: &mut State, dir: &Path) {
     };
     entry.live_generation = generation;
     entry.refingerprint_generation = None;
+    entry.refreshing = false;
     entry.changed_while_hashing.clear();
     let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
         entry.live = None;
@@ -187,7 +188,7 @@ pub fn settings_changed(state: &mut State, dir: &Path) {
     let Some(entry) = state.crates.get(dir) else {
         return;
     };
-    if entry.settings != before || entry.live.is_none() {
+    if entry.settings != before || (entry.live.is_none() && !entry.refreshing) {
         rehash(state, dir);
     }
     publish(state, dir);
@@ -198,7 +199,7 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
-    let live = match entry.live.as_mut() {
+    let live = match entry.live.as_ref() {
         Some(Ok(live)) => live,
         Some(Err(_)) => {
             // The last hash failed: any change is a reason to try again.
@@ -207,26 +208,88 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
             return;
         }
         None => {
-            // Hashing: these paths may have been read before they changed.
+            // Hashing or refreshing: these paths may have been read before
+            // they changed; they are re-read when it reports.
             entry.changed_while_hashing.extend(paths.iter().cloned());
             return;
         }
     };
-    entry.digest_error = None;
-    let touched = paths.iter().any(|path| live.covers(path));
-    let changed = live.refresh(paths);
-    let manifest_input = touched && entry.manifest.is_some();
-    if !(changed || manifest_input) {
+    if !paths.iter().any(|path| live.covers(path)) {
+        // Not in the index (a cheap lookup): nothing to re-read, but a
+        // file the artifact's manifest names is hashed again.
+        let forgot = match entry.live.as_mut() {
+            Some(Ok(live)) => live.forget_digests(paths),
+            _ => false,
+        };
+        if forgot {
+            publish(state, dir);
+        }
         return;
     }
-    if live.current_fingerprint.is_none() {
-        refingerprint(state, dir);
-    } else {
-        // Known again (e.g. an edit was reverted): a recomputation still
-        // running describes a tree that is gone.
-        entry.refingerprint_generation = None;
+    entry.digest_error = None;
+    // Re-reading the changed files is hashing: a job, not the loop. The
+    // index travels to the job and back.
+    let Some(Ok(mut live)) = entry.live.take() else {
+        return;
+    };
+    entry.refreshing = true;
+    let generation = entry.live_generation;
+    let crate_dir = dir.to_path_buf();
+    let paths = paths.to_vec();
+    jobs::spawn_blocking(
+        &state.events,
+        "refresh",
+        move || {
+            let changed = live.refresh(&paths);
+            Ok(Box::new((live, changed)))
+        },
+        move |refreshed| TaskResult::Refreshed {
+            crate_dir,
+            generation,
+            refreshed,
+        },
+    );
+}
+
+/// The index came back from a refresh job.
+fn refreshed(
+    state: &mut State,
+    dir: &Path,
+    generation: u64,
+    refreshed: Result<Box<(Live, bool)>, String>,
+) {
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    if entry.live_generation != generation || !entry.refreshing {
+        return;
     }
-    publish(state, dir);
+    entry.refreshing = false;
+    let (live, changed) = match refreshed {
+        Ok(refreshed) => *refreshed,
+        Err(error) => {
+            entry.live = Some(Err(error));
+            publish(state, dir);
+            return;
+        }
+    };
+    let unknown = live.current_fingerprint.is_none();
+    entry.live = Some(Ok(live));
+    let manifest_input = entry.manifest.is_some();
+    let missed = std::mem::take(&mut entry.changed_while_hashing);
+    if changed || manifest_input {
+        if unknown {
+            refingerprint(state, dir);
+        } else if let Some(entry) = state.crates.get_mut(dir) {
+            // Known again (e.g. an edit was reverted): a recomputation still
+            // running describes a tree that is gone.
+            entry.refingerprint_generation = None;
+        }
+        publish(state, dir);
+    }
+    if !missed.is_empty() {
+        files_changed(state, dir, &missed);
+    }
 }
 
 /// Recomputes the whole-tree fingerprint of the current tree in the
@@ -431,6 +494,11 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             generation,
             listing,
         } => store_listed(state, generation, listing),
+        TaskResult::Refreshed {
+            crate_dir,
+            generation,
+            refreshed: result,
+        } => refreshed(state, &crate_dir, generation, result),
         TaskResult::Digests {
             crate_dir,
             epoch,
