@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tower_lsp::jsonrpc;
@@ -18,6 +19,27 @@ use super::ext::StatusParams;
 use crate::status::CrateStatus;
 use crate::watch::WatchEvent;
 use crate::workspace::CrateFacts;
+
+/// A command's answer: now, or from a future run off the loop.
+pub enum Answer {
+    Now(Option<Value>),
+    Later(BoxFuture<'static, jsonrpc::Result<Option<Value>>>),
+}
+
+impl Answer {
+    pub fn answer(self, reply: Reply<Option<Value>>) {
+        match self {
+            Answer::Now(value) => {
+                let _ = reply.send(Ok(value));
+            }
+            Answer::Later(future) => {
+                tokio::spawn(async move {
+                    let _ = reply.send(future.await);
+                });
+            }
+        }
+    }
+}
 
 /// Where a request's answer goes; answered exactly once.
 pub type Reply<T> = oneshot::Sender<jsonrpc::Result<T>>;

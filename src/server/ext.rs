@@ -6,6 +6,14 @@ use tower_lsp::lsp_types::notification::Notification;
 
 use crate::status::CrateStatus;
 
+/// The commands of PROTOCOL.md.
+pub const COMMANDS: [&str; 4] = [
+    "arca.build",
+    "arca.package",
+    "arca.cancel",
+    "arca.setDefaults",
+];
+
 /// Server → client: one crate's status changed.
 pub enum StatusNotification {}
 

@@ -489,7 +489,6 @@ pub fn on_task(state: &mut State, result: TaskResult) {
                 rehash(state, &dir);
             }
         }
-        TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
         TaskResult::StoreListed {
             generation,
             listing,
@@ -504,6 +503,9 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             epoch,
             digests,
         } => digests_arrived(state, &crate_dir, epoch, digests),
-        TaskResult::Facts { .. } | TaskResult::Discovered { .. } | TaskResult::Tick => {}
+        TaskResult::Facts { .. }
+        | TaskResult::Discovered { .. }
+        | TaskResult::BuildFinished(_)
+        | TaskResult::Tick => {}
     }
 }

@@ -257,6 +257,7 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             generation,
             discovery,
         } => discovered(state, generation, discovery),
+        TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
         other => status::on_task(state, other),
     }
 }
