@@ -131,6 +131,12 @@ pub enum TaskResult {
         epoch: u64,
         digests: Result<Vec<(PathBuf, String)>, String>,
     },
+    /// A config file was checked: its diagnostics and the buffer version.
+    ConfigChecked {
+        path: PathBuf,
+        uri: tower_lsp::lsp_types::Url,
+        checked: Result<(Vec<tower_lsp::lsp_types::Diagnostic>, Option<i32>), String>,
+    },
     /// Nothing happened; the loop looks at its deadlines (parked requests).
     Tick,
     /// A build or package ended.

@@ -506,6 +506,7 @@ pub fn on_task(state: &mut State, result: TaskResult) {
         TaskResult::Facts { .. }
         | TaskResult::Discovered { .. }
         | TaskResult::BuildFinished(_)
+        | TaskResult::ConfigChecked { .. }
         | TaskResult::Tick => {}
     }
 }
