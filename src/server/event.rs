@@ -119,6 +119,14 @@ pub enum TaskResult {
         generation: u64,
         listing: Result<Vec<super::model::StoreEntry>, String>,
     },
+    /// The saved config was resolved against the crate's facts (`None`:
+    /// no facts to resolve against).
+    Settings {
+        crate_dir: PathBuf,
+        generation: u64,
+        settings:
+            Result<Option<Result<crate::plan::BuildSettings, crate::status::SetupProblem>>, String>,
+    },
     /// The index re-read changed paths; whether any input changed.
     Refreshed {
         crate_dir: PathBuf,

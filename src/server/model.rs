@@ -43,6 +43,10 @@ pub struct CrateEntry {
     pub live_generation: u64,
     /// What the saved config resolves to; `None` until facts are known.
     pub settings: Option<Result<BuildSettings, SetupProblem>>,
+    /// Generation of the newest settings resolution.
+    pub settings_generation: u64,
+    /// The settings job that runs must rehash the tree (new facts).
+    pub settings_force: bool,
     /// The newest artifact of this crate in the store.
     pub artifact: Option<StoredArtifact>,
     /// That artifact's input manifest, when it recorded one.
@@ -86,6 +90,8 @@ impl CrateEntry {
             live: None,
             live_generation: 0,
             settings: None,
+            settings_generation: 0,
+            settings_force: false,
             artifact: None,
             manifest: None,
             artifact_known: false,

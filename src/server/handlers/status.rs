@@ -111,16 +111,60 @@ fn digests_arrived(
     publish(state, dir);
 }
 
-/// Resolves the settings of the saved config against the crate's facts.
-fn resolve_settings(state: &mut State, dir: &Path) {
+/// Resolves the settings of the saved config against the crate's facts,
+/// off the loop (the config is read and checked); `force` rehashes the
+/// tree when they arrive even if unchanged (new facts).
+fn resolve_settings(state: &mut State, dir: &Path, force: bool) {
+    let generation = state.generation();
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
-    let Some(facts) = entry.facts() else {
+    entry.settings_generation = generation;
+    entry.settings_force |= force;
+    let Some(facts) = entry.facts().cloned() else {
         entry.settings = None;
+        settings_resolved(state, dir, generation, Ok(None));
         return;
     };
-    entry.settings = Some(setup(dir, facts));
+    if force {
+        // New facts: the old settings no longer describe the crate.
+        entry.settings = None;
+    }
+    let crate_dir = dir.to_path_buf();
+    let job_dir = crate_dir.clone();
+    jobs::spawn_blocking(
+        &state.events,
+        "settings",
+        move || Ok(Some(setup(&job_dir, &facts))),
+        move |settings| TaskResult::Settings {
+            crate_dir,
+            generation,
+            settings,
+        },
+    );
+}
+
+/// The settings arrived: keep them, rehash when they changed (or when the
+/// facts did), publish.
+fn settings_resolved(
+    state: &mut State,
+    dir: &Path,
+    generation: u64,
+    settings: Result<Option<Result<BuildSettings, SetupProblem>>, String>,
+) {
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    if entry.settings_generation != generation {
+        return;
+    }
+    let settings = settings.unwrap_or_else(|error| Some(Err(SetupProblem::Broken(error))));
+    let force = std::mem::take(&mut entry.settings_force);
+    let before = std::mem::replace(&mut entry.settings, settings);
+    if force || entry.settings != before || (entry.live.is_none() && !entry.refreshing) {
+        rehash(state, dir);
+    }
+    publish(state, dir);
 }
 
 /// The saved config resolved against the facts, as the CLI judges it.
@@ -138,9 +182,7 @@ fn setup(dir: &Path, facts: &CrateFacts) -> Result<BuildSettings, SetupProblem> 
 
 /// Facts are (re)loaded: resolve settings, re-read the artifact, rehash.
 pub fn reindex(state: &mut State, dir: &Path) {
-    resolve_settings(state, dir);
-    rehash(state, dir);
-    publish(state, dir);
+    resolve_settings(state, dir, true);
 }
 
 /// Hashes the crate's tree in the background with the current settings.
@@ -180,18 +222,7 @@ fn rehash(state: &mut State, dir: &Path) {
 
 /// The saved config may have changed.
 pub fn settings_changed(state: &mut State, dir: &Path) {
-    let before = state
-        .crates
-        .get(dir)
-        .and_then(|entry| entry.settings.clone());
-    resolve_settings(state, dir);
-    let Some(entry) = state.crates.get(dir) else {
-        return;
-    };
-    if entry.settings != before || (entry.live.is_none() && !entry.refreshing) {
-        rehash(state, dir);
-    }
-    publish(state, dir);
+    resolve_settings(state, dir, false);
 }
 
 /// Paths changed on disk: refresh the crate's index with them.
@@ -498,6 +529,11 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             generation,
             refreshed: result,
         } => refreshed(state, &crate_dir, generation, result),
+        TaskResult::Settings {
+            crate_dir,
+            generation,
+            settings,
+        } => settings_resolved(state, &crate_dir, generation, settings),
         TaskResult::Digests {
             crate_dir,
             epoch,
