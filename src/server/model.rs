@@ -134,16 +134,11 @@ impl CrateEntry {
     }
 
     /// The hash of generation `generation` arrived; false when superseded.
-    /// Paths reported meanwhile are re-read into it.
-    pub fn index_arrived(&mut self, generation: u64, mut live: Result<Live, String>) -> bool {
+    /// Paths reported meanwhile stay in `changed_while_hashing`, for the
+    /// handlers to re-read in a job.
+    pub fn index_arrived(&mut self, generation: u64, live: Result<Live, String>) -> bool {
         if self.live_generation != generation {
             return false;
-        }
-        let missed = std::mem::take(&mut self.changed_while_hashing);
-        if let Ok(live) = live.as_mut()
-            && !missed.is_empty()
-        {
-            live.refresh(&missed);
         }
         self.live = Some(live);
         true

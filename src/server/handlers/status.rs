@@ -479,6 +479,11 @@ pub fn on_task(state: &mut State, result: TaskResult) {
                 return;
             };
             if entry.index_arrived(generation, live) {
+                // Paths changed while hashing are re-read (in a job).
+                let missed = std::mem::take(&mut entry.changed_while_hashing);
+                if !missed.is_empty() {
+                    files_changed(state, &crate_dir, &missed);
+                }
                 publish(state, &crate_dir);
             }
         }
