@@ -530,6 +530,10 @@ fn a_200_member_workspace_runs_few_cargo_processes_and_stays_small() {
         }
     }
     assert_eq!(told.len(), members.len(), "a status for every member");
+    eprintln!(
+        "200 members: {} cargo processes ran, at most {peak} at once",
+        seen.len()
+    );
     assert!(
         peak <= cores,
         "{peak} cargo processes at once on {cores} cores"

@@ -13,46 +13,6 @@ use super::schema::{self, KeySpec, RUST_TABLE};
 use crate::builder_image;
 use crate::workspace::CrateFacts;
 
-/// The LSP position (zero-based line, UTF-16 code units into the line) of a
-/// byte offset; an offset inside a character counts from its start.
-pub fn utf16_position(text: &str, offset: usize) -> (u32, u32) {
-    let offset = floor_char_boundary(text, offset);
-    let before = &text[..offset];
-    let line = before.bytes().filter(|byte| *byte == b'\n').count();
-    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
-    let character: usize = before[line_start..].chars().map(char::len_utf16).sum();
-    (
-        u32::try_from(line).unwrap_or(u32::MAX),
-        u32::try_from(character).unwrap_or(u32::MAX),
-    )
-}
-
-/// The byte offset of an LSP position (UTF-16 units), clamped as LSP
-/// requires: a character past the line end means the line end (before its
-/// `\r\n`), a line past the end means the end of the text.
-pub fn offset_from_utf16(text: &str, line: u32, character: u32) -> usize {
-    let mut line_start = 0;
-    for _ in 0..line {
-        match text[line_start..].find('\n') {
-            Some(index) => line_start += index + 1,
-            None => return text.len(),
-        }
-    }
-    let line_text = &text[line_start..];
-    let line_end = line_text.find('\n').map_or(line_text.len(), |index| index);
-    let line_text = line_text[..line_end]
-        .strip_suffix('\r')
-        .unwrap_or(&line_text[..line_end]);
-    let mut units = 0usize;
-    for (index, ch) in line_text.char_indices() {
-        if units >= character as usize {
-            return line_start + index;
-        }
-        units += ch.len_utf16();
-    }
-    line_start + line_text.len()
-}
-
 /// What a completion item completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompletionKind {
@@ -1506,35 +1466,6 @@ mod tests {
         assert!(hovered.is_some());
         eprintln!("completion and hover on {} bytes: {elapsed:?}", text.len());
         assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
-    }
-
-    #[test]
-    fn lsp_positions_count_utf16_units_and_round_trip() {
-        let text = "a = \"é😀x\"\r\nb = 1\n\nlast";
-        let cases = [
-            (0, (0, 0)),
-            (5, (0, 5)),
-            (7, (0, 6)),
-            (11, (0, 8)),
-            (12, (0, 9)),
-            (text.find('b').unwrap(), (1, 0)),
-            (text.len(), (3, 4)),
-        ];
-        for (offset, position) in cases {
-            assert_eq!(utf16_position(text, offset), position, "offset {offset}");
-            assert_eq!(
-                offset_from_utf16(text, position.0, position.1),
-                offset,
-                "{position:?}"
-            );
-        }
-        // Inside the emoji's bytes: its start.
-        assert_eq!(utf16_position(text, 9), (0, 6));
-        // Past the line end: the end of the line, before \r\n.
-        assert_eq!(offset_from_utf16(text, 0, 99), text.find('\r').unwrap());
-        assert_eq!(offset_from_utf16(text, 2, 5), text.rfind("\n").unwrap());
-        assert_eq!(offset_from_utf16(text, 99, 0), text.len());
-        assert_eq!(utf16_position("", 10), (0, 0));
     }
 }
 

@@ -164,6 +164,41 @@ pub fn ranges_touch(left: &lsp_types::Range, right: &lsp_types::Range) -> bool {
 mod tests {
     use super::*;
 
+    /// The one converter between byte offsets and LSP positions (it
+    /// replaces a second copy that lived in `config::assist`).
+    #[test]
+    fn lsp_positions_count_utf16_units_and_round_trip_over_crlf() {
+        let text = "a = \"é😀x\"\r\nb = 1\n\nlast";
+        let index = LineIndex::new(text);
+        let cases = [
+            (0, (0, 0)),
+            (5, (0, 5)),
+            (7, (0, 6)),
+            (11, (0, 8)),
+            (12, (0, 9)),
+            (text.find('b').unwrap(), (1, 0)),
+            (text.len(), (3, 4)),
+        ];
+        for (offset, (line, character)) in cases {
+            assert_eq!(
+                index.position(offset),
+                Position::new(line, character),
+                "offset {offset}"
+            );
+            assert_eq!(index.offset(Position::new(line, character)), offset);
+        }
+        // Inside the emoji's bytes: its start.
+        assert_eq!(index.position(9), Position::new(0, 6));
+        // Past the line end: the end of the line, before \r\n.
+        assert_eq!(index.offset(Position::new(0, 99)), text.find('\r').unwrap());
+        assert_eq!(index.offset(Position::new(2, 5)), text.rfind('\n').unwrap());
+        assert_eq!(index.offset(Position::new(99, 0)), text.len());
+        assert_eq!(LineIndex::new("").position(10), Position::new(0, 0));
+        // rustc's character columns, clamped before \r\n.
+        assert_eq!(index.char_position(0, 7), Position::new(0, 8));
+        assert_eq!(index.char_position(0, 99), Position::new(0, 10));
+    }
+
     #[test]
     fn positions_count_utf16_units() {
         let text = "a = \"é😀\"\nb = 1\n";

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tower_lsp::jsonrpc;
@@ -18,6 +19,27 @@ use super::ext::StatusParams;
 use crate::status::CrateStatus;
 use crate::watch::WatchEvent;
 use crate::workspace::CrateFacts;
+
+/// A command's answer: now, or from a future run off the loop.
+pub enum Answer {
+    Now(Option<Value>),
+    Later(BoxFuture<'static, jsonrpc::Result<Option<Value>>>),
+}
+
+impl Answer {
+    pub fn answer(self, reply: Reply<Option<Value>>) {
+        match self {
+            Answer::Now(value) => {
+                let _ = reply.send(Ok(value));
+            }
+            Answer::Later(future) => {
+                tokio::spawn(async move {
+                    let _ = reply.send(future.await);
+                });
+            }
+        }
+    }
+}
 
 /// Where a request's answer goes; answered exactly once.
 pub type Reply<T> = oneshot::Sender<jsonrpc::Result<T>>;
@@ -97,11 +119,31 @@ pub enum TaskResult {
         generation: u64,
         listing: Result<Vec<super::model::StoreEntry>, String>,
     },
+    /// The saved config was resolved against the crate's facts (`None`:
+    /// no facts to resolve against).
+    Settings {
+        crate_dir: PathBuf,
+        generation: u64,
+        settings:
+            Result<Option<Result<crate::plan::BuildSettings, crate::status::SetupProblem>>, String>,
+    },
+    /// The index re-read changed paths; whether any input changed.
+    Refreshed {
+        crate_dir: PathBuf,
+        generation: u64,
+        refreshed: Result<Box<(super::live::Live, bool)>, String>,
+    },
     /// The files an artifact's input manifest names were hashed.
     Digests {
         crate_dir: PathBuf,
         epoch: u64,
         digests: Result<Vec<(PathBuf, String)>, String>,
+    },
+    /// A config file was checked: its diagnostics and the buffer version.
+    ConfigChecked {
+        path: PathBuf,
+        uri: tower_lsp::lsp_types::Url,
+        checked: Result<(Vec<tower_lsp::lsp_types::Diagnostic>, Option<i32>), String>,
     },
     /// Nothing happened; the loop looks at its deadlines (parked requests).
     Tick,

@@ -6,6 +6,18 @@ use tower_lsp::lsp_types::notification::Notification;
 
 use crate::status::CrateStatus;
 
+/// The commands of PROTOCOL.md.
+pub const COMMANDS: [&str; 8] = [
+    "arca.build",
+    "arca.package",
+    "arca.cancel",
+    "arca.setDefaults",
+    "arca.push",
+    "arca.run",
+    "arca.stop",
+    "arca.buildLog",
+];
+
 /// Server → client: one crate's status changed.
 pub enum StatusNotification {}
 

@@ -31,6 +31,7 @@
 
 use std::time::Duration;
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -42,6 +43,29 @@ pub const MAX_HEADER_BYTES: usize = 8 << 10;
 /// Quiet time after which a body still short of its `Content-Length`, but
 /// holding the start of another frame, is taken to end there.
 pub const STALL: Duration = Duration::from_millis(500);
+
+/// A body this large waits until the server has handled the previous
+/// large one (or [`LARGE_WAIT`] passed): two 20 MB documents are never
+/// held and checked at once.
+pub const LARGE_BODY: usize = 1 << 20;
+/// The longest a large body waits for the previous one.
+pub const LARGE_WAIT: Duration = Duration::from_secs(2);
+
+static LARGE_IN_FLIGHT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The main loop handled a document message: the next large body may come.
+pub fn large_message_handled() {
+    LARGE_IN_FLIGHT.store(false, std::sync::atomic::Ordering::Release);
+}
+
+async fn wait_for_large_slot() {
+    let started = std::time::Instant::now();
+    while LARGE_IN_FLIGHT.load(std::sync::atomic::Ordering::Acquire)
+        && started.elapsed() < LARGE_WAIT
+    {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
 
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
@@ -146,6 +170,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     ),
                 )));
             }
+            if length > LARGE_BODY {
+                wait_for_large_slot().await;
+            }
             let mut body = self.body(length).await?;
             return Some(match validate(&body) {
                 Ok(()) => Frame::Message(body),
@@ -179,6 +206,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// Reads the body of `length` bytes (the header already consumed).
     async fn body(&mut self, length: usize) -> Option<Vec<u8>> {
+        // One allocation of the body's size (not a doubling growth).
+        self.buf
+            .reserve_exact(length.saturating_sub(self.buf.len()));
         while self.buf.len() < length {
             // Once quiet with the next frame inside, the length was wrong.
             // (Searched only when quiet: a large body is not rescanned.)
@@ -192,7 +222,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
             }
         }
-        Some(self.buf.drain(..length).collect())
+        // Hand the buffer's allocation over as the body; keep the rest.
+        let rest = self.buf.split_off(length);
+        Some(std::mem::replace(&mut self.buf, rest))
     }
 
     /// Reads and throws away `length` bytes without holding them.
@@ -300,38 +332,90 @@ fn memchr_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
+/// The members of a message, each kept raw (borrowed, never copied), so a
+/// 20 MB document is validated without a second copy of it.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+/// A member that is present, `null` included (plain `Option` would read
+/// `null` as absent).
+fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&RawValue as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+/// The first byte of a raw JSON value.
+fn starts(raw: Option<&RawValue>) -> Option<u8> {
+    raw.and_then(|raw| raw.get().bytes().next())
+}
+
 /// Checks one body is a JSON-RPC 2.0 message tower-lsp will accept.
 pub fn validate(body: &[u8]) -> Result<(), Value> {
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(value) => value,
-        Err(error) => {
-            let message = if std::str::from_utf8(body).is_err() {
-                "Parse error: the message body is not valid UTF-8.".to_owned()
-            } else {
-                format!("Parse error: the message body is not valid JSON ({error}).")
-            };
-            return Err(error_response(Value::Null, PARSE_ERROR, message));
-        }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(error_response(
+            Value::Null,
+            PARSE_ERROR,
+            "Parse error: the message body is not valid UTF-8.".to_owned(),
+        ));
     };
-    let Value::Object(object) = &value else {
+    // Well-formed JSON at all? (No allocation for the values.)
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(error_response(
+            Value::Null,
+            PARSE_ERROR,
+            format!("Parse error: the message body is not valid JSON ({error})."),
+        ));
+    }
+    if !text.trim_start().starts_with('{') {
         return Err(invalid(
             Value::Null,
             "a message must be one JSON object (batches are not supported)",
         ));
+    }
+    let envelope: Envelope = match serde_json::from_str(text) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            return Err(invalid(
+                Value::Null,
+                &format!("not a JSON-RPC message ({error})"),
+            ));
+        }
     };
-    let id = object.get("id");
-    let id_ok = match id {
+    let id: Option<Value> = envelope
+        .id
+        .map(|raw| serde_json::from_str(raw.get()).unwrap_or(Value::Null));
+    let id_ok = match &id {
         None | Some(Value::Null | Value::String(_)) => true,
         Some(Value::Number(number)) => number.as_i64().is_some(),
         Some(_) => false,
     };
     let answer_id = if id_ok {
-        id.cloned().unwrap_or(Value::Null)
+        id.clone().unwrap_or(Value::Null)
     } else {
         Value::Null
     };
-    if object.get("jsonrpc") != Some(&Value::from("2.0")) {
-        return Err(invalid(answer_id, "`jsonrpc` must be \"2.0\""));
+    if envelope.jsonrpc.map(RawValue::get) != Some("\"2.0\"") {
+        let exact = envelope
+            .jsonrpc
+            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+        if exact.as_deref() != Some("2.0") {
+            return Err(invalid(answer_id, "`jsonrpc` must be \"2.0\""));
+        }
     }
     if !id_ok {
         return Err(invalid(
@@ -339,24 +423,20 @@ pub fn validate(body: &[u8]) -> Result<(), Value> {
             "`id` must be an integer, a string or null",
         ));
     }
-    match object.get("method") {
-        Some(Value::String(_)) => {
-            if !matches!(
-                object.get("params"),
-                None | Some(Value::Null | Value::Object(_) | Value::Array(_))
-            ) {
+    match (envelope.method, starts(envelope.method)) {
+        (Some(_), Some(b'"')) => {
+            if !matches!(starts(envelope.params), None | Some(b'{' | b'[' | b'n')) {
                 return Err(invalid(answer_id, "`params` must be an object or an array"));
             }
-            if serde_json::from_value::<tower_lsp::jsonrpc::Request>(value.clone()).is_err() {
-                return Err(invalid(answer_id, "not a valid request"));
-            }
         }
-        Some(_) => return Err(invalid(answer_id, "`method` must be a string")),
-        None => {
+        (Some(_), _) => return Err(invalid(answer_id, "`method` must be a string")),
+        (None, _) => {
             // A response to one of the server's requests.
-            let valid = id.is_some()
-                && (object.contains_key("result") != object.contains_key("error"))
-                && serde_json::from_value::<tower_lsp::jsonrpc::Response>(value.clone()).is_ok();
+            let error_ok = envelope.error.is_none_or(|raw| {
+                serde_json::from_str::<tower_lsp::jsonrpc::Error>(raw.get()).is_ok()
+            });
+            let valid =
+                id.is_some() && (envelope.result.is_some() != envelope.error.is_some()) && error_ok;
             if !valid {
                 return Err(invalid(
                     answer_id,
@@ -397,6 +477,9 @@ where
     while let Some(frame) = reader.next().await {
         match frame {
             Frame::Message(body) => {
+                if body.len() > LARGE_BODY {
+                    LARGE_IN_FLIGHT.store(true, std::sync::atomic::Ordering::Release);
+                }
                 let header = format!("Content-Length: {}\r\n\r\n", body.len());
                 let written = async {
                     to_server.write_all(header.as_bytes()).await?;

@@ -92,6 +92,20 @@ impl Live {
             .ok_or_else(|| anyhow::anyhow!("{} not hashed yet", path.display()))
     }
 
+    /// Forgets cached manifest digests under `paths` (changed outside the
+    /// index); whether any was known.
+    pub fn forget_digests(&mut self, paths: &[PathBuf]) -> bool {
+        let mut digests = self.manifest_digests.borrow_mut();
+        let before = digests.len();
+        digests.retain(|known, _| !paths.iter().any(|path| known.starts_with(path)));
+        let forgot = digests.len() != before;
+        drop(digests);
+        if forgot {
+            self.digest_epoch += 1;
+        }
+        forgot
+    }
+
     /// Files the manifest names whose digest is not cached (to hash in a
     /// job), and the epoch to hand back with them.
     pub fn missing_manifest_digests(

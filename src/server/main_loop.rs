@@ -149,6 +149,26 @@ fn handle(state: &mut State, event: Event) {
 
 fn handle_lsp(state: &mut State, message: LspMessage) {
     let method = message.method();
+    // A large document may follow once this one is handled: at once for
+    // other files, when its check ends for a config (see `framing`).
+    let other_document = match &message {
+        LspMessage::DidOpen(params) => !is_config(&params.text_document.uri),
+        LspMessage::DidChange(params) => !is_config(&params.text_document.uri),
+        LspMessage::DidSave(params) => !is_config(&params.text_document.uri),
+        _ => false,
+    };
+    handle_message(state, message, method);
+    if other_document {
+        super::framing::large_message_handled();
+    }
+}
+
+fn is_config(uri: &tower_lsp::lsp_types::Url) -> bool {
+    uri.to_file_path()
+        .is_ok_and(|path| super::state::config_owner(&path).is_some())
+}
+
+fn handle_message(state: &mut State, message: LspMessage, method: &'static str) {
     match message {
         LspMessage::Initialize(params, reply) => {
             respond(state, method, reply, |state| {

@@ -36,6 +36,7 @@ use tower_lsp::{ExitedError, LspService, Server};
 /// Runs the language server on stdin/stdout until the client sends `exit`
 /// or closes stdin. (Logging to stderr is set up by the CLI.)
 pub fn run() -> Result<()> {
+    tune_allocator();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -46,6 +47,21 @@ pub fn run() -> Result<()> {
     // alive once the client is gone.
     runtime.shutdown_background();
     std::process::exit(code);
+}
+
+/// Large buffers (a 20 MB document passes through several) are mapped on
+/// their own and returned to the system when freed: glibc otherwise raises
+/// its mmap threshold after the first free and keeps such buffers in
+/// arenas, growing the resident size with each large message.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// Serves one client; returns the process exit code (0 after

@@ -43,6 +43,10 @@ pub struct CrateEntry {
     pub live_generation: u64,
     /// What the saved config resolves to; `None` until facts are known.
     pub settings: Option<Result<BuildSettings, SetupProblem>>,
+    /// Generation of the newest settings resolution.
+    pub settings_generation: u64,
+    /// The settings job that runs must rehash the tree (new facts).
+    pub settings_force: bool,
     /// The newest artifact of this crate in the store.
     pub artifact: Option<StoredArtifact>,
     /// That artifact's input manifest, when it recorded one.
@@ -60,6 +64,8 @@ pub struct CrateEntry {
     pub last_status: Option<CrateStatus>,
     /// A build or package of this crate is running.
     pub building: bool,
+    /// The index is out in a refresh job (`live` is `None` meanwhile).
+    pub refreshing: bool,
     /// The digest epoch a manifest-digest job is computing, if one runs.
     pub digests_pending: Option<u64>,
     /// Why the manifest's inputs could not be hashed (until the next change).
@@ -86,6 +92,8 @@ impl CrateEntry {
             live: None,
             live_generation: 0,
             settings: None,
+            settings_generation: 0,
+            settings_force: false,
             artifact: None,
             manifest: None,
             artifact_known: false,
@@ -95,6 +103,7 @@ impl CrateEntry {
             last_status: None,
             building: false,
             running: None,
+            refreshing: false,
             digests_pending: None,
             digest_error: None,
         }
@@ -128,16 +137,11 @@ impl CrateEntry {
     }
 
     /// The hash of generation `generation` arrived; false when superseded.
-    /// Paths reported meanwhile are re-read into it.
-    pub fn index_arrived(&mut self, generation: u64, mut live: Result<Live, String>) -> bool {
+    /// Paths reported meanwhile stay in `changed_while_hashing`, for the
+    /// handlers to re-read in a job.
+    pub fn index_arrived(&mut self, generation: u64, live: Result<Live, String>) -> bool {
         if self.live_generation != generation {
             return false;
-        }
-        let missed = std::mem::take(&mut self.changed_while_hashing);
-        if let Ok(live) = live.as_mut()
-            && !missed.is_empty()
-        {
-            live.refresh(&missed);
         }
         self.live = Some(live);
         true

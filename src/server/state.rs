@@ -59,6 +59,10 @@ pub struct State {
     /// The store listing job: running, and wanted again after it.
     pub store_listing: Option<u64>,
     pub store_listing_again: bool,
+    /// Config checks running, per file.
+    pub config_checks: HashMap<PathBuf, CheckSlot>,
+    /// The diagnostics last published per config file, with the version.
+    pub config_diagnostics: HashMap<PathBuf, (Vec<tower_lsp::lsp_types::Diagnostic>, Option<i32>)>,
     /// Requests waiting (bounded) for crate facts.
     pub parked: Vec<Parked>,
 }
@@ -77,7 +81,18 @@ pub struct Parked {
 pub struct Document {
     pub uri: Url,
     pub version: i32,
-    pub text: String,
+    /// Shared with a running config check, never copied for it.
+    pub text: std::sync::Arc<str>,
+}
+
+/// The config check of one file: running, and wanted again after it.
+#[derive(Default)]
+pub struct CheckSlot {
+    pub running: bool,
+    /// The running check was asked for by a client message.
+    pub asked: bool,
+    pub again: bool,
+    pub asked_again: bool,
 }
 
 impl State {
@@ -107,6 +122,8 @@ impl State {
             folder_notices: BTreeSet::new(),
             store_listing: None,
             store_listing_again: false,
+            config_checks: HashMap::new(),
+            config_diagnostics: HashMap::new(),
             parked: Vec::new(),
         }
     }

@@ -23,10 +23,10 @@ use tower_lsp::lsp_types::{
     WorkDoneProgressReport,
 };
 
-use super::commands::Answer;
 use super::failed;
 use crate::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest, CompilerDiagnostic};
 use crate::plan::SettingsOverrides;
+use crate::server::event::Answer;
 use crate::server::event::Finished;
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::BuildArgs;

@@ -7,37 +7,16 @@
 
 use std::path::{Path, PathBuf};
 
-use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::{ExecuteCommandParams, WorkDoneProgressCancelParams};
 
 use super::invalid_params;
-use crate::server::event::Reply;
 use crate::server::ext::{BuildArgs, CancelArgs, SetDefaultsArgs};
 use crate::server::state::State;
 
-/// A command's answer: now, or from a future run off the loop.
-pub enum Answer {
-    Now(Option<Value>),
-    Later(BoxFuture<'static, jsonrpc::Result<Option<Value>>>),
-}
-
-impl Answer {
-    pub fn answer(self, reply: Reply<Option<Value>>) {
-        match self {
-            Answer::Now(value) => {
-                let _ = reply.send(Ok(value));
-            }
-            Answer::Later(future) => {
-                tokio::spawn(async move {
-                    let _ = reply.send(future.await);
-                });
-            }
-        }
-    }
-}
+pub use crate::server::event::Answer;
 
 pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Result<Answer> {
     match params.command.as_str() {
@@ -82,7 +61,7 @@ pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Resu
         }
         other => Err(invalid_params(format!(
             "Unknown command `{other}`. Arca's commands are: {}.",
-            super::lifecycle::COMMANDS.join(", ")
+            crate::server::ext::COMMANDS.join(", ")
         ))),
     }
 }

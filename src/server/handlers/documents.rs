@@ -7,13 +7,17 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use tower_lsp::lsp_types::{
-    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
-    DidSaveTextDocumentParams, Url,
+    Diagnostic, DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+    DidSaveTextDocumentParams, MessageType, Url,
 };
 
 use crate::config;
 use crate::server::convert::{self, LineIndex};
+use crate::server::event::TaskResult;
+use crate::server::jobs;
 use crate::server::outbox::Outgoing;
 use crate::server::state::{Document, State, config_owner};
 
@@ -27,11 +31,11 @@ pub fn did_open(state: &mut State, params: DidOpenTextDocumentParams) {
         Document {
             uri: document.uri,
             version: document.version,
-            text: document.text,
+            text: document.text.into(),
         },
     );
     if config_owner(&path).is_some() {
-        publish_config(state, &path);
+        check_config(state, &path, true);
     }
 }
 
@@ -45,11 +49,11 @@ pub fn did_change(state: &mut State, params: DidChangeTextDocumentParams) {
     };
     // Full sync: the last change holds the whole text.
     if let Some(change) = params.content_changes.into_iter().last() {
-        document.text = change.text;
+        document.text = change.text.into();
     }
     document.version = params.text_document.version;
     if config_owner(&path).is_some() {
-        publish_config(state, &path);
+        check_config(state, &path, true);
     }
 }
 
@@ -58,10 +62,10 @@ pub fn did_save(state: &mut State, params: DidSaveTextDocumentParams) {
         return;
     };
     if let (Some(text), Some(document)) = (params.text, state.documents.get_mut(&path)) {
-        document.text = text;
+        document.text = text.into();
     }
     if let Some(dir) = config_owner(&path) {
-        publish_config(state, &path);
+        check_config(state, &path, true);
         super::status::settings_changed(state, &dir);
     }
 }
@@ -73,7 +77,7 @@ pub fn did_close(state: &mut State, params: DidCloseTextDocumentParams) {
     state.documents.remove(&path);
     if config_owner(&path).is_some() {
         // Back to what is on disk.
-        publish_config(state, &path);
+        check_config(state, &path, true);
     }
 }
 
@@ -81,40 +85,124 @@ pub fn did_close(state: &mut State, params: DidCloseTextDocumentParams) {
 /// `None` when there is neither.
 pub fn config_text(state: &State, path: &Path) -> Option<(String, Option<i32>)> {
     if let Some(document) = state.documents.get(path) {
-        return Some((document.text.clone(), Some(document.version)));
+        return Some((document.text.to_string(), Some(document.version)));
     }
     let bytes = crate::fsread::read(path, crate::fsread::Kind::Config).ok()?;
     Some((String::from_utf8_lossy(&bytes).into_owned(), None))
 }
 
-/// Checks one config file and publishes its diagnostics.
-pub fn publish_config(state: &State, path: &Path) {
+/// Checks one config file after a change on disk or in the crate's facts
+/// and publishes its diagnostics when they differ from the last ones.
+pub fn publish_config(state: &mut State, path: &Path) {
+    check_config(state, path, false);
+}
+
+/// Checks one config file and publishes its diagnostics (always, when a
+/// client message asked: didOpen, didChange, didSave, didClose). The check (and
+/// the read of a file not open) is a job; one runs per file at a time, and
+/// a request made meanwhile checks the newest text once it ends, so
+/// diagnostics arrive in order and the last ones describe the last text.
+fn check_config(state: &mut State, path: &Path, asked: bool) {
+    let slot = state.config_checks.entry(path.to_path_buf()).or_default();
+    if slot.running {
+        slot.again = true;
+        slot.asked_again |= asked;
+        return;
+    }
+    slot.running = true;
+    slot.asked = asked;
+    slot.again = false;
+    slot.asked_again = false;
     let uri = match state.documents.get(path) {
         Some(document) => document.uri.clone(),
         None => match Url::from_file_path(path) {
             Ok(uri) => uri,
-            Err(()) => return,
+            Err(()) => {
+                state.config_checks.remove(path);
+                return;
+            }
         },
     };
-    let (diagnostics, version) = match config_text(state, path) {
-        Some((text, version)) => {
-            let facts = state.crate_of_config(path).and_then(|entry| entry.facts());
+    // The open buffer is shared with the job, never copied.
+    let buffer: Option<(Arc<str>, i32)> = state
+        .documents
+        .get(path)
+        .map(|document| (document.text.clone(), document.version));
+    let facts = state
+        .crate_of_config(path)
+        .and_then(|entry| entry.facts())
+        .cloned();
+    let file = path.to_path_buf();
+    let job_file = file.clone();
+    jobs::spawn_blocking(
+        &state.events,
+        "check",
+        move || {
+            let (text, version): (Arc<str>, Option<i32>) = match buffer {
+                Some((text, version)) => (text, Some(version)),
+                None => match crate::fsread::read(&job_file, crate::fsread::Kind::Config) {
+                    Ok(bytes) => (String::from_utf8_lossy(&bytes).into(), None),
+                    Err(_) => return Ok((Vec::new(), None)),
+                },
+            };
             let index = LineIndex::new(&text);
-            let diagnostics = config::checker::check(&text, facts)
+            let diagnostics = config::checker::check(&text, facts.as_ref())
                 .iter()
                 .map(|finding| convert::diagnostic(&index, finding))
                 .collect();
+            Ok((diagnostics, version))
+        },
+        move |checked| TaskResult::ConfigChecked {
+            path: file,
+            uri,
+            checked,
+        },
+    );
+}
+
+/// A config check ended: publish it, and check again if asked meanwhile.
+pub fn config_checked(
+    state: &mut State,
+    path: &Path,
+    uri: Url,
+    checked: Result<(Vec<Diagnostic>, Option<i32>), String>,
+) {
+    let slot = state.config_checks.remove(path).unwrap_or_default();
+    // Gone meanwhile (its crate deleted): nothing to say about it.
+    let gone = !state.documents.contains_key(path) && !path.exists();
+    let checked = checked.map(|(diagnostics, version)| {
+        if gone {
+            (Vec::new(), None)
+        } else {
             (diagnostics, version)
         }
-        None => (Vec::new(), None),
-    };
-    state
-        .outbox
-        .send(Outgoing::Diagnostics(uri, diagnostics, version));
+    });
+    match checked {
+        Ok(published) => {
+            // A re-check nobody asked for that finds the same says nothing.
+            let same = state.config_diagnostics.get(path) == Some(&published);
+            if slot.asked || !same {
+                state
+                    .outbox
+                    .send(Outgoing::Diagnostics(uri, published.0.clone(), published.1));
+                state
+                    .config_diagnostics
+                    .insert(path.to_path_buf(), published);
+            }
+        }
+        Err(error) => state.outbox.log(MessageType::ERROR, error),
+    }
+    let again = slot.again;
+    if again {
+        check_config(state, path, slot.asked_again);
+    } else {
+        // The next large document may come (see `framing`).
+        crate::server::framing::large_message_handled();
+    }
 }
 
 /// Publishes the config diagnostics of the crate at `crate_dir`.
-pub fn publish_crate_config(state: &State, crate_dir: &Path) {
+pub fn publish_crate_config(state: &mut State, crate_dir: &Path) {
     let path: PathBuf = config::config_path(crate_dir);
     publish_config(state, &path);
 }

@@ -11,17 +11,7 @@ use tower_lsp::lsp_types::{
 use super::workspace;
 use crate::server::state::State;
 
-/// The commands of PROTOCOL.md.
-pub const COMMANDS: [&str; 8] = [
-    "arca.build",
-    "arca.package",
-    "arca.cancel",
-    "arca.setDefaults",
-    "arca.push",
-    "arca.run",
-    "arca.stop",
-    "arca.buildLog",
-];
+pub use crate::server::ext::COMMANDS;
 
 pub fn initialize(state: &mut State, params: InitializeParams) -> InitializeResult {
     let mut folders: Vec<_> = params

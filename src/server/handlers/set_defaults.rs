@@ -13,11 +13,11 @@ use tower_lsp::lsp_types::{
     TextEdit, Url, WorkspaceEdit,
 };
 
-use super::commands::Answer;
 use super::{failed, invalid_params};
 use crate::config::{self, RustConfig};
 use crate::plan::normalize_features;
 use crate::server::convert::LineIndex;
+use crate::server::event::Answer;
 use crate::server::ext::SetDefaultsArgs;
 use crate::server::state::State;
 

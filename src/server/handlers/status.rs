@@ -111,16 +111,60 @@ fn digests_arrived(
     publish(state, dir);
 }
 
-/// Resolves the settings of the saved config against the crate's facts.
-fn resolve_settings(state: &mut State, dir: &Path) {
+/// Resolves the settings of the saved config against the crate's facts,
+/// off the loop (the config is read and checked); `force` rehashes the
+/// tree when they arrive even if unchanged (new facts).
+fn resolve_settings(state: &mut State, dir: &Path, force: bool) {
+    let generation = state.generation();
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
-    let Some(facts) = entry.facts() else {
+    entry.settings_generation = generation;
+    entry.settings_force |= force;
+    let Some(facts) = entry.facts().cloned() else {
         entry.settings = None;
+        settings_resolved(state, dir, generation, Ok(None));
         return;
     };
-    entry.settings = Some(setup(dir, facts));
+    if force {
+        // New facts: the old settings no longer describe the crate.
+        entry.settings = None;
+    }
+    let crate_dir = dir.to_path_buf();
+    let job_dir = crate_dir.clone();
+    jobs::spawn_blocking(
+        &state.events,
+        "settings",
+        move || Ok(Some(setup(&job_dir, &facts))),
+        move |settings| TaskResult::Settings {
+            crate_dir,
+            generation,
+            settings,
+        },
+    );
+}
+
+/// The settings arrived: keep them, rehash when they changed (or when the
+/// facts did), publish.
+fn settings_resolved(
+    state: &mut State,
+    dir: &Path,
+    generation: u64,
+    settings: Result<Option<Result<BuildSettings, SetupProblem>>, String>,
+) {
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    if entry.settings_generation != generation {
+        return;
+    }
+    let settings = settings.unwrap_or_else(|error| Some(Err(SetupProblem::Broken(error))));
+    let force = std::mem::take(&mut entry.settings_force);
+    let before = std::mem::replace(&mut entry.settings, settings);
+    if force || entry.settings != before || (entry.live.is_none() && !entry.refreshing) {
+        rehash(state, dir);
+    }
+    publish(state, dir);
 }
 
 /// The saved config resolved against the facts, as the CLI judges it.
@@ -138,9 +182,7 @@ fn setup(dir: &Path, facts: &CrateFacts) -> Result<BuildSettings, SetupProblem> 
 
 /// Facts are (re)loaded: resolve settings, re-read the artifact, rehash.
 pub fn reindex(state: &mut State, dir: &Path) {
-    resolve_settings(state, dir);
-    rehash(state, dir);
-    publish(state, dir);
+    resolve_settings(state, dir, true);
 }
 
 /// Hashes the crate's tree in the background with the current settings.
@@ -151,6 +193,7 @@ fn rehash(state: &mut State, dir: &Path) {
     };
     entry.live_generation = generation;
     entry.refingerprint_generation = None;
+    entry.refreshing = false;
     entry.changed_while_hashing.clear();
     let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
         entry.live = None;
@@ -179,18 +222,7 @@ fn rehash(state: &mut State, dir: &Path) {
 
 /// The saved config may have changed.
 pub fn settings_changed(state: &mut State, dir: &Path) {
-    let before = state
-        .crates
-        .get(dir)
-        .and_then(|entry| entry.settings.clone());
-    resolve_settings(state, dir);
-    let Some(entry) = state.crates.get(dir) else {
-        return;
-    };
-    if entry.settings != before || entry.live.is_none() {
-        rehash(state, dir);
-    }
-    publish(state, dir);
+    resolve_settings(state, dir, false);
 }
 
 /// Paths changed on disk: refresh the crate's index with them.
@@ -198,7 +230,7 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
     };
-    let live = match entry.live.as_mut() {
+    let live = match entry.live.as_ref() {
         Some(Ok(live)) => live,
         Some(Err(_)) => {
             // The last hash failed: any change is a reason to try again.
@@ -207,26 +239,88 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
             return;
         }
         None => {
-            // Hashing: these paths may have been read before they changed.
+            // Hashing or refreshing: these paths may have been read before
+            // they changed; they are re-read when it reports.
             entry.changed_while_hashing.extend(paths.iter().cloned());
             return;
         }
     };
-    entry.digest_error = None;
-    let touched = paths.iter().any(|path| live.covers(path));
-    let changed = live.refresh(paths);
-    let manifest_input = touched && entry.manifest.is_some();
-    if !(changed || manifest_input) {
+    if !paths.iter().any(|path| live.covers(path)) {
+        // Not in the index (a cheap lookup): nothing to re-read, but a
+        // file the artifact's manifest names is hashed again.
+        let forgot = match entry.live.as_mut() {
+            Some(Ok(live)) => live.forget_digests(paths),
+            _ => false,
+        };
+        if forgot {
+            publish(state, dir);
+        }
         return;
     }
-    if live.current_fingerprint.is_none() {
-        refingerprint(state, dir);
-    } else {
-        // Known again (e.g. an edit was reverted): a recomputation still
-        // running describes a tree that is gone.
-        entry.refingerprint_generation = None;
+    entry.digest_error = None;
+    // Re-reading the changed files is hashing: a job, not the loop. The
+    // index travels to the job and back.
+    let Some(Ok(mut live)) = entry.live.take() else {
+        return;
+    };
+    entry.refreshing = true;
+    let generation = entry.live_generation;
+    let crate_dir = dir.to_path_buf();
+    let paths = paths.to_vec();
+    jobs::spawn_blocking(
+        &state.events,
+        "refresh",
+        move || {
+            let changed = live.refresh(&paths);
+            Ok(Box::new((live, changed)))
+        },
+        move |refreshed| TaskResult::Refreshed {
+            crate_dir,
+            generation,
+            refreshed,
+        },
+    );
+}
+
+/// The index came back from a refresh job.
+fn refreshed(
+    state: &mut State,
+    dir: &Path,
+    generation: u64,
+    refreshed: Result<Box<(Live, bool)>, String>,
+) {
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return;
+    };
+    if entry.live_generation != generation || !entry.refreshing {
+        return;
     }
-    publish(state, dir);
+    entry.refreshing = false;
+    let (live, changed) = match refreshed {
+        Ok(refreshed) => *refreshed,
+        Err(error) => {
+            entry.live = Some(Err(error));
+            publish(state, dir);
+            return;
+        }
+    };
+    let unknown = live.current_fingerprint.is_none();
+    entry.live = Some(Ok(live));
+    let manifest_input = entry.manifest.is_some();
+    let missed = std::mem::take(&mut entry.changed_while_hashing);
+    if changed || manifest_input {
+        if unknown {
+            refingerprint(state, dir);
+        } else if let Some(entry) = state.crates.get_mut(dir) {
+            // Known again (e.g. an edit was reverted): a recomputation still
+            // running describes a tree that is gone.
+            entry.refingerprint_generation = None;
+        }
+        publish(state, dir);
+    }
+    if !missed.is_empty() {
+        files_changed(state, dir, &missed);
+    }
 }
 
 /// Recomputes the whole-tree fingerprint of the current tree in the
@@ -385,6 +479,11 @@ pub fn on_task(state: &mut State, result: TaskResult) {
                 return;
             };
             if entry.index_arrived(generation, live) {
+                // Paths changed while hashing are re-read (in a job).
+                let missed = std::mem::take(&mut entry.changed_while_hashing);
+                if !missed.is_empty() {
+                    files_changed(state, &crate_dir, &missed);
+                }
                 publish(state, &crate_dir);
             }
         }
@@ -426,17 +525,30 @@ pub fn on_task(state: &mut State, result: TaskResult) {
                 rehash(state, &dir);
             }
         }
-        TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
         TaskResult::StoreListed {
             generation,
             listing,
         } => store_listed(state, generation, listing),
+        TaskResult::Refreshed {
+            crate_dir,
+            generation,
+            refreshed: result,
+        } => refreshed(state, &crate_dir, generation, result),
+        TaskResult::Settings {
+            crate_dir,
+            generation,
+            settings,
+        } => settings_resolved(state, &crate_dir, generation, settings),
         TaskResult::Digests {
             crate_dir,
             epoch,
             digests,
         } => digests_arrived(state, &crate_dir, epoch, digests),
         TaskResult::Run(change) => super::run::on_change(state, change),
-        TaskResult::Facts { .. } | TaskResult::Discovered { .. } | TaskResult::Tick => {}
+        TaskResult::Facts { .. }
+        | TaskResult::Discovered { .. }
+        | TaskResult::BuildFinished(_)
+        | TaskResult::ConfigChecked { .. }
+        | TaskResult::Tick => {}
     }
 }

@@ -205,6 +205,7 @@ fn remove_crate(state: &mut State, dir: &Path) {
         state
             .outbox
             .send(Outgoing::Diagnostics(uri, Vec::new(), None));
+        state.config_diagnostics.insert(config, (Vec::new(), None));
     }
     super::rust_diagnostics::clear(state, dir);
     if state.initialized {
@@ -257,6 +258,10 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             generation,
             discovery,
         } => discovered(state, generation, discovery),
+        TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
+        TaskResult::ConfigChecked { path, uri, checked } => {
+            documents::config_checked(state, &path, uri, checked);
+        }
         other => status::on_task(state, other),
     }
 }
