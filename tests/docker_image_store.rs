@@ -782,3 +782,64 @@ fn an_engine_refusing_thin_archives_gets_a_build_over_the_base_or_a_full_load() 
     let (printed, _) = test.run_image(&outcome.artifact.metadata.local_tag);
     assert_eq!(printed, "Hello from hello 0.1.0!");
 }
+
+#[test]
+fn two_builds_sharing_a_new_base_import_it_once() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let base = OwnBase::new(&test);
+    let other = test.work.path().join("other/hello");
+    docker::copy_tree(&test.crate_dir, &other);
+    let other = other.canonicalize().expect("other crate");
+    let env = arca::build::BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let request = |path: &Path| arca::build::BuildRequest {
+        path: path.to_path_buf(),
+        overrides: arca::plan::SettingsOverrides {
+            profile: Some("release".into()),
+            features: Some(vec![]),
+            bin: None,
+            base_image: Some(base.tag.clone()),
+        },
+        host_build: true,
+        force: true,
+    };
+    let imports = std::sync::Mutex::new(0);
+    let events = |event: arca::build::BuildEvent| {
+        if let arca::build::BuildEvent::StageDone { message } = event
+            && message.contains("imported into the store")
+        {
+            *imports.lock().expect("count") += 1;
+        }
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (first_request, second_request) = (request(&test.crate_dir), request(&other));
+    let (first, second) = test.runtime.block_on(async {
+        tokio::join!(
+            arca::build::package(&env, &first_request, &events, &cancel),
+            arca::build::package(&env, &second_request, &events, &cancel)
+        )
+    });
+    let first = first.expect("first build");
+    let second = second.expect("second build");
+    assert_eq!(
+        *imports.lock().expect("count"),
+        1,
+        "the base is imported once"
+    );
+    for outcome in [&first, &second] {
+        let (printed, _) = test.run_image(&outcome.artifact.metadata.local_tag);
+        assert_eq!(printed, "Hello from hello 0.1.0!");
+    }
+    let first_image = image_of(&test, &first.artifact.metadata.artifact_id);
+    let second_image = image_of(&test, &second.artifact.metadata.artifact_id);
+    assert_eq!(
+        first_image.layers, second_image.layers,
+        "same base, same binary"
+    );
+    // The second crate's images are not under the test crate's label.
+    let _ = test.runtime.block_on(
+        test.engine
+            .remove_image(&second.artifact.metadata.local_tag),
+    );
+}

@@ -71,9 +71,12 @@ export interface BuildResult {
 export interface PackageResult {
   artifactId: string;
   localTag: string;
-  archivePath: string;
+  /** `null` unless a standalone archive exists (asked for with `archive`). */
+  archivePath: string | null;
   fingerprint: string;
   upToDate: boolean;
+  /** The image's config digest (`sha256:…`); `null` for original-CLI records. */
+  imageId?: string | null;
 }
 
 /** Optional settings that override the crate's config for one build. */
