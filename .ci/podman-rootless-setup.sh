@@ -1,15 +1,8 @@
 #!/usr/bin/env bash
-# Rootless podman for tests/podman_rootless.rs (run it with
-# ARCA_TEST_ROOTLESS_PODMAN=1): the user `arcapod`, its podman service on
-# /run/user/UID/podman/podman.sock, the fixture images in its storage, and
-# the host toolchain at /opt/arca-rootless-rust for it. Idempotent. Needs
-# root and .ci/podman-setup.sh first.
-#
-# Not called by .ci/run: on the CI machines a rootless container started
-# through the compatible API fails ("failed to mount runtime directory for
-# rootless netns": the API's default bridge network needs podman's rootless
-# netns, which does not come up there; /dev/net/tun and /dev/fuse are
-# root-only too). On a usual machine with working rootless podman it runs.
+# Rootless podman for tests/podman_rootless.rs: the user `arcapod`, its
+# podman service on /run/user/UID/podman/podman.sock, the fixture images in
+# its storage, and the host toolchain at /opt/arca-rootless-rust for it.
+# Idempotent. Needs root; called by .ci/podman-setup.sh.
 set -euo pipefail
 
 ROOTLESS_USER=arcapod
@@ -51,6 +44,13 @@ home=$(getent passwd "$ROOTLESS_USER" | cut -d: -f6)
 if ! grep -q "^$ROOTLESS_USER:" /etc/subuid || ! grep -q "^$ROOTLESS_USER:" /etc/subgid; then
     usermod --add-subuids 200000-265535 --add-subgids 200000-265535 "$ROOTLESS_USER"
 fi
+# These machines make /dev/net/tun root-only (Debian's usual mode is 0666),
+# so slirp4netns, which rootless podman's networks need, cannot open it.
+# CI machine setup, not something Arca does on users' machines.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    say "making /dev/net/tun usable by unprivileged users (mode 0666)"
+    chmod 0666 /dev/net/tun
+fi
 runtime_dir=/run/user/$uid
 install -d -m 700 -o "$ROOTLESS_USER" -g "$ROOTLESS_USER" "$runtime_dir"
 install -d -o "$ROOTLESS_USER" -g "$ROOTLESS_USER" "$home/.config" "$home/.config/containers"
@@ -61,6 +61,13 @@ rootless_sock=$runtime_dir/podman/podman.sock
 if answers "$rootless_sock"; then
     say "rootless podman already answers on $rootless_sock"
 else
+    # A rootless netns file left by a failed start (e.g. before the tun fix)
+    # wedges every later container ("failed to mount runtime directory for
+    # rootless netns"); with none of the user's containers running it is
+    # stale, and removing it lets podman make a new one.
+    if [ -z "$(as_user podman ps -q 2>/dev/null)" ]; then
+        rm -f "$runtime_dir"/netns/rootless-netns-*
+    fi
     say "starting rootless podman ($ROOTLESS_USER) on unix://$rootless_sock"
     # exec, not the shell function: a function would keep this script's
     # stdout open in the background (bash saves redirected descriptors).

@@ -6,7 +6,7 @@
 # the CI machine's containers.conf only when absent (or ours), starts the
 # service only when its socket does not answer, and hands a fixture image
 # over from Docker (`docker save | podman load`) only when podman lacks it.
-# Rootless podman: .ci/podman-rootless-setup.sh (not part of CI, see there).
+# Then rootless podman (.ci/podman-rootless-setup.sh).
 # Needs root, a running Docker engine and the fixtures (.ci/docker-up.sh,
 # .ci/fixtures.sh).
 set -euo pipefail
@@ -97,3 +97,4 @@ hand_over podman
 
 curl -fsS --unix-socket "$SOCK" http://d/version >&2
 echo >&2
+bash "$(dirname "$0")/podman-rootless-setup.sh"

@@ -171,20 +171,24 @@ impl DockerEngine {
                 .flatten()
                 .map(|component| component.name.as_str()),
         );
-        // Rootless engines (podman's default for users, rootless Docker)
-        // say so among their security options; the build then runs as the
-        // container's root, which is the invoking user on the host.
-        let rootless = match info {
-            Some(info) => info
-                .security_options
-                .unwrap_or_default()
+        // Rootless Docker says so among its security options; podman's
+        // compatible /info does not (only its own `Rootless` field, which
+        // the Docker API model drops), but its socket belongs to the user
+        // it runs as (root for a rootful service, also when reached through
+        // a link). On a rootless engine the build runs as the container's
+        // root, which is the invoking user on the host.
+        let says_rootless = info.as_ref().is_some_and(|info| {
+            info.security_options
                 .iter()
-                .any(|option| option.split(',').any(|part| part == "name=rootless")),
-            None => {
-                tracing::warn!("{endpoint} did not describe itself (/info); assuming rootful");
-                false
-            }
-        };
+                .flatten()
+                .any(|option| option.split(',').any(|part| part == "name=rootless"))
+        });
+        if info.is_none() {
+            tracing::warn!("{endpoint} did not describe itself (/info)");
+        }
+        let rootless = says_rootless
+            || (kind == EngineKind::Podman
+                && socket_owner(endpoint).is_some_and(|owner| owner != 0));
         Ok(Self {
             docker,
             endpoint: endpoint.to_owned(),
@@ -197,6 +201,13 @@ impl DockerEngine {
     fn cli(&self) -> &'static str {
         self.kind.name()
     }
+}
+
+/// The uid owning a `unix://` endpoint's socket (following links).
+fn socket_owner(endpoint: &str) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let path = endpoint.strip_prefix("unix://")?;
+    std::fs::metadata(path).ok().map(|metadata| metadata.uid())
 }
 
 /// The API version an engine's `/version` states (`1.41`).
