@@ -4,8 +4,9 @@
 # variants of the end-to-end tests (tests/common/docker.rs, `Engine::Podman`).
 # Idempotent: installs podman from Debian packages only when missing, writes
 # the CI machine's containers.conf only when absent (or ours), starts the
-# service only when the socket does not answer, and hands a fixture image over
-# from Docker (`docker save | podman load`) only when podman lacks that image.
+# service only when its socket does not answer, and hands a fixture image
+# over from Docker (`docker save | podman load`) only when podman lacks it.
+# Then rootless podman (.ci/podman-rootless-setup.sh).
 # Needs root, a running Docker engine and the fixtures (.ci/docker-up.sh,
 # .ci/fixtures.sh).
 set -euo pipefail
@@ -25,7 +26,7 @@ FIXTURES=(
 
 say() { echo "podman-setup: $*" >&2; }
 answers() {
-    curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1
+    curl -fsS --max-time 2 --unix-socket "${1:-$SOCK}" http://d/_ping >/dev/null 2>&1
 }
 
 if ! command -v podman >/dev/null 2>&1; then
@@ -82,20 +83,25 @@ fi
 
 # Hand the fixture images over (they keep their image ids, and load as
 # localhost/NAME, which short names resolve to). An alias of an image podman
-# already holds is only tagged, not saved again.
-for image in "${FIXTURES[@]}"; do
-    want=$(docker image inspect -f '{{.Id}}' "$image")
-    want=${want#sha256:}
-    have=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
-    if [ "$have" = "$want" ]; then
-        say "$image present in podman; reusing"
-    elif podman image exists "$want"; then
-        say "podman tag $image (same image as one already handed over)"
-        podman tag "$want" "$image"
-    else
-        say "docker save $image | podman load"
-        docker save "$image" | podman load -q >/dev/null
-    fi
-done
+# already holds is only tagged, not saved again. "$@": how to run podman.
+hand_over() {
+    for image in "${FIXTURES[@]}"; do
+        want=$(docker image inspect -f '{{.Id}}' "$image")
+        want=${want#sha256:}
+        have=$("$@" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+        if [ "$have" = "$want" ]; then
+            say "$image present in $*; reusing"
+        elif "$@" image exists "$want"; then
+            say "$* tag $image (same image as one already handed over)"
+            "$@" tag "$want" "$image"
+        else
+            say "docker save $image | $* load"
+            docker save "$image" | "$@" load -q >/dev/null
+        fi
+    done
+}
+hand_over podman
+
 curl -fsS --unix-socket "$SOCK" http://d/version >&2
 echo >&2
+bash "$(dirname "$0")/podman-rootless-setup.sh"

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
-use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
@@ -26,6 +25,7 @@ use bollard::query_parameters::{
     RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
     UploadToContainerOptionsBuilder,
 };
+use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use bollard::{body_full, container::LogOutput};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -110,18 +110,58 @@ impl DockerEngine {
     }
 
     /// Connects to one endpoint; the error is why it did not answer.
+    ///
+    /// Costs one `/version` and one `/info`, asked at once: podman answers
+    /// `/version` slowly (about 1.5 s here; it queries its packages), so it
+    /// is asked once, not again for version negotiation. An engine that
+    /// refuses bollard's API version (Docker older than it) is negotiated
+    /// with and asked again (Docker answers in milliseconds).
     async fn connect_to(endpoint: &str) -> std::result::Result<Self, String> {
-        let docker = Docker::connect_with_host(endpoint)
+        let within = |what: &'static str| {
+            move |_| format!("no answer to {what} within {} s", CONNECT_TIMEOUT.as_secs())
+        };
+        let probe = Docker::connect_with_host(endpoint)
             .map_err(|error| describe_connect_error(&error))?
             .with_timeout(REQUEST_TIMEOUT);
-        let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
-            .await
-            .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
-            .map_err(|error| describe_connect_error(&error))?;
-        let version = tokio::time::timeout(CONNECT_TIMEOUT, docker.version())
-            .await
-            .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
-            .map_err(|error| describe_connect_error(&error))?;
+        let (version, info) = tokio::join!(
+            tokio::time::timeout(CONNECT_TIMEOUT, probe.version()),
+            tokio::time::timeout(CONNECT_TIMEOUT, probe.info())
+        );
+        let (docker, version, info) = match version.map_err(within("/version"))? {
+            Ok(version) => {
+                let docker = match server_api_version(&version) {
+                    // A unix socket takes the server's version as it is.
+                    Some(server)
+                        if server < *API_DEFAULT_VERSION && endpoint.starts_with("unix://") =>
+                    {
+                        Docker::connect_with_unix(endpoint, REQUEST_TIMEOUT.as_secs(), &server)
+                            .map_err(|error| describe_connect_error(&error))?
+                    }
+                    Some(server) if server < *API_DEFAULT_VERSION => {
+                        tokio::time::timeout(CONNECT_TIMEOUT, probe.negotiate_version())
+                            .await
+                            .map_err(within("/version"))?
+                            .map_err(|error| describe_connect_error(&error))?
+                    }
+                    _ => probe,
+                };
+                (docker, version, info.ok().and_then(Result::ok))
+            }
+            Err(_) => {
+                let docker = tokio::time::timeout(CONNECT_TIMEOUT, probe.negotiate_version())
+                    .await
+                    .map_err(within("/version"))?
+                    .map_err(|error| describe_connect_error(&error))?;
+                let (version, info) = tokio::join!(
+                    tokio::time::timeout(CONNECT_TIMEOUT, docker.version()),
+                    tokio::time::timeout(CONNECT_TIMEOUT, docker.info())
+                );
+                let version = version
+                    .map_err(within("/version"))?
+                    .map_err(|error| describe_connect_error(&error))?;
+                (docker, version, info.ok().and_then(Result::ok))
+            }
+        };
         let kind = discovery::kind_from_version(
             version
                 .platform
@@ -133,20 +173,24 @@ impl DockerEngine {
                 .flatten()
                 .map(|component| component.name.as_str()),
         );
-        // Rootless engines (podman's default for users, rootless Docker)
-        // say so among their security options; the build then runs as the
-        // container's root, which is the invoking user on the host.
-        let rootless = match tokio::time::timeout(CONNECT_TIMEOUT, docker.info()).await {
-            Ok(Ok(info)) => info
-                .security_options
-                .unwrap_or_default()
+        // Rootless Docker says so among its security options; podman's
+        // compatible /info does not (only its own `Rootless` field, which
+        // the Docker API model drops), but its socket belongs to the user
+        // it runs as (root for a rootful service, also when reached through
+        // a link). On a rootless engine the build runs as the container's
+        // root, which is the invoking user on the host.
+        let says_rootless = info.as_ref().is_some_and(|info| {
+            info.security_options
                 .iter()
-                .any(|option| option.split(',').any(|part| part == "name=rootless")),
-            _ => {
-                tracing::warn!("{endpoint} did not describe itself (/info); assuming rootful");
-                false
-            }
-        };
+                .flatten()
+                .any(|option| option.split(',').any(|part| part == "name=rootless"))
+        });
+        if info.is_none() {
+            tracing::warn!("{endpoint} did not describe itself (/info)");
+        }
+        let rootless = says_rootless
+            || (kind == EngineKind::Podman
+                && socket_owner(endpoint).is_some_and(|owner| owner != 0));
         Ok(Self {
             docker,
             endpoint: endpoint.to_owned(),
@@ -159,6 +203,22 @@ impl DockerEngine {
     fn cli(&self) -> &'static str {
         self.kind.name()
     }
+}
+
+/// The uid owning a `unix://` endpoint's socket (following links).
+fn socket_owner(endpoint: &str) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let path = endpoint.strip_prefix("unix://")?;
+    std::fs::metadata(path).ok().map(|metadata| metadata.uid())
+}
+
+/// The API version an engine's `/version` states (`1.41`).
+fn server_api_version(version: &bollard::models::SystemVersion) -> Option<ClientVersion> {
+    let (major, minor) = version.api_version.as_deref()?.split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 fn describe_connect_error(error: &BollardError) -> String {

@@ -154,7 +154,9 @@ pub trait ContainerEngine: Send + Sync {
     /// tarball", false), so it must be sent complete or the new layer must
     /// reach it another way (e.g. an image build FROM the base it holds).
     fn accepts_thin_archives(&self) -> bool;
-    /// Whether the engine runs rootless (rootless podman, rootless Docker):
+    /// Whether the engine runs rootless (rootless Docker: `name=rootless`
+    /// among its security options; podman: its socket belongs to a user
+    /// other than root):
     /// the container's root is then the invoking host user, and other
     /// container uids map to subordinate ids the user does not own. A
     /// build that writes to host bind mounts runs as `0:0` there, and as
