@@ -195,29 +195,35 @@ fn listed_manifests(
     (members, stamped)
 }
 
-/// The manifest and every `Cargo.toml` above it (cargo reads them looking
-/// for a workspace) must be regular files when they exist.
+/// Files cargo (and rustup's proxy) read in a directory and its ancestors:
+/// each must be a regular file within bounds when it exists, else cargo
+/// would block on a pipe or read a device.
+const READ_BY_CARGO: [(&str, crate::fsread::Kind); 6] = [
+    ("Cargo.toml", crate::fsread::Kind::CargoManifest),
+    ("Cargo.lock", crate::fsread::Kind::CargoSupport),
+    (".cargo/config", crate::fsread::Kind::CargoSupport),
+    (".cargo/config.toml", crate::fsread::Kind::CargoSupport),
+    ("rust-toolchain", crate::fsread::Kind::CargoSupport),
+    ("rust-toolchain.toml", crate::fsread::Kind::CargoSupport),
+];
+
+/// The manifest, and what cargo reads in the crate's directory and every
+/// directory above it, must be regular files when they exist.
 fn check_manifests(manifest_path: &Path) -> Result<()> {
-    crate::fsread::open(manifest_path)
+    crate::fsread::check(manifest_path, crate::fsread::Kind::CargoManifest)
         .with_context(|| format!("Cannot read the crate manifest {}", manifest_path.display()))?;
-    for dir in manifest_path
-        .parent()
-        .into_iter()
-        .flat_map(Path::ancestors)
-        .skip(1)
-    {
-        let candidate = dir.join("Cargo.toml");
-        if std::fs::symlink_metadata(&candidate).is_err() {
-            continue;
-        }
-        if let Err(error) = crate::fsread::check(&candidate, crate::fsread::Kind::CargoManifest)
-            && error.kind() != std::io::ErrorKind::NotFound
-            && error.kind() != std::io::ErrorKind::PermissionDenied
-        {
-            bail!(
-                "Cargo would read {} while looking for the workspace: {error}",
-                candidate.display()
-            );
+    for dir in manifest_path.parent().into_iter().flat_map(Path::ancestors) {
+        for (name, kind) in READ_BY_CARGO {
+            let candidate = dir.join(name);
+            if std::fs::symlink_metadata(&candidate).is_err() {
+                continue;
+            }
+            if let Err(error) = crate::fsread::check(&candidate, kind)
+                && error.kind() != std::io::ErrorKind::NotFound
+                && error.kind() != std::io::ErrorKind::PermissionDenied
+            {
+                bail!("Cargo would read {}: {error}", candidate.display());
+            }
         }
     }
     Ok(())

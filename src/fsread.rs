@@ -21,8 +21,11 @@ use std::path::Path;
 pub enum Kind {
     /// `.arca/config.toml`.
     Config,
-    /// A `Cargo.toml` (or `Cargo.lock`).
+    /// A `Cargo.toml`.
     CargoManifest,
+    /// A `Cargo.lock`, `.cargo/config*` or `rust-toolchain*` file cargo or
+    /// rustup reads.
+    CargoSupport,
     /// An artifact record (`metadata.toml`) in the store.
     StoreRecord,
     /// An artifact's recorded input manifest (`inputs.json`).
@@ -43,6 +46,7 @@ impl Kind {
             // Generous: a 10 MB config is still checked (and located).
             Kind::Config => 16 * MIB,
             Kind::CargoManifest => 8 * MIB,
+            Kind::CargoSupport => 64 * MIB,
             Kind::StoreRecord => MIB,
             Kind::InputManifest => 256 * MIB,
             Kind::CacheRecord => 64 * MIB,

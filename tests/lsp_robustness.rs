@@ -229,6 +229,11 @@ fn hostile_files_never_hang_or_flood_the_server() {
     mkfifo(&fifo_manifest.join("Cargo.toml"));
     let zero_manifest = workspace.demo_crate("zero-manifest", "zero-manifest", None);
     link_dev_zero(&zero_manifest.join("Cargo.toml"));
+    // Cargo would read these (and block on a pipe) before any manifest.
+    let fifo_cargo_config = workspace.demo_crate("fifo-cargo-config", "fifo-cargo-config", None);
+    mkfifo(&fifo_cargo_config.join(".cargo/config.toml"));
+    let fifo_lock = workspace.demo_crate("fifo-lock", "fifo-lock", None);
+    mkfifo(&fifo_lock.join("Cargo.lock"));
     let good = workspace.demo_crate("good", "good", Some(COMPLETE_CONFIG));
     // Store records that are a pipe and /dev/zero.
     mkfifo(&workspace.home.join("containers/aaaaaaaa/metadata.toml"));
@@ -243,6 +248,8 @@ fn hostile_files_never_hang_or_flood_the_server() {
         (&big_config, "MiB"),
         (&fifo_manifest, "named pipe"),
         (&zero_manifest, "character device"),
+        (&fifo_cargo_config, "named pipe"),
+        (&fifo_lock, "named pipe"),
     ] {
         let status = server.status(&crate_uri(dir), "error");
         let message = status["message"].as_str().unwrap();
