@@ -23,5 +23,6 @@ pub mod runner;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod units;
 pub mod watch;
 pub mod workspace;

@@ -37,6 +37,7 @@ use crate::image::layer::{Content, FileEntry};
 use crate::image::{self, BlobRef, StoredImage, layout};
 use crate::plan;
 use crate::store::{self, ArtifactMetadata, StoredArtifact};
+use crate::units::human_size;
 
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The smallest step between two progress reports of a byte stream.
@@ -907,19 +908,4 @@ fn throttled<'a>(
 
 fn short(digest: &Digest) -> String {
     format!("sha256:{}", &digest.hex()[..12])
-}
-
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

@@ -320,21 +320,7 @@ fn styled_bar(prefix: &str, template: &str) -> ProgressBar {
     bar
 }
 
-/// A size in decimal units (`12.3 MB`), the one unit system Arca prints.
-pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+pub(crate) use crate::units::human_size;
 
 /// Writes the settings into `.arca/config.toml` `[rust]`, keeping the rest
 /// of the file (comments, other tables) as it is. Returns the file's path.
@@ -345,12 +331,6 @@ fn save_defaults(crate_dir: &Path, settings: &BuildSettings) -> Result<PathBuf> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(12_345_678), "12.3 MB");
-    }
 
     #[test]
     fn defaults_are_saved_into_the_rust_table_keeping_comments() {

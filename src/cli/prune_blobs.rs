@@ -35,16 +35,5 @@ pub fn collect_and_report() -> Result<()> {
 }
 
 fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B ({bytes} bytes)")
-    } else {
-        format!("{value:.1} {} ({bytes} bytes)", UNITS[unit])
-    }
+    format!("{} ({bytes} bytes)", crate::units::human_size(bytes))
 }
