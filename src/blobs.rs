@@ -175,9 +175,24 @@ impl BlobStore {
     }
 
     /// Stores everything `reader` yields; returns its digest and size.
+    /// Copies in 1 MiB steps (`io::copy`'s 8 KiB steps cost a GB-sized
+    /// layer a noticeable share of its import time).
     pub fn put(&self, mut reader: impl Read) -> Result<Written> {
         let mut writer = self.writer()?;
-        io::copy(&mut reader, &mut writer).map_err(|error| writer.explain(error))?;
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let count = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(count) => count,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    return Err(anyhow::Error::new(error).context("Failed to read a blob's bytes"));
+                }
+            };
+            writer
+                .write_all(&buffer[..count])
+                .map_err(|error| writer.explain(error))?;
+        }
         writer.commit()
     }
 

@@ -445,7 +445,12 @@ async fn import_base(
         let image_id = image_id.clone();
         let created = created.clone();
         tokio::task::spawn_blocking(move || {
-            let reader = tokio_util::io::SyncIoBridge::new(reader);
+            // Read in large steps: each read through the bridge is a hop
+            // into the async runtime.
+            let reader = std::io::BufReader::with_capacity(
+                1 << 20,
+                tokio_util::io::SyncIoBridge::new(reader),
+            );
             crate::image::base::import(&blobs, reader, &image_id, &created)
         })
     };
@@ -474,6 +479,9 @@ async fn import_base(
     let read = reading.await;
     let outcome = match (cancel.is_cancelled(), exported, read) {
         (true, _, _) | (_, None, _) => Err(BuildError::Cancelled),
+        // The store side failed first (disk full, ...): the export then
+        // only saw a closed pipe, so the store's error is the one to show.
+        (false, Some(Err(_)), Ok(Err(error))) => Err(BuildError::Failed(error)),
         (false, Some(Err(error)), _) => Err(BuildError::Failed(error)),
         (false, Some(Ok(bytes)), Ok(Ok((config, layers)))) => Ok((config, layers, bytes)),
         (false, Some(Ok(_)), Ok(Err(error))) => Err(BuildError::Failed(error)),
