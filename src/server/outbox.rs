@@ -10,7 +10,7 @@ use crate::status::CrateStatus;
 
 pub enum Outgoing {
     Diagnostics(Url, Vec<Diagnostic>, Option<i32>),
-    Status(CrateStatus),
+    Status(Box<CrateStatus>),
     /// `arca/removed` for the crate URI.
     Removed(String),
     Log(MessageType, String),
@@ -34,7 +34,9 @@ impl Outbox {
                         client.publish_diagnostics(uri, diagnostics, version).await;
                     }
                     Outgoing::Status(status) => {
-                        client.send_notification::<StatusNotification>(status).await;
+                        client
+                            .send_notification::<StatusNotification>(*status)
+                            .await;
                     }
                     Outgoing::Removed(uri) => {
                         client

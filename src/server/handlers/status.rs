@@ -84,7 +84,7 @@ pub fn publish(state: &mut State, dir: &Path) {
         return;
     }
     if let Some(status) = entry.status_to_send() {
-        state.outbox.send(Outgoing::Status(status));
+        state.outbox.send(Outgoing::Status(Box::new(status)));
     }
 }
 
