@@ -177,6 +177,8 @@ pub fn record(
     }
     for package_dir in &facts.local_package_dirs {
         paths.insert(package_dir.join("Cargo.toml"));
+        // Recorded absent: a build script added later makes cargo rebuild.
+        paths.extend(absent_build_script(package_dir));
         if let Some(name) = build_script_package(package_dir)
             && !declares_rerun_if_changed(&profile_dir, &name)
         {
@@ -567,6 +569,20 @@ fn build_script_package(package_dir: &Path) -> Option<String> {
     let table: toml::Table = text.parse().ok()?;
     let package = table.get("package")?.as_table()?;
     package.get("name")?.as_str().map(str::to_owned)
+}
+
+/// Where cargo would find a build script that a package does not have
+/// (`build.rs` beside its Cargo.toml, unless the manifest names one or
+/// sets `build = false`: changing that is a Cargo.toml change). Recorded
+/// as an absent input, so a `build.rs` added later counts as a change.
+fn absent_build_script(package_dir: &Path) -> Option<PathBuf> {
+    if build_script_path(package_dir).is_some() {
+        return None;
+    }
+    let text = fs::read_to_string(package_dir.join("Cargo.toml")).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    let package = table.get("package")?.as_table()?;
+    (!package.contains_key("build")).then(|| package_dir.join("build.rs"))
 }
 
 /// The build script of a local package, if it has one.
@@ -1113,9 +1129,23 @@ mod tests {
                 "app/src/main.rs",
                 "app/src/util.rs",
                 "dep/Cargo.toml",
+                "dep/build.rs",
                 "dep/src/lib.rs",
             ]
         );
+        // The build script `dep` lacks is recorded absent: adding one counts.
+        assert_eq!(manifest.files[&root.join("dep/build.rs")], ABSENT);
+        write("dep/build.rs", "fn main() {}\n");
+        let relived = manifest
+            .relive(&manifest.settings, |_| Some("on".into()), file_digest)
+            .unwrap();
+        assert_eq!(relived.changes.len(), 1, "{:?}", relived.changes);
+        assert!(
+            relived.changes[0].ends_with("dep/build.rs added"),
+            "{:?}",
+            relived.changes
+        );
+        fs::remove_file(root.join("dep/build.rs")).unwrap();
         assert!(manifest.whole_dirs.is_empty());
         assert_eq!(
             manifest.env,

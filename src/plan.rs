@@ -275,6 +275,12 @@ pub fn resolve_extras(
         validate_package(package).map_err(|reason| anyhow!("{reason} (in `[rust] packages`)"))?;
         packages.push(package.clone());
     }
+    let init = config.init.unwrap_or(false);
+    if init {
+        // The image's static init comes out of the builder (Debian's
+        // `tini` ships `tini-static`), so the builder's tag follows it.
+        packages.push(INIT_PACKAGE.to_owned());
+    }
     packages.sort();
     packages.dedup();
     let toolchain = match &config.toolchain {
@@ -301,7 +307,7 @@ pub fn resolve_extras(
         },
         env,
         proxy: config.proxy.unwrap_or(true),
-        init: config.init.unwrap_or(false),
+        init,
     })
 }
 
@@ -647,12 +653,13 @@ mod tests {
             init: Some(true),
         };
         let extras = resolve_extras(&config, &crate_dir).unwrap();
-        assert_eq!(extras.shape.packages, ["cmake", "make"]);
+        // `init` installs the init's package into the builder.
+        assert_eq!(extras.shape.packages, ["cmake", "make", INIT_PACKAGE]);
         assert_eq!(extras.shape.toolchain.as_ref().unwrap().name, "1.95");
         assert!(!extras.proxy && extras.init);
         let suffix = extras.mode_suffix();
         assert!(
-            suffix.starts_with("+toolchain=1.95+packages=cmake,make+env="),
+            suffix.starts_with("+toolchain=1.95+packages=cmake,make,tini+env="),
             "{suffix}"
         );
         assert!(

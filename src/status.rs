@@ -366,13 +366,21 @@ pub fn evaluate(crate_dir: &Path, store: &crate::store::Store) -> CrateStatus {
         building: false,
     });
     if let Some(id) = borrowed {
-        status.message.push_str(&format!(
-            " (Judged with the settings of the newest artifact {id}: {} has none saved; save them with `arca build rust {} --set-default` plus the flags.)",
-            crate::config::config_path(crate_dir).display(),
-            crate_dir.display()
-        ));
+        status
+            .message
+            .push_str(&borrowed_settings_note(crate_dir, &id));
     }
     status
+}
+
+/// What a status message adds when the crate is judged with the settings
+/// of its newest artifact `id` because its config saves none.
+pub fn borrowed_settings_note(crate_dir: &Path, id: &str) -> String {
+    format!(
+        " (Judged with the settings of the newest artifact {id}: {} has none saved; save them with `arca build rust {} --set-default` plus the flags.)",
+        crate::config::config_path(crate_dir).display(),
+        crate_dir.display()
+    )
 }
 
 fn clone_config(config: &anyhow::Result<RustConfig>) -> anyhow::Result<RustConfig> {

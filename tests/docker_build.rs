@@ -556,6 +556,58 @@ fn a_host_build_is_packaged_the_same_way(engine: Engine) {
     assert_eq!(printed, "Hello from hello 0.1.0!");
 }
 
+fn a_host_build_reports_cargos_progress(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
+        return;
+    };
+    // A build script that takes a while: cargo draws its progress line
+    // only after half a second, however fast this machine compiles.
+    std::fs::write(
+        test.crate_dir.join("build.rs"),
+        "fn main() { std::thread::sleep(std::time::Duration::from_millis(1500)); }\n",
+    )
+    .expect("write build.rs");
+    let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let request = BuildRequest {
+        host_build: true,
+        ..request(&test)
+    };
+    let cancel = CancellationToken::new();
+    let compiled = Mutex::new(Vec::new());
+    let output = Mutex::new(Vec::new());
+    let events = |event: BuildEvent| match event {
+        BuildEvent::Progress {
+            task: build::ProgressTask::Compile { crate_name },
+            current,
+            total,
+            ..
+        } => compiled
+            .lock()
+            .expect("progress")
+            .push((crate_name, current, total)),
+        BuildEvent::Output { line } => output.lock().expect("output").push(line),
+        _ => {}
+    };
+    let outcome = test
+        .runtime
+        .block_on(build::package(&env, &request, &events, &cancel))
+        .expect("host build");
+    assert!(!outcome.up_to_date);
+    let compiled = compiled.into_inner().expect("progress");
+    let output = output.into_inner().expect("output");
+    // Cargo's own counts (`Building [==> ] 1/2`), as for container builds;
+    // its redrawn progress line never shows as output.
+    assert!(
+        compiled.iter().any(|(name, current, total)| name == "hello"
+            && total.is_some_and(|total| total >= 1 && *current <= total)),
+        "no compile progress: {compiled:?}\noutput: {output:#?}"
+    );
+    assert!(
+        !output.iter().any(|line| line.contains("Building [")),
+        "{output:#?}"
+    );
+}
+
 fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary(engine: Engine) {
     let Some(test) = DockerTest::on(engine) else {
         return;
@@ -957,6 +1009,7 @@ docker::engine_tests! {
     a_missing_base_image_is_a_clear_pull_error_naming_it: [docker, podman];
     a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches: [docker, podman];
     a_host_build_is_packaged_the_same_way: [docker];
+    a_host_build_reports_cargos_progress: [docker];
     a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary: [docker];
     two_builds_of_one_crate_run_one_at_a_time: [docker];
     cancelling_at_every_stage_leaves_nothing: [docker, podman];

@@ -203,3 +203,79 @@ fn gpus_without_the_nvidia_runtime_names_the_container_toolkit() {
     );
     assert_eq!(run_containers(&test), Vec::<String>::new());
 }
+
+/// `[rust] init = true` (issue 10): the image carries a static init as its
+/// entrypoint wrapper, so a plain `docker run` (no `--init`) of a binary
+/// that installs no signal handler still stops at once on `docker stop`
+/// (as PID 1 without an init, the kernel drops SIGTERM and Docker waits
+/// its 10 s grace before SIGKILL).
+#[test]
+fn an_image_built_with_init_stops_promptly_under_a_plain_docker_run() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    configure(&test, "");
+    let config = test.crate_dir.join(".arca/config.toml");
+    let text_before = std::fs::read_to_string(&config).expect("read config");
+    std::fs::write(
+        &config,
+        text_before.replace("[rust]\n", "[rust]\ninit = true\n"),
+    )
+    .expect("write config");
+    let output = test.build_cli(&[], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let artifact = test
+        .store()
+        .newest_for_crate(&test.crate_dir)
+        .expect("an artifact");
+    let tag = artifact.metadata.local_tag.clone();
+
+    let docker = |args: &[&str]| {
+        let output = Command::new("docker")
+            .args(args)
+            .output()
+            .expect("docker CLI");
+        assert!(
+            output.status.success(),
+            "docker {args:?}: {}",
+            text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let entrypoint = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Entrypoint}}",
+        &tag,
+    ]);
+    assert_eq!(
+        entrypoint,
+        r#"["/usr/local/bin/arca-init","--","/usr/local/bin/hello"]"#
+    );
+
+    // The image runs (through the init), passing on the program's output.
+    let (printed, code) = test.run_image(&tag);
+    assert_eq!(code, 0, "{printed}");
+    assert!(printed.contains("greeting: "), "{printed}");
+
+    let label = format!(
+        "{}={}",
+        arca::build::CRATE_DIR_LABEL,
+        test.crate_dir.display()
+    );
+    let id = docker(&["run", "-d", "--label", &label, &tag, "ticks"]);
+    let started = Instant::now();
+    while !docker(&["logs", &id]).contains("tick") {
+        assert!(started.elapsed() < Duration::from_secs(60), "no tick");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stopping = Instant::now();
+    docker(&["stop", &id]);
+    let took = stopping.elapsed();
+    let exit_code = docker(&["inspect", "--format", "{{.State.ExitCode}}", &id]);
+    docker(&["rm", "-f", &id]);
+    assert!(took < Duration::from_secs(5), "docker stop took {took:?}");
+    // tini passes on the program's death by SIGTERM as 128 + 15.
+    assert_eq!(exit_code, "143");
+}

@@ -302,4 +302,12 @@ fn only_real_inputs_turn_a_built_crate_stale_in_the_editor() {
     assert_eq!(stale["reasons"], json!(["src/main.rs changed"]), "{stale}");
     std::fs::write(&main, original).unwrap();
     server.status(&uri, "fresh");
+
+    // A build script appearing: cargo would compile and run it.
+    let script = test.crate_dir.join("build.rs");
+    std::fs::write(&script, "fn main() {}\n").unwrap();
+    let stale = server.status(&uri, "stale");
+    assert_eq!(stale["reasons"], json!(["build.rs added"]), "{stale}");
+    std::fs::remove_file(&script).unwrap();
+    server.status(&uri, "fresh");
 }

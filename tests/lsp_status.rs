@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -126,15 +127,17 @@ fn config_and_manifest_changes_are_reflected() {
     std::fs::write(&config, COMPLETE_CONFIG).unwrap();
     server.status(&uri, "fresh");
 
-    // A config missing settings a build needs.
-    std::fs::write(&config, "[rust]\nprofile = \"release\"\n").unwrap();
-    let unconfigured = server.status(&uri, "unconfigured");
+    // A config missing settings a build needs: the newest artifact's
+    // settings fill them in (as `arca status` does), the message says so.
+    std::fs::write(&config, "[rust]\nprofile = \"dev\"\n").unwrap();
+    let stale = server.status(&uri, "stale");
     assert!(
-        unconfigured["message"]
-            .as_str()
-            .unwrap()
-            .contains("base_image"),
-        "{unconfigured}"
+        reasons(&stale).contains(&"profile changed".to_owned())
+            && stale["message"]
+                .as_str()
+                .unwrap()
+                .contains("Judged with the settings of the newest artifact ab12cd34"),
+        "{stale}"
     );
     std::fs::write(&config, COMPLETE_CONFIG).unwrap();
     server.status(&uri, "fresh");
@@ -226,6 +229,50 @@ fn at_the_watch_limit_the_server_polls_and_says_so() {
     std::fs::write(
         demo.join("src/main.rs"),
         "fn main() { println!(\"polled\"); }\n",
+    )
+    .unwrap();
+    let stale = server.status(&uri, "stale");
+    assert_eq!(reasons(&stale), vec!["src/main.rs changed"], "{stale}");
+}
+
+/// A crate built with its settings given as flags (no saved config) is
+/// judged against its newest artifact's settings, as `arca status` judges
+/// it, and the message says so; never `unconfigured` meanwhile.
+#[test]
+fn without_saved_settings_the_newest_artifact_settings_judge_the_crate() {
+    let workspace = Workspace::new();
+    let demo = workspace.demo_crate("demo", "demo", Some(COMPLETE_CONFIG));
+    let fingerprint = workspace.cli_fingerprint(&demo);
+    workspace.store_artifact(&demo, "ab12cd34", &fingerprint);
+    std::fs::remove_file(demo.join(".arca/config.toml")).unwrap();
+    let cli = Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["status", "--json"])
+        .arg(&demo)
+        .env("ARCA_HOME", &workspace.home)
+        .output()
+        .expect("arca status");
+    let cli: Value = serde_json::from_slice(&cli.stdout).expect("status json");
+    assert_eq!(cli["state"], "fresh", "{cli}");
+
+    let uri = crate_uri(&demo);
+    let mut server = workspace.start();
+    server.initialize(&[&workspace.root], neovim_capabilities());
+    let first = server.expect("arca/status", "the first status", |params| {
+        params["crate"] == uri.as_str()
+    });
+    assert_eq!(first["state"], "fresh", "{first}");
+    assert_eq!(first["fingerprint"], fingerprint.as_str());
+    assert_eq!(first["artifact"]["id"], "ab12cd34");
+    let message = first["message"].as_str().unwrap();
+    assert!(
+        message.contains("Judged with the settings of the newest artifact ab12cd34"),
+        "{message}"
+    );
+    assert_eq!(message, cli["message"].as_str().unwrap());
+
+    std::fs::write(
+        demo.join("src/main.rs"),
+        "fn main() { println!(\"changed\"); }\n",
     )
     .unwrap();
     let stale = server.status(&uri, "stale");

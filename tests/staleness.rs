@@ -218,6 +218,13 @@ fn matrix() -> Vec<Case> {
             edit: Append("app/build.rs", "// changed\n"),
         },
         Case {
+            // Cargo compiles and runs a new build script, then rebuilds
+            // the package and the binary.
+            name: "build.rs added to a path dependency",
+            real_input: true,
+            edit: Write("dep/build.rs", "fn main() {}\n"),
+        },
+        Case {
             name: "rerun-if-changed file edited",
             real_input: true,
             edit: Append("app/data/schema.txt", "v2\n"),

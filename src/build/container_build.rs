@@ -453,7 +453,7 @@ pub(super) async fn ensure_image(
     Ok(true)
 }
 
-async fn ensure_builder_image(
+pub(super) async fn ensure_builder_image(
     engine: &dyn ContainerEngine,
     prepared: &PreparedBuild,
     events: EventSink<'_>,

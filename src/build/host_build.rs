@@ -5,11 +5,13 @@ use std::process::Stdio;
 use std::sync::Mutex;
 
 use anyhow::{Context, anyhow};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use super::cargo_messages::CargoMessages;
-use super::{BuildError, BuildEvent, Compiled, EventSink, PreparedBuild, features_suffix};
+use super::cargo_messages::{self, CargoMessages};
+use super::{
+    BuildError, BuildEvent, Compiled, EventSink, PreparedBuild, ProgressTask, features_suffix,
+};
 use crate::plan;
 
 pub(super) async fn build(
@@ -43,6 +45,7 @@ pub(super) async fn build(
         .args(["--profile", &settings.profile, "--bin", &settings.bin])
         .arg("--message-format=json")
         .env("CARGO_TERM_COLOR", "never")
+        .envs(cargo_messages::PROGRESS_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -76,14 +79,30 @@ pub(super) async fn build(
         }
     };
     let read_stderr = async {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        // Cargo redraws its progress line after a lone `\r`.
+        let mut stderr = stderr;
+        let mut on_line = |line: String| {
+            if let Some(progress) = cargo_messages::parse_progress(&line) {
+                events(BuildEvent::Progress {
+                    task: ProgressTask::Compile {
+                        crate_name: facts.name.clone(),
+                    },
+                    status: progress.active,
+                    current: progress.current,
+                    total: Some(progress.total),
+                });
+                return;
+            }
+            if line.trim().is_empty() {
+                return;
+            }
             stderr_lines
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .push(line.clone());
             events(BuildEvent::Output { line });
-        }
+        };
+        let _ = split_lines(&mut stderr, &mut on_line).await;
     };
     let run = async {
         let ((), (), status) = tokio::join!(read_stdout, read_stderr, child.wait());
@@ -132,4 +151,63 @@ pub(super) async fn build(
         path_map: Vec::new(),
         record_env: true,
     })
+}
+
+/// Reads `reader` to its end, calling `on_line` with each line ended by
+/// `\n`, `\r\n` or a lone `\r` (cargo's redrawn progress line), lossily
+/// decoded.
+async fn split_lines(
+    reader: &mut (impl AsyncRead + Unpin),
+    on_line: &mut impl FnMut(String),
+) -> std::io::Result<()> {
+    let mut pending = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let read = reader.read(&mut chunk).await?;
+        if read == 0 {
+            break;
+        }
+        for &byte in &chunk[..read] {
+            if byte == b'\n' || byte == b'\r' {
+                if !pending.is_empty() {
+                    on_line(String::from_utf8_lossy(&pending).into_owned());
+                    pending.clear();
+                }
+            } else {
+                pending.push(byte);
+            }
+        }
+    }
+    if !pending.is_empty() {
+        on_line(String::from_utf8_lossy(&pending).into_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_end_at_newlines_and_at_lone_carriage_returns() {
+        let mut input: &[u8] =
+            b"   Compiling a\r\n    Building [=> ] 1/3: a\r    Building [==> ] 2/3: b\rdone";
+        let mut lines = Vec::new();
+        split_lines(&mut input, &mut |line| lines.push(line))
+            .await
+            .unwrap();
+        assert_eq!(
+            lines,
+            [
+                "   Compiling a",
+                "    Building [=> ] 1/3: a",
+                "    Building [==> ] 2/3: b",
+                "done"
+            ]
+        );
+        assert_eq!(
+            cargo_messages::parse_progress(&lines[2]).map(|progress| progress.current),
+            Some(2)
+        );
+    }
 }

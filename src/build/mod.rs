@@ -342,13 +342,6 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
             settings.base_image.escape_debug()
         );
     }
-    if extras.init {
-        // The recipe side exists (recipes::runtime_containerfile_with_init);
-        // the image step that uses it comes with the new image assembly.
-        anyhow::bail!(
-            "`[rust] init = true` (a static init inside the image) is not available in this build of Arca yet. Remove it and run the image with `docker run --init` (or an orchestrator's init); containers Arca starts already use the engine's init."
-        );
-    }
     ensure_lockfile(&facts)?;
     let builder_base_image = plan::builder_base_image(&settings.base_image);
     let builder_image_tag = plan::shaped_builder_image_tag(&builder_base_image, &extras.shape);

@@ -1,7 +1,8 @@
 //! The runtime image and the artifact, over the blob store: make sure the
 //! base is in the store (one engine export per base image id, verified by
-//! digest), assemble the image (binary layer, CA-bundle layer when the base
-//! lacks one, derived config, manifest), load it into the engine at the
+//! digest), assemble the image (binary layer, with the builder's static
+//! init beside the binary when `init = true`; CA-bundle layer when the base
+//! lacks one; derived config, manifest), load it into the engine at the
 //! cost of what the engine lacks, then commit the record with its OCI
 //! layout (and, when asked, a standalone `image.tar`).
 //!
@@ -23,7 +24,8 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
-use super::container_build::{ContainerRun, ensure_image};
+use super::container_build::{ContainerRun, ensure_builder_image, ensure_image};
+use super::recipes::{INIT_IN_BUILDER, INIT_IN_IMAGE};
 use super::{
     BinaryOutcome, BuildEnv, BuildError, BuildEvent, CRATE_DIR_LABEL, EventSink, PreparedBuild,
     ProgressTask, cancellable,
@@ -162,6 +164,13 @@ async fn package_inner(
     };
     let base = ensure_base(env, engine, prepared, events, cancel).await?;
     let base = ensure_ca_bundle(env, engine, prepared, metadata, base, events, cancel).await?;
+    let init = if prepared.extras.init {
+        Some(Arc::new(
+            init_binary(engine, prepared, metadata, events, cancel).await?,
+        ))
+    } else {
+        None
+    };
 
     events(BuildEvent::Stage {
         title: "Assembling runtime image".into(),
@@ -173,8 +182,16 @@ async fn package_inner(
         let binary = built.binary.clone();
         let metadata = metadata.clone();
         let created = created.clone();
+        let init = init.clone();
         blocking(cancel, move || {
-            assemble(&blobs, &base, &binary, &metadata, &created)
+            assemble(
+                &blobs,
+                &base,
+                &binary,
+                init.as_deref().map(Vec::as_slice),
+                &metadata,
+                &created,
+            )
         })
         .await?
     };
@@ -198,6 +215,7 @@ async fn package_inner(
         &blobs,
         engine,
         &built.binary,
+        init.as_deref().map(Vec::as_slice),
         &base,
         &assembled,
         metadata,
@@ -613,6 +631,7 @@ fn assemble(
     blobs: &BlobStore,
     base: &BaseRecord,
     binary: &Path,
+    init: Option<&[u8]>,
     metadata: &ArtifactMetadata,
     created: &CreatedBlobs,
 ) -> anyhow::Result<Assembled> {
@@ -627,15 +646,21 @@ fn assemble(
     };
     let bin = &metadata.binary_name;
     let target = format!("/usr/local/bin/{bin}");
-    let binary_layer = image::layer::write_layer(
-        blobs,
-        &[FileEntry {
-            path: &target,
-            content: Content::File(binary),
+    // The init (when asked for) shares the binary's layer: a rebuild
+    // still sends one layer.
+    let mut files = vec![FileEntry {
+        path: &target,
+        content: Content::File(binary),
+        mode: 0o755,
+    }];
+    if let Some(init) = init {
+        files.push(FileEntry {
+            path: INIT_IN_IMAGE,
+            content: Content::Bytes(init),
             mode: 0o755,
-        }],
-        mtime,
-    )?;
+        });
+    }
+    let binary_layer = image::layer::write_layer(blobs, &files, mtime)?;
     note(&binary_layer);
     let mut new_layers = Vec::new();
     let mut layers = base.layers.clone();
@@ -649,7 +674,10 @@ fn assemble(
     }
     new_layers.push(NewLayer {
         diff_id: binary_layer.digest.clone(),
-        created_by: format!("arca: COPY {bin} {target}"),
+        created_by: match init {
+            Some(_) => format!("arca: COPY {bin} {target}; COPY tini-static {INIT_IN_IMAGE}"),
+            None => format!("arca: COPY {bin} {target}"),
+        },
     });
     layers.push(BlobRef::from(&binary_layer));
     let base_config = blobs.read(&base.config.digest)?;
@@ -657,7 +685,7 @@ fn assemble(
         &base_config,
         &Derivation {
             labels: &metadata.image_labels(),
-            entrypoint: vec![target.clone()],
+            entrypoint: entrypoint(&target, init.is_some()),
             created: image::rfc3339(metadata.created_at_epoch_ms),
             layers: &new_layers,
         },
@@ -685,6 +713,7 @@ async fn load(
     blobs: &BlobStore,
     engine: &Arc<dyn ContainerEngine>,
     binary: &Path,
+    init: Option<&[u8]>,
     base: &Base,
     assembled: &Assembled,
     metadata: &ArtifactMetadata,
@@ -703,7 +732,7 @@ async fn load(
     let new_bytes: u64 = new_layers.iter().map(|layer| layer.size).sum();
     if base_in_engine && !engine.accepts_thin_archives() {
         load_by_build(
-            blobs, engine, binary, base, assembled, metadata, prepared, events, cancel,
+            blobs, engine, binary, init, base, assembled, metadata, prepared, events, cancel,
         )
         .await?;
         return Ok(format!(
@@ -761,6 +790,7 @@ async fn load_by_build(
     blobs: &BlobStore,
     engine: &Arc<dyn ContainerEngine>,
     binary: &Path,
+    init: Option<&[u8]>,
     base: &Base,
     assembled: &Assembled,
     metadata: &ArtifactMetadata,
@@ -779,6 +809,10 @@ async fn load_by_build(
         context.add_file("ca-certificates.crt", &bundle, 0o644)?;
     }
     containerfile.push_str(&format!("COPY {bin} /usr/local/bin/{bin}\n"));
+    if let Some(init) = init {
+        containerfile.push_str(&format!("COPY arca-init {INIT_IN_IMAGE}\n"));
+        context.add_file("arca-init", init, 0o755)?;
+    }
     let labels = metadata
         .image_labels()
         .into_iter()
@@ -791,7 +825,11 @@ async fn load_by_build(
     containerfile.push_str(&format!("LABEL {}\n", labels.join(" \\\n      ")));
     containerfile.push_str(&format!(
         "ENTRYPOINT {}\n",
-        serde_json::to_string(&[format!("/usr/local/bin/{bin}")]).context("entrypoint")?
+        serde_json::to_string(&entrypoint(
+            &format!("/usr/local/bin/{bin}"),
+            init.is_some()
+        ))
+        .context("entrypoint")?
     ));
     context.add_file("Containerfile", containerfile.as_bytes(), 0o644)?;
     let binary = tokio::fs::read(binary)
@@ -805,6 +843,59 @@ async fn load_by_build(
         engine.build_image(&metadata.local_tag, context, &output),
     )
     .await
+}
+
+/// The image's entrypoint: the binary, wrapped in the static init when
+/// the image has one.
+fn entrypoint(target: &str, init: bool) -> Vec<String> {
+    if init {
+        vec![INIT_IN_IMAGE.to_owned(), "--".to_owned(), target.to_owned()]
+    } else {
+        vec![target.to_owned()]
+    }
+}
+
+/// The static init out of the builder image, whose recipe installed
+/// [`plan::INIT_PACKAGE`] for it (a host build prepares the builder just
+/// for this). Read from a created, never started, container.
+async fn init_binary(
+    engine: &Arc<dyn ContainerEngine>,
+    prepared: &PreparedBuild,
+    metadata: &ArtifactMetadata,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<Vec<u8>, BuildError> {
+    ensure_image(
+        engine.as_ref(),
+        &prepared.builder_base_image,
+        events,
+        cancel,
+    )
+    .await?;
+    ensure_builder_image(engine.as_ref(), prepared, events, cancel).await?;
+    let spec = ContainerSpec {
+        image: prepared.builder_image_tag.clone(),
+        cmd: vec!["/bin/sh".into()],
+        labels: vec![
+            (BUILD_LABEL.to_owned(), metadata.artifact_id.clone()),
+            (
+                CRATE_DIR_LABEL.to_owned(),
+                prepared.facts.crate_dir.display().to_string(),
+            ),
+        ],
+        ..Default::default()
+    };
+    let probe = ContainerRun::create(engine.clone(), &spec, cancel).await?;
+    let bytes = cancellable(cancel, engine.read_file(probe.id(), INIT_IN_BUILDER)).await;
+    probe.remove().await;
+    bytes?.ok_or_else(|| {
+        BuildError::Failed(anyhow!(
+            "`[rust] init = true`: the builder image `{}` has no {INIT_IN_BUILDER} although its recipe installed `{}`. Its base `{}` must be Debian-based (its `tini` package ships `tini-static`); remove `init = true` and use `docker run --init` otherwise.",
+            prepared.builder_image_tag,
+            plan::INIT_PACKAGE,
+            prepared.builder_base_image
+        ))
+    })
 }
 
 /// One file's bytes out of a layer blob.

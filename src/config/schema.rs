@@ -166,8 +166,8 @@ pub const INIT: KeySpec = KeySpec {
           Containers Arca itself starts always use the engine's init; `docker run --init` does \
           the same for an image without it. Choose `init = true` for images run by tools that \
           do not add an init (Kubernetes, plain `docker run`).\n\n\
-          *Not yet available in this build:* a build with `init = true` stops and says so; use \
-          `docker run --init` meanwhile.\n\n\
+          The init is Debian's `tini-static`, installed into the builder (`tini` joins its \
+          packages) and copied to `/usr/local/bin/arca-init` in the binary's layer.\n\n\
           ```toml\n[rust]\ninit = true\n```",
     example: "init = true",
     required: false,

@@ -126,6 +126,8 @@ pub enum TaskResult {
         generation: u64,
         settings:
             Result<Option<Result<crate::plan::BuildSettings, crate::status::SetupProblem>>, String>,
+        /// The artifact whose settings completed the config, if any.
+        borrowed: Option<String>,
     },
     /// The index re-read changed paths; whether any input changed.
     Refreshed {

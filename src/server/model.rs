@@ -47,6 +47,9 @@ pub struct CrateEntry {
     pub settings_generation: u64,
     /// The settings job that runs must rehash the tree (new facts).
     pub settings_force: bool,
+    /// The artifact whose recorded settings filled in what the saved
+    /// config lacks (as `arca status` judges a crate built with flags).
+    pub settings_borrowed: Option<String>,
     /// The newest artifact of this crate in the store.
     pub artifact: Option<StoredArtifact>,
     /// That artifact's input manifest, when it recorded one.
@@ -94,6 +97,7 @@ impl CrateEntry {
             settings: None,
             settings_generation: 0,
             settings_force: false,
+            settings_borrowed: None,
             artifact: None,
             manifest: None,
             artifact_known: false,
@@ -203,7 +207,11 @@ impl CrateEntry {
                 Err(problem) => Err(problem.clone()),
             },
         };
-        if setup.is_ok() && !self.artifact_known {
+        // Without the store listing, neither a verdict nor "unconfigured"
+        // (the newest artifact may complete the settings) can be told.
+        if !self.artifact_known
+            && (setup.is_ok() || matches!(setup, Err(SetupProblem::Unconfigured(_))))
+        {
             return None;
         }
         let mut pending = false;
@@ -261,6 +269,11 @@ impl CrateEntry {
         });
         if pending {
             verdict.fingerprint = None;
+        }
+        if let (Some(id), Some(Ok(_))) = (&self.settings_borrowed, &self.settings) {
+            verdict
+                .message
+                .push_str(&status::borrowed_settings_note(&self.dir, id));
         }
         verdict.running = self.running.clone();
         Some(verdict)
@@ -357,6 +370,9 @@ mod tests {
         entry.facts_generation = 4;
         assert!(entry.facts_arrived(4, Ok(crate::workspace::test_facts(&["demo"], &[]))));
         entry.settings = Some(Err(SetupProblem::Unconfigured("set a profile".into())));
+        // Not before the store is listed: an artifact may complete them.
+        assert_eq!(entry.status_to_send(), None);
+        entry.store_listed(None, None);
         let status = entry.status_to_send().expect("unconfigured is told");
         assert_eq!(status.state, State::Unconfigured);
     }

@@ -123,23 +123,34 @@ fn resolve_settings(state: &mut State, dir: &Path, force: bool) {
     entry.settings_force |= force;
     let Some(facts) = entry.facts().cloned() else {
         entry.settings = None;
-        settings_resolved(state, dir, generation, Ok(None));
+        settings_resolved(state, dir, generation, Ok(None), None);
         return;
     };
     if force {
         // New facts: the old settings no longer describe the crate.
         entry.settings = None;
     }
+    let recorded = entry
+        .artifact
+        .as_ref()
+        .map(|artifact| artifact.metadata.clone());
     let crate_dir = dir.to_path_buf();
     let job_dir = crate_dir.clone();
     jobs::spawn_blocking(
         &state.events,
         "settings",
-        move || Ok(Some(setup(&job_dir, &facts))),
-        move |settings| TaskResult::Settings {
-            crate_dir,
-            generation,
-            settings,
+        move || Ok(setup(&job_dir, &facts, recorded.as_ref())),
+        move |result| {
+            let (settings, borrowed) = match result {
+                Ok((settings, borrowed)) => (Ok(Some(settings)), borrowed),
+                Err(error) => (Err(error), None),
+            };
+            TaskResult::Settings {
+                crate_dir,
+                generation,
+                settings,
+                borrowed,
+            }
         },
     );
 }
@@ -151,6 +162,7 @@ fn settings_resolved(
     dir: &Path,
     generation: u64,
     settings: Result<Option<Result<BuildSettings, SetupProblem>>, String>,
+    borrowed: Option<String>,
 ) {
     let Some(entry) = state.crates.get_mut(dir) else {
         return;
@@ -159,6 +171,7 @@ fn settings_resolved(
         return;
     }
     let settings = settings.unwrap_or_else(|error| Some(Err(SetupProblem::Broken(error))));
+    entry.settings_borrowed = borrowed;
     let force = std::mem::take(&mut entry.settings_force);
     let before = std::mem::replace(&mut entry.settings, settings);
     if force || entry.settings != before || (entry.live.is_none() && !entry.refreshing) {
@@ -167,17 +180,40 @@ fn settings_resolved(
     publish(state, dir);
 }
 
-/// The saved config resolved against the facts, as the CLI judges it.
-fn setup(dir: &Path, facts: &CrateFacts) -> Result<BuildSettings, SetupProblem> {
-    let config = config::load(dir).map_err(|error| SetupProblem::Broken(format!("{error:#}")))?;
+/// The saved config resolved against the facts, as the CLI judges it: a
+/// config that lacks settings is completed from the newest artifact's
+/// record (`recorded`) when that resolves; the second value is then that
+/// artifact's id.
+fn setup(
+    dir: &Path,
+    facts: &CrateFacts,
+    recorded: Option<&crate::store::ArtifactMetadata>,
+) -> (Result<BuildSettings, SetupProblem>, Option<String>) {
+    let config = match config::load(dir) {
+        Ok(config) => config,
+        Err(error) => return (Err(SetupProblem::Broken(format!("{error:#}"))), None),
+    };
     let missing = status::missing_settings(&config, facts);
     if !missing.is_empty() {
-        return Err(SetupProblem::Unconfigured(status::unconfigured_message(
-            &missing, dir,
-        )));
+        if let Some(recorded) = recorded {
+            let completed = status::completed_from_artifact(&config, recorded);
+            if status::missing_settings(&completed, facts).is_empty()
+                && let Ok(settings) =
+                    plan::resolve_settings(&SettingsOverrides::default(), &completed, facts)
+            {
+                return (Ok(settings), Some(recorded.artifact_id.clone()));
+            }
+        }
+        return (
+            Err(SetupProblem::Unconfigured(status::unconfigured_message(
+                &missing, dir,
+            ))),
+            None,
+        );
     }
-    plan::resolve_settings(&SettingsOverrides::default(), &config, facts)
-        .map_err(|error| SetupProblem::Broken(format!("{error:#}")))
+    let settings = plan::resolve_settings(&SettingsOverrides::default(), &config, facts)
+        .map_err(|error| SetupProblem::Broken(format!("{error:#}")));
+    (settings, None)
 }
 
 /// Facts are (re)loaded: resolve settings, re-read the artifact, rehash.
@@ -438,6 +474,25 @@ fn store_listed(state: &mut State, generation: u64, listing: Result<Vec<StoreEnt
                     continue;
                 };
                 let changed = entry.store_listed(artifact, manifest);
+                // Settings that were (or may be: a job still resolving
+                // them without this artifact) completed from the artifact.
+                let borrows = entry.settings_borrowed.is_some()
+                    || matches!(
+                        &entry.settings,
+                        None | Some(Err(SetupProblem::Unconfigured(_)))
+                    );
+                if changed && borrows {
+                    // Settings completed from the newest artifact follow it
+                    // (no status until they are resolved again).
+                    if let Some(entry) = state.crates.get_mut(&dir) {
+                        entry.settings = None;
+                    }
+                    resolve_settings(state, &dir, false);
+                    continue;
+                }
+                let Some(entry) = state.crates.get_mut(&dir) else {
+                    continue;
+                };
                 let unknown_current =
                     matches!(&entry.live, Some(Ok(live)) if live.current_fingerprint.is_none());
                 if changed && unknown_current && entry.refingerprint_generation.is_none() {
@@ -538,7 +593,8 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             crate_dir,
             generation,
             settings,
-        } => settings_resolved(state, &crate_dir, generation, settings),
+            borrowed,
+        } => settings_resolved(state, &crate_dir, generation, settings, borrowed),
         TaskResult::Digests {
             crate_dir,
             epoch,
