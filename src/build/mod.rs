@@ -327,7 +327,19 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     let facts = workspace::load_crate_facts(&request.path)?;
     // Refuse at once what the checker already knows cargo would refuse a
     // minute later (an undeclared feature, an unknown binary...).
-    if let Some(message) = crate::config::first_error(&facts.crate_dir, Some(&facts), None) {
+    let overrides = &request.overrides;
+    let overridden: Vec<&str> = [
+        ("profile", overrides.profile.is_some()),
+        ("features", overrides.features.is_some()),
+        ("bin", overrides.bin.is_some()),
+        ("base_image", overrides.base_image.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, given)| given.then_some(key))
+    .collect();
+    if let Some(message) =
+        crate::config::first_error(&facts.crate_dir, Some(&facts), None, &overridden)
+    {
         anyhow::bail!(message);
     }
     let (config, builder_config) = crate::config::load_all(&facts.crate_dir)?;

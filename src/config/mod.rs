@@ -110,11 +110,14 @@ pub fn load_push_to(crate_dir: &Path) -> Result<Option<String>> {
 /// (so undeclared features and unknown binaries count), as a message that
 /// says where it is and what to do; `None` when the config has no error.
 /// `text` is the config's text when the caller has it (an editor's open
-/// document); otherwise the saved file is read.
+/// document); otherwise the saved file is read. Errors about a `[rust]`
+/// setting named in `overridden` are skipped: the command gives that
+/// setting itself (`--bin first` settles an `ambiguous-binary`).
 pub fn first_error(
     crate_dir: &Path,
     facts: Option<&crate::workspace::CrateFacts>,
     text: Option<&str>,
+    overridden: &[&str],
 ) -> Option<String> {
     let path = config_path(crate_dir);
     let owned;
@@ -128,9 +131,10 @@ pub fn first_error(
         }
     };
     let findings = checker::check(text, facts);
-    let error = findings
-        .iter()
-        .find(|finding| finding.severity == Severity::Error)?;
+    let error = findings.iter().find(|finding| {
+        finding.severity == Severity::Error
+            && !finding_setting(finding, text).is_some_and(|key| overridden.contains(&key))
+    })?;
     let (line, _) = line_col(text, error.span.start);
     Some(format!(
         "{} has an error, so nothing was built: {} (line {}). Fix it and try again.",
@@ -138,6 +142,27 @@ pub fn first_error(
         error.message,
         line + 1
     ))
+}
+
+/// The `[rust]` setting a finding is about: by its code where the code
+/// names one, else the key that starts the finding's line.
+fn finding_setting<'a>(finding: &Finding, text: &'a str) -> Option<&'a str> {
+    match finding.code {
+        Code::AmbiguousBinary | Code::UnknownBinary => return Some("bin"),
+        Code::UnknownFeature => return Some("features"),
+        Code::UnknownProfile => return Some("profile"),
+        _ => {}
+    }
+    let line_start = text
+        .get(..finding.span.start)?
+        .rfind('\n')
+        .map_or(0, |at| at + 1);
+    let line = text.get(line_start..)?.trim_start();
+    let key = line
+        .split(|ch: char| ch == '=' || ch.is_whitespace())
+        .next()?
+        .trim_start_matches("rust.");
+    (!key.is_empty()).then_some(key)
 }
 
 /// Writes the `Some` settings into the crate's config through
@@ -339,5 +364,37 @@ mod save_tests {
             "{text}"
         );
         assert_eq!(load(dir.path()).unwrap(), updates);
+    }
+}
+
+#[cfg(test)]
+mod first_error_tests {
+    use super::first_error;
+
+    const CONFIG: &str =
+        "[rust]\nprofile = \"release\"\nfeatures = [\"nope\"]\nbase_image = \"debian:12\"\n";
+
+    #[test]
+    fn errors_about_settings_the_command_gives_are_skipped() {
+        let facts = crate::workspace::test_facts(&["first", "second"], &[]);
+        let dir = std::path::Path::new("/w/demo");
+        let first = first_error(dir, Some(&facts), Some(CONFIG), &[]).expect("an error");
+        assert!(first.contains("several binaries"), "{first}");
+        // `--bin` given: the missing `bin` no longer matters, the undeclared
+        // feature still does.
+        let next = first_error(dir, Some(&facts), Some(CONFIG), &["bin"]).expect("feature");
+        assert!(next.contains("nope"), "{next}");
+        // `-F` and `--bin` given: nothing left to refuse.
+        assert_eq!(
+            first_error(dir, Some(&facts), Some(CONFIG), &["features", "bin"]),
+            None
+        );
+        // An invalid value is attributed to the key on its line.
+        let bad_image = "[rust]\nprofile = \"release\"\nfeatures = []\nbin = \"first\"\nbase_image = \"Not Valid\"\n";
+        assert!(first_error(dir, Some(&facts), Some(bad_image), &[]).is_some());
+        assert_eq!(
+            first_error(dir, Some(&facts), Some(bad_image), &["base_image"]),
+            None
+        );
     }
 }
