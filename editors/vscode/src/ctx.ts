@@ -279,7 +279,10 @@ export class Ctx implements vscode.Disposable {
 
   /** A crate whose status is `error` cannot build: say why at once, naming the file. */
   private refuseBroken(crate: CrateStatus): boolean {
-    if (crate.state !== "error") {
+    // Only a Cargo.toml that cannot be read is refused here (the server has
+    // no crate facts to answer with); any other error, a config error
+    // included, goes to the server, which refuses naming the file and line.
+    if (crate.state !== "error" || !(crate.message ?? "").includes("Cargo.toml")) {
       return false;
     }
     const message = `Arca cannot build ${crate.name}: ${forNotification(crate.message || "its Cargo.toml cannot be read.")}`;
