@@ -231,6 +231,15 @@ class World:
     def restore(self, relative):
         self.write(relative, self.originals[relative])
 
+    def reset_crate(self):
+        """Puts every file a test may have changed back, and removes a
+        build script a test added, then closes the editors."""
+        for relative in self.originals:
+            if (self.crate / relative).read_bytes() != self.originals[relative]:
+                self.restore(relative)
+        (self.crate / "build.rs").unlink(missing_ok=True)
+        self.command("View: Close All Editors")
+
     def shot(self, name):
         SHOTS.mkdir(parents=True, exist_ok=True)
         time.sleep(0.8)  # let notifications finish fading in
@@ -403,7 +412,8 @@ def test_cancel(w):
     w.write("src/main.rs", w.originals["src/main.rs"] + b"\n// cancel me\n")
     w.wait_status(r"arca: stale", timeout=30)
     w.command("Arca: Build Image")
-    w.wait_toast(r"Packaging hello.*builder container", timeout=BUILD_TIMEOUT)
+    # The builder image is cached by now: the build's notification comes in seconds.
+    w.wait_toast(r"Packaging hello.*builder container", timeout=180)
     w.shot("12-before-cancel")
     w.page.locator(TOASTS).filter(has_text="Packaging hello").get_by_role("button", name="Cancel").click()
     w.wait_toast(r"was cancelled; nothing was stored", timeout=60)
@@ -511,7 +521,17 @@ def main():
                 name = test.__name__.removeprefix("test_")
                 started = time.monotonic()
                 try:
-                    test(world)
+                    try:
+                        test(world)
+                    except Exception as first:
+                        # One retry from a clean crate: the page is a real
+                        # browser on a loaded 2-core machine. The first
+                        # failure stays in the report; a second one fails.
+                        print(f"  # {name}: first attempt failed, retrying once: {str(first).splitlines()[0] if str(first) else type(first).__name__}", flush=True)
+                        world.shot(f"RETRY-{number:02d}-{name}")
+                        world.clear_toasts()
+                        world.reset_crate()
+                        test(world)
                     passed += 1
                     print(f"ok {number} - {name} ({time.monotonic() - started:.1f} s)", flush=True)
                 except Exception as error:
