@@ -67,7 +67,9 @@ if answers; then
 else
     say "starting podman system service on unix://$SOCK, log $LOG"
     rm -f "$SOCK"
-    nohup podman system service --time=0 "unix://$SOCK" >"$LOG" 2>&1 </dev/null &
+    # From /: conmon inherits the working directory, and the clone this runs
+    # from may be deleted while the service lives on.
+    (cd / && exec nohup podman system service --time=0 "unix://$SOCK" >"$LOG" 2>&1 </dev/null) &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 60); do
         if answers; then break; fi
