@@ -13,11 +13,13 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 
-echo "==> cargo fmt --check"
+echo "==> [${SECONDS}s] cargo fmt --check"
 cargo fmt --check || status=1
-echo "==> cargo clippy --all-targets -- -D warnings"
+echo "==> [${SECONDS}s] cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings || status=1
-echo "==> cargo test"
+echo "==> [${SECONDS}s] cargo test --no-run (build the tests)"
+cargo test --no-run --quiet || status=1
+echo "==> [${SECONDS}s] cargo test"
 cargo test --no-fail-fast 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 if [ -x scripts/test-editors.sh ]; then

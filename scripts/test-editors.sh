@@ -37,19 +37,19 @@ count() {
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-echo "==> vscode: npm dependencies"
+echo "==> [${SECONDS}s] vscode: npm dependencies"
 if [ ! -d editors/vscode/node_modules ]; then
     (cd editors/vscode && npm ci --no-audit --no-fund) || status=1
 fi
 
-echo "==> vscode: tsc --noEmit"
+echo "==> [${SECONDS}s] vscode: tsc --noEmit"
 if (cd editors/vscode && npx --no-install tsc --noEmit -p .); then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)); status=1
 fi
 
-echo "==> vscode: unit and integration tests (node --test)"
+echo "==> [${SECONDS}s] vscode: unit and integration tests (node --test)"
 if (cd editors/vscode && rm -rf out && npx --no-install tsc -p tsconfig.test.json); then
     (cd editors/vscode && timeout 300 node --test --test-reporter=tap out/test/unit/ out/test/integration/) >"$log/vscode.tap" 2>&1
     rc=$?
@@ -61,7 +61,7 @@ else
     failed=$((failed + 1)); status=1
 fi
 
-echo "==> vscode: npm run package (.vsix)"
+echo "==> [${SECONDS}s] vscode: npm run package (.vsix)"
 if (cd editors/vscode && rm -f arca.vsix && timeout 300 npm run --silent package >"$log/package.log" 2>&1) \
     && unzip -l editors/vscode/arca.vsix >"$log/vsix.txt" \
     && grep -q 'extension/dist/extension.js' "$log/vsix.txt" \
@@ -74,7 +74,7 @@ else
     failed=$((failed + 1)); status=1
 fi
 
-echo "==> vscode: end to end in a real VS Code (code-server + Chromium via Playwright)"
+echo "==> [${SECONDS}s] vscode: end to end in a real VS Code (code-server + Chromium via Playwright)"
 shots="${ARCA_E2E_SHOTS:-$repo/target/e2e-screenshots}"
 echo "    screenshots: $shots"
 ARCA_VSIX="$repo/editors/vscode/arca.vsix" ARCA_E2E_SHOTS="$shots" \
