@@ -32,5 +32,10 @@ fi
 passed=$(grep -oE '(test result: [a-zA-Z]+\. )?[0-9]+ passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -oE '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 if [ "$failed" -gt 0 ]; then status=1; fi
+# The failures again at the end, where a truncated CI log still shows them.
+if grep -qE '^test .* FAILED|^watchdog: test|^not ok ' "$log"; then
+    echo "==> failures"
+    grep -E '^test .* FAILED|^watchdog: test|^not ok ' "$log" | head -40
+fi
 echo "tests: $passed passed, $failed failed"
 exit $status

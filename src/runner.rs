@@ -121,10 +121,8 @@ pub async fn follow(
     container: &str,
     output: LineSink<'_>,
 ) -> Result<i64> {
-    let followed = engine.follow_output(container, output).await;
-    let exit = engine.wait_container(container).await;
+    let exit = crate::engine::output_until_exit(engine.as_ref(), container, output).await;
     let _ = engine.remove_container(container).await;
-    followed?;
     exit
 }
 

@@ -731,10 +731,7 @@ impl ContainerRun {
                 engine.upload_tar(id, &dest, tar).await?;
             }
             engine.start_container(id).await?;
-            let (followed, exit_code) =
-                tokio::join!(engine.follow_output(id, output), engine.wait_container(id));
-            followed?;
-            exit_code
+            crate::engine::output_until_exit(engine, id, output).await
         };
         let result = cancellable(cancel, work).await;
         if result.is_err() {

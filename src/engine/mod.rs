@@ -301,3 +301,41 @@ pub async fn remove_labelled_containers(engine: &dyn ContainerEngine, label: &st
     }
     removed
 }
+
+/// How long a container's log stream may go on after the engine reported
+/// the container's exit. The rest of the output normally arrives at once,
+/// but podman's log follow has been seen never to end for a container that
+/// exits while it attaches (podman issues #6627, #11461); the stream is
+/// dropped then instead of waiting forever.
+pub const LOG_DRAIN_AFTER_EXIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Streams a started container's output until it exits; returns its exit
+/// code. The output stream gets [`LOG_DRAIN_AFTER_EXIT`] after the exit to
+/// finish, so an engine whose log stream never ends cannot hang the caller.
+pub async fn output_until_exit(
+    engine: &dyn ContainerEngine,
+    container: &str,
+    output: LineSink<'_>,
+) -> Result<i64> {
+    let follow = engine.follow_output(container, output);
+    let wait = engine.wait_container(container);
+    tokio::pin!(follow, wait);
+    tokio::select! {
+        followed = &mut follow => {
+            followed?;
+            wait.await
+        }
+        exit = &mut wait => {
+            let exit = exit?;
+            match tokio::time::timeout(LOG_DRAIN_AFTER_EXIT, follow).await {
+                Ok(followed) => followed?,
+                Err(_) => tracing::warn!(
+                    container,
+                    "the engine's log stream went on {} s after the container exited; stopped following it",
+                    LOG_DRAIN_AFTER_EXIT.as_secs()
+                ),
+            }
+            Ok(exit)
+        }
+    }
+}

@@ -12,6 +12,9 @@
 
 #![allow(dead_code)]
 
+#[path = "watchdog.rs"]
+pub mod watchdog;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
@@ -102,6 +105,8 @@ pub struct DockerTest {
     pub work: tempfile::TempDir,
     /// The test's copy of examples/hello (canonical path).
     pub crate_dir: PathBuf,
+    /// Ends the test binary with a report if the test hangs.
+    pub watchdog: watchdog::Watchdog,
 }
 
 /// What to do without an engine: skip (print why) or fail when required.
@@ -155,6 +160,7 @@ impl DockerTest {
     /// workspace directory) at `<work>/<name>`; the crate is
     /// `<work>/<name>/<member>` (`member` empty: the copy itself).
     pub fn with_crate_on(kind: Engine, source: &Path, name: &str, member: &str) -> Option<Self> {
+        let watchdog = watchdog::Watchdog::arm();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -202,6 +208,7 @@ impl DockerTest {
             home,
             work,
             crate_dir,
+            watchdog,
         })
     }
 
@@ -262,6 +269,8 @@ impl DockerTest {
     /// Runs an image with the engine's own CLI (`docker run --rm` or
     /// `podman run --rm`); returns its stdout and exit code.
     pub fn run_with_cli(&self, image: &str) -> (String, Option<i32>) {
+        self.watchdog
+            .step(format!("{} run --rm {image}", self.kind.name()));
         let label = format!("{CRATE_DIR_LABEL}={}", self.crate_dir.display());
         let output = Command::new(self.kind.name())
             .args(["run", "--rm", "--label", &label, image])
@@ -286,6 +295,7 @@ impl DockerTest {
         docker_host: Option<&str>,
         env: &[(&str, &str)],
     ) -> Output {
+        self.watchdog.step(format!("arca build rust {extra:?}"));
         let mut command = self.arca();
         command
             .args(["build", "rust"])
@@ -342,17 +352,16 @@ impl DockerTest {
             )],
             ..Default::default()
         };
+        self.watchdog
+            .step(format!("running {image} through the API"));
         self.runtime.block_on(async {
             let id = self.engine.create_container(&spec).await.expect("create");
             self.engine.start_container(&id).await.expect("start");
             let lines = std::sync::Mutex::new(Vec::new());
             let sink = |line: OutputLine| lines.lock().expect("lines").push(line.text);
-            let (followed, code) = tokio::join!(
-                self.engine.follow_output(&id, &sink),
-                self.engine.wait_container(&id)
-            );
-            followed.expect("output");
-            let code = code.expect("wait");
+            let code = engine::output_until_exit(self.engine.as_ref(), &id, &sink)
+                .await
+                .expect("output and exit code");
             self.engine.remove_container(&id).await.expect("remove");
             (lines.into_inner().expect("lines").join("\n"), code)
         })
