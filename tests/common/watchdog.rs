@@ -2,7 +2,7 @@
 //! (an engine that never answers, a child `arca` that never exits) would
 //! otherwise hold its test binary, and CI, until CI's own limit ends the
 //! whole run with nothing said. When a test outlives its limit
-//! (`ARCA_TEST_TIMEOUT_SECS`, default 900) the watchdog prints the test,
+//! (`ARCA_TEST_TIMEOUT_SECS`, default 600) the watchdog prints the test,
 //! the step it was in, the engines' containers and the podman service's
 //! last log lines, kills the test process's children and exits the test
 //! binary with a failure.
@@ -24,7 +24,7 @@ macro_rules! say {
 }
 
 /// The limit when `ARCA_TEST_TIMEOUT_SECS` is unset.
-const DEFAULT_LIMIT: Duration = Duration::from_secs(900);
+const DEFAULT_LIMIT: Duration = Duration::from_secs(600);
 
 /// Armed while it lives; dropping it (the test ended) disarms it.
 pub struct Watchdog {
