@@ -42,6 +42,10 @@ impl Answer {
 }
 
 /// Where a request's answer goes; answered exactly once.
+/// LSP diagnostics per source file (a build's compiler messages).
+pub type DiagnosticsByFile =
+    std::collections::BTreeMap<tower_lsp::lsp_types::Url, Vec<tower_lsp::lsp_types::Diagnostic>>;
+
 pub type Reply<T> = oneshot::Sender<jsonrpc::Result<T>>;
 
 pub enum Event {
@@ -152,7 +156,7 @@ pub enum TaskResult {
     /// A build or package ended.
     BuildFinished(Finished),
     /// A container of `arca.run` started or exited.
-    Run(super::handlers::run::RunChange),
+    Run(super::runs::RunChange),
     /// Time to recompute the whole-tree fingerprint (if still wanted).
     RefingerprintDue { crate_dir: PathBuf, generation: u64 },
     /// The whole-tree fingerprint of the current tree was recomputed.
@@ -166,8 +170,9 @@ pub enum TaskResult {
 /// What a finished build or package hands back to the loop.
 pub struct Finished {
     pub crate_dir: PathBuf,
-    /// Compiler diagnostics of this build (empty when it never compiled).
-    pub diagnostics: Vec<crate::build::CompilerDiagnostic>,
+    /// Compiler diagnostics of this build per file, converted off the
+    /// loop (empty when it never compiled).
+    pub diagnostics: DiagnosticsByFile,
     /// Whether cargo ran (so the previous diagnostics are replaced).
     pub compiled: bool,
 }

@@ -202,9 +202,9 @@ fn handle_message(state: &mut State, message: LspMessage, method: &'static str) 
         // after didOpen they wait (bounded) for them.
         LspMessage::Completion(params, reply) => {
             let uri = params.text_document_position.text_document.uri.clone();
-            when_facts_ready(state, &uri, move |state| {
-                respond(state, method, reply, |state| {
-                    handlers::assist::completion(state, params)
+            when_facts_ready(state, &uri.clone(), move |state| {
+                off_loop(state, method, reply, &uri, move |gathered| {
+                    handlers::assist::completion(gathered, params)
                 });
             });
         }
@@ -214,17 +214,17 @@ fn handle_message(state: &mut State, message: LspMessage, method: &'static str) 
                 .text_document
                 .uri
                 .clone();
-            when_facts_ready(state, &uri, move |state| {
-                respond(state, method, reply, |state| {
-                    handlers::assist::hover(state, params)
+            when_facts_ready(state, &uri.clone(), move |state| {
+                off_loop(state, method, reply, &uri, move |gathered| {
+                    handlers::assist::hover(gathered, params)
                 });
             });
         }
         LspMessage::CodeAction(params, reply) => {
             let uri = params.text_document.uri.clone();
-            when_facts_ready(state, &uri, move |state| {
-                respond(state, method, reply, |state| {
-                    handlers::assist::code_action(state, params)
+            when_facts_ready(state, &uri.clone(), move |state| {
+                off_loop(state, method, reply, &uri, move |gathered| {
+                    handlers::assist::code_action(gathered, params)
                 });
             });
         }
@@ -272,6 +272,31 @@ fn respond<T>(
     let _ = reply.send(result);
 }
 
+/// Answers an editing-help request on the config at `uri` from the
+/// blocking pool: what it needs is gathered here, the work (a file read, a
+/// check) runs there, and exactly one answer is sent, a panic included.
+fn off_loop<T: Send + 'static>(
+    state: &mut State,
+    method: &'static str,
+    reply: Reply<Option<T>>,
+    uri: &tower_lsp::lsp_types::Url,
+    work: impl FnOnce(handlers::assist::Gathered) -> jsonrpc::Result<Option<T>> + Send + 'static,
+) {
+    let Some(gathered) = handlers::assist::gather(state, uri) else {
+        let _ = reply.send(Ok(None));
+        return;
+    };
+    let outbox = state.outbox.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            injected_panic(method);
+            work(gathered)
+        }))
+        .unwrap_or_else(|panic| Err(report_panic(&outbox, method, panic.as_ref())));
+        let _ = reply.send(result);
+    });
+}
+
 /// Runs a notification handler; a panic is logged and shown in the client.
 fn guarded(state: &mut State, what: &str, handler: impl FnOnce(&mut State)) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| {
@@ -293,6 +318,15 @@ fn injected_panic(what: &str) {
 }
 
 fn panicked(state: &State, what: &str, panic: &(dyn std::any::Any + Send)) -> jsonrpc::Error {
+    report_panic(&state.outbox, what, panic)
+}
+
+/// Logs a caught panic, shows it in the client and makes the error answer.
+fn report_panic(
+    outbox: &super::outbox::Outbox,
+    what: &str,
+    panic: &(dyn std::any::Any + Send),
+) -> jsonrpc::Error {
     let detail = panic
         .downcast_ref::<&str>()
         .map(|text| (*text).to_owned())
@@ -302,7 +336,7 @@ fn panicked(state: &State, what: &str, panic: &(dyn std::any::Any + Send)) -> js
         "arca hit an internal error while handling {what}: {detail}. The server keeps running; please report this with the log (RUST_LOG=arca=debug)."
     );
     tracing::error!("{message}");
-    state.outbox.log(MessageType::ERROR, message.clone());
+    outbox.log(MessageType::ERROR, message.clone());
     let mut error = jsonrpc::Error::internal_error();
     error.message = message.into();
     error

@@ -23,6 +23,7 @@ mod live;
 mod main_loop;
 mod model;
 mod outbox;
+mod runs;
 mod state;
 
 use std::sync::Arc;

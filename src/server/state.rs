@@ -42,7 +42,7 @@ pub struct State {
     /// Running builds and packages, one per crate at most.
     pub operations: HashMap<PathBuf, Operation>,
     /// Runs started by `arca.run`, one per crate at most.
-    pub runs: HashMap<PathBuf, super::handlers::run::RunHandle>,
+    pub runs: HashMap<PathBuf, super::runs::RunHandle>,
     /// Source of generations for background work.
     pub next_generation: u64,
     /// Whether the client declared `workspace.applyEdit`.

@@ -132,7 +132,7 @@ impl FinishGuard {
             .send(Event::Task(TaskResult::BuildFinished(Finished {
                 crate_dir: self.crate_dir.clone(),
                 compiled,
-                diagnostics,
+                diagnostics: super::rust_diagnostics::by_file(&diagnostics),
             })));
     }
 }
@@ -145,7 +145,7 @@ impl Drop for FinishGuard {
                 .send(Event::Task(TaskResult::BuildFinished(Finished {
                     crate_dir: self.crate_dir.clone(),
                     compiled: false,
-                    diagnostics: Vec::new(),
+                    diagnostics: Default::default(),
                 })));
         }
     }
@@ -359,7 +359,7 @@ pub fn finished(state: &mut State, finished: Finished) {
     let dir = finished.crate_dir;
     state.operations.remove(&dir);
     if finished.compiled {
-        super::rust_diagnostics::publish(state, &dir, &finished.diagnostics);
+        super::rust_diagnostics::publish(state, &dir, finished.diagnostics);
     }
     super::status::set_building(state, &dir, false);
 }

@@ -72,7 +72,7 @@ pub fn start(state: &mut State, args: PushArgs) -> jsonrpc::Result<Answer> {
             let answer = run(dir.clone(), args, client, outbox, token, cancel).await;
             let _ = events.send(Event::Task(TaskResult::BuildFinished(Finished {
                 crate_dir: dir,
-                diagnostics: Vec::new(),
+                diagnostics: Default::default(),
                 compiled: false,
             })));
             answer

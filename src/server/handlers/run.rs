@@ -28,6 +28,7 @@ use crate::engine::{ContainerEngine, OutputLine, Stream};
 use crate::runner;
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::BuildArgs;
+use crate::server::runs::{RunChange, RunHandle};
 use crate::server::state::State;
 use crate::status::RunningContainer;
 
@@ -66,27 +67,6 @@ pub struct OutputParams {
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
-}
-
-/// A run of one crate: packaging, or its container running.
-pub struct RunHandle {
-    generation: u64,
-    /// Cancelled by `arca.stop` (and at shutdown).
-    stop: CancellationToken,
-    running: Option<RunningContainer>,
-}
-
-/// What a run task reports to the loop.
-pub enum RunChange {
-    Started {
-        crate_dir: PathBuf,
-        generation: u64,
-        running: RunningContainer,
-    },
-    Ended {
-        crate_dir: PathBuf,
-        generation: u64,
-    },
 }
 
 /// The crate's running container, for the status object.

@@ -1,8 +1,11 @@
 //! Compiler diagnostics from a build, published on the Rust sources (host
 //! paths, as `crate::build` maps them back from the container), and
 //! cleared by the crate's next build that compiles.
+//!
+//! [`by_file`] reads the sources (rustc counts characters, LSP counts UTF-16
+//! units), so it runs in the build's task; the loop only [`publish`]es.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Range, Url};
@@ -15,8 +18,12 @@ use crate::server::state::State;
 /// `source` of compiler diagnostics.
 const SOURCE: &str = "arca (rustc)";
 
-pub fn publish(state: &mut State, crate_dir: &Path, diagnostics: &[CompilerDiagnostic]) {
-    let mut by_file: BTreeMap<Url, Vec<Diagnostic>> = BTreeMap::new();
+use crate::server::event::DiagnosticsByFile as ByFile;
+
+/// Converts rustc's diagnostics to LSP ones per file. Reads each named
+/// source (bounded by `fsread`), so call it off the server's loop.
+pub fn by_file(diagnostics: &[CompilerDiagnostic]) -> ByFile {
+    let mut by_file = ByFile::new();
     for diagnostic in diagnostics {
         let severity = match diagnostic.level.as_str() {
             level if level.starts_with("error") => DiagnosticSeverity::ERROR,
@@ -43,6 +50,12 @@ pub fn publish(state: &mut State, crate_dir: &Path, diagnostics: &[CompilerDiagn
             ..Diagnostic::default()
         });
     }
+    by_file
+}
+
+/// Publishes a build's diagnostics and clears the files the crate's
+/// previous build reported that this one does not.
+pub fn publish(state: &mut State, crate_dir: &Path, by_file: ByFile) {
     let now: BTreeSet<Url> = by_file.keys().cloned().collect();
     let before = state
         .rust_diagnostics
