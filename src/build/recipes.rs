@@ -1,11 +1,7 @@
-//! The Containerfiles Arca builds: the cached builder image and the runtime
-//! image. Both stay valid for the engine's classic builder (no BuildKit
-//! syntax such as `COPY --chmod`; the binary's mode is set in the tar
-//! context instead).
-
-use anyhow::{Context, Result};
-
-use crate::store::ArtifactMetadata;
+//! The Containerfile of the cached builder image, valid for the engine's
+//! classic builder (no BuildKit syntax), and where the optional static
+//! init lives in the builder and in the runtime image. (The runtime image
+//! itself is assembled by `crate::image`, not built from a Containerfile.)
 
 /// The builder recipe's script (`/opt/arca/builder.sh` in the image).
 pub const BUILDER_SCRIPT: &str = include_str!("builder_recipe.sh");
@@ -58,16 +54,6 @@ fn shell_quote(value: &str) -> String {
     format!("'{}'", clean.replace('\'', "'\\''"))
 }
 
-/// The runtime recipe: the base, `ca-certificates` only when the base
-/// lacks a CA bundle (as its own layer, before the binary so it stays
-/// cached), the binary from the context, the labels, the entrypoint.
-pub fn runtime_containerfile(
-    metadata: &ArtifactMetadata,
-    install_ca_certificates: bool,
-) -> Result<String> {
-    runtime_containerfile_with_init(metadata, install_ca_certificates, None)
-}
-
 /// Where the image's static init comes from: the builder image, whose
 /// recipe installed Debian's `tini` (its `/usr/bin/tini-static`) when
 /// `[rust] init = true` (see [`crate::plan::INIT_PACKAGE`]).
@@ -75,133 +61,9 @@ pub const INIT_IN_BUILDER: &str = "/usr/bin/tini-static";
 /// Where the init goes in the runtime image.
 pub const INIT_IN_IMAGE: &str = "/usr/local/bin/arca-init";
 
-/// [`runtime_containerfile`], with `init_from` (the builder image tag) a
-/// static init copied from the builder becomes the entrypoint wrapper
-/// (`ENTRYPOINT ["/usr/local/bin/arca-init", "--", "/usr/local/bin/<bin>"]`),
-/// so the binary is not PID 1 wherever the image runs. `COPY --from=<image>`
-/// works with the classic builder.
-pub fn runtime_containerfile_with_init(
-    metadata: &ArtifactMetadata,
-    install_ca_certificates: bool,
-    init_from: Option<&str>,
-) -> Result<String> {
-    let binary = &metadata.binary_name;
-    let program = format!("/usr/local/bin/{binary}");
-    let entrypoint = match init_from {
-        Some(_) => serde_json::to_string(&[INIT_IN_IMAGE, "--", program.as_str()]),
-        None => serde_json::to_string(&[program.as_str()]),
-    }
-    .context("Failed to encode the entrypoint")?;
-    let mut text = format!("FROM {}\n", metadata.base_image);
-    if install_ca_certificates {
-        text.push_str(
-            "RUN set -eu; \\\n\
-    if command -v apt-get >/dev/null 2>&1; then \\\n\
-        apt-get update; \\\n\
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates; \\\n\
-        rm -rf /var/lib/apt/lists/*; \\\n\
-    elif command -v dnf >/dev/null 2>&1; then \\\n\
-        dnf install -y ca-certificates; dnf clean all; \\\n\
-    elif command -v microdnf >/dev/null 2>&1; then \\\n\
-        microdnf install -y ca-certificates; microdnf clean all; \\\n\
-    elif command -v apk >/dev/null 2>&1; then \\\n\
-        apk add --no-cache ca-certificates; \\\n\
-    else \\\n\
-        echo 'arca: no package manager to install ca-certificates; TLS clients in this image will lack a CA bundle' >&2; \\\n\
-    fi\n",
-        );
-    }
-    if let Some(builder) = init_from {
-        text.push_str(&format!(
-            "COPY --from={builder} {INIT_IN_BUILDER} {INIT_IN_IMAGE}\n"
-        ));
-    }
-    text.push_str(&format!("COPY {binary} /usr/local/bin/{binary}\n"));
-    // One LABEL instruction: the classic builder makes a layer (and runs an
-    // intermediate container) per instruction.
-    let labels = metadata
-        .image_labels()
-        .into_iter()
-        .map(|(key, value)| {
-            serde_json::to_string(&value)
-                .map(|value| format!("{key}={value}"))
-                .context("Failed to encode a label")
-        })
-        .collect::<Result<Vec<_>>>()?;
-    text.push_str(&format!("LABEL {}\n", labels.join(" \\\n      ")));
-    text.push_str(&format!("ENTRYPOINT {entrypoint}\n"));
-    Ok(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn metadata() -> ArtifactMetadata {
-        ArtifactMetadata {
-            schema_version: 3,
-            artifact_id: "ab12cd34".into(),
-            remote_tag: "hello-ab12cd34".into(),
-            build_fingerprint: "f00".into(),
-            kind: "rust".into(),
-            created_at_epoch_ms: 7,
-            crate_name: "hello".into(),
-            crate_version: "0.1.0".into(),
-            binary_name: "hello".into(),
-            source_path: "/src/hello".into(),
-            manifest_path: "/src/hello/Cargo.toml".into(),
-            cargo_profile: "release".into(),
-            cargo_features: vec!["a".into(), "b".into()],
-            base_image: "debian:12".into(),
-            runtime: "docker".into(),
-            local_tag: "arca-local:hello-ab12cd34".into(),
-            archive_file: "image.tar".into(),
-            uploaded_ref: None,
-            uploaded_at_epoch_ms: None,
-        }
-    }
-
-    #[test]
-    fn runtime_recipe_puts_certificates_before_the_binary_and_labels_after() {
-        let text = runtime_containerfile(&metadata(), true).unwrap();
-        let certs = text.find("ca-certificates").unwrap();
-        let copy = text.find("COPY hello /usr/local/bin/hello").unwrap();
-        let label = text.find("LABEL io.khoek.arca.").unwrap();
-        assert!(certs < copy && copy < label, "{text}");
-        assert!(!text.contains("--chmod"));
-        assert!(
-            text.contains(" \\\n      io.khoek.arca.cargo-features=\"a,b\" \\\n"),
-            "{text}"
-        );
-        assert!(text.ends_with("ENTRYPOINT [\"/usr/local/bin/hello\"]\n"));
-        assert_eq!(text.matches("LABEL ").count(), 1);
-        assert_eq!(text.matches("io.khoek.arca.").count(), 10);
-    }
-
-    #[test]
-    fn with_an_init_the_binary_runs_under_it() {
-        let text =
-            runtime_containerfile_with_init(&metadata(), false, Some("arca-builder:ab")).unwrap();
-        assert!(
-            text.contains(
-                "COPY --from=arca-builder:ab /usr/bin/tini-static /usr/local/bin/arca-init\n"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.ends_with(
-                "ENTRYPOINT [\"/usr/local/bin/arca-init\",\"--\",\"/usr/local/bin/hello\"]\n"
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn runtime_recipe_skips_certificates_when_the_base_has_them() {
-        let text = runtime_containerfile(&metadata(), false).unwrap();
-        assert!(!text.contains("RUN"), "{text}");
-        assert!(text.starts_with("FROM debian:12\nCOPY hello"));
-    }
 
     #[test]
     fn builder_recipe_runs_the_script_then_checks_cargo_last() {
