@@ -4,11 +4,13 @@
 //! Only [`docker`] knows bollard; everything else sees [`ContainerEngine`].
 //! [`discovery`] decides where to look for an engine (Docker or podman)
 //! and which kind answered.
+//! [`ping`] tells the engine kind and API version from `/_ping`'s headers.
 //! [`tar_context`] makes the in-memory tar archives that engines consume
 //! (build contexts, source uploads).
 
 pub mod discovery;
 pub mod docker;
+pub mod ping;
 pub mod tar_context;
 
 use std::path::{Path, PathBuf};
