@@ -431,6 +431,25 @@ impl BlobWriter {
         self.written
     }
 
+    /// The digest of what was written so far.
+    pub fn digest(&self) -> Digest {
+        Digest {
+            hex: format!("{:x}", self.hasher.clone().finalize()),
+        }
+    }
+
+    /// [`Self::commit`], but only when the bytes have the `expected`
+    /// digest: otherwise the temporary file is deleted (never moved into
+    /// the store), a warning logged, and the error names both digests.
+    pub fn commit_expecting(self, expected: &Digest) -> Result<Written> {
+        let actual = self.digest();
+        if actual != *expected {
+            tracing::warn!("discarding a blob: expected {expected}, its bytes have {actual}");
+            bail!("its bytes have digest {actual}, not the expected {expected}; it was discarded");
+        }
+        self.commit()
+    }
+
     /// Syncs the file and moves it into place under its digest.
     pub fn commit(mut self) -> Result<Written> {
         let file = self.file.take().expect("committed once");

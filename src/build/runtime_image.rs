@@ -38,6 +38,7 @@ use crate::image::config::{Derivation, NewLayer};
 use crate::image::layer::{Content, FileEntry};
 use crate::image::{self, BlobRef, StoredImage, layout};
 use crate::plan;
+use crate::registry::pull;
 use crate::store::{self, ArtifactMetadata, StoredArtifact};
 use crate::units::human_size;
 
@@ -332,7 +333,46 @@ async fn ensure_base(
                 in_engine: false,
             });
         }
-        ensure_image(engine.as_ref(), reference, events, cancel).await?;
+        if pull::registry_of(reference).is_some() {
+            match fetch_from_registry(env, reference, events, cancel).await {
+                Ok(record) => {
+                    return Ok(Base {
+                        record,
+                        in_engine: false,
+                    });
+                }
+                Err(pull::FetchError::Unavailable(reason)) => {
+                    events(BuildEvent::Notice {
+                        message: format!(
+                            "Could not fetch `{reference}` from its registry ({reason}); asking the engine to pull it."
+                        ),
+                    });
+                    if let Err(error) =
+                        ensure_image(engine.as_ref(), reference, events, cancel).await
+                    {
+                        return Err(match error {
+                            BuildError::Failed(error) => BuildError::Failed(anyhow!(
+                                "Cannot get the base image `{reference}`: Arca's own fetch from its registry failed ({reason}), and so did the engine's pull ({error:#})."
+                            )),
+                            other => other,
+                        });
+                    }
+                }
+                Err(pull::FetchError::Invalid(reason)) => {
+                    return Err(BuildError::Failed(anyhow!(
+                        "Cannot use the base image `{reference}`: {reason}"
+                    )));
+                }
+                Err(pull::FetchError::Store(error)) => {
+                    return Err(BuildError::Failed(error.context(format!(
+                        "Failed to store the base image `{reference}` fetched from its registry"
+                    ))));
+                }
+                Err(pull::FetchError::Cancelled) => return Err(BuildError::Cancelled),
+            }
+        } else {
+            ensure_image(engine.as_ref(), reference, events, cancel).await?;
+        }
         facts = cancellable(cancel, engine.inspect_image(reference)).await?;
     }
     let facts = facts.ok_or_else(|| anyhow!("The engine lost `{reference}` after pulling it."))?;
@@ -442,6 +482,173 @@ async fn ensure_base(
         record,
         in_engine: true,
     })
+}
+
+/// Fetches the base from its registry into the store (the engine lacks
+/// it): manifest and config first, then, unless a complete record of that
+/// image id exists, every layer, verified ([`pull`]), with per-layer
+/// progress. On failure the blobs it created are taken back.
+async fn fetch_from_registry(
+    env: &BuildEnv,
+    reference: &str,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<BaseRecord, pull::FetchError> {
+    use pull::FetchError;
+    let store_error = |error: BuildError| match error {
+        BuildError::Cancelled => FetchError::Cancelled,
+        BuildError::Failed(error) => FetchError::Store(error),
+        other => FetchError::Store(anyhow!("{other}")),
+    };
+    let remote = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+        remote = pull::open(reference) => remote?,
+    };
+    let bases = env.bases().clone();
+    let blobs = env.blobs().clone();
+    let image_id = remote.config.digest.clone();
+    let _import_lock = {
+        let bases = bases.clone();
+        let image_id = image_id.clone();
+        blocking(cancel, move || bases.lock_import(&image_id))
+            .await
+            .map_err(store_error)?
+    };
+    let existing = {
+        let bases = bases.clone();
+        let blobs = blobs.clone();
+        let image_id = image_id.clone();
+        blocking(cancel, move || {
+            Ok(bases
+                .load(&image_id)
+                .filter(|record| record.complete(&blobs).unwrap_or(false)))
+        })
+        .await
+        .map_err(store_error)?
+    };
+    if let Some(mut record) = existing {
+        if !record.references.iter().any(|known| known == reference) {
+            record.references.push(reference.to_owned());
+            let _ = bases.save(&record);
+        }
+        events(BuildEvent::StageDone {
+            message: format!(
+                "Base image in the store ({}, {} layers).",
+                short(&image_id),
+                record.layers.len()
+            ),
+        });
+        return Ok(record);
+    }
+    events(BuildEvent::Notice {
+        message: format!(
+            "The engine lacks `{reference}`; fetching it from {} into the layer store.",
+            remote.name
+        ),
+    });
+    let started = std::time::Instant::now();
+    let created = CreatedBlobs::default();
+    let note = |written: &crate::blobs::Written| {
+        if written.created {
+            created
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(written.digest.clone());
+        }
+    };
+    let fetched = async {
+        let (config, config_bytes) = remote.fetch_config(&blobs).await?;
+        note(&config);
+        let diff_ids = image::config::diff_ids(&config_bytes).map_err(|error| {
+            FetchError::Invalid(format!(
+                "The config of {} is unusable: {error:#}",
+                remote.name
+            ))
+        })?;
+        if diff_ids.len() != remote.layers.len() {
+            return Err(FetchError::Invalid(format!(
+                "The manifest of {} names {} layers but its config {}; nothing was stored.",
+                remote.name,
+                remote.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::with_capacity(diff_ids.len());
+        let mut bytes = 0;
+        for (layer, diff_id) in remote.layers.iter().zip(&diff_ids) {
+            let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let task = ProgressTask::Pull {
+                image: reference.to_owned(),
+                layer: layer.digest.hex()[..12].to_owned(),
+            };
+            let report = |status: &str, current: u64| {
+                events(BuildEvent::Progress {
+                    task: task.clone(),
+                    status: status.into(),
+                    current,
+                    total: Some(layer.size),
+                })
+            };
+            report("Downloading", 0);
+            let fetching = remote.fetch_layer(&blobs, layer, diff_id, received.clone(), cancel);
+            tokio::pin!(fetching);
+            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
+            let mut shown = 0;
+            let written = loop {
+                tokio::select! {
+                    written = &mut fetching => break written?,
+                    _ = ticks.tick() => {
+                        let now = received.load(std::sync::atomic::Ordering::Relaxed);
+                        if now != shown {
+                            shown = now;
+                            report("Downloading", now);
+                        }
+                    }
+                }
+            };
+            note(&written);
+            report("Download complete", layer.size);
+            bytes += written.size;
+            layers.push(BlobRef::from(&written));
+        }
+        let record = BaseRecord {
+            image_id: image_id.clone(),
+            config: BlobRef::from(&config),
+            layers,
+            references: vec![reference.to_owned()],
+            imported_at_epoch_ms: store::now_epoch_ms(),
+            ca_bundle: None,
+        };
+        bases.save(&record).map_err(FetchError::Store)?;
+        Ok((record, bytes))
+    }
+    .await;
+    match fetched {
+        Ok((record, bytes)) => {
+            events(BuildEvent::StageDone {
+                message: format!(
+                    "Base image fetched from {} into the store: {} layers, {} in {:.1} s.",
+                    remote.name,
+                    record.layers.len(),
+                    human_size(bytes),
+                    started.elapsed().as_secs_f64()
+                ),
+            });
+            Ok(record)
+        }
+        Err(error) => {
+            let created = std::mem::take(
+                &mut *created
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            for digest in created {
+                blobs.discard_if_unlinked(&digest);
+            }
+            Err(error)
+        }
+    }
 }
 
 /// One engine export of the base, streamed into the store and verified.

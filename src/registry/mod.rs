@@ -14,6 +14,7 @@ pub mod client;
 pub mod credentials;
 pub mod destination;
 pub mod fixture;
+pub mod pull;
 pub mod record;
 pub mod source;
 
