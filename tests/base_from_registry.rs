@@ -20,9 +20,13 @@ mod registry;
 use std::path::Path;
 use std::process::Output;
 
+use std::sync::Mutex;
+
 use arca::blobs::BlobStore;
+use arca::build::{self, BuildError, BuildEvent, ProgressTask};
 use docker::{DockerTest, Engine, RUNTIME_BASE, artifact_id, text};
 use registry::{Registry, tools_present};
+use tokio_util::sync::CancellationToken;
 
 /// `arca build rust <crate> --host-build --base-image <base>` (a host
 /// build: the runtime base is then needed by nothing but the image).
@@ -288,6 +292,225 @@ fn an_unreachable_registry_falls_back_to_the_engine_and_both_causes_are_named() 
         "{log}"
     );
     assert_nothing_left(&test, &base);
+}
+
+#[test]
+fn a_tls_registry_with_a_login_serves_the_base_and_the_secret_goes_nowhere() {
+    if !tools_present() {
+        return;
+    }
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let certs = tempfile::tempdir().expect("certs");
+    let tls = registry::make_tls(certs.path());
+    let password = "correct horse battery";
+    let registry = Registry::start(Some(&tls), Some(("alice", password)));
+    let skopeo_certs = tempfile::tempdir().expect("skopeo certs");
+    std::fs::copy(&tls.ca, skopeo_certs.path().join("ca.crt")).expect("ca");
+    let creds = format!("alice:{password}");
+    let base = registry.put_image_with(
+        &format!("docker-daemon:{RUNTIME_BASE}"),
+        "secure/base:1",
+        &[
+            "--dest-creds",
+            &creds,
+            "--dest-cert-dir",
+            skopeo_certs.path().to_str().expect("utf-8"),
+        ],
+    );
+    let ca = tls.ca.display().to_string();
+    let login = |auth_file: Option<&Path>| {
+        let mut command = test.arca();
+        command
+            .args(["build", "rust"])
+            .arg(&test.crate_dir)
+            .args([
+                "--profile",
+                "release",
+                "--features",
+                "",
+                "--host-build",
+                "--base-image",
+                &base,
+            ])
+            .env("SSL_CERT_FILE", &ca)
+            .env("RUST_LOG", "trace")
+            .env("DOCKER_CONFIG", test.work.path().join("no-docker-config"));
+        match auth_file {
+            Some(file) => command.env("REGISTRY_AUTH_FILE", file),
+            None => command.env("REGISTRY_AUTH_FILE", test.work.path().join("none.json")),
+        };
+        test.watchdog.step("arca build rust on a TLS registry");
+        command.output().expect("run arca")
+    };
+
+    // No login: Arca's fetch is refused, the engine's pull fails too (it
+    // trusts neither the CA nor has a login); the error names both.
+    let refused = login(None);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let log = stderr(&refused);
+    assert!(
+        log.contains("refused an anonymous pull") && log.contains("and so did the engine's pull"),
+        "{log}"
+    );
+    assert!(test.store().list().artifacts.is_empty());
+
+    // The login from REGISTRY_AUTH_FILE: fetched over TLS, verified.
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&creds);
+    let auth_file = test.work.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{encoded}"}}}}}}"#,
+            registry.address
+        ),
+    )
+    .expect("auth file");
+    let built = login(Some(&auth_file));
+    assert!(built.status.success(), "{}", text(&built));
+    let log = stderr(&built);
+    assert!(log.contains("Base image fetched from"), "{log}");
+    assert!(log.len() > 1000, "trace logs were written");
+    let id = artifact_id(&built);
+    let tag = test.store().select(&id).expect("record")[0]
+        .metadata
+        .local_tag
+        .clone();
+    assert_eq!(test.run_image(&tag).0, "Hello from hello 0.1.0!");
+
+    // The secret is in no log, no file of the store, no image config.
+    for secret in [password, encoded.as_str()] {
+        assert!(!log.contains(secret), "a secret leaked into the logs");
+        for file in files_under(test.home.path()) {
+            let bytes = std::fs::read(test.home.path().join(&file)).unwrap_or_default();
+            assert!(
+                !bytes
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes()),
+                "a secret leaked into {file}"
+            );
+        }
+        let inspect = std::process::Command::new("docker")
+            .args(["image", "inspect", &tag])
+            .output()
+            .expect("inspect");
+        assert!(!String::from_utf8_lossy(&inspect.stdout).contains(secret));
+    }
+    assert!(!in_engine(&test, &base));
+}
+
+/// A build through the library, with its events.
+fn package_with_events(
+    test: &DockerTest,
+    base: &str,
+    on_event: &(dyn Fn(&BuildEvent, &CancellationToken) + Sync),
+) -> (Result<build::PackageOutcome, BuildError>, Vec<BuildEvent>) {
+    let env = build::BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let request = build::BuildRequest {
+        path: test.crate_dir.clone(),
+        overrides: arca::plan::SettingsOverrides {
+            profile: Some("release".into()),
+            features: Some(vec![]),
+            bin: None,
+            base_image: Some(base.to_owned()),
+        },
+        host_build: true,
+        force: true,
+    };
+    let cancel = CancellationToken::new();
+    let seen = Mutex::new(Vec::new());
+    let events = |event: BuildEvent| {
+        on_event(&event, &cancel);
+        seen.lock().expect("events").push(event);
+    };
+    test.watchdog.step(format!("build::package on {base}"));
+    let result = test
+        .runtime
+        .block_on(build::package(&env, &request, &events, &cancel));
+    (result, seen.into_inner().expect("events"))
+}
+
+#[test]
+fn the_fetch_reports_bytes_per_layer_and_a_cancel_leaves_no_artifact() {
+    if !tools_present() {
+        return;
+    }
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let registry = Registry::start(None, None);
+    let base = registry.put_image(&format!("docker-daemon:{RUNTIME_BASE}"), "progress:1");
+    let manifest = skopeo_manifest(&base);
+    let sizes: Vec<u64> = manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|layer| layer["size"].as_u64().expect("size"))
+        .collect();
+
+    // Cancelled as soon as the first layer starts: Cancelled, no artifact,
+    // no container, no temporary file; only a base whose fetch completed
+    // may stay (a verified cache entry, as with an engine import).
+    let (result, _) = package_with_events(&test, &base, &|event, cancel| {
+        if matches!(
+            event,
+            BuildEvent::Progress {
+                task: ProgressTask::Pull { .. },
+                ..
+            }
+        ) {
+            cancel.cancel();
+        }
+    });
+    assert!(
+        matches!(result, Err(BuildError::Cancelled)),
+        "expected cancellation, got {result:?}"
+    );
+    assert!(
+        test.store().list().artifacts.is_empty(),
+        "a record was left"
+    );
+    assert_eq!(test.leftover_containers(), [] as [String; 0]);
+    assert_eq!(
+        files_under(&test.home.path().join("blobs/tmp")),
+        [] as [String; 0]
+    );
+    let blobs = BlobStore::at(test.home.path().join("blobs"));
+    let bases = arca::image::base::Bases::at(test.home.path().join("bases"));
+    let stored: Vec<String> = files_under(&test.home.path().join("blobs/sha256"));
+    match bases.find_by_reference(&base) {
+        Some(record) => {
+            assert!(record.complete(&blobs).expect("complete"));
+            assert_eq!(stored.len(), 1 + record.layers.len(), "{stored:?}");
+        }
+        None => assert_eq!(stored, [] as [String; 0], "blobs of a cancelled fetch"),
+    }
+
+    // Uncancelled: each layer reports its bytes up to its size.
+    let bases_dir = test.home.path().join("bases");
+    let _ = std::fs::remove_dir_all(&bases_dir);
+    let (result, events) = package_with_events(&test, &base, &|_, _| {});
+    result.expect("build");
+    for size in sizes {
+        let reported: Vec<u64> = events
+            .iter()
+            .filter_map(|event| match event {
+                BuildEvent::Progress {
+                    task: ProgressTask::Pull { image, .. },
+                    current,
+                    total: Some(total),
+                    ..
+                } if *image == base && *total == size => Some(*current),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            reported.first() == Some(&0) && reported.last() == Some(&size),
+            "layer of {size} bytes reported {reported:?}"
+        );
+    }
 }
 
 docker::engine_tests! {

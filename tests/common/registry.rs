@@ -218,9 +218,18 @@ impl Registry {
     /// daemon, e.g. `docker-daemon:arca-test/busybox:latest`), as
     /// `REPOSITORY:TAG`; returns `ADDRESS/REPOSITORY:TAG`.
     pub fn put_image(&self, source: &str, name: &str) -> String {
+        self.put_image_with(source, name, &["--dest-tls-verify=false"])
+    }
+
+    /// [`Self::put_image`] with skopeo options of the caller's
+    /// (`--dest-creds`, `--dest-cert-dir`, …) instead of
+    /// `--dest-tls-verify=false`.
+    pub fn put_image_with(&self, source: &str, name: &str, options: &[&str]) -> String {
         let reference = format!("{}/{name}", self.address);
         let output = Command::new("skopeo")
-            .args(["copy", "--dest-tls-verify=false", source])
+            .arg("copy")
+            .args(options)
+            .arg(source)
             .arg(format!("docker://{reference}"))
             .output()
             .expect("skopeo runs");
