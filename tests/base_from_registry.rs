@@ -126,6 +126,10 @@ fn a_base_only_in_a_registry_is_fetched_by_arca(engine: Engine) {
     let base = registry.put_image(&format!("docker-daemon:{RUNTIME_BASE}"), "base:1");
     assert!(!in_engine(&test, &base), "the engine must lack {base}");
     let before = registry.requests().len();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
 
     let first = build(&test, &base, &[]);
     assert!(first.status.success(), "{}", text(&first));
@@ -198,6 +202,36 @@ fn a_base_only_in_a_registry_is_fetched_by_arca(engine: Engine) {
         .clone();
     assert_eq!(test.run_image(&tag).0, "Hi from hello 0.1.0!");
     assert!(!in_engine(&test, &base));
+    if test.kind == Engine::Docker {
+        // Docker's own event log: no pull of anything in this registry.
+        let until = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 1;
+        let events = std::process::Command::new("docker")
+            .args([
+                "events",
+                "--filter",
+                "event=pull",
+                "--format",
+                "{{.Actor.ID}}",
+            ])
+            .args([
+                "--since",
+                &started.to_string(),
+                "--until",
+                &until.to_string(),
+            ])
+            .output()
+            .expect("docker events");
+        assert!(events.status.success(), "{}", text(&events));
+        let pulls = String::from_utf8_lossy(&events.stdout);
+        assert!(
+            !pulls.contains(&registry.address),
+            "the engine pulled from the registry: {pulls}"
+        );
+    }
 }
 
 fn skopeo_manifest(reference: &str) -> serde_json::Value {
