@@ -1,6 +1,8 @@
 //! The runtime image and the artifact, over the blob store: make sure the
 //! base is in the store (one engine export per base image id, verified by
-//! digest), assemble the image (binary layer, with the builder's static
+//! digest; or, when the engine lacks it and its reference names a
+//! registry, fetched from there by [`pull`], the engine's own pull being
+//! the fallback), assemble the image (binary layer, with the builder's static
 //! init beside the binary when `init = true`; CA-bundle layer when the base
 //! lacks one; derived config, manifest), load it into the engine at the
 //! cost of what the engine lacks, then commit the record with its OCI
