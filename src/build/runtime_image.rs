@@ -214,9 +214,13 @@ async fn package_inner(
         title: "Loading image into the engine".into(),
         detail: format!("tag {}", metadata.local_tag),
     });
+    let layers_held = !base.in_engine
+        && engine.accepts_thin_archives()
+        && engine_holds_base_layers(env, engine, &base.record, base_image, cancel).await;
     let message = load(
         &blobs,
         engine,
+        layers_held,
         &built.binary,
         init.as_deref().map(Vec::as_slice),
         &base,
@@ -921,6 +925,7 @@ fn assemble(
 async fn load(
     blobs: &BlobStore,
     engine: &Arc<dyn ContainerEngine>,
+    layers_held: bool,
     binary: &Path,
     init: Option<&[u8]>,
     base: &Base,
@@ -950,9 +955,8 @@ async fn load(
             human_size(new_bytes)
         ));
     }
-    let thin = base_in_engine;
     let base_layers = assembled.base_layers;
-    let archive = {
+    let write_archive = |thin: bool| {
         let blobs = blobs.clone();
         let assembled = assembled.clone();
         let tag = metadata.local_tag.clone();
@@ -970,11 +974,24 @@ async fn load(
             )?;
             Ok((file, bytes))
         })
-        .await?
     };
-    let (file, bytes) = archive;
-    cancellable(cancel, engine.load_image(file.path())).await?;
+    let mut thin = base_in_engine || layers_held;
+    let (file, mut bytes) = write_archive(thin).await?;
+    let loaded = cancellable(cancel, engine.load_image(file.path())).await;
     drop(file);
+    match loaded {
+        Ok(()) => {}
+        // The engine held the base's layers through an earlier image of
+        // this store, but no longer does (removed meanwhile): send them.
+        Err(BuildError::Failed(error)) if thin && !base_in_engine => {
+            tracing::debug!("thin load without the base failed ({error:#}); sending all layers");
+            thin = false;
+            let (file, full) = write_archive(false).await?;
+            cancellable(cancel, engine.load_image(file.path())).await?;
+            bytes = full;
+        }
+        Err(error) => return Err(error),
+    }
     Ok(if thin {
         format!(
             "Loaded into the engine: {} new layer(s), {} sent; the engine had the base's {} layers.",
@@ -990,6 +1007,49 @@ async fn load(
             metadata.base_image
         )
     })
+}
+
+/// Whether the engine holds the layers of a base it does not hold as an
+/// image (one fetched from a registry): true when an earlier artifact of
+/// this store on the same base reference, whose layers begin with the
+/// base's, is still in the engine as that very image (its id is the
+/// artifact's config digest). Docker then takes a thin archive.
+async fn engine_holds_base_layers(
+    env: &BuildEnv,
+    engine: &Arc<dyn ContainerEngine>,
+    base: &BaseRecord,
+    reference: &str,
+    cancel: &CancellationToken,
+) -> bool {
+    let store = env.store().clone();
+    let layers = base.layers.clone();
+    let reference = reference.to_owned();
+    let candidates = blocking(cancel, move || {
+        Ok(store
+            .list()
+            .artifacts
+            .into_iter()
+            .filter(|artifact| artifact.metadata.base_image == reference)
+            .filter_map(|artifact| {
+                let (image, _) = layout::read(&artifact.layout_dir()).ok()?;
+                image
+                    .layers
+                    .starts_with(&layers)
+                    .then(|| (artifact.metadata.local_tag.clone(), image.config.digest))
+            })
+            .take(3)
+            .collect::<Vec<_>>())
+    })
+    .await
+    .unwrap_or_default();
+    for (tag, config) in candidates {
+        if let Ok(Some(facts)) = cancellable(cancel, engine.inspect_image(&tag)).await
+            && facts.id == config.to_string()
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// For engines that refuse thin archives: an image build over the base
