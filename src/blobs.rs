@@ -466,18 +466,6 @@ impl BlobWriter {
         }
     }
 
-    /// [`Self::commit`], but only when the bytes have the `expected`
-    /// digest: otherwise the temporary file is deleted (never moved into
-    /// the store), a warning logged, and the error names both digests.
-    pub fn commit_expecting(self, expected: &Digest) -> Result<Written> {
-        let actual = self.digest();
-        if actual != *expected {
-            tracing::warn!("discarding a blob: expected {expected}, its bytes have {actual}");
-            bail!("its bytes have digest {actual}, not the expected {expected}; it was discarded");
-        }
-        self.commit()
-    }
-
     /// Syncs the file and moves it into place under its digest.
     pub fn commit(mut self) -> Result<Written> {
         let file = self.file.take().expect("committed once");
@@ -555,6 +543,32 @@ fn stamp_verified(path: &Path) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn write_errors_say_why() {
+        let path = Path::new("/home/u/.arca/blobs/tmp");
+        let full = why_unwritable(&io::Error::from_raw_os_error(28), path);
+        assert!(
+            full.contains("the disk is full") && full.contains("/home/u/.arca/blobs/tmp"),
+            "{full}"
+        );
+        let read_only = why_unwritable(&io::Error::from_raw_os_error(30), path);
+        assert!(read_only.contains("read-only file system"), "{read_only}");
+        let denied = why_unwritable(&io::Error::from(io::ErrorKind::PermissionDenied), path);
+        assert!(denied.contains("not writable"), "{denied}");
+    }
+
+    #[test]
+    fn a_writer_tells_its_digest_before_the_commit() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlobStore::at(root.path());
+        let mut writer = store.writer().unwrap();
+        writer.write_all(b"abc").unwrap();
+        assert_eq!(writer.digest(), Digest::of(b"abc"));
+        drop(writer);
+        assert!(!store.has(&Digest::of(b"abc")));
+        assert_eq!(fs::read_dir(root.path().join("tmp")).unwrap().count(), 0);
+    }
+
     use super::*;
 
     #[test]
