@@ -549,6 +549,19 @@ fn the_fetch_reports_bytes_per_layer_and_a_cancel_leaves_no_artifact() {
             "layer of {size} bytes reported {reported:?}"
         );
     }
+
+    // A stored base whose layer was deleted by hand is fetched again.
+    let record = bases.find_by_reference(&base).expect("record");
+    let layer = blobs.path(&record.layers[0].digest);
+    std::fs::remove_file(&layer).expect("delete the layer blob");
+    let gets = blob_gets(&registry);
+    let (result, _) = package_with_events(&test, &base, &|_, _| {});
+    result.expect("build after the blob was deleted");
+    assert!(layer.is_file(), "the layer was fetched again");
+    assert!(blob_gets(&registry) > gets);
+    let again = bases.find_by_reference(&base).expect("record");
+    assert_eq!(again.layers, record.layers);
+    assert!(again.complete(&blobs).expect("complete"));
 }
 
 docker::engine_tests! {

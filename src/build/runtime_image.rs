@@ -526,27 +526,67 @@ async fn fetch_from_registry(
         let blobs = blobs.clone();
         let image_id = image_id.clone();
         blocking(cancel, move || {
-            Ok(bases
-                .load(&image_id)
-                .filter(|record| record.complete(&blobs).unwrap_or(false)))
+            Ok(match bases.load(&image_id) {
+                Some(record) if record.complete(&blobs).unwrap_or(false) => Ok(record),
+                previous => Err(previous),
+            })
         })
         .await
         .map_err(store_error)?
     };
-    if let Some(mut record) = existing {
-        if !record.references.iter().any(|known| known == reference) {
-            record.references.push(reference.to_owned());
-            let _ = bases.save(&record);
+    let previous = match existing {
+        Ok(mut record) => {
+            if !record.references.iter().any(|known| known == reference) {
+                record.references.push(reference.to_owned());
+                let _ = bases.save(&record);
+            }
+            events(BuildEvent::StageDone {
+                message: format!(
+                    "Base image in the store ({}, {} layers).",
+                    short(&image_id),
+                    record.layers.len()
+                ),
+            });
+            return Ok(record);
         }
-        events(BuildEvent::StageDone {
-            message: format!(
-                "Base image in the store ({}, {} layers).",
-                short(&image_id),
-                record.layers.len()
-            ),
-        });
-        return Ok(record);
+        Err(previous) => previous,
+    };
+    // A record whose blobs went (pruned, corrupt) keeps its names and its
+    // CA-bundle decision when the base is fetched again.
+    let mut references = previous
+        .as_ref()
+        .map(|record| record.references.clone())
+        .unwrap_or_default();
+    if !references.iter().any(|known| known == reference) {
+        references.push(reference.to_owned());
     }
+    let ca_bundle = previous
+        .and_then(|record| record.ca_bundle)
+        .filter(|bundle| match bundle {
+            CaBundle::Layer { layer } => blobs.has(&layer.digest),
+            _ => true,
+        });
+    fetch_layers(
+        env, remote, image_id, references, ca_bundle, reference, events, cancel,
+    )
+    .await
+}
+
+/// The fetch proper: config and layers into the store, then the record.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_layers(
+    env: &BuildEnv,
+    remote: pull::RemoteBase,
+    image_id: Digest,
+    references: Vec<String>,
+    ca_bundle: Option<CaBundle>,
+    reference: &str,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<BaseRecord, pull::FetchError> {
+    use pull::FetchError;
+    let bases = env.bases().clone();
+    let blobs = env.blobs().clone();
     events(BuildEvent::Notice {
         message: format!(
             "The engine lacks `{reference}`; fetching it from {} into the layer store.",
@@ -622,9 +662,9 @@ async fn fetch_from_registry(
             image_id: image_id.clone(),
             config: BlobRef::from(&config),
             layers,
-            references: vec![reference.to_owned()],
+            references,
             imported_at_epoch_ms: store::now_epoch_ms(),
-            ca_bundle: None,
+            ca_bundle,
         };
         bases.save(&record).map_err(FetchError::Store)?;
         Ok((record, bytes))
