@@ -5,8 +5,11 @@
 //! registry's own access log shows Arca's blob GETs (and nobody else's); a
 //! second build contacts the registry not at all; a blob corrupted in the
 //! registry's storage is refused with a clear error and leaves nothing;
-//! an unreachable registry falls back to the engine's pull and, when that
-//! fails too, the error names both causes.
+//! an unreachable registry (or a refused login) falls back to the engine's
+//! pull and, when that fails too, the error names both causes; over TLS
+//! with a login the secret reaches no log, store file or image; the fetch
+//! reports bytes per layer, a cancel leaves no artifact, and a layer
+//! deleted from the store is fetched again.
 //!
 //! Needs `.ci/docker-up.sh`, `.ci/fixtures.sh`, `.ci/registry-setup.sh`
 //! (and `.ci/podman-setup.sh` for the podman variant); without them each
