@@ -119,6 +119,30 @@ pub struct GcReport {
     pub kept: usize,
 }
 
+/// Why writing at `path` failed, and what to do, for messages: a full
+/// disk, a read-only file system and a missing permission each say so.
+pub fn why_unwritable(error: &io::Error, path: &Path) -> String {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    const EROFS: i32 = 30;
+    match (error.kind(), error.raw_os_error()) {
+        (io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded, _)
+        | (_, Some(ENOSPC | EDQUOT)) => format!(
+            "the disk is full (no space left on the file system holding {}). Free some space (`arca prune local`, `arca prune cache`) or set ARCA_HOME to a directory on a larger disk",
+            path.display()
+        ),
+        (io::ErrorKind::ReadOnlyFilesystem, _) | (_, Some(EROFS)) => format!(
+            "{} is on a read-only file system. Remount it writable or set ARCA_HOME to a writable directory",
+            path.display()
+        ),
+        (io::ErrorKind::PermissionDenied, _) => format!(
+            "{} is not writable by this user. Fix its permissions or set ARCA_HOME to a writable directory",
+            path.display()
+        ),
+        _ => "is the disk full or the directory unwritable?".to_owned(),
+    }
+}
+
 /// The blob store under one root directory.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -142,11 +166,12 @@ impl BlobStore {
 
     fn ensure_dirs(&self) -> Result<()> {
         for dir in [self.root.join(ALGORITHM), self.root.join("tmp")] {
-            fs::create_dir_all(&dir).with_context(|| {
-                format!(
-                    "Failed to create the blob store directory {} (is it writable?)",
+            fs::create_dir_all(&dir).map_err(|error| {
+                let why = why_unwritable(&error, &dir);
+                anyhow::Error::new(error).context(format!(
+                    "Failed to create the blob store directory {}: {why}",
                     dir.display()
-                )
+                ))
             })?;
         }
         Ok(())
@@ -159,11 +184,12 @@ impl BlobStore {
         let file = tempfile::Builder::new()
             .prefix("blob-")
             .tempfile_in(&tmp)
-            .with_context(|| {
-                format!(
-                    "Failed to create a temporary file in {} (is it writable?)",
+            .map_err(|error| {
+                let why = why_unwritable(&error, &tmp);
+                anyhow::Error::new(error).context(format!(
+                    "Failed to create a temporary file in {}: {why}",
                     tmp.display()
-                )
+                ))
             })?;
         Ok(BlobWriter {
             store: self.clone(),
@@ -420,15 +446,24 @@ pub struct BlobWriter {
 impl BlobWriter {
     /// Turns a write error into one that says where and what to do.
     pub fn explain(&self, error: io::Error) -> anyhow::Error {
+        let tmp = self.store.root.join("tmp");
+        let why = why_unwritable(&error, &tmp);
         anyhow::Error::new(error).context(format!(
-            "Failed to write a blob into {} (is the disk full or the directory unwritable?)",
-            self.store.root.join("tmp").display()
+            "Failed to write a blob into {}: {why}",
+            tmp.display()
         ))
     }
 
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// The digest of what was written so far.
+    pub fn digest(&self) -> Digest {
+        Digest {
+            hex: format!("{:x}", self.hasher.clone().finalize()),
+        }
     }
 
     /// Syncs the file and moves it into place under its digest.
@@ -448,8 +483,11 @@ impl BlobWriter {
         let dest = self.store.path(&digest);
         let created = !dest.exists();
         file.persist(&dest).map_err(|error| {
-            anyhow::Error::new(error.error)
-                .context(format!("Failed to move a blob into {}", dest.display()))
+            let why = why_unwritable(&error.error, &dest);
+            anyhow::Error::new(error.error).context(format!(
+                "Failed to move a blob into {}: {why}",
+                dest.display()
+            ))
         })?;
         if let Ok(dir) = File::open(self.store.root.join(ALGORITHM)) {
             let _ = dir.sync_all();
@@ -505,6 +543,32 @@ fn stamp_verified(path: &Path) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn write_errors_say_why() {
+        let path = Path::new("/home/u/.arca/blobs/tmp");
+        let full = why_unwritable(&io::Error::from_raw_os_error(28), path);
+        assert!(
+            full.contains("the disk is full") && full.contains("/home/u/.arca/blobs/tmp"),
+            "{full}"
+        );
+        let read_only = why_unwritable(&io::Error::from_raw_os_error(30), path);
+        assert!(read_only.contains("read-only file system"), "{read_only}");
+        let denied = why_unwritable(&io::Error::from(io::ErrorKind::PermissionDenied), path);
+        assert!(denied.contains("not writable"), "{denied}");
+    }
+
+    #[test]
+    fn a_writer_tells_its_digest_before_the_commit() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlobStore::at(root.path());
+        let mut writer = store.writer().unwrap();
+        writer.write_all(b"abc").unwrap();
+        assert_eq!(writer.digest(), Digest::of(b"abc"));
+        drop(writer);
+        assert!(!store.has(&Digest::of(b"abc")));
+        assert_eq!(fs::read_dir(root.path().join("tmp")).unwrap().count(), 0);
+    }
+
     use super::*;
 
     #[test]

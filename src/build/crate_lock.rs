@@ -36,8 +36,11 @@ pub async fn acquire(
     cancel: &CancellationToken,
     on_wait: impl FnOnce(),
 ) -> Result<Acquired> {
-    std::fs::create_dir_all(locks_dir)
-        .with_context(|| format!("Failed to create {}", locks_dir.display()))?;
+    std::fs::create_dir_all(locks_dir).map_err(|error| {
+        let why = crate::blobs::why_unwritable(&error, locks_dir);
+        anyhow::Error::new(error)
+            .context(format!("Failed to create {}: {why}", locks_dir.display()))
+    })?;
     let digest = Sha256::digest(crate_dir.as_os_str().as_encoded_bytes());
     let path = locks_dir.join(format!("{digest:x}.lock"));
     let file = OpenOptions::new()

@@ -1,6 +1,8 @@
 //! The runtime image and the artifact, over the blob store: make sure the
 //! base is in the store (one engine export per base image id, verified by
-//! digest), assemble the image (binary layer, with the builder's static
+//! digest; or, when the engine lacks it and its reference names a
+//! registry, fetched from there by [`pull`], the engine's own pull being
+//! the fallback), assemble the image (binary layer, with the builder's static
 //! init beside the binary when `init = true`; CA-bundle layer when the base
 //! lacks one; derived config, manifest), load it into the engine at the
 //! cost of what the engine lacks, then commit the record with its OCI
@@ -38,6 +40,7 @@ use crate::image::config::{Derivation, NewLayer};
 use crate::image::layer::{Content, FileEntry};
 use crate::image::{self, BlobRef, StoredImage, layout};
 use crate::plan;
+use crate::registry::pull;
 use crate::store::{self, ArtifactMetadata, StoredArtifact};
 use crate::units::human_size;
 
@@ -211,9 +214,13 @@ async fn package_inner(
         title: "Loading image into the engine".into(),
         detail: format!("tag {}", metadata.local_tag),
     });
+    let layers_held = !base.in_engine
+        && engine.accepts_thin_archives()
+        && engine_holds_base_layers(env, engine, &base.record, base_image, cancel).await;
     let message = load(
         &blobs,
         engine,
+        layers_held,
         &built.binary,
         init.as_deref().map(Vec::as_slice),
         &base,
@@ -332,7 +339,46 @@ async fn ensure_base(
                 in_engine: false,
             });
         }
-        ensure_image(engine.as_ref(), reference, events, cancel).await?;
+        if pull::registry_of(reference).is_some() {
+            match fetch_from_registry(env, reference, events, cancel).await {
+                Ok(record) => {
+                    return Ok(Base {
+                        record,
+                        in_engine: false,
+                    });
+                }
+                Err(pull::FetchError::Unavailable(reason)) => {
+                    events(BuildEvent::Notice {
+                        message: format!(
+                            "Could not fetch `{reference}` from its registry ({reason}); asking the engine to pull it."
+                        ),
+                    });
+                    if let Err(error) =
+                        ensure_image(engine.as_ref(), reference, events, cancel).await
+                    {
+                        return Err(match error {
+                            BuildError::Failed(error) => BuildError::Failed(anyhow!(
+                                "Cannot get the base image `{reference}`: Arca's own fetch from its registry failed ({reason}), and so did the engine's pull ({error:#})."
+                            )),
+                            other => other,
+                        });
+                    }
+                }
+                Err(pull::FetchError::Invalid(reason)) => {
+                    return Err(BuildError::Failed(anyhow!(
+                        "Cannot use the base image `{reference}`: {reason}"
+                    )));
+                }
+                Err(pull::FetchError::Store(error)) => {
+                    return Err(BuildError::Failed(error.context(format!(
+                        "Failed to store the base image `{reference}` fetched from its registry"
+                    ))));
+                }
+                Err(pull::FetchError::Cancelled) => return Err(BuildError::Cancelled),
+            }
+        } else {
+            ensure_image(engine.as_ref(), reference, events, cancel).await?;
+        }
         facts = cancellable(cancel, engine.inspect_image(reference)).await?;
     }
     let facts = facts.ok_or_else(|| anyhow!("The engine lost `{reference}` after pulling it."))?;
@@ -442,6 +488,213 @@ async fn ensure_base(
         record,
         in_engine: true,
     })
+}
+
+/// Fetches the base from its registry into the store (the engine lacks
+/// it): manifest and config first, then, unless a complete record of that
+/// image id exists, every layer, verified ([`pull`]), with per-layer
+/// progress. On failure the blobs it created are taken back.
+async fn fetch_from_registry(
+    env: &BuildEnv,
+    reference: &str,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<BaseRecord, pull::FetchError> {
+    use pull::FetchError;
+    let store_error = |error: BuildError| match error {
+        BuildError::Cancelled => FetchError::Cancelled,
+        BuildError::Failed(error) => FetchError::Store(error),
+        other => FetchError::Store(anyhow!("{other}")),
+    };
+    let remote = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+        remote = pull::open(reference) => remote?,
+    };
+    let bases = env.bases().clone();
+    let blobs = env.blobs().clone();
+    let image_id = remote.config.digest.clone();
+    let _import_lock = {
+        let bases = bases.clone();
+        let image_id = image_id.clone();
+        blocking(cancel, move || bases.lock_import(&image_id))
+            .await
+            .map_err(store_error)?
+    };
+    let existing = {
+        let bases = bases.clone();
+        let blobs = blobs.clone();
+        let image_id = image_id.clone();
+        blocking(cancel, move || {
+            Ok(match bases.load(&image_id) {
+                Some(record) if record.complete(&blobs).unwrap_or(false) => Ok(record),
+                previous => Err(previous),
+            })
+        })
+        .await
+        .map_err(store_error)?
+    };
+    let previous = match existing {
+        Ok(mut record) => {
+            if !record.references.iter().any(|known| known == reference) {
+                record.references.push(reference.to_owned());
+                let _ = bases.save(&record);
+            }
+            events(BuildEvent::StageDone {
+                message: format!(
+                    "Base image in the store ({}, {} layers).",
+                    short(&image_id),
+                    record.layers.len()
+                ),
+            });
+            return Ok(record);
+        }
+        Err(previous) => previous,
+    };
+    // A record whose blobs went (pruned, corrupt) keeps its names and its
+    // CA-bundle decision when the base is fetched again.
+    let mut references = previous
+        .as_ref()
+        .map(|record| record.references.clone())
+        .unwrap_or_default();
+    if !references.iter().any(|known| known == reference) {
+        references.push(reference.to_owned());
+    }
+    let ca_bundle = previous
+        .and_then(|record| record.ca_bundle)
+        .filter(|bundle| match bundle {
+            CaBundle::Layer { layer } => blobs.has(&layer.digest),
+            _ => true,
+        });
+    fetch_layers(
+        env, remote, image_id, references, ca_bundle, reference, events, cancel,
+    )
+    .await
+}
+
+/// The fetch proper: config and layers into the store, then the record.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_layers(
+    env: &BuildEnv,
+    remote: pull::RemoteBase,
+    image_id: Digest,
+    references: Vec<String>,
+    ca_bundle: Option<CaBundle>,
+    reference: &str,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<BaseRecord, pull::FetchError> {
+    use pull::FetchError;
+    let bases = env.bases().clone();
+    let blobs = env.blobs().clone();
+    events(BuildEvent::Notice {
+        message: format!(
+            "The engine lacks `{reference}`; fetching it from {} into the layer store.",
+            remote.name
+        ),
+    });
+    let started = std::time::Instant::now();
+    let created = CreatedBlobs::default();
+    let note = |written: &crate::blobs::Written| {
+        if written.created {
+            created
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(written.digest.clone());
+        }
+    };
+    let fetched = async {
+        let (config, config_bytes) = remote.fetch_config(&blobs).await?;
+        note(&config);
+        let diff_ids = image::config::diff_ids(&config_bytes).map_err(|error| {
+            FetchError::Invalid(format!(
+                "The config of {} is unusable: {error:#}",
+                remote.name
+            ))
+        })?;
+        if diff_ids.len() != remote.layers.len() {
+            return Err(FetchError::Invalid(format!(
+                "The manifest of {} names {} layers but its config {}; nothing was stored.",
+                remote.name,
+                remote.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::with_capacity(diff_ids.len());
+        let mut bytes = 0;
+        for (layer, diff_id) in remote.layers.iter().zip(&diff_ids) {
+            let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let task = ProgressTask::Pull {
+                image: reference.to_owned(),
+                layer: layer.digest.hex()[..12].to_owned(),
+            };
+            let report = |status: &str, current: u64| {
+                events(BuildEvent::Progress {
+                    task: task.clone(),
+                    status: status.into(),
+                    current,
+                    total: Some(layer.size),
+                })
+            };
+            report("Downloading", 0);
+            let fetching = remote.fetch_layer(&blobs, layer, diff_id, received.clone(), cancel);
+            tokio::pin!(fetching);
+            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
+            let mut shown = 0;
+            let written = loop {
+                tokio::select! {
+                    written = &mut fetching => break written?,
+                    _ = ticks.tick() => {
+                        let now = received.load(std::sync::atomic::Ordering::Relaxed);
+                        if now != shown {
+                            shown = now;
+                            report("Downloading", now);
+                        }
+                    }
+                }
+            };
+            note(&written);
+            report("Download complete", layer.size);
+            bytes += written.size;
+            layers.push(BlobRef::from(&written));
+        }
+        let record = BaseRecord {
+            image_id: image_id.clone(),
+            config: BlobRef::from(&config),
+            layers,
+            references,
+            imported_at_epoch_ms: store::now_epoch_ms(),
+            ca_bundle,
+        };
+        bases.save(&record).map_err(FetchError::Store)?;
+        Ok((record, bytes))
+    }
+    .await;
+    match fetched {
+        Ok((record, bytes)) => {
+            events(BuildEvent::StageDone {
+                message: format!(
+                    "Base image fetched from {} into the store: {} layers, {} in {:.1} s.",
+                    remote.name,
+                    record.layers.len(),
+                    human_size(bytes),
+                    started.elapsed().as_secs_f64()
+                ),
+            });
+            Ok(record)
+        }
+        Err(error) => {
+            let created = std::mem::take(
+                &mut *created
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            for digest in created {
+                blobs.discard_if_unlinked(&digest);
+            }
+            Err(error)
+        }
+    }
 }
 
 /// One engine export of the base, streamed into the store and verified.
@@ -712,6 +965,7 @@ fn assemble(
 async fn load(
     blobs: &BlobStore,
     engine: &Arc<dyn ContainerEngine>,
+    layers_held: bool,
     binary: &Path,
     init: Option<&[u8]>,
     base: &Base,
@@ -741,9 +995,8 @@ async fn load(
             human_size(new_bytes)
         ));
     }
-    let thin = base_in_engine;
     let base_layers = assembled.base_layers;
-    let archive = {
+    let write_archive = |thin: bool| {
         let blobs = blobs.clone();
         let assembled = assembled.clone();
         let tag = metadata.local_tag.clone();
@@ -761,11 +1014,24 @@ async fn load(
             )?;
             Ok((file, bytes))
         })
-        .await?
     };
-    let (file, bytes) = archive;
-    cancellable(cancel, engine.load_image(file.path())).await?;
+    let mut thin = base_in_engine || layers_held;
+    let (file, mut bytes) = write_archive(thin).await?;
+    let loaded = cancellable(cancel, engine.load_image(file.path())).await;
     drop(file);
+    match loaded {
+        Ok(()) => {}
+        // The engine held the base's layers through an earlier image of
+        // this store, but no longer does (removed meanwhile): send them.
+        Err(BuildError::Failed(error)) if thin && !base_in_engine => {
+            tracing::debug!("thin load without the base failed ({error:#}); sending all layers");
+            thin = false;
+            let (file, full) = write_archive(false).await?;
+            cancellable(cancel, engine.load_image(file.path())).await?;
+            bytes = full;
+        }
+        Err(error) => return Err(error),
+    }
     Ok(if thin {
         format!(
             "Loaded into the engine: {} new layer(s), {} sent; the engine had the base's {} layers.",
@@ -781,6 +1047,49 @@ async fn load(
             metadata.base_image
         )
     })
+}
+
+/// Whether the engine holds the layers of a base it does not hold as an
+/// image (one fetched from a registry): true when an earlier artifact of
+/// this store on the same base reference, whose layers begin with the
+/// base's, is still in the engine as that very image (its id is the
+/// artifact's config digest). Docker then takes a thin archive.
+async fn engine_holds_base_layers(
+    env: &BuildEnv,
+    engine: &Arc<dyn ContainerEngine>,
+    base: &BaseRecord,
+    reference: &str,
+    cancel: &CancellationToken,
+) -> bool {
+    let store = env.store().clone();
+    let layers = base.layers.clone();
+    let reference = reference.to_owned();
+    let candidates = blocking(cancel, move || {
+        Ok(store
+            .list()
+            .artifacts
+            .into_iter()
+            .filter(|artifact| artifact.metadata.base_image == reference)
+            .filter_map(|artifact| {
+                let (image, _) = layout::read(&artifact.layout_dir()).ok()?;
+                image
+                    .layers
+                    .starts_with(&layers)
+                    .then(|| (artifact.metadata.local_tag.clone(), image.config.digest))
+            })
+            .take(3)
+            .collect::<Vec<_>>())
+    })
+    .await
+    .unwrap_or_default();
+    for (tag, config) in candidates {
+        if let Ok(Some(facts)) = cancellable(cancel, engine.inspect_image(&tag)).await
+            && facts.id == config.to_string()
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// For engines that refuse thin archives: an image build over the base

@@ -128,14 +128,19 @@ impl Bases {
 
     /// Writes a record atomically (temp file, fsync, rename).
     pub fn save(&self, record: &BaseRecord) -> Result<()> {
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("Failed to create {}", self.dir.display()))?;
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir)
-            .with_context(|| format!("Failed to write in {}", self.dir.display()))?;
+        let failed = |error: std::io::Error| {
+            let why = crate::blobs::why_unwritable(&error, &self.dir);
+            anyhow::Error::new(error).context(format!(
+                "Failed to write a base record in {}: {why}",
+                self.dir.display()
+            ))
+        };
+        fs::create_dir_all(&self.dir).map_err(failed)?;
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir).map_err(failed)?;
         let bytes = serde_json::to_vec_pretty(record).context("Failed to encode a base record")?;
         file.write_all(&bytes)
             .and_then(|()| file.as_file().sync_all())
-            .with_context(|| format!("Failed to write a base record in {}", self.dir.display()))?;
+            .map_err(failed)?;
         file.persist(self.path(&record.image_id))
             .map_err(|error| anyhow!(error.error))
             .context("Failed to save a base record")?;

@@ -118,10 +118,14 @@ fn strip_urls(text: &str) -> String {
     out
 }
 
-/// A connection to one repository, authenticated for push.
+/// A connection to one repository, authenticated for push (or, from
+/// [`RegistryClient::connect_pull`], for pull).
 pub struct RegistryClient {
     client: oci_client::Client,
     reference: Reference,
+    /// The login, for the calls of `oci-client` that take it again. Never
+    /// printed: `RegistryClient` has no `Debug`.
+    auth: RegistryAuth,
     /// `https` or `http`: what the registry answered on.
     pub scheme: &'static str,
 }
@@ -133,6 +137,37 @@ impl RegistryClient {
         destination: &Destination,
         credential: Option<&Credential>,
         insecure: bool,
+    ) -> Result<Self, RegistryError> {
+        Self::connect_for(
+            destination,
+            credential,
+            insecure,
+            &[RegistryOperation::Push, RegistryOperation::Pull],
+        )
+        .await
+    }
+
+    /// [`Self::connect`] for reading only (a base image): asks for pull
+    /// rights alone, so a read-only login works.
+    pub async fn connect_pull(
+        destination: &Destination,
+        credential: Option<&Credential>,
+        insecure: bool,
+    ) -> Result<Self, RegistryError> {
+        Self::connect_for(
+            destination,
+            credential,
+            insecure,
+            &[RegistryOperation::Pull],
+        )
+        .await
+    }
+
+    async fn connect_for(
+        destination: &Destination,
+        credential: Option<&Credential>,
+        insecure: bool,
+        operations: &[RegistryOperation],
     ) -> Result<Self, RegistryError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let reference = Reference::with_tag(
@@ -147,8 +182,8 @@ impl RegistryClient {
             }
             Some(Login::Token(token)) => RegistryAuth::Bearer(token.expose().to_owned()),
         };
-        let https = Self::with_protocol(&reference, ClientProtocol::Https, destination)?;
-        let https_error = match https.authenticate(&auth).await {
+        let https = Self::with_protocol(&reference, ClientProtocol::Https, destination, &auth)?;
+        let https_error = match https.authenticate(&auth, operations).await {
             Ok(()) => return Ok(https),
             Err(error) => error,
         };
@@ -156,8 +191,8 @@ impl RegistryClient {
         if !may_use_http || matches!(https_error, RegistryError::Unauthorized(_)) {
             return Err(https_error);
         }
-        let http = Self::with_protocol(&reference, ClientProtocol::Http, destination)?;
-        match http.authenticate(&auth).await {
+        let http = Self::with_protocol(&reference, ClientProtocol::Http, destination, &auth)?;
+        match http.authenticate(&auth, operations).await {
             Ok(()) => Ok(http),
             // A plain-HTTP registry that wants a login.
             Err(error @ RegistryError::Unauthorized(_)) => Err(error),
@@ -171,6 +206,7 @@ impl RegistryClient {
         reference: &Reference,
         protocol: ClientProtocol,
         destination: &Destination,
+        auth: &RegistryAuth,
     ) -> Result<Self, RegistryError> {
         let scheme = match protocol {
             ClientProtocol::Http => "http",
@@ -182,6 +218,7 @@ impl RegistryClient {
             connect_timeout: Some(std::time::Duration::from_secs(15)),
             read_timeout: Some(std::time::Duration::from_secs(120)),
             user_agent: concat!("arca/", env!("CARGO_PKG_VERSION")),
+            platform_resolver: None,
             ..ClientConfig::default()
         };
         let client = oci_client::Client::try_from(config)
@@ -189,6 +226,7 @@ impl RegistryClient {
         Ok(Self {
             client,
             reference: reference.clone(),
+            auth: auth.clone(),
             scheme,
         })
     }
@@ -196,10 +234,14 @@ impl RegistryClient {
     /// Sends the `/v2/` handshake (and a token request when the registry
     /// asks for one), then checks the credentials with a request that needs
     /// them.
-    async fn authenticate(&self, auth: &RegistryAuth) -> Result<(), RegistryError> {
-        for operation in [RegistryOperation::Push, RegistryOperation::Pull] {
+    async fn authenticate(
+        &self,
+        auth: &RegistryAuth,
+        operations: &[RegistryOperation],
+    ) -> Result<(), RegistryError> {
+        for operation in operations {
             self.client
-                .auth(&self.reference, auth, operation)
+                .auth(&self.reference, auth, *operation)
                 .await
                 .map_err(RegistryError::from_oci)?;
         }
@@ -259,6 +301,69 @@ impl RegistryClient {
             .await
             .map(|_| ())
             .map_err(RegistryError::from_oci)
+    }
+}
+
+impl RegistryClient {
+    /// `GET /v2/<repo>/manifests/<tag or digest>`: the manifest's exact
+    /// bytes (an image manifest or an index / manifest list, OCI or
+    /// Docker), for the caller to check against a digest.
+    pub async fn manifest(&self, tag_or_digest: &str) -> Result<bytes::Bytes, RegistryError> {
+        let registry = self.reference.registry().to_owned();
+        let repository = self.reference.repository().to_owned();
+        let reference = if tag_or_digest.contains(':') {
+            Reference::with_digest(registry, repository, tag_or_digest.to_owned())
+        } else {
+            Reference::with_tag(registry, repository, tag_or_digest.to_owned())
+        };
+        let accepted = [
+            oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+            oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+            oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
+            oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+        ];
+        self.client
+            .pull_manifest_raw(&reference, &self.auth, &accepted)
+            .await
+            .map(|(bytes, _)| bytes)
+            .map_err(RegistryError::from_oci)
+    }
+
+    /// `GET /v2/<repo>/blobs/<digest>` as a stream, with the length the
+    /// registry announced. Bytes that do not match the digest end the
+    /// stream with an [`std::io::ErrorKind::InvalidData`] error.
+    pub async fn blob_stream(
+        &self,
+        digest: &str,
+    ) -> Result<
+        (
+            Option<u64>,
+            futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
+        ),
+        RegistryError,
+    > {
+        use futures_util::StreamExt;
+        let sized = self
+            .client
+            .pull_blob_stream(&self.reference, digest)
+            .await
+            .map_err(RegistryError::from_oci)?;
+        let stream = sized
+            .stream
+            .map(|item| {
+                item.map_err(|error| {
+                    let mismatch = error
+                        .get_ref()
+                        .is_some_and(|inner| inner.is::<oci_client::errors::DigestError>());
+                    if mismatch {
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string())
+                    } else {
+                        error
+                    }
+                })
+            })
+            .boxed();
+        Ok((sized.content_length, stream))
     }
 }
 

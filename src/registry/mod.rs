@@ -5,6 +5,9 @@
 //! in chunks with per-blob progress, put the manifest under the tag, and
 //! record `uploaded_ref` in the artifact's record.
 //!
+//! [`pull`] is the other direction: a base image the engine lacks,
+//! fetched into the layer store and verified blob by blob.
+//!
 //! **A push that fails or is cancelled records nothing;** the record is
 //! written only after the registry accepted the manifest. **Credentials go
 //! only to the registry:** never into records, logs or messages. Reaches
@@ -14,6 +17,7 @@ pub mod client;
 pub mod credentials;
 pub mod destination;
 pub mod fixture;
+pub mod pull;
 pub mod record;
 pub mod source;
 

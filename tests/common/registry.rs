@@ -195,6 +195,52 @@ impl Registry {
             .count()
     }
 
+    /// The access log's request lines (`"GET /v2/… HTTP/1.1"` …), in order.
+    pub fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines()
+            .filter(|line| line.contains(" /v2/"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Where the registry keeps a blob's bytes (`sha256:<hex>` or `<hex>`).
+    pub fn blob_data(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.storage
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// Copies an image into the registry with skopeo (from Docker's
+    /// daemon, e.g. `docker-daemon:arca-test/busybox:latest`), as
+    /// `REPOSITORY:TAG`; returns `ADDRESS/REPOSITORY:TAG`.
+    pub fn put_image(&self, source: &str, name: &str) -> String {
+        self.put_image_with(source, name, &["--dest-tls-verify=false"])
+    }
+
+    /// [`Self::put_image`] with skopeo options of the caller's
+    /// (`--dest-creds`, `--dest-cert-dir`, …) instead of
+    /// `--dest-tls-verify=false`.
+    pub fn put_image_with(&self, source: &str, name: &str, options: &[&str]) -> String {
+        let reference = format!("{}/{name}", self.address);
+        let output = Command::new("skopeo")
+            .arg("copy")
+            .args(options)
+            .arg(source)
+            .arg(format!("docker://{reference}"))
+            .output()
+            .expect("skopeo runs");
+        assert!(
+            output.status.success(),
+            "skopeo copy {source} docker://{reference}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        reference
+    }
+
     /// Blob files stored, with their sizes.
     pub fn blob_sizes(&self) -> std::collections::BTreeMap<String, u64> {
         let root = self.storage.join("docker/registry/v2/blobs/sha256");

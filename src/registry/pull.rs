@@ -1,0 +1,579 @@
+//! Fetching a base image from its registry into the layer store, as ko
+//! does, for when the engine cannot provide it: the manifest (an index or
+//! manifest list resolved to the host's platform, else linux/amd64), the
+//! config and the layers, over the same [`client`](super::client) seam,
+//! credentials and TLS / loopback rules as a push.
+//!
+//! **Every blob is verified before it enters the store:** a layer's
+//! compressed bytes against the manifest's digest while it streams, its
+//! uncompressed bytes against the config's diff id; the config against
+//! the manifest; a manifest fetched by digest against that digest. A blob
+//! that does not match is never moved into the store (its temporary file
+//! is deleted, a warning logged). Layers are stored uncompressed, as an
+//! engine import stores them, so the record of a fetched base is the same
+//! as that of an exported one.
+//!
+//! [`FetchError::Unavailable`] means the registry could not be used at all
+//! (unreachable, TLS, login, a layer format Arca does not read): the
+//! caller may then ask the engine to pull. [`FetchError::Invalid`] means
+//! the registry sent wrong bytes: no fallback hides that.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::StreamExt;
+use sha2::{Digest as _, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::client::{RegistryClient, RegistryError};
+use super::credentials;
+use super::destination::{Destination, insecure_from_env};
+use crate::blobs::{BlobStore, Digest, Written};
+use crate::config::image_ref;
+use crate::image::BlobRef;
+
+/// The largest config Arca reads from a registry.
+const CONFIG_MAX: usize = 16 << 20;
+/// Bytes read per step while a layer streams into the store.
+const STEP: usize = 1 << 20;
+
+/// Why a base could not be fetched.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The registry could not be used (network, TLS, login, an
+    /// unsupported format): the engine's own pull may still succeed.
+    Unavailable(String),
+    /// The registry sent bytes that do not match their digest, or a
+    /// manifest that makes no sense: a clear error, nothing stored.
+    Invalid(String),
+    /// Writing into the store failed (disk full, unwritable directory).
+    Store(anyhow::Error),
+    Cancelled,
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Unavailable(text) | FetchError::Invalid(text) => formatter.write_str(text),
+            FetchError::Store(error) => write!(formatter, "{error:#}"),
+            FetchError::Cancelled => formatter.write_str("cancelled"),
+        }
+    }
+}
+
+/// How a layer is compressed in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+}
+
+/// A layer named by the manifest.
+#[derive(Debug, Clone)]
+pub struct RemoteLayer {
+    /// The digest of the bytes as the registry holds them.
+    pub digest: Digest,
+    pub size: u64,
+    pub compression: Compression,
+}
+
+/// A base image's manifest, read from its registry, and the connection to
+/// fetch its blobs.
+pub struct RemoteBase {
+    client: RegistryClient,
+    /// `registry/repository` (for messages).
+    pub name: String,
+    pub config: BlobRef,
+    pub layers: Vec<RemoteLayer>,
+}
+
+/// The registry, repository and tag (or digest) of `reference` when it
+/// names a registry explicitly (`127.0.0.1:5000/base:1`,
+/// `ghcr.io/me/base@sha256:…`); `None` for Docker Hub short names
+/// (`debian:12`), which are left to the engine (it may have mirrors).
+pub fn registry_of(reference: &str) -> Option<(Destination, String)> {
+    let parsed = image_ref::parse(reference).ok()?;
+    let registry = parsed.registry?;
+    let wanted = parsed
+        .digest
+        .clone()
+        .or_else(|| parsed.tag.clone())
+        .unwrap_or_else(|| "latest".to_owned());
+    Some((
+        Destination {
+            registry,
+            repository: parsed.repository,
+            tag: parsed.tag.unwrap_or_else(|| "latest".to_owned()),
+        },
+        wanted,
+    ))
+}
+
+/// Connects (credentials as for a push, pull rights only) and reads the
+/// manifest of `reference`, resolving an index to this platform.
+pub async fn open(reference: &str) -> Result<RemoteBase, FetchError> {
+    let (destination, wanted) = registry_of(reference)
+        .ok_or_else(|| FetchError::Unavailable(format!("`{reference}` names no registry")))?;
+    let registry = destination.registry.clone();
+    let credential = tokio::task::spawn_blocking(move || credentials::lookup(&registry))
+        .await
+        .map_err(|error| FetchError::Unavailable(error.to_string()))?
+        .map_err(FetchError::Unavailable)?;
+    let insecure = insecure_from_env(&destination.registry);
+    let registry = &destination.registry;
+    let unavailable = |error: RegistryError| {
+        FetchError::Unavailable(match error {
+            RegistryError::Unreachable(detail) => format!("cannot reach {registry}: {detail}"),
+            RegistryError::Tls(detail) => format!(
+                "a secure (TLS) connection to {registry} failed: {detail} (a private CA goes in /etc/docker/certs.d/{registry}/ca.crt; a plain-HTTP registry beyond loopback needs ARCA_INSECURE_REGISTRIES={registry})"
+            ),
+            RegistryError::Unauthorized(detail) => format!(
+                "{registry} refused {} ({detail}); log in with `docker login {registry}` or `podman login {registry}`",
+                match &credential {
+                    Some(credential) => format!("the login from {}", credential.source),
+                    None => "an anonymous pull (no credentials for it were found)".to_owned(),
+                }
+            ),
+            RegistryError::Refused(detail) => format!("{registry} refused the request: {detail}"),
+        })
+    };
+    let client = RegistryClient::connect_pull(&destination, credential.as_ref(), insecure)
+        .await
+        .map_err(unavailable)?;
+    let name = destination.name();
+    let mut bytes = client.manifest(&wanted).await.map_err(unavailable)?;
+    if wanted.contains(':') {
+        check_manifest(&name, &wanted, &bytes)?;
+    }
+    let mut manifest = parse_json(&name, &bytes)?;
+    if manifest.get("manifests").is_some() {
+        let chosen = choose_platform(&name, &manifest)?;
+        bytes = client.manifest(&chosen).await.map_err(unavailable)?;
+        check_manifest(&name, &chosen, &bytes)?;
+        manifest = parse_json(&name, &bytes)?;
+    }
+    let descriptor = |value: &serde_json::Value| -> Result<(Digest, u64), FetchError> {
+        let digest = value["digest"]
+            .as_str()
+            .and_then(|digest| Digest::parse(digest).ok());
+        let size = value["size"].as_u64();
+        match (digest, size) {
+            (Some(digest), Some(size)) => Ok((digest, size)),
+            _ => Err(FetchError::Invalid(format!(
+                "The manifest of {name} has a descriptor without a sha256 digest or size."
+            ))),
+        }
+    };
+    let (config_digest, config_size) = descriptor(&manifest["config"])?;
+    let mut layers = Vec::new();
+    for layer in manifest["layers"].as_array().into_iter().flatten() {
+        let (digest, size) = descriptor(layer)?;
+        let media_type = layer["mediaType"].as_str().unwrap_or_default();
+        let compression = match media_type {
+            "application/vnd.oci.image.layer.v1.tar"
+            | "application/vnd.docker.image.rootfs.diff.tar" => Compression::None,
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+            | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Compression::Gzip,
+            other => {
+                return Err(FetchError::Unavailable(format!(
+                    "{name} has a layer of type `{other}`, which Arca does not read (gzip or plain tar only)"
+                )));
+            }
+        };
+        layers.push(RemoteLayer {
+            digest,
+            size,
+            compression,
+        });
+    }
+    Ok(RemoteBase {
+        client,
+        name,
+        config: BlobRef {
+            digest: config_digest,
+            size: config_size,
+        },
+        layers,
+    })
+}
+
+fn check_manifest(name: &str, digest: &str, bytes: &[u8]) -> Result<(), FetchError> {
+    let actual = Digest::of(bytes);
+    if actual.to_string() != digest {
+        return Err(FetchError::Invalid(format!(
+            "The registry sent a manifest of {name} whose digest is {actual}, not the requested {digest}; nothing was stored."
+        )));
+    }
+    Ok(())
+}
+
+fn parse_json(name: &str, bytes: &[u8]) -> Result<serde_json::Value, FetchError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        FetchError::Invalid(format!("The manifest of {name} is not JSON: {error}"))
+    })
+}
+
+/// The platform names of this machine, as image indexes spell them.
+fn host_platform() -> (&'static str, &'static str) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    ("linux", arch)
+}
+
+/// The digest of the index entry for this machine's platform, else
+/// linux/amd64.
+fn choose_platform(name: &str, index: &serde_json::Value) -> Result<String, FetchError> {
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    let find = |os: &str, arch: &str| {
+        entries.iter().find_map(|entry| {
+            let platform = &entry["platform"];
+            (platform["os"] == os && platform["architecture"] == arch)
+                .then(|| entry["digest"].as_str().map(str::to_owned))
+                .flatten()
+        })
+    };
+    let (os, arch) = host_platform();
+    find(os, arch)
+        .or_else(|| find("linux", "amd64"))
+        .ok_or_else(|| {
+            FetchError::Unavailable(format!(
+                "{name} is an index without an image for {os}/{arch} or linux/amd64"
+            ))
+        })
+}
+
+impl RemoteBase {
+    /// Fetches the config, checks it against the manifest and stores it;
+    /// returns it and its bytes.
+    pub async fn fetch_config(&self, blobs: &BlobStore) -> Result<(Written, Vec<u8>), FetchError> {
+        let digest = self.config.digest.to_string();
+        let (_, mut stream) = self
+            .client
+            .blob_stream(&digest)
+            .await
+            .map_err(|error| self.unavailable("the config", error))?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| self.read_error("the config", &error))?;
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > CONFIG_MAX {
+                return Err(FetchError::Invalid(format!(
+                    "The config of {} is larger than {CONFIG_MAX} bytes; nothing was stored.",
+                    self.name
+                )));
+            }
+        }
+        if Digest::of(&bytes) != self.config.digest {
+            tracing::warn!(
+                "discarding the config of {}: its bytes do not match {}",
+                self.name,
+                self.config.digest
+            );
+            return Err(self.mismatch("the config", &self.config.digest));
+        }
+        let blobs = blobs.clone();
+        let stored = bytes.clone();
+        let written = tokio::task::spawn_blocking(move || blobs.put_bytes(&stored))
+            .await
+            .map_err(|error| FetchError::Store(anyhow::anyhow!("A store task failed: {error}")))?
+            .map_err(FetchError::Store)?;
+        Ok((written, bytes))
+    }
+
+    /// Streams one layer into the store, uncompressed, checking the
+    /// compressed bytes against the manifest and the uncompressed ones
+    /// against `diff_id`; `received` counts the bytes read from the
+    /// registry so far.
+    pub async fn fetch_layer(
+        &self,
+        blobs: &BlobStore,
+        layer: &RemoteLayer,
+        diff_id: &Digest,
+        received: Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<Written, FetchError> {
+        let what = format!("layer {}", layer.digest);
+        let (_, stream) = self
+            .client
+            .blob_stream(&layer.digest.to_string())
+            .await
+            .map_err(|error| self.unavailable(&what, error))?;
+        // A cancellation ends the stream early; the copy then stops.
+        let stream = stream.take_until(Box::pin(cancel.clone().cancelled_owned()));
+        let reader = tokio_util::io::StreamReader::new(stream);
+        let blobs = blobs.clone();
+        let layer_copy = layer.clone();
+        let expected = diff_id.clone();
+        let copied = tokio::task::spawn_blocking(move || {
+            let source = tokio_util::io::SyncIoBridge::new(reader);
+            copy_layer(&blobs, source, &layer_copy, &expected, &received)
+        })
+        .await
+        .map_err(|error| FetchError::Store(anyhow::anyhow!("A store task failed: {error}")))?;
+        if cancel.is_cancelled() {
+            return Err(FetchError::Cancelled);
+        }
+        match copied {
+            Ok(written) => Ok(written),
+            Err(Copy::Source(error)) => Err(self.read_error(&what, &error)),
+            Err(Copy::Decode(error)) => Err(FetchError::Invalid(format!(
+                "{what} of {} is not a valid gzip stream ({error}); nothing was stored.",
+                self.name
+            ))),
+            Err(Copy::Compressed) => Err(self.mismatch(&what, &layer.digest)),
+            Err(Copy::DiffId(actual)) => Err(FetchError::Invalid(format!(
+                "{what} of {} unpacks to {actual}, but the image config names {diff_id}; it was discarded and nothing was stored. The image in the registry is broken: push it again.",
+                self.name
+            ))),
+            Err(Copy::Store(error)) => Err(FetchError::Store(error)),
+        }
+    }
+
+    fn unavailable(&self, what: &str, error: RegistryError) -> FetchError {
+        let detail = match error {
+            RegistryError::Unreachable(detail)
+            | RegistryError::Tls(detail)
+            | RegistryError::Unauthorized(detail)
+            | RegistryError::Refused(detail) => detail,
+        };
+        FetchError::Unavailable(format!("fetching {what} of {} failed: {detail}", self.name))
+    }
+
+    fn read_error(&self, what: &str, error: &io::Error) -> FetchError {
+        if error.kind() == io::ErrorKind::InvalidData {
+            tracing::warn!("discarding {what} of {}: {error}", self.name);
+            FetchError::Invalid(format!(
+                "The registry sent {what} of {} whose bytes do not match its digest ({error}); it was discarded and nothing was stored. The registry's copy is corrupt: push the image again.",
+                self.name
+            ))
+        } else {
+            FetchError::Unavailable(format!(
+                "the connection broke while fetching {what} of {}: {error}",
+                self.name
+            ))
+        }
+    }
+
+    fn mismatch(&self, what: &str, digest: &Digest) -> FetchError {
+        tracing::warn!(
+            "discarding {what} of {}: bytes do not match {digest}",
+            self.name
+        );
+        FetchError::Invalid(format!(
+            "The registry sent {what} of {} whose bytes do not match its digest {digest}; it was discarded and nothing was stored. The registry's copy is corrupt: push the image again.",
+            self.name
+        ))
+    }
+}
+
+/// How copying a layer failed.
+enum Copy {
+    /// Reading from the registry failed.
+    Source(io::Error),
+    /// The bytes are not gzip.
+    Decode(io::Error),
+    /// The compressed bytes do not match the manifest's digest.
+    Compressed,
+    /// The uncompressed bytes do not match the config's diff id.
+    DiffId(Digest),
+    /// Writing into the store failed.
+    Store(anyhow::Error),
+}
+
+/// A reader that hashes and counts what passes, and remembers whether an
+/// error came from below it (the registry) rather than from a decoder.
+struct Counted<R> {
+    inner: R,
+    hasher: Sha256,
+    received: Arc<AtomicU64>,
+    failed: Option<io::ErrorKind>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(count) => {
+                self.hasher.update(&buf[..count]);
+                self.received.fetch_add(count as u64, Ordering::Relaxed);
+                Ok(count)
+            }
+            Err(error) => {
+                self.failed = Some(error.kind());
+                Err(error)
+            }
+        }
+    }
+}
+
+fn copy_layer(
+    blobs: &BlobStore,
+    source: impl Read,
+    layer: &RemoteLayer,
+    diff_id: &Digest,
+    received: &Arc<AtomicU64>,
+) -> Result<Written, Copy> {
+    let mut counted = Counted {
+        inner: io::BufReader::with_capacity(STEP, source),
+        hasher: Sha256::new(),
+        received: received.clone(),
+        failed: None,
+    };
+    let mut writer = blobs.writer().map_err(Copy::Store)?;
+    let mut buffer = vec![0u8; STEP];
+    {
+        let mut reader: Box<dyn Read + '_> = match layer.compression {
+            Compression::None => Box::new(&mut counted),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut counted)),
+        };
+        loop {
+            let count = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(count) => count,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    drop(reader);
+                    if counted.failed.is_some() {
+                        return Err(Copy::Source(error));
+                    }
+                    // Undecodable: most likely the bytes are not the ones
+                    // the digest names, which is the clearer thing to say.
+                    io::copy(&mut counted, &mut io::sink()).map_err(Copy::Source)?;
+                    let compressed = format!("sha256:{:x}", counted.hasher.finalize());
+                    return Err(if compressed != layer.digest.to_string() {
+                        Copy::Compressed
+                    } else {
+                        Copy::Decode(error)
+                    });
+                }
+            };
+            io::Write::write_all(&mut writer, &buffer[..count])
+                .map_err(|error| Copy::Store(writer.explain(error)))?;
+        }
+    }
+    // Whatever follows the compressed stream counts for its digest too.
+    io::copy(&mut counted, &mut io::sink()).map_err(Copy::Source)?;
+    let compressed =
+        Digest::parse(&format!("sha256:{:x}", counted.hasher.finalize())).map_err(Copy::Store)?;
+    if compressed != layer.digest {
+        // Dropping the writer deletes its temporary file.
+        return Err(Copy::Compressed);
+    }
+    let uncompressed = writer.digest();
+    if uncompressed != *diff_id {
+        tracing::warn!(
+            "discarding layer {}: it unpacks to {uncompressed}, the config names {diff_id}",
+            layer.digest
+        );
+        return Err(Copy::DiffId(uncompressed));
+    }
+    writer.commit().map_err(Copy::Store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_references_naming_a_registry_are_fetched() {
+        let (destination, wanted) = registry_of("127.0.0.1:5000/base:1").unwrap();
+        assert_eq!(destination.registry, "127.0.0.1:5000");
+        assert_eq!(destination.repository, "base");
+        assert_eq!(wanted, "1");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let (_, wanted) = registry_of(&format!("ghcr.io/me/base@{digest}")).unwrap();
+        assert_eq!(wanted, digest);
+        let (_, wanted) = registry_of("localhost:5000/base").unwrap();
+        assert_eq!(wanted, "latest");
+        assert!(registry_of("debian:bookworm-slim").is_none());
+        assert!(registry_of("nvidia/cuda:12.8.1-runtime-ubuntu24.04").is_none());
+    }
+
+    #[test]
+    fn an_index_resolves_to_this_platform_or_amd64() {
+        let (os, arch) = host_platform();
+        let index = serde_json::json!({"manifests": [
+            {"digest": "sha256:other", "platform": {"os": "linux", "architecture": "s390x"}},
+            {"digest": "sha256:host", "platform": {"os": os, "architecture": arch}},
+            {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+        ]});
+        assert_eq!(choose_platform("x", &index).unwrap(), "sha256:host");
+        let only_amd = serde_json::json!({"manifests": [
+            {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+        ]});
+        assert_eq!(choose_platform("x", &only_amd).unwrap(), "sha256:amd");
+        let none = serde_json::json!({"manifests": [
+            {"digest": "sha256:w", "platform": {"os": "windows", "architecture": "amd64"}},
+        ]});
+        assert!(matches!(
+            choose_platform("x", &none),
+            Err(FetchError::Unavailable(_))
+        ));
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_layer_is_stored_uncompressed_only_when_both_digests_match() {
+        let root = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::at(root.path());
+        let tar = vec![5u8; 3 * STEP + 17];
+        let compressed = gzip(&tar);
+        let layer = RemoteLayer {
+            digest: Digest::of(&compressed),
+            size: compressed.len() as u64,
+            compression: Compression::Gzip,
+        };
+        let received = Arc::new(AtomicU64::new(0));
+        let written = copy_layer(
+            &blobs,
+            compressed.as_slice(),
+            &layer,
+            &Digest::of(&tar),
+            &received,
+        )
+        .unwrap_or_else(|_| panic!("copy"));
+        assert_eq!(written.digest, Digest::of(&tar));
+        assert_eq!(received.load(Ordering::Relaxed), compressed.len() as u64);
+        assert!(blobs.has(&Digest::of(&tar)));
+
+        // One flipped byte: refused, nothing stored, no temporary file.
+        let other = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::at(other.path());
+        let mut corrupt = compressed.clone();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        let result = copy_layer(
+            &blobs,
+            corrupt.as_slice(),
+            &layer,
+            &Digest::of(&tar),
+            &received,
+        );
+        assert!(matches!(result, Err(Copy::Compressed)));
+        // A right compressed digest but the wrong diff id.
+        let result = copy_layer(
+            &blobs,
+            compressed.as_slice(),
+            &layer,
+            &Digest::of(b"other"),
+            &received,
+        );
+        assert!(matches!(result, Err(Copy::DiffId(_))));
+        assert!(blobs.list().unwrap().is_empty());
+        let tmp: Vec<_> = std::fs::read_dir(other.path().join("tmp"))
+            .unwrap()
+            .collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
+    }
+}
