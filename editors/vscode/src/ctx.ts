@@ -159,31 +159,16 @@ export class Ctx implements vscode.Disposable {
 
   /** `arca.package` on the active crate, with the result or the server's error shown. */
   async buildImage(): Promise<void> {
-    const target = await this.targetCrate();
-    if (!target) {
-      return;
-    }
-    const [session, crate] = target;
-    if (this.refuseBroken(crate)) {
-      return;
-    }
-    try {
+    await this.onActiveCrate({ refuseBroken: true }, async (session, crate) => {
       const result = await session.packageImage(crate.crate);
       this.output.info(describePackage(result));
       void vscode.window.showInformationMessage(`Arca: ${forNotification(describePackage(result))}`);
-    } catch (error) {
-      this.showError(crate, error);
-    }
+    });
   }
 
   /** `arca.push` on the active crate; asks for a destination when the crate has no `push_to`. */
   async pushImage(): Promise<void> {
-    const target = await this.targetCrate();
-    if (!target) {
-      return;
-    }
-    const [session, crate] = target;
-    try {
+    await this.onActiveCrate({ refuseBroken: false }, async (session, crate) => {
       let result;
       try {
         result = await session.pushImage(crate.crate);
@@ -201,57 +186,42 @@ export class Ctx implements vscode.Disposable {
         result = await session.pushImage(crate.crate, to);
       }
       void vscode.window.showInformationMessage(`Arca: pushed ${result.tag} (${result.bytesSent} bytes sent): ${result.ref}`);
-    } catch (error) {
-      this.showError(crate, error);
-    }
+    });
   }
 
   /** `arca.run` on the active crate, its output in a terminal. */
   async runImage(): Promise<void> {
-    const target = await this.targetCrate();
-    if (!target) {
-      return;
-    }
-    const [session, crate] = target;
-    if (this.refuseBroken(crate)) {
-      return;
-    }
-    if (crate.running) {
+    await this.onActiveCrate({ refuseBroken: true }, async (session, crate) => {
+      if (crate.running) {
+        this.terminals.open(crate.crate, crate.name);
+        void vscode.window.showInformationMessage(
+          `Arca: ${crate.name} is already running. Stop it with Arca: Stop before running it again.`,
+        );
+        return;
+      }
       this.terminals.open(crate.crate, crate.name);
-      void vscode.window.showInformationMessage(
-        `Arca: ${crate.name} is already running. Stop it with Arca: Stop before running it again.`,
-      );
-      return;
-    }
-    this.terminals.open(crate.crate, crate.name);
-    this.terminals.note(crate.crate, crate.state === "fresh" ? `Starting ${crate.name}…` : `Building ${crate.name}, then running it…`);
-    try {
-      const result = await session.run(crate.crate);
-      this.output.info(`Running ${result.image} in container ${result.container}`);
-      this.terminals.note(crate.crate, `Running ${result.image} (container ${result.container.slice(0, 12)}). Ctrl-C stops it.`);
-    } catch (error) {
-      this.terminals.note(crate.crate, forNotification(errorMessage(error)));
-      this.showError(crate, error);
-    }
+      this.terminals.note(crate.crate, crate.state === "fresh" ? `Starting ${crate.name}…` : `Building ${crate.name}, then running it…`);
+      try {
+        const result = await session.run(crate.crate);
+        this.output.info(`Running ${result.image} in container ${result.container}`);
+        this.terminals.note(crate.crate, `Running ${result.image} (container ${result.container.slice(0, 12)}). Ctrl-C stops it.`);
+      } catch (error) {
+        this.terminals.note(crate.crate, forNotification(errorMessage(error)));
+        throw error;
+      }
+    });
   }
 
   /** Opens the crate's last build log (kept by the server after the build ended). */
   async showBuildLog(): Promise<void> {
-    const target = await this.targetCrate();
-    if (!target) {
-      return;
-    }
-    const [session, crate] = target;
-    try {
+    await this.onActiveCrate({ refuseBroken: false }, async (session, crate) => {
       const { path } = await session.buildLog(crate.crate);
       if (!path) {
         void vscode.window.showInformationMessage(`Arca: ${crate.name} has no build log yet. Build Image writes one.`);
         return;
       }
       await vscode.window.showTextDocument(vscode.Uri.file(path), { preview: true });
-    } catch (error) {
-      this.showError(crate, error);
-    }
+    });
   }
 
   /** `arca.stop`: stops the running container of the active (or only running) crate. */
@@ -297,17 +267,31 @@ export class Ctx implements vscode.Disposable {
 
   /** `arca.build` on the active crate. */
   async buildBinary(): Promise<void> {
+    await this.onActiveCrate({ refuseBroken: true }, async (session, crate) => {
+      const result = await session.buildBinary(crate.crate);
+      void vscode.window.showInformationMessage(`Arca: built ${result.binary}`);
+    });
+  }
+
+  /**
+   * Runs a command's `action` on the active crate: nothing when no crate is
+   * chosen, refused at once (when asked) for a crate whose Cargo.toml cannot
+   * be read, and any error shown with the crate.
+   */
+  private async onActiveCrate(
+    options: { refuseBroken: boolean },
+    action: (session: ArcaSession, crate: CrateStatus) => Promise<void>,
+  ): Promise<void> {
     const target = await this.targetCrate();
     if (!target) {
       return;
     }
     const [session, crate] = target;
-    if (this.refuseBroken(crate)) {
+    if (options.refuseBroken && this.refuseBroken(crate)) {
       return;
     }
     try {
-      const result = await session.buildBinary(crate.crate);
-      void vscode.window.showInformationMessage(`Arca: built ${result.binary}`);
+      await action(session, crate);
     } catch (error) {
       this.showError(crate, error);
     }
