@@ -27,7 +27,7 @@ use std::sync::Mutex;
 
 use arca::blobs::BlobStore;
 use arca::build::{self, BuildError, BuildEvent, ProgressTask};
-use docker::{DockerTest, Engine, RUNTIME_BASE, artifact_id, text};
+use docker::{DockerTest, Engine, RUNTIME_BASE, artifact_id, files_under, text};
 use registry::{Registry, tools_present};
 use tokio_util::sync::CancellationToken;
 
@@ -84,28 +84,6 @@ fn edit_main(test: &DockerTest) {
     let source = std::fs::read_to_string(&main_rs).expect("main.rs");
     assert!(source.contains("Hello from"));
     std::fs::write(&main_rs, source.replace("Hello from", "Hi from")).expect("edit");
-}
-
-/// Files under `dir` (recursively), as paths relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, found);
-            } else {
-                found.push(
-                    path.strip_prefix(root)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(dir, dir, &mut found);
-    found
 }
 
 /// Blob GETs in the registry's access log, and whether every request came

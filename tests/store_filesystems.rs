@@ -18,7 +18,7 @@ mod registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use docker::{DockerTest, RUNTIME_BASE, text};
+use docker::{DockerTest, RUNTIME_BASE, files_under, text};
 
 /// A tmpfs mounted for one test; unmounted when dropped (a panic too).
 struct Mount {
@@ -147,28 +147,6 @@ fn build(test: &DockerTest, home: &Path, base: &str) -> Output {
         ])
         .output()
         .expect("run arca")
-}
-
-/// Regular files below `dir`, relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, found);
-            } else {
-                found.push(
-                    path.strip_prefix(root)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(dir, dir, &mut found);
-    found
 }
 
 /// No record, no blob, no temporary file, no base record, no container.
