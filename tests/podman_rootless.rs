@@ -9,6 +9,9 @@
 //! host toolchain); skipped with a note without them, failed when
 //! `ARCA_REQUIRE_DOCKER=1`.
 
+#[path = "common/watchdog.rs"]
+mod watchdog;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -142,6 +145,7 @@ impl Drop for Cleanup {
 
 #[test]
 fn a_rootless_podman_build_runs_as_the_user_and_leaves_only_files_the_user_owns() {
+    let _watchdog = watchdog::Watchdog::arm();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return unavailable("the test must run as root to act as the rootless user");

@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+// Also loaded by the other shared module: each test file may use either or both.
+#[allow(clippy::duplicate_mod)]
 #[path = "watchdog.rs"]
 pub mod watchdog;
 

@@ -6,6 +6,11 @@
 //! when `ARCA_REQUIRE_DOCKER=1`.
 #![allow(dead_code)]
 
+// Also loaded by the other shared module: each test file may use either or both.
+#[allow(clippy::duplicate_mod)]
+#[path = "watchdog.rs"]
+mod watchdog;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -121,6 +126,8 @@ pub struct Registry {
     pub storage: PathBuf,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
+    /// Ends the test binary with a report if the test using the registry hangs.
+    _watchdog: watchdog::Watchdog,
 }
 
 impl Registry {
@@ -180,6 +187,7 @@ impl Registry {
             storage,
             log,
             _dir: dir,
+            _watchdog: watchdog::Watchdog::arm(),
         }
     }
 

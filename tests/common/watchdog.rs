@@ -7,6 +7,8 @@
 //! last log lines, kills the test process's children and exits the test
 //! binary with a failure.
 
+#![allow(dead_code)]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
