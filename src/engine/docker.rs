@@ -41,6 +41,9 @@ use super::{
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long one endpoint gets to answer while connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a running exec is asked whether it ended (a guard against an
+/// output stream that outlives its command).
+const EXEC_POLL: Duration = Duration::from_secs(1);
 
 /// A connection to an engine that speaks the Docker Engine API: Docker
 /// itself, or podman's compatible service.
@@ -232,6 +235,19 @@ impl DockerEngine {
         let docker = Docker::connect_with_unix(endpoint, REQUEST_TIMEOUT.as_secs(), &version)
             .map_err(|error| describe_connect_error(&error))?;
         Ok(Self::identified(endpoint, docker, EngineKind::Podman, None))
+    }
+
+    /// Resolves once the engine reports the exec no longer running
+    /// (polled each second); never, while it runs or cannot be inspected.
+    async fn exec_exited(&self, exec: &str) {
+        loop {
+            tokio::time::sleep(EXEC_POLL).await;
+            if let Ok(inspected) = self.docker.inspect_exec(exec).await
+                && inspected.running == Some(false)
+            {
+                return;
+            }
+        }
     }
 
     /// The engine's own command line, for hints (`docker`, `podman`).
@@ -853,7 +869,26 @@ impl ContainerEngine for DockerEngine {
             output: mut stream, ..
         } = started
         {
-            forward_output(&mut stream, output, "the command's output").await?;
+            let forwarding = forward_output(&mut stream, output, "the command's output");
+            let exited = self.exec_exited(&created.id);
+            tokio::pin!(forwarding, exited);
+            tokio::select! {
+                forwarded = &mut forwarding => forwarded?,
+                () = &mut exited => {
+                    // The command ended: the rest of its output is given
+                    // the same grace as a container's (see
+                    // `super::LOG_DRAIN_AFTER_EXIT`), then the stream is
+                    // dropped rather than waited on forever.
+                    match tokio::time::timeout(super::LOG_DRAIN_AFTER_EXIT, forwarding).await {
+                        Ok(forwarded) => forwarded?,
+                        Err(_) => tracing::warn!(
+                            exec = created.id.as_str(),
+                            "the engine's output stream went on {} s after the command ended; stopped reading it",
+                            super::LOG_DRAIN_AFTER_EXIT.as_secs()
+                        ),
+                    }
+                }
+            }
         }
         let inspected = self
             .docker
