@@ -157,6 +157,13 @@ fn a_base_only_in_a_registry_is_fetched_by_arca(engine: Engine) {
     let record = bases.find_by_reference(&base).expect("base record");
     assert_eq!(record.layers.len(), layer_count);
     assert!(record.complete(&blobs).expect("complete"));
+    // The fixture base carries a CA bundle: found in its stored layers,
+    // without the engine holding the base.
+    assert_eq!(
+        record.ca_bundle,
+        Some(arca::image::base::CaBundle::InBase),
+        "{record:?}"
+    );
     let image = arca::image::layout::read(&artifact.dir.join("image"))
         .expect("layout")
         .0;

@@ -788,8 +788,26 @@ async fn ensure_ca_bundle(
         return Ok(base);
     }
     if !base.in_engine {
-        // Cannot look inside a base the engine does not hold; images get
-        // no bundle until a build with the base in the engine settles it.
+        // A base the engine does not hold (fetched from a registry) is read
+        // from its stored layers. A bundle found there settles it; a
+        // missing one can only be installed in a container of the base, so
+        // it waits for a build with the base in the engine.
+        let (blobs, layers) = (env.blobs().clone(), base.record.layers.clone());
+        let found = blocking(cancel, move || {
+            image::lookup::has_path(&blobs, &layers, CA_BUNDLE)
+        })
+        .await?;
+        if found {
+            base.record.ca_bundle = Some(CaBundle::InBase);
+            env.bases().save(&base.record)?;
+        } else {
+            events(BuildEvent::Notice {
+                message: format!(
+                    "warning: the base `{}` has no CA bundle ({CA_BUNDLE}) and the engine does not hold it to install one; TLS clients in this image will lack one until a build with the base in the engine adds it.",
+                    prepared.settings.base_image
+                ),
+            });
+        }
         return Ok(base);
     }
     let image = base.record.image_id.to_string();

@@ -3,6 +3,7 @@
 //! runtime config derived from the base's ([`config`]), bases imported
 //! once per image id ([`base`]), the per-artifact OCI image layout
 //! ([`layout`]), the docker-archive writer, thin or full ([`archive`]),
+//! a path looked up through stored layers ([`lookup`]),
 //! and garbage collection of unreferenced blobs ([`gc`]).
 //!
 //! Pure over the store: no engine, no registry. Layers are kept
@@ -16,6 +17,7 @@ pub mod export;
 pub mod gc;
 pub mod layer;
 pub mod layout;
+pub mod lookup;
 
 use serde::{Deserialize, Serialize};
 
