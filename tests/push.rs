@@ -828,4 +828,73 @@ fn token_registry_pushes_with_a_bearer_token_from_the_token_service() {
     assert_eq!(again["existing"], 3, "{again}");
     assert_eq!(again["bytesSent"], 0, "{again}");
     assert_eq!(registry.upload_requests(), uploads);
+
+    // Another repository with the same base layer: a token is scoped to one
+    // repository, so the registry refuses the cross-repository mount (it
+    // needs pull rights on the source too); the push uploads instead.
+    let other = format!("{}/tok/other", registry.address);
+    let second_layers = vec![base, fixture::layer_tar(&[("app", &main_source("other"))])];
+    fixture::write_artifact(
+        &store,
+        "tok00002",
+        &user.crate_dir(),
+        &second_layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let second = succeeded(&user.push("tok00002", &other));
+    assert_eq!(second["mounted"], 0, "{second}");
+    let inspected = skopeo_inspect(
+        &format!("{other}:demo-tok00002"),
+        &[
+            "--tls-verify=false",
+            "--creds",
+            &format!("alice:{password}"),
+        ],
+    );
+    assert_eq!(
+        Some(inspected["Digest"].as_str().unwrap()),
+        second["ref"].as_str().unwrap().split('@').nth(1)
+    );
+}
+
+#[test]
+fn a_token_without_push_rights_and_mounts_under_token_auth_are_clear() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let tokens = TokenService::start_allowing("reader", "read-only-pat", &["pull"]);
+    let registry = Registry::start_token(&tokens);
+    let user = User::new();
+    let store = user.store();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("read-only"))])];
+    let artifact =
+        fixture::write_artifact(&store, "tok00003", &user.crate_dir(), &layers, Form::Layout)
+            .unwrap();
+    let docker_dir = user.home.path().join(".docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    std::fs::write(
+        docker_dir.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            registry.address,
+            encode("reader:read-only-pat")
+        ),
+    )
+    .unwrap();
+    let destination = format!("{}/tok/readonly", registry.address);
+    let refused = failed(&user.push("tok00003", &destination));
+    assert!(
+        refused.contains(&registry.address)
+            && refused.contains("accepted the login of `reader`")
+            && refused.contains("no write (push) rights")
+            && refused.contains("tok/readonly")
+            && refused.contains("UNAUTHORIZED"),
+        "{refused}"
+    );
+    assert!(!refused.contains("read-only-pat"), "{refused}");
+    assert!(reread(&artifact, &store).metadata.uploaded_ref.is_none());
+    assert!(registry.blob_sizes().is_empty());
 }

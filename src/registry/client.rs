@@ -46,11 +46,19 @@ impl RegistryError {
             OciDistributionError::ServerError { code, url, message }
                 if code == 401 || code == 403 =>
             {
-                RegistryError::Unauthorized(format!("HTTP {code} from {url}: {}", message.trim()))
+                RegistryError::Unauthorized(format!(
+                    "HTTP {code} from {}: {}",
+                    strip_query(&url),
+                    envelope_text(&message)
+                ))
             }
             OciDistributionError::RequestError(error) => classify_request(&error),
             OciDistributionError::ServerError { code, url, message } => {
-                RegistryError::Refused(format!("HTTP {code} from {url}: {}", message.trim()))
+                RegistryError::Refused(format!(
+                    "HTTP {code} from {}: {}",
+                    strip_query(&url),
+                    envelope_text(&message)
+                ))
             }
             OciDistributionError::RegistryError { envelope, url } => {
                 RegistryError::Refused(format!(
@@ -101,6 +109,42 @@ fn classify_request(error: &reqwest::Error) -> RegistryError {
     } else {
         RegistryError::Unreachable(text)
     }
+}
+
+/// A registry's error body (`{"errors":[{"code":…,"message":…}]}`, the
+/// distribution spec's envelope) as `CODE: message; …`; other bodies trimmed.
+fn envelope_text(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_str::<Envelope>(body) {
+        Ok(envelope) if !envelope.errors.is_empty() => envelope
+            .errors
+            .iter()
+            .map(
+                |entry| match (entry.code.is_empty(), entry.message.is_empty()) {
+                    (false, false) => format!("{}: {}", entry.code, entry.message),
+                    (true, _) => entry.message.clone(),
+                    (false, true) => entry.code.clone(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => body.trim().to_owned(),
+    }
+}
+
+/// A URL without its query (upload URLs carry session state).
+fn strip_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(base, _)| base)
 }
 
 /// `text` without `(http…)` URL parts.

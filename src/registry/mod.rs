@@ -235,7 +235,7 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
         client
             .upload(blob, on_sent)
             .await
-            .map_err(|error| explain(&destination, credential.as_ref(), error, during))?;
+            .map_err(|error| explain_write(&destination, credential.as_ref(), error, during))?;
         outcome.bytes_sent += sent.load(Ordering::Relaxed);
         outcome.uploaded += 1;
         report(BlobAction::Uploaded);
@@ -247,7 +247,7 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
         .put_manifest(&image.manifest, &image.manifest_media_type)
         .await
         .map_err(|error| {
-            explain(
+            explain_write(
                 &destination,
                 credential.as_ref(),
                 error,
@@ -289,6 +289,33 @@ pub fn mount_candidates(store: &Store, destination: &Destination) -> Vec<String>
         }
     }
     repositories
+}
+
+/// [`explain`] for a write (an upload or the manifest): a login that
+/// already passed the connection's checks (its token or basic credentials
+/// read the repository) but is refused here lacks push rights, which the
+/// user fixes differently from a wrong password.
+fn explain_write(
+    destination: &Destination,
+    credential: Option<&Credential>,
+    error: RegistryError,
+    during: Option<&str>,
+) -> PushError {
+    match (error, credential) {
+        (RegistryError::Unauthorized(detail), Some(credential)) => {
+            let registry = &destination.registry;
+            PushError::Failed(format!(
+                "{registry} accepted the login{} from {} but refused to let it push to {} ({detail}): the account or access token has no write (push) rights there. Log in with one that may push (`docker login {registry}`), or push to a repository it may write. Nothing was recorded as pushed.",
+                credential
+                    .username()
+                    .map(|user| format!(" of `{user}`"))
+                    .unwrap_or_default(),
+                credential.source,
+                destination.repository
+            ))
+        }
+        (error, _) => explain(destination, credential, error, during),
+    }
 }
 
 /// One message per failure: what went wrong and what to do.

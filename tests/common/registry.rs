@@ -373,6 +373,13 @@ pub struct TokenService {
 
 impl TokenService {
     pub fn start(user: &str, password: &str) -> Self {
+        Self::start_allowing(user, password, &["pull", "push"])
+    }
+
+    /// A service whose user may only do `allowed` (e.g. `["pull"]`, a
+    /// read-only access token): like Docker Hub, it still answers 200 with a
+    /// token that grants the requested actions it allows, and no others.
+    pub fn start_allowing(user: &str, password: &str, allowed: &[&'static str]) -> Self {
         use base64::Engine;
         let dir = tempfile::tempdir().unwrap();
         openssl(
@@ -424,6 +431,7 @@ impl TokenService {
             lifetime: service.lifetime,
             user: user.to_owned(),
             password: password.to_owned(),
+            allowed: allowed.to_vec(),
         };
         service.thread = Some(std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -469,6 +477,7 @@ struct Signer {
     lifetime: u64,
     user: String,
     password: String,
+    allowed: Vec<&'static str>,
 }
 
 impl Signer {
@@ -568,7 +577,10 @@ impl Signer {
                 Some(serde_json::json!({
                     "type": "repository",
                     "name": name,
-                    "actions": actions.split(',').collect::<Vec<_>>(),
+                    "actions": actions
+                        .split(',')
+                        .filter(|action| self.allowed.contains(action))
+                        .collect::<Vec<_>>(),
                 }))
             })
             .collect();
