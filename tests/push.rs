@@ -898,3 +898,95 @@ fn a_token_without_push_rights_and_mounts_under_token_auth_are_clear() {
     assert!(reread(&artifact, &store).metadata.uploaded_ref.is_none());
     assert!(registry.blob_sizes().is_empty());
 }
+
+#[test]
+fn identity_tokens_are_exchanged_at_the_token_service() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let tokens = TokenService::start("alice", "not-used-here");
+    let registry = Registry::start_token(&tokens);
+    let destination = format!("{}/tok/idt", registry.address);
+    let user = User::new();
+    let store = user.store();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("identity"))])];
+    let artifact =
+        fixture::write_artifact(&store, "idt00001", &user.crate_dir(), &layers, Form::Layout)
+            .unwrap();
+    let docker_dir = user.home.path().join(".docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    // What Docker Desktop writes: an empty password and the refresh token.
+    let docker_config = |identity: &str| {
+        std::fs::write(
+            docker_dir.join("config.json"),
+            format!(
+                r#"{{"auths": {{"{}": {{"auth": "{}", "identitytoken": "{identity}"}}}}}}"#,
+                registry.address,
+                encode("alice:")
+            ),
+        )
+        .unwrap();
+    };
+
+    // An expired or revoked identity token: the token service says no.
+    docker_config("idt-revoked");
+    let revoked = failed(&user.push("idt00001", &destination));
+    assert!(
+        revoked.contains(&registry.address)
+            && revoked.contains("refused the identity token")
+            && revoked.contains("docker login")
+            && revoked.contains(&tokens.realm),
+        "{revoked}"
+    );
+    assert!(!revoked.contains("idt-revoked"), "{revoked}");
+    assert!(reread(&artifact, &store).metadata.uploaded_ref.is_none());
+    assert!(registry.blob_sizes().is_empty());
+
+    // The live one is exchanged (OAuth2 refresh-token grant) for an access
+    // token, with which the push goes through.
+    docker_config(&tokens.identity);
+    let output = user
+        .command()
+        .env("RUST_LOG", "trace")
+        .args(["push", "idt00001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    let pushed = succeeded(&output);
+    let grants: Vec<_> = tokens
+        .requests()
+        .into_iter()
+        .filter(|r| r.granted)
+        .collect();
+    assert!(!grants.is_empty());
+    let exchange = grants
+        .iter()
+        .find(|r| r.method == "POST")
+        .expect("a refresh-token grant");
+    assert_eq!(exchange.param("grant_type"), ["refresh_token"]);
+    assert_eq!(exchange.param("client_id"), ["arca"]);
+    assert_eq!(exchange.param("service"), ["arca-test"]);
+    assert_eq!(exchange.param("scope"), ["repository:tok/idt:pull,push"]);
+    assert!(exchange.user.is_none(), "no basic credentials were sent");
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.len() > 1000, "trace logs were written");
+    let mut secrets = vec![tokens.identity.clone()];
+    secrets.extend(tokens.tokens());
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the logs"
+        );
+    }
+    let record = std::fs::read_to_string(artifact.dir.join("metadata.toml")).unwrap();
+    assert!(!record.contains(&tokens.identity));
+    let inspected = skopeo_inspect(
+        &format!("{destination}:demo-idt00001"),
+        &["--tls-verify=false", "--creds", "alice:not-used-here"],
+    );
+    assert_eq!(
+        Some(inspected["Digest"].as_str().unwrap()),
+        pushed["ref"].as_str().unwrap().split('@').nth(1)
+    );
+}

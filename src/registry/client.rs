@@ -23,6 +23,33 @@ use super::source::Blob;
 /// Bytes read per upload request (`oci-client` sends one chunk per PATCH).
 const CHUNK: usize = 4 * 1024 * 1024;
 
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+const USER_AGENT: &str = concat!("arca/", env!("CARGO_PKG_VERSION"));
+
+fn scheme(protocol: &ClientProtocol) -> &'static str {
+    match protocol {
+        ClientProtocol::Http => "http",
+        _ => "https",
+    }
+}
+
+/// A plain HTTP client with the same trust, timeouts and user agent as the
+/// `oci-client` one, for the token exchange `oci-client` lacks.
+fn http_client(destination: &Destination) -> Result<reqwest::Client, RegistryError> {
+    let roots = certs_d(&destination.registry)
+        .iter()
+        .filter_map(|cert| reqwest::Certificate::from_pem(&cert.data).ok())
+        .collect::<Vec<_>>();
+    reqwest::Client::builder()
+        .tls_certs_merge(roots)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|error| RegistryError::Tls(error.to_string()))
+}
+
 /// Why talking to the registry failed, sorted so messages can say what to do.
 #[derive(Debug)]
 pub enum RegistryError {
@@ -77,7 +104,7 @@ impl RegistryError {
     }
 }
 
-fn classify_request(error: &reqwest::Error) -> RegistryError {
+pub(super) fn classify_request(error: &reqwest::Error) -> RegistryError {
     if let Some(status) = error.status() {
         let text = format!("HTTP {status}");
         return if status.as_u16() == 401 || status.as_u16() == 403 {
@@ -219,25 +246,32 @@ impl RegistryClient {
             destination.repository.clone(),
             destination.tag.clone(),
         );
-        let auth = match credential.map(|c| &c.login) {
-            None => RegistryAuth::Anonymous,
-            Some(Login::Password { username, password }) => {
-                RegistryAuth::Basic(username.clone(), password.expose().to_owned())
-            }
-            Some(Login::Token(token)) => RegistryAuth::Bearer(token.expose().to_owned()),
-        };
-        let https = Self::with_protocol(&reference, ClientProtocol::Https, destination, &auth)?;
-        let https_error = match https.authenticate(&auth, operations).await {
-            Ok(()) => return Ok(https),
+        let https_error = match Self::attempt(
+            &reference,
+            ClientProtocol::Https,
+            destination,
+            credential,
+            operations,
+        )
+        .await
+        {
+            Ok(client) => return Ok(client),
             Err(error) => error,
         };
         let may_use_http = destination.is_loopback() || insecure;
         if !may_use_http || matches!(https_error, RegistryError::Unauthorized(_)) {
             return Err(https_error);
         }
-        let http = Self::with_protocol(&reference, ClientProtocol::Http, destination, &auth)?;
-        match http.authenticate(&auth, operations).await {
-            Ok(()) => Ok(http),
+        match Self::attempt(
+            &reference,
+            ClientProtocol::Http,
+            destination,
+            credential,
+            operations,
+        )
+        .await
+        {
+            Ok(client) => Ok(client),
             // A plain-HTTP registry that wants a login.
             Err(error @ RegistryError::Unauthorized(_)) => Err(error),
             // HTTP is not what it speaks either (an HTTPS server answers
@@ -246,22 +280,55 @@ impl RegistryClient {
         }
     }
 
+    /// One connection attempt over `protocol`: the login made ready (an
+    /// identity token exchanged for an access token at the registry's token
+    /// service), then [`Self::authenticate`].
+    async fn attempt(
+        reference: &Reference,
+        protocol: ClientProtocol,
+        destination: &Destination,
+        credential: Option<&Credential>,
+        operations: &[RegistryOperation],
+    ) -> Result<Self, RegistryError> {
+        let auth = match credential.map(|c| &c.login) {
+            None => RegistryAuth::Anonymous,
+            Some(Login::Password { username, password }) => {
+                RegistryAuth::Basic(username.clone(), password.expose().to_owned())
+            }
+            Some(Login::Token(token)) => RegistryAuth::Bearer(token.expose().to_owned()),
+            Some(Login::Identity(refresh)) => {
+                let actions = if operations.contains(&RegistryOperation::Push) {
+                    "pull,push"
+                } else {
+                    "pull"
+                };
+                let scopes = [format!("repository:{}:{actions}", reference.repository())];
+                let base = format!("{}://{}", scheme(&protocol), reference.resolve_registry());
+                let http = http_client(destination)?;
+                match super::token::exchange(&http, &base, refresh.expose(), &scopes).await? {
+                    Some(access) => RegistryAuth::Bearer(access),
+                    None => RegistryAuth::Anonymous,
+                }
+            }
+        };
+        let client = Self::with_protocol(reference, protocol, destination, &auth)?;
+        client.authenticate(&auth, operations).await?;
+        Ok(client)
+    }
+
     fn with_protocol(
         reference: &Reference,
         protocol: ClientProtocol,
         destination: &Destination,
         auth: &RegistryAuth,
     ) -> Result<Self, RegistryError> {
-        let scheme = match protocol {
-            ClientProtocol::Http => "http",
-            _ => "https",
-        };
+        let scheme = scheme(&protocol);
         let config = ClientConfig {
             protocol,
             extra_root_certificates: certs_d(&destination.registry),
-            connect_timeout: Some(std::time::Duration::from_secs(15)),
-            read_timeout: Some(std::time::Duration::from_secs(120)),
-            user_agent: concat!("arca/", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
+            user_agent: USER_AGENT,
             platform_resolver: None,
             ..ClientConfig::default()
         };

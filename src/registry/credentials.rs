@@ -3,7 +3,8 @@
 //! `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), each
 //! with `credHelpers`, `credsStore` (run as `docker-credential-NAME get`)
 //! and `auths` (base64 `user:password`, or `username`/`password`,
-//! `registrytoken`).
+//! `registrytoken`, `identitytoken`: an OAuth refresh token that
+//! `registry::token` exchanges for an access token).
 //!
 //! **Secrets never leave this module except into the HTTP client:** the
 //! [`Secret`] type prints as `***` in `Debug`, nothing here logs a value,
@@ -46,6 +47,11 @@ pub enum Login {
     Password { username: String, password: Secret },
     /// A registry token sent as `Authorization: Bearer`.
     Token(Secret),
+    /// An identity token (`identitytoken`, or a credential helper's
+    /// `<token>` user): an OAuth2 refresh token that Docker Desktop,
+    /// `az acr login` and others keep instead of a password. Exchanged at
+    /// the registry's token service for an access token before each push.
+    Identity(Secret),
 }
 
 /// Credentials found for a registry, and where they came from (a path and
@@ -61,7 +67,7 @@ impl Credential {
     pub fn username(&self) -> Option<&str> {
         match &self.login {
             Login::Password { username, .. } => Some(username),
-            Login::Token(_) => None,
+            Login::Token(_) | Login::Identity(_) => None,
         }
     }
 }
@@ -175,15 +181,11 @@ fn from_file(
             source,
         }));
     }
-    if entry
-        .identitytoken
-        .as_deref()
-        .is_some_and(|t| !t.is_empty())
-    {
-        return Err(format!(
-            "The login for {registry} in {} is an identity token, which Arca cannot use. Log in with a username and password or access token (`docker login {registry}`).",
-            file.display()
-        ));
+    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credential {
+            login: Login::Identity(Secret::new(token)),
+            source,
+        }));
     }
     if let Some(encoded) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -317,9 +319,10 @@ fn run_helper(
     }
     let source = format!("{program} (from {})", file.display());
     if answer.username == "<token>" {
-        return Err(format!(
-            "`{program}` holds an identity token for {server}, which Arca cannot use. Log in with a username and password or access token."
-        ));
+        return Ok(Some(Credential {
+            login: Login::Identity(Secret::new(answer.secret)),
+            source,
+        }));
     }
     Ok(Some(Credential {
         login: Login::Password {

@@ -20,6 +20,7 @@ pub mod fixture;
 pub mod pull;
 pub mod record;
 pub mod source;
+mod token;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use client::{RegistryClient, RegistryError};
-use credentials::Credential;
+use credentials::{Credential, Login};
 pub use destination::Destination;
 
 use crate::store::{Store, StoredArtifact};
@@ -338,6 +339,15 @@ fn explain(
             "A secure (TLS) connection to {registry} failed ({detail}). If the registry uses a private CA, add it to the host's CA bundle or put it in /etc/docker/certs.d/{registry}/ca.crt; if it speaks plain HTTP, mark it insecure with `--insecure` or ARCA_INSECURE_REGISTRIES={registry}. {nothing}"
         ),
         (RegistryError::Unauthorized(detail), _) => match credential {
+            Some(
+                credential @ Credential {
+                    login: Login::Identity(_),
+                    ..
+                },
+            ) => format!(
+                "{registry} refused the identity token from {} ({detail}). An identity token is an OAuth refresh token that expires or is revoked: log in again with `docker login {registry}` (or `az acr login` for Azure), or put a username and password or access token in the auth file. {nothing}",
+                credential.source
+            ),
             Some(credential) => format!(
                 "{registry} refused the login{} from {} ({detail}). Check the username and password, or log in again with `docker login {registry}` or `podman login {registry}`. {nothing}",
                 credential

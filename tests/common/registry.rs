@@ -354,7 +354,9 @@ struct TokenLog {
 /// JWT RS256-signed (by `openssl dgst -sha256 -sign`, PKCS#1 v1.5) with a
 /// throwaway key whose self-signed certificate travels in the `x5c` header
 /// and is the registry's `rootcertbundle`; the claims grant exactly the
-/// requested scopes. Wrong or missing credentials → 401. Stopped on drop.
+/// requested scopes. `POST /token` with the OAuth2 refresh-token grant (an
+/// identity token) is answered the same way. Wrong or missing credentials
+/// → 401. Stopped on drop.
 pub struct TokenService {
     /// `http://127.0.0.1:PORT/token`
     pub realm: String,
@@ -364,6 +366,11 @@ pub struct TokenService {
     pub cert: PathBuf,
     /// Token lifetime in seconds (the `exp` claim).
     pub lifetime: u64,
+    /// The user's identity token (an OAuth2 refresh token, as Docker
+    /// Desktop keeps in `identitytoken`): `POST /token` with
+    /// `grant_type=refresh_token&refresh_token=…` is granted like the
+    /// password.
+    pub identity: String,
     log: std::sync::Arc<std::sync::Mutex<TokenLog>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     address: String,
@@ -417,6 +424,7 @@ impl TokenService {
             issuer: "arca-test-issuer",
             cert: dir.path().join("token.crt"),
             lifetime: 300,
+            identity: String::new(),
             log: log.clone(),
             stop: stop.clone(),
             address,
@@ -432,7 +440,9 @@ impl TokenService {
             user: user.to_owned(),
             password: password.to_owned(),
             allowed: allowed.to_vec(),
+            identity: format!("idt-{}{}", rand_hex(), rand_hex()),
         };
+        service.identity = signer.identity.clone();
         service.thread = Some(std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -478,6 +488,7 @@ struct Signer {
     user: String,
     password: String,
     allowed: Vec<&'static str>,
+    identity: String,
 }
 
 impl Signer {
@@ -530,8 +541,17 @@ impl Signer {
         let user = basic
             .as_deref()
             .map(|login| login.split_once(':').map_or(login, |(u, _)| u).to_owned());
+        let refresh = |name: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
         let granted = path == "/token"
-            && basic.as_deref() == Some(&format!("{}:{}", self.user, self.password));
+            && (basic.as_deref() == Some(&format!("{}:{}", self.user, self.password))
+                || (method == "POST"
+                    && refresh("grant_type") == Some("refresh_token")
+                    && refresh("refresh_token") == Some(self.identity.as_str())));
         let request = TokenRequest {
             method,
             query: params.clone(),

@@ -1,0 +1,156 @@
+//! The OAuth2 refresh-token grant of the registry token protocol, for
+//! identity tokens (`identitytoken` in an auth file, a credential helper's
+//! `<token>` user): `oci-client` only knows basic credentials and ready
+//! bearer tokens, so an identity token is exchanged here, as the docker CLI
+//! does: `GET /v2/` names the token service (`WWW-Authenticate: Bearer
+//! realm=…,service=…`), then `POST realm` with `grant_type=refresh_token`,
+//! the service, the scopes and `client_id=arca` answers an access token,
+//! which `client` hands to `oci-client` as a bearer token.
+//!
+//! The refresh token goes only to the realm the registry named, in a POST
+//! body (never a URL); neither it nor the access token is logged.
+
+use serde::Deserialize;
+
+use super::client::RegistryError;
+
+/// The `client_id` sent with the grant (the docker CLI sends `docker`).
+const CLIENT_ID: &str = "arca";
+
+/// Where a registry's tokens come from.
+struct Challenge {
+    realm: String,
+    service: Option<String>,
+}
+
+/// Exchanges `refresh_token` for an access token valid for `scopes`
+/// (`repository:NAME:pull,push`) on the registry at `base`
+/// (`https://host:port`); `None` when the registry needs no login at all.
+pub async fn exchange(
+    http: &reqwest::Client,
+    base: &str,
+    refresh_token: &str,
+    scopes: &[String],
+) -> Result<Option<String>, RegistryError> {
+    let answer = http
+        .get(format!("{base}/v2/"))
+        .send()
+        .await
+        .map_err(|error| super::client::classify_request(&error))?;
+    if answer.status().is_success() {
+        return Ok(None);
+    }
+    let challenge = answer
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(bearer_challenge)
+        .ok_or_else(|| {
+            RegistryError::Unauthorized(
+                "the login is an identity token, but the registry has no token service (it does not answer `WWW-Authenticate: Bearer`); log in with a username and password or access token instead".to_owned(),
+            )
+        })?;
+    let body = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token)
+            .append_pair("client_id", CLIENT_ID)
+            .append_pair("scope", &scopes.join(" "));
+        if let Some(service) = &challenge.service {
+            form.append_pair("service", service);
+        }
+        form.finish()
+    };
+    let answer = http
+        .post(&challenge.realm)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| super::client::classify_request(&error))?;
+    let status = answer.status();
+    let body = answer
+        .text()
+        .await
+        .map_err(|error| super::client::classify_request(&error))?;
+    if !status.is_success() {
+        return Err(RegistryError::Unauthorized(format!(
+            "the token service {} refused the identity token: HTTP {status}: {}",
+            challenge.realm,
+            short(&body)
+        )));
+    }
+    #[derive(Deserialize)]
+    struct Granted {
+        access_token: Option<String>,
+        token: Option<String>,
+    }
+    let granted: Granted = serde_json::from_str(&body).map_err(|_| {
+        RegistryError::Refused(format!(
+            "the token service {} answered something that is not a token",
+            challenge.realm
+        ))
+    })?;
+    granted
+        .access_token
+        .or(granted.token)
+        .filter(|token| !token.is_empty())
+        .map(Some)
+        .ok_or_else(|| {
+            RegistryError::Refused(format!(
+                "the token service {} answered without an access token",
+                challenge.realm
+            ))
+        })
+}
+
+/// The realm and service of a `Bearer` challenge, if `header` has one.
+fn bearer_challenge(header: &str) -> Option<Challenge> {
+    http_auth::parser::ChallengeParser::new(header)
+        .filter_map(Result::ok)
+        .find(|challenge| challenge.scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|challenge| {
+            let param = |name: &str| {
+                challenge
+                    .params
+                    .iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                    .map(|(_, value)| value.to_unescaped())
+            };
+            Some(Challenge {
+                realm: param("realm")?,
+                service: param("service"),
+            })
+        })
+}
+
+/// The first line of an error body, at most 200 characters.
+fn short(body: &str) -> String {
+    body.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenges_give_realm_and_service() {
+        let challenge = bearer_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
+        )
+        .unwrap();
+        assert_eq!(challenge.realm, "https://auth.example/token");
+        assert_eq!(challenge.service.as_deref(), Some("registry.example"));
+        assert!(bearer_challenge(r#"Basic realm="registry""#).is_none());
+        assert!(bearer_challenge("Bearer service=\"x\"").is_none());
+    }
+}
