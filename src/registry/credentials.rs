@@ -346,7 +346,7 @@ mod tests {
     fn password(credential: &Credential) -> (&str, &str) {
         match &credential.login {
             Login::Password { username, password } => (username, password.expose()),
-            Login::Token(_) => panic!("not a password"),
+            _ => panic!("not a password"),
         }
     }
 
@@ -361,6 +361,7 @@ mod tests {
                 r#"{{"auths": {{"https://registry.example.com:5000/v1/": {{"auth": "{encoded}"}},
                    "other.example": {{"username": "bob", "password": "pw"}},
                    "tok.example": {{"registrytoken": "abc"}},
+                   "idt.example": {{"auth": "YWxpY2U6", "identitytoken": "refresh-me"}},
                    "https://index.docker.io/v1/": {{"auth": "{encoded}"}}}}}}"#
             ),
         );
@@ -374,6 +375,10 @@ mod tests {
         assert_eq!(password(&bob), ("bob", "pw"));
         let token = lookup_in(&files, "tok.example", None).unwrap().unwrap();
         assert_eq!(token.login, Login::Token(Secret::new("abc")));
+        // An identity token wins over the `user:` (empty password) beside it.
+        let identity = lookup_in(&files, "idt.example", None).unwrap().unwrap();
+        assert_eq!(identity.login, Login::Identity(Secret::new("refresh-me")));
+        assert!(!format!("{identity:?}").contains("refresh-me"));
         assert!(lookup_in(&files, "docker.io", None).unwrap().is_some());
         assert!(
             lookup_in(&files, "unknown.example", None)
