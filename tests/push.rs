@@ -829,9 +829,9 @@ fn token_registry_pushes_with_a_bearer_token_from_the_token_service() {
     assert_eq!(again["bytesSent"], 0, "{again}");
     assert_eq!(registry.upload_requests(), uploads);
 
-    // Another repository with the same base layer: a token is scoped to one
-    // repository, so the registry refuses the cross-repository mount (it
-    // needs pull rights on the source too); the push uploads instead.
+    // Another repository with the same base layer: the mount needs a token
+    // that may also read the source repository (the registry checks both),
+    // so one is asked for with both scopes, and the base is not sent again.
     let other = format!("{}/tok/other", registry.address);
     let second_layers = vec![base, fixture::layer_tar(&[("app", &main_source("other"))])];
     fixture::write_artifact(
@@ -843,7 +843,17 @@ fn token_registry_pushes_with_a_bearer_token_from_the_token_service() {
     )
     .unwrap();
     let second = succeeded(&user.push("tok00002", &other));
-    assert_eq!(second["mounted"], 0, "{second}");
+    assert_eq!(second["mounted"], 1, "{second}");
+    assert!(
+        second["bytesSent"].as_u64().unwrap() < 1 << 20,
+        "the 1 MiB base was sent again: {second}"
+    );
+    assert!(
+        tokens.requests().iter().any(|r| r.granted
+            && r.param("scope") == ["repository:tok/other:pull,push", "repository:tok/demo:pull"]),
+        "no token was asked for both repositories: {:?}",
+        tokens.requests()
+    );
     let inspected = skopeo_inspect(
         &format!("{other}:demo-tok00002"),
         &[
@@ -859,7 +869,7 @@ fn token_registry_pushes_with_a_bearer_token_from_the_token_service() {
 }
 
 #[test]
-fn a_token_without_push_rights_and_mounts_under_token_auth_are_clear() {
+fn a_token_without_push_rights_is_a_clear_error() {
     if !tools_present() {
         return;
     }
@@ -989,4 +999,21 @@ fn identity_tokens_are_exchanged_at_the_token_service() {
         Some(inspected["Digest"].as_str().unwrap()),
         pushed["ref"].as_str().unwrap().split('@').nth(1)
     );
+    // A mount from that repository into another is granted through the
+    // same refresh-token grant, with both scopes.
+    let mut second_layers = layers.clone();
+    second_layers.push(fixture::layer_tar(&[("extra", b"second")]));
+    fixture::write_artifact(
+        &store,
+        "idt00002",
+        &user.crate_dir(),
+        &second_layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let second = succeeded(&user.push("idt00002", &format!("{}/tok/idt2", registry.address)));
+    assert_eq!(second["mounted"], 1, "{second}");
+    assert!(tokens.requests().iter().any(|r| r.granted
+        && r.method == "POST"
+        && r.param("scope") == ["repository:tok/idt2:pull,push repository:tok/idt:pull"]));
 }

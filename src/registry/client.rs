@@ -13,6 +13,7 @@ use futures_util::Stream;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
+use oci_client::token_cache::{RegistryToken, RegistryTokenType};
 use oci_client::{Reference, RegistryOperation};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -199,6 +200,13 @@ pub struct RegistryClient {
     auth: RegistryAuth,
     /// `https` or `http`: what the registry answered on.
     pub scheme: &'static str,
+    /// The user's login, for the multi-scope tokens of mounts.
+    login: Option<Login>,
+    /// A client for the token service (same trust as `client`).
+    http: Option<reqwest::Client>,
+    /// The source repository the cached push token may also read (after a
+    /// mount token was fetched for it).
+    mount_source: tokio::sync::Mutex<Option<String>>,
 }
 
 impl RegistryClient {
@@ -311,8 +319,10 @@ impl RegistryClient {
                 }
             }
         };
-        let client = Self::with_protocol(reference, protocol, destination, &auth)?;
+        let mut client = Self::with_protocol(reference, protocol, destination, &auth)?;
         client.authenticate(&auth, operations).await?;
+        client.login = credential.map(|credential| credential.login.clone());
+        client.http = Some(http_client(destination)?);
         Ok(client)
     }
 
@@ -339,6 +349,9 @@ impl RegistryClient {
             reference: reference.clone(),
             auth: auth.clone(),
             scheme,
+            login: None,
+            http: None,
+            mount_source: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -372,6 +385,7 @@ impl RegistryClient {
     /// Cross-repository mount from `from` (a repository of the same
     /// registry); `false` when the registry did not mount it.
     pub async fn mount(&self, from: &str, digest: &str) -> bool {
+        self.allow_mount_from(from).await;
         let source = Reference::with_tag(
             self.reference.registry().to_owned(),
             from.to_owned(),
@@ -381,6 +395,46 @@ impl RegistryClient {
             .mount_blob(&self.reference, &source, digest)
             .await
             .is_ok()
+    }
+
+    /// On a token registry, replaces the cached push token with one that
+    /// may also read `from` (the registry checks both for a mount), as the
+    /// docker CLI asks for it. Best effort: without it the mount is refused
+    /// and the blob uploaded.
+    async fn allow_mount_from(&self, from: &str) {
+        let mut covered = self.mount_source.lock().await;
+        if covered.as_deref() == Some(from) {
+            return;
+        }
+        let Some(http) = &self.http else { return };
+        let base = format!("{}://{}", self.scheme, self.reference.resolve_registry());
+        let Ok(Some(challenge)) = super::token::challenge(http, &base).await else {
+            return;
+        };
+        let grant = match &self.login {
+            Some(Login::Password { username, password }) => super::token::Grant::Password {
+                username,
+                password: password.expose(),
+            },
+            Some(Login::Identity(refresh)) => super::token::Grant::Refresh(refresh.expose()),
+            _ => return,
+        };
+        let scopes = [
+            format!("repository:{}:pull,push", self.reference.repository()),
+            format!("repository:{from}:pull"),
+        ];
+        let Ok(token) = super::token::request(http, &challenge, &grant, &scopes).await else {
+            return;
+        };
+        self.client
+            .tokens
+            .insert(
+                &self.reference,
+                RegistryOperation::Push,
+                RegistryTokenType::Bearer(RegistryToken::Token { token }),
+            )
+            .await;
+        *covered = Some(from.to_owned());
     }
 
     /// Uploads a blob in chunks, streamed from disk, calling `sent` with

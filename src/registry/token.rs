@@ -7,8 +7,13 @@
 //! the service, the scopes and `client_id=arca` answers an access token,
 //! which `client` hands to `oci-client` as a bearer token.
 //!
+//! The same request with basic credentials and several scopes gives
+//! cross-repository mounts a token that may read the source repository too
+//! (`oci-client` asks for the target's scope only, which a token registry
+//! refuses for a mount).
+//!
 //! The refresh token goes only to the realm the registry named, in a POST
-//! body (never a URL); neither it nor the access token is logged.
+//! body (never a URL); neither it nor any access token is logged.
 
 use serde::Deserialize;
 
@@ -18,9 +23,50 @@ use super::client::RegistryError;
 const CLIENT_ID: &str = "arca";
 
 /// Where a registry's tokens come from.
-struct Challenge {
+pub struct Challenge {
     realm: String,
     service: Option<String>,
+}
+
+/// What is sent to the token service.
+pub enum Grant<'a> {
+    /// Basic credentials on a `GET` (what `oci-client` does for one scope).
+    Password {
+        username: &'a str,
+        password: &'a str,
+    },
+    /// The OAuth2 refresh-token grant on a `POST` (an identity token).
+    Refresh(&'a str),
+}
+
+/// `GET /v2/` at `base` (`https://host:port`): the registry's token service
+/// when it asks for a bearer token; `Ok(None)` when it needs no login at
+/// all; an error when it wants another kind of login (basic).
+pub async fn challenge(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<Option<Challenge>, RegistryError> {
+    let answer = http
+        .get(format!("{base}/v2/"))
+        .send()
+        .await
+        .map_err(|error| super::client::classify_request(&error))?;
+    if answer.status().is_success() {
+        return Ok(None);
+    }
+    answer
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(bearer_challenge)
+        .map(Some)
+        .ok_or_else(|| {
+            RegistryError::Unauthorized(
+                "the registry has no token service (it does not answer `WWW-Authenticate: Bearer`)"
+                    .to_owned(),
+            )
+        })
 }
 
 /// Exchanges `refresh_token` for an access token valid for `scopes`
@@ -32,54 +78,79 @@ pub async fn exchange(
     refresh_token: &str,
     scopes: &[String],
 ) -> Result<Option<String>, RegistryError> {
-    let answer = http
-        .get(format!("{base}/v2/"))
-        .send()
-        .await
-        .map_err(|error| super::client::classify_request(&error))?;
-    if answer.status().is_success() {
-        return Ok(None);
-    }
-    let challenge = answer
-        .headers()
-        .get_all(reqwest::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(bearer_challenge)
-        .ok_or_else(|| {
-            RegistryError::Unauthorized(
-                "the login is an identity token, but the registry has no token service (it does not answer `WWW-Authenticate: Bearer`); log in with a username and password or access token instead".to_owned(),
-            )
-        })?;
-    let body = {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", refresh_token)
-            .append_pair("client_id", CLIENT_ID)
-            .append_pair("scope", &scopes.join(" "));
-        if let Some(service) = &challenge.service {
-            form.append_pair("service", service);
+    let challenge = match challenge(http, base).await {
+        Ok(Some(challenge)) => challenge,
+        Ok(None) => return Ok(None),
+        Err(RegistryError::Unauthorized(detail)) => {
+            return Err(RegistryError::Unauthorized(format!(
+                "the login is an identity token, but {detail}; log in with a username and password or access token instead"
+            )));
         }
-        form.finish()
+        Err(error) => return Err(error),
     };
-    let answer = http
-        .post(&challenge.realm)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(body)
-        .send()
+    request(http, &challenge, &Grant::Refresh(refresh_token), scopes)
         .await
-        .map_err(|error| super::client::classify_request(&error))?;
+        .map(Some)
+}
+
+/// One token for all of `scopes` (several repositories at once, e.g. the
+/// target's `pull,push` and a mount source's `pull`).
+pub async fn request(
+    http: &reqwest::Client,
+    challenge: &Challenge,
+    grant: &Grant<'_>,
+    scopes: &[String],
+) -> Result<String, RegistryError> {
+    let sent = match grant {
+        Grant::Password { username, password } => {
+            let mut query: Vec<(&str, &str)> = scopes
+                .iter()
+                .map(|scope| ("scope", scope.as_str()))
+                .collect();
+            if let Some(service) = &challenge.service {
+                query.push(("service", service));
+            }
+            http.get(&challenge.realm)
+                .query(&query)
+                .basic_auth(username, Some(password))
+                .send()
+                .await
+        }
+        Grant::Refresh(refresh_token) => {
+            let body = {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", refresh_token)
+                    .append_pair("client_id", CLIENT_ID)
+                    .append_pair("scope", &scopes.join(" "));
+                if let Some(service) = &challenge.service {
+                    form.append_pair("service", service);
+                }
+                form.finish()
+            };
+            http.post(&challenge.realm)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body)
+                .send()
+                .await
+        }
+    };
+    let answer = sent.map_err(|error| super::client::classify_request(&error))?;
     let status = answer.status();
     let body = answer
         .text()
         .await
         .map_err(|error| super::client::classify_request(&error))?;
     if !status.is_success() {
+        let what = match grant {
+            Grant::Password { .. } => "the login",
+            Grant::Refresh(_) => "the identity token",
+        };
         return Err(RegistryError::Unauthorized(format!(
-            "the token service {} refused the identity token: HTTP {status}: {}",
+            "the token service {} refused {what}: HTTP {status}: {}",
             challenge.realm,
             short(&body)
         )));
@@ -99,7 +170,6 @@ pub async fn exchange(
         .access_token
         .or(granted.token)
         .filter(|token| !token.is_empty())
-        .map(Some)
         .ok_or_else(|| {
             RegistryError::Refused(format!(
                 "the token service {} answered without an access token",
