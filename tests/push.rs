@@ -1017,3 +1017,39 @@ fn identity_tokens_are_exchanged_at_the_token_service() {
         && r.method == "POST"
         && r.param("scope") == ["repository:tok/idt2:pull,push repository:tok/idt:pull"]));
 }
+
+#[test]
+fn identity_tokens_are_renewed_before_their_access_token_expires() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    // Access tokens valid for 20 s: less than Arca's 30 s margin, so it
+    // renews before every blob and before the manifest.
+    let tokens = TokenService::start_with("alice", "unused", &["pull", "push"], 20);
+    let registry = Registry::start_token(&tokens);
+    let user = User::new();
+    let store = user.store();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("renew"))])];
+    fixture::write_artifact(&store, "idt00003", &user.crate_dir(), &layers, Form::Layout).unwrap();
+    let docker_dir = user.home.path().join(".docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    std::fs::write(
+        docker_dir.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}", "identitytoken": "{}"}}}}}}"#,
+            registry.address,
+            base64::engine::general_purpose::STANDARD.encode("alice:"),
+            tokens.identity
+        ),
+    )
+    .unwrap();
+    succeeded(&user.push("idt00003", &format!("{}/tok/renew", registry.address)));
+    let grants = tokens
+        .requests()
+        .iter()
+        .filter(|r| r.granted && r.method == "POST")
+        .count();
+    // The first exchange, then one before each of the 2 blobs and the manifest.
+    assert_eq!(grants, 4, "{:?}", tokens.requests());
+}

@@ -207,6 +207,9 @@ pub struct RegistryClient {
     /// The source repository the cached push token may also read (after a
     /// mount token was fetched for it).
     mount_source: tokio::sync::Mutex<Option<String>>,
+    /// For an identity-token login: when the access token it was exchanged
+    /// for expires (seconds since 1970).
+    access_expires_at: std::sync::Mutex<Option<u64>>,
 }
 
 impl RegistryClient {
@@ -298,6 +301,7 @@ impl RegistryClient {
         credential: Option<&Credential>,
         operations: &[RegistryOperation],
     ) -> Result<Self, RegistryError> {
+        let mut expires_at = None;
         let auth = match credential.map(|c| &c.login) {
             None => RegistryAuth::Anonymous,
             Some(Login::Password { username, password }) => {
@@ -314,7 +318,10 @@ impl RegistryClient {
                 let base = format!("{}://{}", scheme(&protocol), reference.resolve_registry());
                 let http = http_client(destination)?;
                 match super::token::exchange(&http, &base, refresh.expose(), &scopes).await? {
-                    Some(access) => RegistryAuth::Bearer(access),
+                    Some(access) => {
+                        expires_at = Some(access.expires_at);
+                        RegistryAuth::Bearer(access.token)
+                    }
                     None => RegistryAuth::Anonymous,
                 }
             }
@@ -323,6 +330,7 @@ impl RegistryClient {
         client.authenticate(&auth, operations).await?;
         client.login = credential.map(|credential| credential.login.clone());
         client.http = Some(http_client(destination)?);
+        client.access_expires_at = std::sync::Mutex::new(expires_at);
         Ok(client)
     }
 
@@ -352,6 +360,7 @@ impl RegistryClient {
             login: None,
             http: None,
             mount_source: tokio::sync::Mutex::new(None),
+            access_expires_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -397,6 +406,50 @@ impl RegistryClient {
             .is_ok()
     }
 
+    /// For an identity-token login whose access token expires within 30 s,
+    /// a fresh one from the refresh-token grant (`oci-client` would keep
+    /// sending the old one: it cannot renew a bearer token it was given).
+    /// Called before each blob and the manifest.
+    pub async fn refresh_login(&self) -> Result<(), RegistryError> {
+        let due = self
+            .access_expires_at
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at < super::token::now_secs() + 30);
+        let (Some(Login::Identity(refresh)), Some(http), true) = (&self.login, &self.http, due)
+        else {
+            return Ok(());
+        };
+        let mut covered = self.mount_source.lock().await;
+        let base = format!("{}://{}", self.scheme, self.reference.resolve_registry());
+        let scopes = [format!(
+            "repository:{}:pull,push",
+            self.reference.repository()
+        )];
+        let Some(access) = super::token::exchange(http, &base, refresh.expose(), &scopes).await?
+        else {
+            return Ok(());
+        };
+        for operation in [RegistryOperation::Pull, RegistryOperation::Push] {
+            self.client
+                .tokens
+                .insert(
+                    &self.reference,
+                    operation,
+                    RegistryTokenType::Bearer(RegistryToken::Token {
+                        token: access.token.clone(),
+                    }),
+                )
+                .await;
+        }
+        if let Ok(mut at) = self.access_expires_at.lock() {
+            *at = Some(access.expires_at);
+        }
+        *covered = None;
+        Ok(())
+    }
+
     /// On a token registry, replaces the cached push token with one that
     /// may also read `from` (the registry checks both for a mount), as the
     /// docker CLI asks for it. Best effort: without it the mount is refused
@@ -423,7 +476,7 @@ impl RegistryClient {
             format!("repository:{}:pull,push", self.reference.repository()),
             format!("repository:{from}:pull"),
         ];
-        let Ok(token) = super::token::request(http, &challenge, &grant, &scopes).await else {
+        let Ok(access) = super::token::request(http, &challenge, &grant, &scopes).await else {
             return;
         };
         self.client
@@ -431,7 +484,9 @@ impl RegistryClient {
             .insert(
                 &self.reference,
                 RegistryOperation::Push,
-                RegistryTokenType::Bearer(RegistryToken::Token { token }),
+                RegistryTokenType::Bearer(RegistryToken::Token {
+                    token: access.token,
+                }),
             )
             .await;
         *covered = Some(from.to_owned());

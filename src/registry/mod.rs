@@ -189,6 +189,10 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
             blob.digest
         );
         let during = Some(what.as_str());
+        client
+            .refresh_login()
+            .await
+            .map_err(|error| explain(&destination, credential.as_ref(), error, during))?;
         if client
             .blob_exists(&blob.digest)
             .await
@@ -244,6 +248,14 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
     events(PushEvent::Manifest {
         tag: outcome.tag_ref.clone(),
     });
+    client.refresh_login().await.map_err(|error| {
+        explain(
+            &destination,
+            credential.as_ref(),
+            error,
+            Some("the manifest"),
+        )
+    })?;
     client
         .put_manifest(&image.manifest, &image.manifest_media_type)
         .await

@@ -77,7 +77,7 @@ pub async fn exchange(
     base: &str,
     refresh_token: &str,
     scopes: &[String],
-) -> Result<Option<String>, RegistryError> {
+) -> Result<Option<Access>, RegistryError> {
     let challenge = match challenge(http, base).await {
         Ok(Some(challenge)) => challenge,
         Ok(None) => return Ok(None),
@@ -93,6 +93,14 @@ pub async fn exchange(
         .map(Some)
 }
 
+/// A token from the token service and when it stops being valid.
+pub struct Access {
+    pub token: String,
+    /// Seconds since 1970: issue time + `expires_in` (60 when the answer
+    /// omits it, as the token spec says).
+    pub expires_at: u64,
+}
+
 /// One token for all of `scopes` (several repositories at once, e.g. the
 /// target's `pull,push` and a mount source's `pull`).
 pub async fn request(
@@ -100,7 +108,8 @@ pub async fn request(
     challenge: &Challenge,
     grant: &Grant<'_>,
     scopes: &[String],
-) -> Result<String, RegistryError> {
+) -> Result<Access, RegistryError> {
+    let asked_at = now_secs();
     let sent = match grant {
         Grant::Password { username, password } => {
             let mut query: Vec<(&str, &str)> = scopes
@@ -159,6 +168,7 @@ pub async fn request(
     struct Granted {
         access_token: Option<String>,
         token: Option<String>,
+        expires_in: Option<u64>,
     }
     let granted: Granted = serde_json::from_str(&body).map_err(|_| {
         RegistryError::Refused(format!(
@@ -166,16 +176,25 @@ pub async fn request(
             challenge.realm
         ))
     })?;
+    let expires_at = asked_at + granted.expires_in.unwrap_or(60);
     granted
         .access_token
         .or(granted.token)
         .filter(|token| !token.is_empty())
+        .map(|token| Access { token, expires_at })
         .ok_or_else(|| {
             RegistryError::Refused(format!(
                 "the token service {} answered without an access token",
                 challenge.realm
             ))
         })
+}
+
+/// Seconds since 1970.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// The realm and service of a `Bearer` challenge, if `header` has one.

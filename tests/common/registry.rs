@@ -387,6 +387,12 @@ impl TokenService {
     /// read-only access token): like Docker Hub, it still answers 200 with a
     /// token that grants the requested actions it allows, and no others.
     pub fn start_allowing(user: &str, password: &str, allowed: &[&'static str]) -> Self {
+        Self::start_with(user, password, allowed, 300)
+    }
+
+    /// [`Self::start_allowing`] with tokens that expire after `lifetime`
+    /// seconds (`exp` claim and `expires_in`).
+    pub fn start_with(user: &str, password: &str, allowed: &[&'static str], lifetime: u64) -> Self {
         use base64::Engine;
         let dir = tempfile::tempdir().unwrap();
         openssl(
@@ -423,7 +429,7 @@ impl TokenService {
             service: "arca-test",
             issuer: "arca-test-issuer",
             cert: dir.path().join("token.crt"),
-            lifetime: 300,
+            lifetime,
             identity: String::new(),
             log: log.clone(),
             stop: stop.clone(),
