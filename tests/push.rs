@@ -824,7 +824,14 @@ fn token_registry_pushes_with_a_bearer_token_from_the_token_service() {
 
     // A re-push sends no layer: the HEADs (with a token) find everything.
     let uploads = registry.upload_requests();
+    let asked = tokens.requests().len();
+    let started = Instant::now();
     let again = succeeded(&user.push("tok00001", &destination));
+    eprintln!(
+        "re-push: {:?}, {} token requests",
+        started.elapsed(),
+        tokens.requests().len() - asked
+    );
     assert_eq!(again["existing"], 3, "{again}");
     assert_eq!(again["bytesSent"], 0, "{again}");
     assert_eq!(registry.upload_requests(), uploads);
