@@ -21,7 +21,7 @@ use arca::store::{Store, StoredArtifact};
 use rand::RngCore;
 use serde_json::Value;
 
-use registry::{Registry, TokenService, make_tls, tools_present};
+use registry::{Registry, TokenReply, TokenService, make_tls, tools_present};
 
 /// An isolated user: ARCA_HOME, HOME (no docker config, no certs) and an
 /// empty auth setup.
@@ -1033,7 +1033,14 @@ fn identity_tokens_are_renewed_before_their_access_token_expires() {
     use base64::Engine;
     // Access tokens valid for 20 s: less than Arca's 30 s margin, so it
     // renews before every blob and before the manifest.
-    let tokens = TokenService::start_with("alice", "unused", &["pull", "push"], 20);
+    // The service answers `token` only (the spec's field).
+    let tokens = TokenService::start_with(
+        "alice",
+        "unused",
+        &["pull", "push"],
+        20,
+        TokenReply::TokenOnly,
+    );
     let registry = Registry::start_token(&tokens);
     let user = User::new();
     let store = user.store();
@@ -1059,4 +1066,50 @@ fn identity_tokens_are_renewed_before_their_access_token_expires() {
         .count();
     // The first exchange, then one before each of the 2 blobs and the manifest.
     assert_eq!(grants, 4, "{:?}", tokens.requests());
+}
+
+#[test]
+fn token_services_that_answer_access_token_only_work_too() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    let tokens = TokenService::start_with(
+        "alice",
+        "pw",
+        &["pull", "push"],
+        300,
+        TokenReply::AccessTokenOnly,
+    );
+    let registry = Registry::start_token(&tokens);
+    let user = User::new();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("oauth"))])];
+    fixture::write_artifact(
+        &user.store(),
+        "acc00001",
+        &user.crate_dir(),
+        &layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let auth_file = user.home.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            registry.address,
+            base64::engine::general_purpose::STANDARD.encode("alice:pw")
+        ),
+    )
+    .unwrap();
+    let destination = format!("{}/tok/oauth", registry.address);
+    let output = user
+        .command()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .args(["push", "acc00001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    let pushed = succeeded(&output);
+    assert_eq!(pushed["uploaded"], 2, "{pushed}");
+    assert!(tokens.requests().iter().all(|r| r.granted));
 }

@@ -387,12 +387,18 @@ impl TokenService {
     /// read-only access token): like Docker Hub, it still answers 200 with a
     /// token that grants the requested actions it allows, and no others.
     pub fn start_allowing(user: &str, password: &str, allowed: &[&'static str]) -> Self {
-        Self::start_with(user, password, allowed, 300)
+        Self::start_with(user, password, allowed, 300, TokenReply::Both)
     }
 
     /// [`Self::start_allowing`] with tokens that expire after `lifetime`
     /// seconds (`exp` claim and `expires_in`).
-    pub fn start_with(user: &str, password: &str, allowed: &[&'static str], lifetime: u64) -> Self {
+    pub fn start_with(
+        user: &str,
+        password: &str,
+        allowed: &[&'static str],
+        lifetime: u64,
+        reply: TokenReply,
+    ) -> Self {
         use base64::Engine;
         let dir = tempfile::tempdir().unwrap();
         openssl(
@@ -447,6 +453,7 @@ impl TokenService {
             password: password.to_owned(),
             allowed: allowed.to_vec(),
             identity: format!("idt-{}{}", rand_hex(), rand_hex()),
+            reply,
         };
         service.identity = signer.identity.clone();
         service.thread = Some(std::thread::spawn(move || {
@@ -495,6 +502,16 @@ struct Signer {
     password: String,
     allowed: Vec<&'static str>,
     identity: String,
+    reply: TokenReply,
+}
+
+/// Which fields a granted token comes in: token services differ (the spec
+/// names `token`; OAuth2 ones such as Azure's answer `access_token` only).
+#[derive(Clone, Copy, Debug)]
+pub enum TokenReply {
+    Both,
+    TokenOnly,
+    AccessTokenOnly,
 }
 
 impl Signer {
@@ -566,12 +583,14 @@ impl Signer {
         };
         let reply = if granted {
             let token = self.token(&request);
-            let body = serde_json::json!({
-                "token": token,
-                "access_token": token,
-                "expires_in": self.lifetime,
-            })
-            .to_string();
+            let mut body = serde_json::json!({ "expires_in": self.lifetime });
+            if !matches!(self.reply, TokenReply::AccessTokenOnly) {
+                body["token"] = token.clone().into();
+            }
+            if !matches!(self.reply, TokenReply::TokenOnly) {
+                body["access_token"] = token.clone().into();
+            }
+            let body = body.to_string();
             log.lock().unwrap().tokens.push(token);
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
