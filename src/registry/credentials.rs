@@ -460,5 +460,20 @@ mod tests {
         let missing = write(dir.path(), "missing.json", r#"{"credsStore": "absent"}"#);
         let error = lookup_in(&[missing], "x.example", Some(dir.path())).unwrap_err();
         assert!(error.contains("docker-credential-absent"), "{error}");
+
+        // A helper's `<token>` user holds an identity token (Docker's
+        // convention), used as one.
+        let token_helper = write(
+            dir.path(),
+            "docker-credential-idt",
+            "#!/bin/sh\nread server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"refresh-123\"}' \"$server\"\n",
+        );
+        std::fs::set_permissions(&token_helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let idt = write(dir.path(), "idt.json", r#"{"credsStore": "idt"}"#);
+        let found = lookup_in(&[idt], "acr.example", Some(dir.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.login, Login::Identity(Secret::new("refresh-123")));
+        assert_eq!(found.username(), None);
     }
 }
