@@ -207,6 +207,9 @@ pub struct RegistryClient {
     /// The source repository the cached push token may also read (after a
     /// mount token was fetched for it).
     mount_source: tokio::sync::Mutex<Option<String>>,
+    /// The registry's token service, asked once (`None`: not a token
+    /// registry, mounts need no special token).
+    challenge: tokio::sync::OnceCell<Option<super::token::Challenge>>,
     /// For an identity-token login: when the access token it was exchanged
     /// for expires (seconds since 1970).
     access_expires_at: std::sync::Mutex<Option<u64>>,
@@ -360,6 +363,7 @@ impl RegistryClient {
             login: None,
             http: None,
             mount_source: tokio::sync::Mutex::new(None),
+            challenge: tokio::sync::OnceCell::new(),
             access_expires_at: std::sync::Mutex::new(None),
         })
     }
@@ -461,7 +465,11 @@ impl RegistryClient {
         }
         let Some(http) = &self.http else { return };
         let base = format!("{}://{}", self.scheme, self.reference.resolve_registry());
-        let Ok(Some(challenge)) = super::token::challenge(http, &base).await else {
+        let challenge = self
+            .challenge
+            .get_or_init(|| async { super::token::challenge(http, &base).await.ok().flatten() })
+            .await;
+        let Some(challenge) = challenge else {
             return;
         };
         let grant = match &self.login {
@@ -476,7 +484,7 @@ impl RegistryClient {
             format!("repository:{}:pull,push", self.reference.repository()),
             format!("repository:{from}:pull"),
         ];
-        let Ok(access) = super::token::request(http, &challenge, &grant, &scopes).await else {
+        let Ok(access) = super::token::request(http, challenge, &grant, &scopes).await else {
             return;
         };
         self.client
