@@ -850,6 +850,7 @@ fn token_registry_pushes_with_a_bearer_token_from_the_token_service() {
     )
     .unwrap();
     let second = succeeded(&user.push("tok00002", &other));
+    eprintln!("push to a second repository: {second}");
     assert_eq!(second["mounted"], 1, "{second}");
     assert!(
         second["bytesSent"].as_u64().unwrap() < 1 << 20,
