@@ -2,7 +2,7 @@
 # Installs what the push tests need on a brand-new Debian machine: the CNCF
 # distribution registry (Debian `docker-registry`), skopeo (the independent
 # client the tests check pushes with), htpasswd (apache2-utils, for the
-# basic-auth registry) and openssl (the throwaway TLS CA). Idempotent: installs
+# basic-auth registry) and openssl (the throwaway TLS CA, and the token-auth tests' JWT signatures). Idempotent: installs
 # only what is missing. The tests start their own registries on free loopback
 # ports and stop them; nothing is left running.
 set -euo pipefail

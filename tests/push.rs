@@ -1,6 +1,8 @@
 //! `arca push` against real registries: Debian's `docker-registry` (the CNCF
 //! distribution registry) started on a free loopback port, once over plain
-//! HTTP and once with TLS (a throwaway CA) and htpasswd basic auth. What was
+//! HTTP, once with TLS (a throwaway CA) and htpasswd basic auth, and once in
+//! token mode with a token service of the test's own (bearer tokens, as
+//! Docker Hub, GHCR, Harbor and GitLab hand out). What was
 //! pushed is checked with skopeo, an independent client; what was sent is
 //! counted on the registry's side (its request log and storage directory).
 //!
@@ -19,7 +21,7 @@ use arca::store::{Store, StoredArtifact};
 use rand::RngCore;
 use serde_json::Value;
 
-use registry::{Registry, make_tls, tools_present};
+use registry::{Registry, TokenReply, TokenService, make_tls, tools_present};
 
 /// An isolated user: ARCA_HOME, HOME (no docker config, no certs) and an
 /// empty auth setup.
@@ -655,4 +657,460 @@ fn plain_http_beyond_loopback_needs_the_registry_marked_insecure() {
         .output()
         .unwrap();
     assert_eq!(succeeded(&flagged)["bytesSent"], 0);
+}
+
+/// A raw `GET` to the registry without credentials: status line and headers.
+fn anonymous_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn token_registry_pushes_with_a_bearer_token_from_the_token_service() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let password = "tr0ub4dor &3";
+    let tokens = TokenService::start("alice", password);
+    let registry = Registry::start_token(&tokens);
+    let destination = format!("{}/tok/demo", registry.address);
+
+    // Auth is on: an anonymous request is sent to the token service.
+    let anonymous = anonymous_get(&registry.address, "/v2/tok/demo/tags/list");
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    assert!(
+        anonymous.contains(&format!(
+            "Bearer realm=\"{}\",service=\"arca-test\"",
+            tokens.realm
+        )),
+        "{anonymous}"
+    );
+
+    let user = User::new();
+    let store = user.store();
+    let base = fixture::layer_tar(&[("usr/lib/base.bin", &random(1 << 20))]);
+    let layers = vec![
+        base.clone(),
+        fixture::layer_tar(&[("app", &main_source("token"))]),
+    ];
+    let artifact =
+        fixture::write_artifact(&store, "tok00001", &user.crate_dir(), &layers, Form::Layout)
+            .unwrap();
+    let docker_dir = user.home.path().join(".docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    let docker_config = |login: &str| {
+        std::fs::write(
+            docker_dir.join("config.json"),
+            format!(
+                r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+                registry.address,
+                encode(login)
+            ),
+        )
+        .unwrap();
+    };
+
+    // A wrong password: the token service says no, the push stops before
+    // any upload, and the message names the registry and what to do.
+    docker_config("alice:wrong-password");
+    let wrong = failed(&user.push("tok00001", &destination));
+    assert!(
+        wrong.contains(&registry.address)
+            && wrong.contains("refused the login of `alice`")
+            && wrong.contains("config.json")
+            && wrong.contains("docker login"),
+        "{wrong}"
+    );
+    assert!(!wrong.contains("wrong-password"), "{wrong}");
+    assert!(reread(&artifact, &store).metadata.uploaded_ref.is_none());
+    assert_eq!(registry.upload_requests(), 0);
+    assert!(registry.blob_sizes().is_empty());
+    let refused = tokens.requests();
+    assert!(!refused.is_empty() && refused.iter().all(|r| !r.granted));
+
+    // The right password, from ~/.docker/config.json `auths`.
+    docker_config(&format!("alice:{password}"));
+    let output = user
+        .command()
+        .env("RUST_LOG", "trace")
+        .args(["push", "tok00001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    let pushed = succeeded(&output);
+    let reference = pushed["ref"].as_str().unwrap().to_owned();
+    assert_eq!(
+        reread(&artifact, &store).metadata.uploaded_ref.as_deref(),
+        Some(reference.as_str())
+    );
+    // The token service was asked, with the registry's service name and
+    // the repository's push scope, by alice.
+    let granted: Vec<_> = tokens
+        .requests()
+        .into_iter()
+        .filter(|r| r.granted)
+        .collect();
+    assert!(!granted.is_empty(), "no token was issued");
+    for request in &granted {
+        assert_eq!(request.param("service"), ["arca-test"], "{request:?}");
+        assert_eq!(request.user.as_deref(), Some("alice"));
+        for scope in request.param("scope") {
+            assert!(scope.starts_with("repository:tok/demo:"), "{request:?}");
+        }
+    }
+    assert!(
+        granted
+            .iter()
+            .any(|r| r.param("scope").iter().any(|s| s.contains("push"))),
+        "no push scope was asked for: {granted:?}"
+    );
+    // Every upload went through with a token (the registry accepted them).
+    assert!(registry.upload_requests() >= 2, "{:?}", registry.requests());
+
+    // Neither the password nor a token reaches the trace log, the record
+    // or the pushed image.
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.len() > 1000, "trace logs were written");
+    let mut secrets = vec![password.to_owned(), encode(&format!("alice:{password}"))];
+    secrets.extend(tokens.tokens());
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the logs"
+        );
+    }
+    let record = std::fs::read_to_string(artifact.dir.join("metadata.toml")).unwrap();
+    for secret in &secrets {
+        assert!(
+            !record.contains(secret.as_str()),
+            "a secret leaked into the record"
+        );
+    }
+    for digest in registry.blob_sizes().keys() {
+        let bytes = std::fs::read(registry.blob_data(digest)).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret is in blob {digest}"
+            );
+        }
+    }
+
+    // skopeo, given the same login, sees our manifest under the tag.
+    let inspected = skopeo_inspect(
+        &format!("{destination}:demo-tok00001"),
+        &[
+            "--tls-verify=false",
+            "--creds",
+            &format!("alice:{password}"),
+        ],
+    );
+    assert_eq!(
+        Some(inspected["Digest"].as_str().unwrap()),
+        reference.split('@').nth(1)
+    );
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
+
+    // A re-push sends no layer: the HEADs (with a token) find everything.
+    let uploads = registry.upload_requests();
+    let asked = tokens.requests().len();
+    let started = Instant::now();
+    let again = succeeded(&user.push("tok00001", &destination));
+    eprintln!(
+        "re-push: {:?}, {} token requests",
+        started.elapsed(),
+        tokens.requests().len() - asked
+    );
+    assert_eq!(again["existing"], 3, "{again}");
+    assert_eq!(again["bytesSent"], 0, "{again}");
+    assert_eq!(registry.upload_requests(), uploads);
+
+    // Another repository with the same base layer: the mount needs a token
+    // that may also read the source repository (the registry checks both),
+    // so one is asked for with both scopes, and the base is not sent again.
+    let other = format!("{}/tok/other", registry.address);
+    let second_layers = vec![base, fixture::layer_tar(&[("app", &main_source("other"))])];
+    fixture::write_artifact(
+        &store,
+        "tok00002",
+        &user.crate_dir(),
+        &second_layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let second = succeeded(&user.push("tok00002", &other));
+    eprintln!("push to a second repository: {second}");
+    assert_eq!(second["mounted"], 1, "{second}");
+    assert!(
+        second["bytesSent"].as_u64().unwrap() < 1 << 20,
+        "the 1 MiB base was sent again: {second}"
+    );
+    assert!(
+        tokens.requests().iter().any(|r| r.granted
+            && r.param("scope") == ["repository:tok/other:pull,push", "repository:tok/demo:pull"]),
+        "no token was asked for both repositories: {:?}",
+        tokens.requests()
+    );
+    let inspected = skopeo_inspect(
+        &format!("{other}:demo-tok00002"),
+        &[
+            "--tls-verify=false",
+            "--creds",
+            &format!("alice:{password}"),
+        ],
+    );
+    assert_eq!(
+        Some(inspected["Digest"].as_str().unwrap()),
+        second["ref"].as_str().unwrap().split('@').nth(1)
+    );
+}
+
+#[test]
+fn a_token_without_push_rights_is_a_clear_error() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let tokens = TokenService::start_allowing("reader", "read-only-pat", &["pull"]);
+    let registry = Registry::start_token(&tokens);
+    let user = User::new();
+    let store = user.store();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("read-only"))])];
+    let artifact =
+        fixture::write_artifact(&store, "tok00003", &user.crate_dir(), &layers, Form::Layout)
+            .unwrap();
+    let docker_dir = user.home.path().join(".docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    std::fs::write(
+        docker_dir.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            registry.address,
+            encode("reader:read-only-pat")
+        ),
+    )
+    .unwrap();
+    let destination = format!("{}/tok/readonly", registry.address);
+    let refused = failed(&user.push("tok00003", &destination));
+    assert!(
+        refused.contains(&registry.address)
+            && refused.contains("accepted the login of `reader`")
+            && refused.contains("no write (push) rights")
+            && refused.contains("tok/readonly")
+            && refused.contains("UNAUTHORIZED"),
+        "{refused}"
+    );
+    assert!(!refused.contains("read-only-pat"), "{refused}");
+    assert!(reread(&artifact, &store).metadata.uploaded_ref.is_none());
+    assert!(registry.blob_sizes().is_empty());
+}
+
+#[test]
+fn identity_tokens_are_exchanged_at_the_token_service() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let tokens = TokenService::start("alice", "not-used-here");
+    let registry = Registry::start_token(&tokens);
+    let destination = format!("{}/tok/idt", registry.address);
+    let user = User::new();
+    let store = user.store();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("identity"))])];
+    let artifact =
+        fixture::write_artifact(&store, "idt00001", &user.crate_dir(), &layers, Form::Layout)
+            .unwrap();
+    let docker_dir = user.home.path().join(".docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    // What Docker Desktop writes: an empty password and the refresh token.
+    let docker_config = |identity: &str| {
+        std::fs::write(
+            docker_dir.join("config.json"),
+            format!(
+                r#"{{"auths": {{"{}": {{"auth": "{}", "identitytoken": "{identity}"}}}}}}"#,
+                registry.address,
+                encode("alice:")
+            ),
+        )
+        .unwrap();
+    };
+
+    // An expired or revoked identity token: the token service says no.
+    docker_config("idt-revoked");
+    let revoked = failed(&user.push("idt00001", &destination));
+    assert!(
+        revoked.contains(&registry.address)
+            && revoked.contains("refused the identity token")
+            && revoked.contains("docker login")
+            && revoked.contains(&tokens.realm),
+        "{revoked}"
+    );
+    assert!(!revoked.contains("idt-revoked"), "{revoked}");
+    assert!(reread(&artifact, &store).metadata.uploaded_ref.is_none());
+    assert!(registry.blob_sizes().is_empty());
+
+    // The live one is exchanged (OAuth2 refresh-token grant) for an access
+    // token, with which the push goes through.
+    docker_config(&tokens.identity);
+    let output = user
+        .command()
+        .env("RUST_LOG", "trace")
+        .args(["push", "idt00001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    let pushed = succeeded(&output);
+    let grants: Vec<_> = tokens
+        .requests()
+        .into_iter()
+        .filter(|r| r.granted)
+        .collect();
+    assert!(!grants.is_empty());
+    let exchange = grants
+        .iter()
+        .find(|r| r.method == "POST")
+        .expect("a refresh-token grant");
+    assert_eq!(exchange.param("grant_type"), ["refresh_token"]);
+    assert_eq!(exchange.param("client_id"), ["arca"]);
+    assert_eq!(exchange.param("service"), ["arca-test"]);
+    assert_eq!(exchange.param("scope"), ["repository:tok/idt:pull,push"]);
+    assert!(exchange.user.is_none(), "no basic credentials were sent");
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.len() > 1000, "trace logs were written");
+    let mut secrets = vec![tokens.identity.clone()];
+    secrets.extend(tokens.tokens());
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the logs"
+        );
+    }
+    let record = std::fs::read_to_string(artifact.dir.join("metadata.toml")).unwrap();
+    assert!(!record.contains(&tokens.identity));
+    let inspected = skopeo_inspect(
+        &format!("{destination}:demo-idt00001"),
+        &["--tls-verify=false", "--creds", "alice:not-used-here"],
+    );
+    assert_eq!(
+        Some(inspected["Digest"].as_str().unwrap()),
+        pushed["ref"].as_str().unwrap().split('@').nth(1)
+    );
+    // A mount from that repository into another is granted through the
+    // same refresh-token grant, with both scopes.
+    let mut second_layers = layers.clone();
+    second_layers.push(fixture::layer_tar(&[("extra", b"second")]));
+    fixture::write_artifact(
+        &store,
+        "idt00002",
+        &user.crate_dir(),
+        &second_layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let second = succeeded(&user.push("idt00002", &format!("{}/tok/idt2", registry.address)));
+    assert_eq!(second["mounted"], 1, "{second}");
+    assert!(tokens.requests().iter().any(|r| r.granted
+        && r.method == "POST"
+        && r.param("scope") == ["repository:tok/idt2:pull,push repository:tok/idt:pull"]));
+}
+
+#[test]
+fn identity_tokens_are_renewed_before_their_access_token_expires() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    // Access tokens valid for 20 s: less than Arca's 30 s margin, so it
+    // renews before every blob and before the manifest.
+    // The service answers `token` only (the spec's field).
+    let tokens = TokenService::start_with(
+        "alice",
+        "unused",
+        &["pull", "push"],
+        20,
+        TokenReply::TokenOnly,
+    );
+    let registry = Registry::start_token(&tokens);
+    let user = User::new();
+    let store = user.store();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("renew"))])];
+    fixture::write_artifact(&store, "idt00003", &user.crate_dir(), &layers, Form::Layout).unwrap();
+    let docker_dir = user.home.path().join(".docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    std::fs::write(
+        docker_dir.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}", "identitytoken": "{}"}}}}}}"#,
+            registry.address,
+            base64::engine::general_purpose::STANDARD.encode("alice:"),
+            tokens.identity
+        ),
+    )
+    .unwrap();
+    succeeded(&user.push("idt00003", &format!("{}/tok/renew", registry.address)));
+    let grants = tokens
+        .requests()
+        .iter()
+        .filter(|r| r.granted && r.method == "POST")
+        .count();
+    // The first exchange, then one before each of the 2 blobs and the manifest.
+    assert_eq!(grants, 4, "{:?}", tokens.requests());
+}
+
+#[test]
+fn token_services_that_answer_access_token_only_work_too() {
+    if !tools_present() {
+        return;
+    }
+    use base64::Engine;
+    let tokens = TokenService::start_with(
+        "alice",
+        "pw",
+        &["pull", "push"],
+        300,
+        TokenReply::AccessTokenOnly,
+    );
+    let registry = Registry::start_token(&tokens);
+    let user = User::new();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("oauth"))])];
+    fixture::write_artifact(
+        &user.store(),
+        "acc00001",
+        &user.crate_dir(),
+        &layers,
+        Form::Layout,
+    )
+    .unwrap();
+    let auth_file = user.home.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            registry.address,
+            base64::engine::general_purpose::STANDARD.encode("alice:pw")
+        ),
+    )
+    .unwrap();
+    let destination = format!("{}/tok/oauth", registry.address);
+    let output = user
+        .command()
+        .env("REGISTRY_AUTH_FILE", &auth_file)
+        .args(["push", "acc00001", "--to", &destination, "--json"])
+        .output()
+        .unwrap();
+    let pushed = succeeded(&output);
+    assert_eq!(pushed["uploaded"], 2, "{pushed}");
+    assert!(tokens.requests().iter().all(|r| r.granted));
 }

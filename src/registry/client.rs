@@ -13,6 +13,7 @@ use futures_util::Stream;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
+use oci_client::token_cache::{RegistryToken, RegistryTokenType};
 use oci_client::{Reference, RegistryOperation};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -22,6 +23,33 @@ use super::source::Blob;
 
 /// Bytes read per upload request (`oci-client` sends one chunk per PATCH).
 const CHUNK: usize = 4 * 1024 * 1024;
+
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+const USER_AGENT: &str = concat!("arca/", env!("CARGO_PKG_VERSION"));
+
+fn scheme(protocol: &ClientProtocol) -> &'static str {
+    match protocol {
+        ClientProtocol::Http => "http",
+        _ => "https",
+    }
+}
+
+/// A plain HTTP client with the same trust, timeouts and user agent as the
+/// `oci-client` one, for the token exchange `oci-client` lacks.
+fn http_client(destination: &Destination) -> Result<reqwest::Client, RegistryError> {
+    let roots = certs_d(&destination.registry)
+        .iter()
+        .filter_map(|cert| reqwest::Certificate::from_pem(&cert.data).ok())
+        .collect::<Vec<_>>();
+    reqwest::Client::builder()
+        .tls_certs_merge(roots)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|error| RegistryError::Tls(error.to_string()))
+}
 
 /// Why talking to the registry failed, sorted so messages can say what to do.
 #[derive(Debug)]
@@ -46,11 +74,19 @@ impl RegistryError {
             OciDistributionError::ServerError { code, url, message }
                 if code == 401 || code == 403 =>
             {
-                RegistryError::Unauthorized(format!("HTTP {code} from {url}: {}", message.trim()))
+                RegistryError::Unauthorized(format!(
+                    "HTTP {code} from {}: {}",
+                    strip_query(&url),
+                    envelope_text(&message)
+                ))
             }
             OciDistributionError::RequestError(error) => classify_request(&error),
             OciDistributionError::ServerError { code, url, message } => {
-                RegistryError::Refused(format!("HTTP {code} from {url}: {}", message.trim()))
+                RegistryError::Refused(format!(
+                    "HTTP {code} from {}: {}",
+                    strip_query(&url),
+                    envelope_text(&message)
+                ))
             }
             OciDistributionError::RegistryError { envelope, url } => {
                 RegistryError::Refused(format!(
@@ -69,7 +105,7 @@ impl RegistryError {
     }
 }
 
-fn classify_request(error: &reqwest::Error) -> RegistryError {
+pub(super) fn classify_request(error: &reqwest::Error) -> RegistryError {
     if let Some(status) = error.status() {
         let text = format!("HTTP {status}");
         return if status.as_u16() == 401 || status.as_u16() == 403 {
@@ -103,6 +139,42 @@ fn classify_request(error: &reqwest::Error) -> RegistryError {
     }
 }
 
+/// A registry's error body (`{"errors":[{"code":…,"message":…}]}`, the
+/// distribution spec's envelope) as `CODE: message; …`; other bodies trimmed.
+fn envelope_text(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_str::<Envelope>(body) {
+        Ok(envelope) if !envelope.errors.is_empty() => envelope
+            .errors
+            .iter()
+            .map(
+                |entry| match (entry.code.is_empty(), entry.message.is_empty()) {
+                    (false, false) => format!("{}: {}", entry.code, entry.message),
+                    (true, _) => entry.message.clone(),
+                    (false, true) => entry.code.clone(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => body.trim().to_owned(),
+    }
+}
+
+/// A URL without its query (upload URLs carry session state).
+fn strip_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(base, _)| base)
+}
+
 /// `text` without `(http…)` URL parts.
 fn strip_urls(text: &str) -> String {
     let mut out = String::new();
@@ -128,6 +200,19 @@ pub struct RegistryClient {
     auth: RegistryAuth,
     /// `https` or `http`: what the registry answered on.
     pub scheme: &'static str,
+    /// The user's login, for the multi-scope tokens of mounts.
+    login: Option<Login>,
+    /// A client for the token service (same trust as `client`).
+    http: Option<reqwest::Client>,
+    /// The source repository the cached push token may also read (after a
+    /// mount token was fetched for it).
+    mount_source: tokio::sync::Mutex<Option<String>>,
+    /// The registry's token service, asked once (`None`: not a token
+    /// registry, mounts need no special token).
+    challenge: tokio::sync::OnceCell<Option<super::token::Challenge>>,
+    /// For an identity-token login: when the access token it was exchanged
+    /// for expires (seconds since 1970).
+    access_expires_at: std::sync::Mutex<Option<u64>>,
 }
 
 impl RegistryClient {
@@ -175,25 +260,32 @@ impl RegistryClient {
             destination.repository.clone(),
             destination.tag.clone(),
         );
-        let auth = match credential.map(|c| &c.login) {
-            None => RegistryAuth::Anonymous,
-            Some(Login::Password { username, password }) => {
-                RegistryAuth::Basic(username.clone(), password.expose().to_owned())
-            }
-            Some(Login::Token(token)) => RegistryAuth::Bearer(token.expose().to_owned()),
-        };
-        let https = Self::with_protocol(&reference, ClientProtocol::Https, destination, &auth)?;
-        let https_error = match https.authenticate(&auth, operations).await {
-            Ok(()) => return Ok(https),
+        let https_error = match Self::attempt(
+            &reference,
+            ClientProtocol::Https,
+            destination,
+            credential,
+            operations,
+        )
+        .await
+        {
+            Ok(client) => return Ok(client),
             Err(error) => error,
         };
         let may_use_http = destination.is_loopback() || insecure;
         if !may_use_http || matches!(https_error, RegistryError::Unauthorized(_)) {
             return Err(https_error);
         }
-        let http = Self::with_protocol(&reference, ClientProtocol::Http, destination, &auth)?;
-        match http.authenticate(&auth, operations).await {
-            Ok(()) => Ok(http),
+        match Self::attempt(
+            &reference,
+            ClientProtocol::Http,
+            destination,
+            credential,
+            operations,
+        )
+        .await
+        {
+            Ok(client) => Ok(client),
             // A plain-HTTP registry that wants a login.
             Err(error @ RegistryError::Unauthorized(_)) => Err(error),
             // HTTP is not what it speaks either (an HTTPS server answers
@@ -202,22 +294,62 @@ impl RegistryClient {
         }
     }
 
+    /// One connection attempt over `protocol`: the login made ready (an
+    /// identity token exchanged for an access token at the registry's token
+    /// service), then [`Self::authenticate`].
+    async fn attempt(
+        reference: &Reference,
+        protocol: ClientProtocol,
+        destination: &Destination,
+        credential: Option<&Credential>,
+        operations: &[RegistryOperation],
+    ) -> Result<Self, RegistryError> {
+        let mut expires_at = None;
+        let auth = match credential.map(|c| &c.login) {
+            None => RegistryAuth::Anonymous,
+            Some(Login::Password { username, password }) => {
+                RegistryAuth::Basic(username.clone(), password.expose().to_owned())
+            }
+            Some(Login::Token(token)) => RegistryAuth::Bearer(token.expose().to_owned()),
+            Some(Login::Identity(refresh)) => {
+                let actions = if operations.contains(&RegistryOperation::Push) {
+                    "pull,push"
+                } else {
+                    "pull"
+                };
+                let scopes = [format!("repository:{}:{actions}", reference.repository())];
+                let base = format!("{}://{}", scheme(&protocol), reference.resolve_registry());
+                let http = http_client(destination)?;
+                match super::token::exchange(&http, &base, refresh.expose(), &scopes).await? {
+                    Some(access) => {
+                        expires_at = Some(access.expires_at);
+                        RegistryAuth::Bearer(access.token)
+                    }
+                    None => RegistryAuth::Anonymous,
+                }
+            }
+        };
+        let mut client = Self::with_protocol(reference, protocol, destination, &auth)?;
+        client.authenticate(&auth, operations).await?;
+        client.login = credential.map(|credential| credential.login.clone());
+        client.http = Some(http_client(destination)?);
+        client.access_expires_at = std::sync::Mutex::new(expires_at);
+        Ok(client)
+    }
+
     fn with_protocol(
         reference: &Reference,
         protocol: ClientProtocol,
         destination: &Destination,
         auth: &RegistryAuth,
     ) -> Result<Self, RegistryError> {
-        let scheme = match protocol {
-            ClientProtocol::Http => "http",
-            _ => "https",
-        };
+        let scheme = scheme(&protocol);
         let config = ClientConfig {
             protocol,
             extra_root_certificates: certs_d(&destination.registry),
-            connect_timeout: Some(std::time::Duration::from_secs(15)),
-            read_timeout: Some(std::time::Duration::from_secs(120)),
-            user_agent: concat!("arca/", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
+            user_agent: USER_AGENT,
             platform_resolver: None,
             ..ClientConfig::default()
         };
@@ -228,6 +360,11 @@ impl RegistryClient {
             reference: reference.clone(),
             auth: auth.clone(),
             scheme,
+            login: None,
+            http: None,
+            mount_source: tokio::sync::Mutex::new(None),
+            challenge: tokio::sync::OnceCell::new(),
+            access_expires_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -261,6 +398,7 @@ impl RegistryClient {
     /// Cross-repository mount from `from` (a repository of the same
     /// registry); `false` when the registry did not mount it.
     pub async fn mount(&self, from: &str, digest: &str) -> bool {
+        self.allow_mount_from(from).await;
         let source = Reference::with_tag(
             self.reference.registry().to_owned(),
             from.to_owned(),
@@ -270,6 +408,96 @@ impl RegistryClient {
             .mount_blob(&self.reference, &source, digest)
             .await
             .is_ok()
+    }
+
+    /// For an identity-token login whose access token expires within 30 s,
+    /// a fresh one from the refresh-token grant (`oci-client` would keep
+    /// sending the old one: it cannot renew a bearer token it was given).
+    /// Called before each blob and the manifest.
+    pub async fn refresh_login(&self) -> Result<(), RegistryError> {
+        let due = self
+            .access_expires_at
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at < super::token::now_secs() + 30);
+        let (Some(Login::Identity(refresh)), Some(http), true) = (&self.login, &self.http, due)
+        else {
+            return Ok(());
+        };
+        let mut covered = self.mount_source.lock().await;
+        let base = format!("{}://{}", self.scheme, self.reference.resolve_registry());
+        let scopes = [format!(
+            "repository:{}:pull,push",
+            self.reference.repository()
+        )];
+        let Some(access) = super::token::exchange(http, &base, refresh.expose(), &scopes).await?
+        else {
+            return Ok(());
+        };
+        for operation in [RegistryOperation::Pull, RegistryOperation::Push] {
+            self.client
+                .tokens
+                .insert(
+                    &self.reference,
+                    operation,
+                    RegistryTokenType::Bearer(RegistryToken::Token {
+                        token: access.token.clone(),
+                    }),
+                )
+                .await;
+        }
+        if let Ok(mut at) = self.access_expires_at.lock() {
+            *at = Some(access.expires_at);
+        }
+        *covered = None;
+        Ok(())
+    }
+
+    /// On a token registry, replaces the cached push token with one that
+    /// may also read `from` (the registry checks both for a mount), as the
+    /// docker CLI asks for it. Best effort: without it the mount is refused
+    /// and the blob uploaded.
+    async fn allow_mount_from(&self, from: &str) {
+        let mut covered = self.mount_source.lock().await;
+        if covered.as_deref() == Some(from) {
+            return;
+        }
+        let Some(http) = &self.http else { return };
+        let base = format!("{}://{}", self.scheme, self.reference.resolve_registry());
+        let challenge = self
+            .challenge
+            .get_or_init(|| async { super::token::challenge(http, &base).await.ok().flatten() })
+            .await;
+        let Some(challenge) = challenge else {
+            return;
+        };
+        let grant = match &self.login {
+            Some(Login::Password { username, password }) => super::token::Grant::Password {
+                username,
+                password: password.expose(),
+            },
+            Some(Login::Identity(refresh)) => super::token::Grant::Refresh(refresh.expose()),
+            _ => return,
+        };
+        let scopes = [
+            format!("repository:{}:pull,push", self.reference.repository()),
+            format!("repository:{from}:pull"),
+        ];
+        let Ok(access) = super::token::request(http, challenge, &grant, &scopes).await else {
+            return;
+        };
+        self.client
+            .tokens
+            .insert(
+                &self.reference,
+                RegistryOperation::Push,
+                RegistryTokenType::Bearer(RegistryToken::Token {
+                    token: access.token,
+                }),
+            )
+            .await;
+        *covered = Some(from.to_owned());
     }
 
     /// Uploads a blob in chunks, streamed from disk, calling `sent` with

@@ -3,7 +3,8 @@
 //! `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), each
 //! with `credHelpers`, `credsStore` (run as `docker-credential-NAME get`)
 //! and `auths` (base64 `user:password`, or `username`/`password`,
-//! `registrytoken`).
+//! `registrytoken`, `identitytoken`: an OAuth refresh token that
+//! `registry::token` exchanges for an access token).
 //!
 //! **Secrets never leave this module except into the HTTP client:** the
 //! [`Secret`] type prints as `***` in `Debug`, nothing here logs a value,
@@ -46,6 +47,11 @@ pub enum Login {
     Password { username: String, password: Secret },
     /// A registry token sent as `Authorization: Bearer`.
     Token(Secret),
+    /// An identity token (`identitytoken`, or a credential helper's
+    /// `<token>` user): an OAuth2 refresh token that Docker Desktop,
+    /// `az acr login` and others keep instead of a password. Exchanged at
+    /// the registry's token service for an access token before each push.
+    Identity(Secret),
 }
 
 /// Credentials found for a registry, and where they came from (a path and
@@ -61,7 +67,7 @@ impl Credential {
     pub fn username(&self) -> Option<&str> {
         match &self.login {
             Login::Password { username, .. } => Some(username),
-            Login::Token(_) => None,
+            Login::Token(_) | Login::Identity(_) => None,
         }
     }
 }
@@ -175,15 +181,11 @@ fn from_file(
             source,
         }));
     }
-    if entry
-        .identitytoken
-        .as_deref()
-        .is_some_and(|t| !t.is_empty())
-    {
-        return Err(format!(
-            "The login for {registry} in {} is an identity token, which Arca cannot use. Log in with a username and password or access token (`docker login {registry}`).",
-            file.display()
-        ));
+    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credential {
+            login: Login::Identity(Secret::new(token)),
+            source,
+        }));
     }
     if let Some(encoded) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -317,9 +319,10 @@ fn run_helper(
     }
     let source = format!("{program} (from {})", file.display());
     if answer.username == "<token>" {
-        return Err(format!(
-            "`{program}` holds an identity token for {server}, which Arca cannot use. Log in with a username and password or access token."
-        ));
+        return Ok(Some(Credential {
+            login: Login::Identity(Secret::new(answer.secret)),
+            source,
+        }));
     }
     Ok(Some(Credential {
         login: Login::Password {
@@ -343,7 +346,7 @@ mod tests {
     fn password(credential: &Credential) -> (&str, &str) {
         match &credential.login {
             Login::Password { username, password } => (username, password.expose()),
-            Login::Token(_) => panic!("not a password"),
+            _ => panic!("not a password"),
         }
     }
 
@@ -358,6 +361,7 @@ mod tests {
                 r#"{{"auths": {{"https://registry.example.com:5000/v1/": {{"auth": "{encoded}"}},
                    "other.example": {{"username": "bob", "password": "pw"}},
                    "tok.example": {{"registrytoken": "abc"}},
+                   "idt.example": {{"auth": "YWxpY2U6", "identitytoken": "refresh-me"}},
                    "https://index.docker.io/v1/": {{"auth": "{encoded}"}}}}}}"#
             ),
         );
@@ -371,6 +375,10 @@ mod tests {
         assert_eq!(password(&bob), ("bob", "pw"));
         let token = lookup_in(&files, "tok.example", None).unwrap().unwrap();
         assert_eq!(token.login, Login::Token(Secret::new("abc")));
+        // An identity token wins over the `user:` (empty password) beside it.
+        let identity = lookup_in(&files, "idt.example", None).unwrap().unwrap();
+        assert_eq!(identity.login, Login::Identity(Secret::new("refresh-me")));
+        assert!(!format!("{identity:?}").contains("refresh-me"));
         assert!(lookup_in(&files, "docker.io", None).unwrap().is_some());
         assert!(
             lookup_in(&files, "unknown.example", None)
@@ -452,5 +460,20 @@ mod tests {
         let missing = write(dir.path(), "missing.json", r#"{"credsStore": "absent"}"#);
         let error = lookup_in(&[missing], "x.example", Some(dir.path())).unwrap_err();
         assert!(error.contains("docker-credential-absent"), "{error}");
+
+        // A helper's `<token>` user holds an identity token (Docker's
+        // convention), used as one.
+        let token_helper = write(
+            dir.path(),
+            "docker-credential-idt",
+            "#!/bin/sh\nread server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"refresh-123\"}' \"$server\"\n",
+        );
+        std::fs::set_permissions(&token_helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let idt = write(dir.path(), "idt.json", r#"{"credsStore": "idt"}"#);
+        let found = lookup_in(&[idt], "acr.example", Some(dir.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.login, Login::Identity(Secret::new("refresh-123")));
+        assert_eq!(found.username(), None);
     }
 }

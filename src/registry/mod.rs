@@ -20,6 +20,7 @@ pub mod fixture;
 pub mod pull;
 pub mod record;
 pub mod source;
+mod token;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use client::{RegistryClient, RegistryError};
-use credentials::Credential;
+use credentials::{Credential, Login};
 pub use destination::Destination;
 
 use crate::store::{Store, StoredArtifact};
@@ -188,6 +189,10 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
             blob.digest
         );
         let during = Some(what.as_str());
+        client
+            .refresh_login()
+            .await
+            .map_err(|error| explain(&destination, credential.as_ref(), error, during))?;
         if client
             .blob_exists(&blob.digest)
             .await
@@ -235,7 +240,7 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
         client
             .upload(blob, on_sent)
             .await
-            .map_err(|error| explain(&destination, credential.as_ref(), error, during))?;
+            .map_err(|error| explain_write(&destination, credential.as_ref(), error, during))?;
         outcome.bytes_sent += sent.load(Ordering::Relaxed);
         outcome.uploaded += 1;
         report(BlobAction::Uploaded);
@@ -243,11 +248,19 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
     events(PushEvent::Manifest {
         tag: outcome.tag_ref.clone(),
     });
+    client.refresh_login().await.map_err(|error| {
+        explain(
+            &destination,
+            credential.as_ref(),
+            error,
+            Some("the manifest"),
+        )
+    })?;
     client
         .put_manifest(&image.manifest, &image.manifest_media_type)
         .await
         .map_err(|error| {
-            explain(
+            explain_write(
                 &destination,
                 credential.as_ref(),
                 error,
@@ -291,6 +304,33 @@ pub fn mount_candidates(store: &Store, destination: &Destination) -> Vec<String>
     repositories
 }
 
+/// [`explain`] for a write (an upload or the manifest): a login that
+/// already passed the connection's checks (its token or basic credentials
+/// read the repository) but is refused here lacks push rights, which the
+/// user fixes differently from a wrong password.
+fn explain_write(
+    destination: &Destination,
+    credential: Option<&Credential>,
+    error: RegistryError,
+    during: Option<&str>,
+) -> PushError {
+    match (error, credential) {
+        (RegistryError::Unauthorized(detail), Some(credential)) => {
+            let registry = &destination.registry;
+            PushError::Failed(format!(
+                "{registry} accepted the login{} from {} but refused to let it push to {} ({detail}): the account or access token has no write (push) rights there. Log in with one that may push (`docker login {registry}`), or push to a repository it may write. Nothing was recorded as pushed.",
+                credential
+                    .username()
+                    .map(|user| format!(" of `{user}`"))
+                    .unwrap_or_default(),
+                credential.source,
+                destination.repository
+            ))
+        }
+        (error, _) => explain(destination, credential, error, during),
+    }
+}
+
 /// One message per failure: what went wrong and what to do.
 fn explain(
     destination: &Destination,
@@ -311,6 +351,15 @@ fn explain(
             "A secure (TLS) connection to {registry} failed ({detail}). If the registry uses a private CA, add it to the host's CA bundle or put it in /etc/docker/certs.d/{registry}/ca.crt; if it speaks plain HTTP, mark it insecure with `--insecure` or ARCA_INSECURE_REGISTRIES={registry}. {nothing}"
         ),
         (RegistryError::Unauthorized(detail), _) => match credential {
+            Some(
+                credential @ Credential {
+                    login: Login::Identity(_),
+                    ..
+                },
+            ) => format!(
+                "{registry} refused the identity token from {} ({detail}). An identity token is an OAuth refresh token that expires or is revoked: log in again with `docker login {registry}` (or `az acr login` for Azure), or put a username and password or access token in the auth file. {nothing}",
+                credential.source
+            ),
             Some(credential) => format!(
                 "{registry} refused the login{} from {} ({detail}). Check the username and password, or log in again with `docker login {registry}` or `podman login {registry}`. {nothing}",
                 credential
