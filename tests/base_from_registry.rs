@@ -31,22 +31,10 @@ use docker::{DockerTest, Engine, RUNTIME_BASE, artifact_id, files_under, text};
 use registry::{Registry, tools_present};
 use tokio_util::sync::CancellationToken;
 
-/// `arca build rust <crate> --host-build --base-image <base>` (a host
-/// build: the runtime base is then needed by nothing but the image).
+/// [`DockerTest::host_build_command`] on `base` plus `extra`, logging at
+/// debug level.
 fn build(test: &DockerTest, base: &str, extra: &[&str]) -> Output {
-    test.watchdog.step(format!("arca build rust on {base}"));
-    test.arca()
-        .args(["build", "rust"])
-        .arg(&test.crate_dir)
-        .args([
-            "--profile",
-            "release",
-            "--features",
-            "",
-            "--host-build",
-            "--base-image",
-            base,
-        ])
+    test.host_build_command(base)
         .args(extra)
         .env("RUST_LOG", "arca=debug")
         .output()

@@ -641,19 +641,8 @@ fn a_base_without_a_ca_bundle_gets_a_certificates_layer_before_the_binary(engine
     let _remove = RemoveImage(&test, tag.clone());
 
     let build = |base: &str| {
-        test.arca()
-            .args(["build", "rust"])
-            .arg(&test.crate_dir)
-            .args([
-                "--profile",
-                "release",
-                "--features",
-                "",
-                "--host-build",
-                "--force",
-                "--base-image",
-                base,
-            ])
+        test.host_build_command(base)
+            .arg("--force")
             .output()
             .expect("run arca")
     };

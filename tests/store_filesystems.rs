@@ -128,23 +128,11 @@ impl Drop for BigBase<'_> {
     }
 }
 
-/// `arca build rust <crate> --host-build --base-image <base>` with
-/// `ARCA_HOME` at `home` (a host build: cargo's own files stay out of it).
+/// [`DockerTest::host_build_command`] on `base` with `ARCA_HOME` at `home`
+/// (a host build: cargo's own files stay out of it).
 fn build(test: &DockerTest, home: &Path, base: &str) -> Output {
-    test.watchdog.step(format!("arca build rust on {base}"));
-    test.arca()
+    test.host_build_command(base)
         .env("ARCA_HOME", home)
-        .args(["build", "rust"])
-        .arg(&test.crate_dir)
-        .args([
-            "--profile",
-            "release",
-            "--features",
-            "",
-            "--host-build",
-            "--base-image",
-            base,
-        ])
         .output()
         .expect("run arca")
 }

@@ -290,6 +290,26 @@ impl DockerTest {
         )
     }
 
+    /// `arca build rust <crate> --profile release --features '' --host-build
+    /// --base-image <base>` with this test's ARCA_HOME, not yet run: a host
+    /// build, so the runtime base is needed by nothing but the image. Add
+    /// arguments and environment, then run it.
+    pub fn host_build_command(&self, base: &str) -> Command {
+        self.watchdog
+            .step(format!("arca build rust --host-build on {base}"));
+        let mut command = self.arca();
+        command.args(["build", "rust"]).arg(&self.crate_dir).args([
+            "--profile",
+            "release",
+            "--features",
+            "",
+            "--host-build",
+            "--base-image",
+            base,
+        ]);
+        command
+    }
+
     /// [`Self::build_cli`] with extra environment variables.
     pub fn build_cli_env(
         &self,
