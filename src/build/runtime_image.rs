@@ -35,7 +35,7 @@ use super::{
 use crate::blobs::{BlobStore, Digest};
 use crate::engine::tar_context::TarContext;
 use crate::engine::{BUILD_LABEL, ContainerEngine, ContainerSpec, OutputLine};
-use crate::image::base::{BaseRecord, CaBundle, CreatedBlobs};
+use crate::image::base::{BaseRecord, Bases, CaBundle, CreatedBlobs};
 use crate::image::config::{Derivation, NewLayer};
 use crate::image::layer::{Content, FileEntry};
 use crate::image::{self, BlobRef, StoredImage, layout};
@@ -408,20 +408,7 @@ async fn ensure_base(
         .await?
     };
     let record = match existing {
-        Ok(mut record) => {
-            if !record.references.contains(reference) {
-                record.references.push(reference.clone());
-                let _ = bases.save(&record);
-            }
-            events(BuildEvent::StageDone {
-                message: format!(
-                    "Base image in the store ({}, {} layers).",
-                    short(&image_id),
-                    record.layers.len()
-                ),
-            });
-            record
-        }
+        Ok(record) => stored_base_used(&bases, record, reference, events),
         Err(previous) => {
             let repaired = previous.is_some();
             if repaired {
@@ -535,20 +522,7 @@ async fn fetch_from_registry(
         .map_err(store_error)?
     };
     let previous = match existing {
-        Ok(mut record) => {
-            if !record.references.iter().any(|known| known == reference) {
-                record.references.push(reference.to_owned());
-                let _ = bases.save(&record);
-            }
-            events(BuildEvent::StageDone {
-                message: format!(
-                    "Base image in the store ({}, {} layers).",
-                    short(&image_id),
-                    record.layers.len()
-                ),
-            });
-            return Ok(record);
-        }
+        Ok(record) => return Ok(stored_base_used(&bases, record, reference, events)),
         Err(previous) => previous,
     };
     // A record whose blobs went (pruned, corrupt) keeps its names and its
@@ -695,6 +669,28 @@ async fn fetch_layers(
             Err(error)
         }
     }
+}
+
+/// A complete base already in the store, used under `reference`: the
+/// reference is added to its record (best effort) and the stage says so.
+fn stored_base_used(
+    bases: &Bases,
+    mut record: BaseRecord,
+    reference: &str,
+    events: EventSink<'_>,
+) -> BaseRecord {
+    if !record.references.iter().any(|known| known == reference) {
+        record.references.push(reference.to_owned());
+        let _ = bases.save(&record);
+    }
+    events(BuildEvent::StageDone {
+        message: format!(
+            "Base image in the store ({}, {} layers).",
+            short(&record.image_id),
+            record.layers.len()
+        ),
+    });
+    record
 }
 
 /// One engine export of the base, streamed into the store and verified.
