@@ -35,7 +35,7 @@ use super::{
 use crate::blobs::{BlobStore, Digest};
 use crate::engine::tar_context::TarContext;
 use crate::engine::{BUILD_LABEL, ContainerEngine, ContainerSpec, OutputLine};
-use crate::image::base::{BaseRecord, Bases, CaBundle, CreatedBlobs};
+use crate::image::base::{BaseRecord, Bases, CaBundle, CreatedBlobs, take_back};
 use crate::image::config::{Derivation, NewLayer};
 use crate::image::layer::{Content, FileEntry};
 use crate::image::{self, BlobRef, StoredImage, layout};
@@ -96,14 +96,7 @@ pub(super) async fn package(
     .await;
     if result.is_err() {
         let _ = engine.remove_image(&metadata.local_tag).await;
-        let created = std::mem::take(
-            &mut *created
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        for digest in created {
-            blobs.discard_if_unlinked(&digest);
-        }
+        take_back(&blobs, &created);
     }
     result
 }
@@ -658,14 +651,7 @@ async fn fetch_layers(
             Ok(record)
         }
         Err(error) => {
-            let created = std::mem::take(
-                &mut *created
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            );
-            for digest in created {
-                blobs.discard_if_unlinked(&digest);
-            }
+            take_back(&blobs, &created);
             Err(error)
         }
     }
@@ -757,14 +743,7 @@ async fn import_base(
         ))),
     };
     if outcome.is_err() {
-        let created = std::mem::take(
-            &mut *created
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        for digest in created {
-            blobs.discard_if_unlinked(&digest);
-        }
+        take_back(blobs, &created);
     }
     outcome
 }

@@ -186,6 +186,14 @@ pub struct ImportLock {
 /// import can take them back.
 pub type CreatedBlobs = std::sync::Arc<std::sync::Mutex<Vec<Digest>>>;
 
+/// Takes back the blobs a failed import or fetch wrote (those no artifact
+/// links by now), and forgets them.
+pub fn take_back(blobs: &BlobStore, created: &CreatedBlobs) {
+    for digest in std::mem::take(&mut *lock(created)) {
+        blobs.discard_if_unlinked(&digest);
+    }
+}
+
 /// Reads an image archive (`docker save` of one image, either Docker's
 /// classic layout or the OCI layout newer engines write) into the store:
 /// its config and layers, checked against `image_id` and the config's diff
