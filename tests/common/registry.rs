@@ -52,16 +52,7 @@ pub struct Tls {
 
 pub fn make_tls(dir: &Path) -> Tls {
     let run = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        openssl(dir, args, b"");
     };
     run(&[
         "req",
