@@ -279,3 +279,65 @@ fn an_image_built_with_init_stops_promptly_under_a_plain_docker_run() {
     // tini passes on the program's death by SIGTERM as 128 + 15.
     assert_eq!(exit_code, "143");
 }
+
+/// The live-update primitive (issue 17): one container started many
+/// times, a file copied into it between runs, and each run's output
+/// alone forwarded (an attach never replays earlier runs' output).
+#[test]
+fn a_container_restarted_attached_runs_the_file_copied_into_it_and_shows_only_that_run() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let spec = arca::engine::ContainerSpec {
+        image: RUNTIME_BASE.to_owned(),
+        cmd: [
+            "/bin/sh",
+            "-c",
+            "cat /greeting 2>/dev/null || echo none; exit 4",
+        ]
+        .map(String::from)
+        .to_vec(),
+        labels: vec![(
+            arca::build::CRATE_DIR_LABEL.to_owned(),
+            test.crate_dir.display().to_string(),
+        )],
+        ..Default::default()
+    };
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(8);
+    header.set_mode(0o644);
+    header.set_cksum();
+    archive
+        .append_data(&mut header, "greeting", &b"swapped\n"[..])
+        .expect("tar entry");
+    let archive = archive.into_inner().expect("tar");
+    test.runtime.block_on(async {
+        let engine = test.engine.as_ref();
+        let id = engine.create_container(&spec).await.expect("create");
+        let run = |expected: &'static str| {
+            let id = id.clone();
+            async move {
+                let lines = std::sync::Mutex::new(Vec::new());
+                let sink =
+                    |line: arca::engine::OutputLine| lines.lock().expect("lines").push(line.text);
+                let code = engine
+                    .start_attached(&id, &sink)
+                    .await
+                    .expect("run attached");
+                assert_eq!(code, 4);
+                assert_eq!(
+                    lines.into_inner().expect("lines"),
+                    vec![expected.to_owned()]
+                );
+            }
+        };
+        run("none").await;
+        engine
+            .upload_tar(&id, "/", archive)
+            .await
+            .expect("copy into the stopped container");
+        run("swapped").await;
+        engine.remove_container(&id).await.expect("remove");
+    });
+}

@@ -18,12 +18,12 @@ use bollard::models::{
     VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, BuilderVersion, ContainerArchiveInfoOptionsBuilder,
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    ImportImageOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, BuildImageOptionsBuilder, BuilderVersion,
+    ContainerArchiveInfoOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, ImportImageOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use bollard::{body_full, container::LogOutput};
@@ -672,7 +672,7 @@ impl ContainerEngine for DockerEngine {
             .await
             .map_err(|error| {
                 anyhow!(
-                    "Failed to copy files into the build container at {dest}: {}",
+                    "Failed to copy files into container {container} at {dest}: {}",
                     server_message(&error)
                 )
             })
@@ -687,6 +687,43 @@ impl ContainerEngine for DockerEngine {
                 self.gpu_error(&message)
                     .unwrap_or_else(|| anyhow!("Failed to start the container: {message}"))
             })
+    }
+
+    async fn start_attached(&self, container: &str, output: LineSink<'_>) -> Result<i64> {
+        let options = AttachContainerOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .logs(false)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(container, Some(options))
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to attach to container {container}: {}",
+                    server_message(&error)
+                )
+            })?;
+        let mut stream = attached.output;
+        self.start_container(container).await?;
+        let follow = forward_output(&mut stream, output, "the container's output");
+        let wait = self.wait_container(container);
+        tokio::pin!(follow, wait);
+        tokio::select! {
+            followed = &mut follow => {
+                followed?;
+                wait.await
+            }
+            exit = &mut wait => {
+                let exit = exit?;
+                if tokio::time::timeout(super::LOG_DRAIN_AFTER_EXIT, follow).await.is_err() {
+                    tracing::warn!(container, "the attached output went on after the container exited; stopped following it");
+                }
+                Ok(exit)
+            }
+        }
     }
 
     async fn follow_output(&self, container: &str, output: LineSink<'_>) -> Result<()> {

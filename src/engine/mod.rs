@@ -242,6 +242,19 @@ pub trait ContainerEngine: Send + Sync {
     /// Extracts an uncompressed tar archive at `dest` inside the container.
     async fn upload_tar(&self, container: &str, dest: &str, tar: Vec<u8>) -> Result<()>;
     async fn start_container(&self, container: &str) -> Result<()>;
+    /// Attaches to a created or stopped container's output, starts it, and
+    /// forwards what this run of it prints (never earlier runs' output)
+    /// until it stops; returns its exit code. A live update restarts one
+    /// container many times and follows each run this way. (Default: a
+    /// clear refusal.)
+    async fn start_attached(&self, container: &str, output: LineSink<'_>) -> Result<i64> {
+        let _ = output;
+        anyhow::bail!(
+            "The {} engine at {} cannot attach to container {container}.",
+            self.runtime_name(),
+            self.endpoint()
+        )
+    }
     /// Follows the container's output until it exits, line by line.
     async fn follow_output(&self, container: &str, output: LineSink<'_>) -> Result<()>;
     /// Waits for a started container to exit; returns its exit code.
