@@ -10,6 +10,7 @@ mod prune;
 mod prune_blobs;
 mod push;
 mod run;
+mod run_live;
 mod status;
 
 use std::process::ExitCode;

@@ -5,6 +5,11 @@
 //! The program's stdout and stderr stream to ours; Ctrl-C (or `docker
 //! stop` from elsewhere) stops it, and the container is removed when it
 //! exits. The exit code is the program's.
+//!
+//! `arca run --watch` runs it live ([`crate::runner::live`]): every change
+//! that makes the crate stale rebuilds the binary and restarts it in the
+//! same container, with a separator line naming the change; Ctrl-C ends
+//! the watch and removes the container (exit code 130).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,6 +32,10 @@ pub struct RunArgs {
     /// Arguments for the program (after `--`); they replace `[run] args`.
     #[arg(last = true)]
     pub args: Vec<String>,
+    /// Keep running: on every change that makes the crate stale, rebuild
+    /// the binary and restart it in the same container.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// Runs `arca run`.
@@ -35,6 +44,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("Failed to start the async runtime")?;
+    if args.watch {
+        return runtime.block_on(super::run_live::run_live(args));
+    }
     runtime.block_on(run_image(args))
 }
 

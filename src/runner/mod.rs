@@ -11,6 +11,9 @@
 //! was created; stopping is SIGTERM through the init, then SIGKILL after
 //! [`STOP_GRACE_SECONDS`].
 
+pub mod live;
+mod live_lock;
+
 use std::path::Path;
 use std::sync::Arc;
 

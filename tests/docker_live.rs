@@ -1,0 +1,345 @@
+//! `arca run --watch` against a real Docker engine (issue 17): a change on
+//! disk rebuilds the binary and the new program runs in the same container
+//! (same id, a published port keeps answering), a compile error keeps the
+//! old program, a `[run]` change replaces the container, a burst of 50
+//! files is one rebuild, a second watch of the crate refuses naming the
+//! first, a container removed by hand ends the watch, and Ctrl-C leaves no
+//! container.
+//!
+//! Needs `.ci/docker-up.sh` and `.ci/fixtures.sh`; without an engine each
+//! test prints a note and passes, unless `ARCA_REQUIRE_DOCKER=1`.
+
+#[path = "common/docker.rs"]
+mod docker;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use docker::{DockerTest, RUNTIME_BASE};
+
+/// Prints its version line, then serves it on port 8080 (when `serve` is
+/// among its arguments) or sleeps.
+fn program(version: &str) -> String {
+    format!(
+        r#"
+fn main() {{
+    let version = "{version}";
+    println!("version: {{version}}");
+    if std::env::args().any(|arg| arg == "serve") {{
+        let listener = std::net::TcpListener::bind("0.0.0.0:8080").unwrap();
+        for stream in listener.incoming() {{
+            use std::io::Write;
+            let _ = stream.unwrap().write_all(format!("{{version}}\n").as_bytes());
+        }}
+    }}
+    loop {{
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }}
+}}
+"#
+    )
+}
+
+fn configure(test: &DockerTest, run_table: &str) {
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("one")).expect("write main.rs");
+    write_config(test, run_table);
+}
+
+fn write_config(test: &DockerTest, run_table: &str) {
+    let config = format!(
+        "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"{RUNTIME_BASE}\"\n\n{run_table}"
+    );
+    std::fs::write(test.crate_dir.join(".arca/config.toml"), config).expect("write config");
+}
+
+/// A running `arca run --watch` and its output lines as they come.
+struct Watch {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Everything read so far, for failure messages.
+    seen: Vec<String>,
+}
+
+impl Watch {
+    fn start(test: &DockerTest) -> Self {
+        let mut child = test
+            .arca()
+            .args(["run", "--watch"])
+            .arg(&test.crate_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn arca run --watch");
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        for (stream, prefix) in [
+            (Box::new(stdout) as Box<dyn Read + Send>, "out"),
+            (Box::new(stderr), "err"),
+        ] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = sender.send(format!("{prefix}: {line}"));
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one contains `needle`; panics with the output after
+    /// `timeout`. Returns the lines read before it.
+    fn until(&mut self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut before = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return before;
+                    }
+                    before.push(line);
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?} within {timeout:?}; output:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Lines arriving within `wait`.
+    fn quiet_for(&mut self, wait: Duration) -> Vec<String> {
+        let deadline = Instant::now() + wait;
+        let mut lines = Vec::new();
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line.clone());
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// Ctrl-C; returns the exit code.
+    fn interrupt(mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let waited = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "arca did not end after Ctrl-C:\n{}",
+                self.seen.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn live_containers(test: &DockerTest) -> Vec<String> {
+    let label = format!(
+        "{}={}",
+        arca::build::CRATE_DIR_LABEL,
+        test.crate_dir.display()
+    );
+    test.runtime
+        .block_on(
+            test.engine
+                .containers_with_labels(&[arca::runner::live::LIVE_LABEL, label.as_str()]),
+        )
+        .expect("list containers")
+}
+
+const FIRST_BUILD: Duration = Duration::from_secs(300);
+const UPDATE: Duration = Duration::from_secs(120);
+
+#[test]
+fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    configure(&test, "");
+    let mut watch = Watch::start(&test);
+    watch.until("out: version: one", FIRST_BUILD);
+    let containers = live_containers(&test);
+    assert_eq!(containers.len(), 1, "one live container");
+
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("two")).expect("edit");
+    let before = watch.until("out: version: two", UPDATE);
+    let separators: Vec<&String> = before
+        .iter()
+        .filter(|line| line.contains("── rebuilt after src/main.rs changed ("))
+        .collect();
+    assert_eq!(separators.len(), 1, "{before:#?}");
+    assert_eq!(live_containers(&test), containers, "the same container");
+    assert!(
+        !before.iter().any(|line| line.contains("version: one")),
+        "the old run's output is not replayed: {before:#?}"
+    );
+
+    // A compile error: the old program keeps running, the error is shown.
+    std::fs::write(test.crate_dir.join("src/main.rs"), "fn main() { nope }\n").expect("break");
+    watch.until("── the change does not build ──", UPDATE);
+    watch.until("The old program keeps running.", UPDATE);
+    assert_eq!(live_containers(&test), containers);
+    let running = test
+        .runtime
+        .block_on(test.engine.container_running(&containers[0]))
+        .expect("inspect");
+    assert_eq!(running, Some(true), "the old program still runs");
+
+    // The next good save updates it.
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("three")).expect("fix");
+    watch.until("out: version: three", UPDATE);
+    assert_eq!(live_containers(&test), containers);
+
+    // A second watch of the crate refuses, naming the first.
+    let second = test
+        .arca()
+        .args(["run", "--watch"])
+        .arg(&test.crate_dir)
+        .output()
+        .expect("second watch");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "already runs live in process {}",
+            watch.child.id()
+        )),
+        "{stderr}"
+    );
+
+    assert_eq!(watch.interrupt(), Some(130));
+    assert_eq!(live_containers(&test), Vec::<String>::new());
+    assert!(test.leftover_build_containers().is_empty());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn ask(port: u16) -> Option<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer.trim().to_owned()).filter(|answer| !answer.is_empty())
+}
+
+fn answer_within(port: u16, wanted: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let answer = ask(port);
+        if answer.as_deref() == Some(wanted) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "port {port} answered {answer:?}, not {wanted:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_published_port_answers_across_the_swap_and_a_run_change_replaces_the_container() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let port = free_port();
+    let run = format!("[run]\nargs = [\"serve\"]\nports = [\"{port}:8080\"]\n");
+    configure(&test, &run);
+    let mut watch = Watch::start(&test);
+    watch.until("out: version: one", FIRST_BUILD);
+    answer_within(port, "one", Duration::from_secs(10));
+    let containers = live_containers(&test);
+
+    // 50 files touched at once: one rebuild.
+    for n in 0..50 {
+        std::fs::write(test.crate_dir.join(format!("src/extra{n}.rs")), "// new\n").expect("write");
+    }
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("two")).expect("edit");
+    watch.until("out: version: two", UPDATE);
+    answer_within(port, "two", Duration::from_secs(10));
+    assert_eq!(
+        live_containers(&test),
+        containers,
+        "same container, same port"
+    );
+    let after = watch.quiet_for(Duration::from_secs(3));
+    let rebuilds = watch
+        .seen
+        .iter()
+        .filter(|line| line.contains("── rebuilt after"))
+        .count();
+    assert_eq!(rebuilds, 1, "one rebuild for the burst: {:#?}", watch.seen);
+    assert!(
+        !after.iter().any(|line| line.contains("rebuilt")),
+        "{after:#?}"
+    );
+
+    // A change of `[run]` replaces the container.
+    write_config(&test, &format!("{run}env = {{ GREETING = \"changed\" }}\n"));
+    let before = watch.until("==> Running", UPDATE);
+    assert!(
+        before.iter().any(|line| line
+            .contains("`.arca/config.toml` changed (run settings): live update cannot apply")),
+        "{before:#?}"
+    );
+    watch.until("out: version: two", UPDATE);
+    let replaced = live_containers(&test);
+    assert_eq!(replaced.len(), 1);
+    assert_ne!(replaced, containers, "a fresh container");
+    answer_within(port, "two", Duration::from_secs(10));
+
+    // Removed by hand: the watch says so and ends.
+    let status = Command::new("docker")
+        .args(["rm", "-f", &replaced[0]])
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker rm");
+    assert!(status.success());
+    watch.until("was removed outside Arca; the live run ends", UPDATE);
+    let waited = Instant::now();
+    let code = loop {
+        if let Some(status) = watch.child.try_wait().expect("wait") {
+            break status.code();
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the watch went on"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(1));
+    assert_eq!(live_containers(&test), Vec::<String>::new());
+    let _ = std::io::stderr().flush();
+}
