@@ -84,6 +84,30 @@ pub struct RunningContainer {
     pub container: String,
     pub image: String,
     pub started_at: u64,
+    /// Run live (`arca.run` with `live`): changes update the container in
+    /// place. Sent only when true (PROTOCOL.md additions).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub live: bool,
+    /// When a live update last put a binary into the container that no
+    /// image holds (epoch ms); not on the wire.
+    #[serde(skip)]
+    pub updated_live_at: Option<u64>,
+}
+
+/// The reason a crate is stale while its container runs a binary a live
+/// update put there.
+pub const UPDATED_LIVE_REASON: &str = "running container updated live; image not rebuilt";
+
+impl RunningContainer {
+    /// Whether the container runs a binary newer than the crate's newest
+    /// image (`created_at`: that image's record time, epoch ms).
+    pub fn runs_unrecorded_binary(&self, newest_image_created_at: Option<u64>) -> bool {
+        match (self.updated_live_at, newest_image_created_at) {
+            (Some(updated), Some(created)) => updated > created,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
 }
 
 use std::path::Path;

@@ -157,3 +157,92 @@ fn commands_on_a_config_with_errors_fail_at_once_naming_the_error() {
     assert!(test.store().list().artifacts.is_empty());
     assert!(test.leftover_build_containers().is_empty());
 }
+
+fn versioned(version: &str) -> String {
+    format!(
+        "fn main() {{\n    println!(\"version: {version}\");\n    loop {{\n        std::thread::sleep(std::time::Duration::from_secs(1));\n    }}\n}}\n"
+    )
+}
+
+#[test]
+fn a_live_run_follows_edits_in_the_same_container_and_says_the_image_is_stale() {
+    let Some(test) = docker::DockerTest::new() else {
+        return;
+    };
+    std::fs::write(test.crate_dir.join("src/main.rs"), versioned("one")).expect("write main.rs");
+    let mut server = start(&test);
+    let uri = crate_uri(&test.crate_dir);
+    server.status(&uri, "missing");
+    let result = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.run", "arguments": [{"crate": uri, "live": true}]}),
+        )
+        .unwrap_or_else(|error| panic!("arca.run live failed: {error}\n{}", server.stderr()));
+    let container = result["container"].as_str().expect("container").to_owned();
+    assert_eq!(result["live"], true);
+    server.expect("arca/output", "the first version", |params| {
+        params["text"] == "version: one"
+    });
+    server.expect("arca/status", "running live", |params| {
+        params["crate"] == uri
+            && params["running"]["container"] == container.as_str()
+            && params["running"]["live"] == true
+    });
+
+    std::fs::write(test.crate_dir.join("src/main.rs"), versioned("two")).expect("edit");
+    let separator = server.expect("arca/output", "the separator", |params| {
+        params["text"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("── rebuilt after src/main.rs changed ("))
+    });
+    assert_eq!(separator["container"], container.as_str());
+    let second = server.expect("arca/output", "the new version", |params| {
+        params["text"] == "version: two"
+    });
+    assert_eq!(
+        second["container"],
+        container.as_str(),
+        "the same container"
+    );
+    let stale = server.expect("arca/status", "stale: updated live", |params| {
+        params["crate"] == uri
+            && params["state"] == "stale"
+            && params["reasons"][0] == "running container updated live; image not rebuilt"
+    });
+    assert_eq!(stale["running"]["container"], container.as_str());
+
+    // A compile error: inline diagnostics, the old program keeps running.
+    std::fs::write(test.crate_dir.join("src/main.rs"), "fn main() { nope }\n").expect("break");
+    server.expect(
+        "textDocument/publishDiagnostics",
+        "the compile error",
+        |params| {
+            params["uri"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/src/main.rs"))
+                && params["diagnostics"]
+                    .as_array()
+                    .is_some_and(|list| !list.is_empty())
+        },
+    );
+    server.expect("arca/output", "the failure said once", |params| {
+        params["text"] == "── the change does not build ──"
+    });
+    assert_eq!(run_containers(&test), vec![container.clone()]);
+
+    let stopped = server.request(
+        "workspace/executeCommand",
+        json!({"command": "arca.stop", "arguments": [{"crate": uri}]}),
+    );
+    assert_eq!(stopped, Ok(serde_json::Value::Null));
+    let exit = server.expect("arca/output", "the exit code", |params| {
+        params["exitCode"].is_i64()
+    });
+    assert_eq!(exit["exitCode"], 143, "{exit}");
+    server.expect("arca/status", "running cleared", |params| {
+        params["crate"] == uri && params["running"].is_null()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(run_containers(&test), Vec::<String>::new());
+}

@@ -101,6 +101,7 @@ impl Printer {
                 change,
                 seconds,
                 timings,
+                ..
             } => {
                 self.hot_rebuild.store(false, Ordering::SeqCst);
                 let split = if self.timings {
@@ -118,7 +119,7 @@ impl Printer {
                     printable(&change)
                 ));
             }
-            LiveEvent::Unchanged { change } => {
+            LiveEvent::Unchanged { change, .. } => {
                 self.hot_rebuild.store(false, Ordering::SeqCst);
                 note(&format!(
                     "── {}: the binary is the same; the program keeps running ──",

@@ -86,9 +86,14 @@ pub enum LiveEvent {
         change: String,
         seconds: f64,
         timings: SwapTimings,
+        /// Cargo's warnings for the new binary.
+        diagnostics: Vec<CompilerDiagnostic>,
     },
     /// The rebuild gave the same binary; nothing was restarted.
-    Unchanged { change: String },
+    Unchanged {
+        change: String,
+        diagnostics: Vec<CompilerDiagnostic>,
+    },
     /// The change does not build; the old program keeps running.
     BuildFailed {
         message: String,
@@ -495,7 +500,10 @@ impl Live<'_> {
         let running = self.running.as_mut().expect("a running program");
         running.manifest = Some(built.outcome.manifest.clone());
         if same_binary {
-            self.emit(LiveEvent::Unchanged { change });
+            self.emit(LiveEvent::Unchanged {
+                change,
+                diagnostics: built.outcome.diagnostics.clone(),
+            });
             return Ok(Step::Continue);
         }
         let stop_started = Instant::now();
@@ -521,6 +529,7 @@ impl Live<'_> {
             change,
             seconds: started.elapsed().as_secs_f64(),
             timings: SwapTimings { cargo, stop, copy },
+            diagnostics: built.outcome.diagnostics.clone(),
         });
         let run = self.spawn_run(&container);
         if let Some(program) = self.program.as_mut() {

@@ -111,3 +111,26 @@ pub struct SetDefaultsArgs {
     #[serde(default)]
     pub base_image: Option<String>,
 }
+
+/// Server → client: a line a running container printed, or (with
+/// `exitCode` and no `text`) its end.
+pub enum OutputNotification {}
+
+impl Notification for OutputNotification {
+    type Params = OutputParams;
+    const METHOD: &'static str = "arca/output";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputParams {
+    #[serde(rename = "crate")]
+    pub crate_uri: String,
+    pub container: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}

@@ -20,6 +20,7 @@ mod framing;
 mod handlers;
 mod jobs;
 mod live;
+mod live_run;
 mod main_loop;
 mod model;
 mod outbox;

@@ -275,6 +275,19 @@ impl CrateEntry {
                 .message
                 .push_str(&status::borrowed_settings_note(&self.dir, id));
         }
+        if let Some(running) = &self.running
+            && running.runs_unrecorded_binary(
+                self.artifact
+                    .as_ref()
+                    .map(|artifact| artifact.metadata.created_at_epoch_ms),
+            )
+            && matches!(verdict.state, status::State::Fresh | status::State::Stale)
+        {
+            verdict.state = status::State::Stale;
+            verdict
+                .reasons
+                .insert(0, status::UPDATED_LIVE_REASON.to_owned());
+        }
         verdict.running = self.running.clone();
         Some(verdict)
     }

@@ -27,4 +27,17 @@ pub enum RunChange {
         crate_dir: PathBuf,
         generation: u64,
     },
+    /// A live run rebuilt the binary: cargo's diagnostics per file, and
+    /// when the new binary went into the container (epoch ms; `None` when
+    /// it did not, e.g. a compile error).
+    LiveCompiled {
+        crate_dir: PathBuf,
+        generation: u64,
+        diagnostics: LspDiagnosticsByFile,
+        updated_at: Option<u64>,
+    },
 }
+
+/// LSP diagnostics per source file.
+pub type LspDiagnosticsByFile =
+    std::collections::BTreeMap<tower_lsp::lsp_types::Url, Vec<tower_lsp::lsp_types::Diagnostic>>;

@@ -14,12 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tower_lsp::jsonrpc;
-use tower_lsp::lsp_types::notification::Notification;
 
 use super::commands::Answer;
 use super::failed;
@@ -27,7 +26,8 @@ use crate::build::BuildEnv;
 use crate::engine::{ContainerEngine, OutputLine, Stream};
 use crate::runner;
 use crate::server::event::{Event, TaskResult};
-use crate::server::ext::BuildArgs;
+use crate::server::ext::{BuildArgs, OutputNotification, OutputParams};
+use crate::server::live_run::LiveRunTask;
 use crate::server::runs::{RunChange, RunHandle};
 use crate::server::state::State;
 use crate::status::RunningContainer;
@@ -44,29 +44,10 @@ pub struct RunArgs {
     /// Package even when the crate is fresh.
     #[serde(default)]
     pub force: bool,
-}
-
-/// Server → client: a line a running container printed, or (with
-/// `exitCode` and no `text`) its end.
-pub enum OutputNotification {}
-
-impl Notification for OutputNotification {
-    type Params = OutputParams;
-    const METHOD: &'static str = "arca/output";
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OutputParams {
-    #[serde(rename = "crate")]
-    pub crate_uri: String,
-    pub container: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i64>,
+    /// Run live: every change that makes the crate stale updates the
+    /// running container (PROTOCOL.md additions, docs/protocol-additions.md).
+    #[serde(default)]
+    pub live: bool,
 }
 
 /// The crate's running container, for the status object.
@@ -94,6 +75,9 @@ pub fn start(state: &mut State, dir: &Path, args: RunArgs) -> jsonrpc::Result<An
         .get(dir)
         .map(|entry| entry.uri.clone())
         .unwrap_or_default();
+    if args.live {
+        return Ok(start_live(state, dir, crate_uri, args.args));
+    }
     let package = super::build::start(
         state,
         super::build::Kind::Package,
@@ -138,6 +122,45 @@ pub fn start(state: &mut State, dir: &Path, args: RunArgs) -> jsonrpc::Result<An
     ))
 }
 
+/// `arca.run` with `live`: the live run's task (see
+/// [`crate::server::live_run`]) answers once its first container runs.
+fn start_live(
+    state: &mut State,
+    dir: &Path,
+    crate_uri: String,
+    program_args: Option<Vec<String>>,
+) -> Answer {
+    let generation = state.generation();
+    let stop = CancellationToken::new();
+    state.runs.insert(
+        dir.to_path_buf(),
+        RunHandle {
+            generation,
+            stop: stop.clone(),
+            running: None,
+        },
+    );
+    let task = LiveRunTask {
+        client: state.client.clone(),
+        events: state.events.clone(),
+        crate_dir: dir.to_path_buf(),
+        crate_uri,
+        generation,
+        stop,
+        program_args,
+    };
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    tokio::spawn(task.run(answer));
+    Answer::Later(
+        async move {
+            answered
+                .await
+                .unwrap_or_else(|_| Err(failed("The live run ended before it started.")))
+        }
+        .boxed(),
+    )
+}
+
 /// Stops the crate's run (nothing running: nothing to do).
 pub fn stop(state: &mut State, dir: &Path) -> Answer {
     if let Some(run) = state.runs.get(dir) {
@@ -163,7 +186,8 @@ pub fn stop_all(state: &mut State) {
     }
 }
 
-/// The loop's side of a run's start or end: remember it, send the status.
+/// The loop's side of a run's start, end or live rebuild: remember it,
+/// publish the diagnostics and the status.
 pub fn on_change(state: &mut State, change: RunChange) {
     let dir = match change {
         RunChange::Started {
@@ -189,6 +213,25 @@ pub fn on_change(state: &mut State, change: RunChange) {
             {
                 state.runs.remove(&crate_dir);
             }
+            crate_dir
+        }
+        RunChange::LiveCompiled {
+            crate_dir,
+            generation,
+            diagnostics,
+            updated_at,
+        } => {
+            let current = state
+                .runs
+                .get_mut(&crate_dir)
+                .filter(|run| run.generation == generation);
+            let Some(run) = current else {
+                return;
+            };
+            if let (Some(running), Some(at)) = (run.running.as_mut(), updated_at) {
+                running.updated_live_at = Some(at);
+            }
+            super::rust_diagnostics::publish(state, &crate_dir, diagnostics);
             crate_dir
         }
     };
@@ -249,6 +292,8 @@ impl RunTask {
             container: started.container.clone(),
             image: started.image.clone(),
             started_at: epoch_ms(),
+            live: false,
+            updated_live_at: None,
         };
         let _ = self
             .events
