@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, the Rust tests
-# (unit, CLI, language server over stdio, Docker end to end) and the editor
-# clients' tests. Ends with one line `tests: N passed, N failed`.
+# The whole test suite, as CI runs it: formatting, lints, the import-circle
+# check, the Rust tests (unit, CLI, language server over stdio, Docker end to
+# end) and the editor clients' tests. Ends with one line
+# `tests: N passed, N failed`.
 #
 # The Docker tests need an engine and the fixture images (.ci/docker-up.sh,
 # .ci/fixtures.sh); with ARCA_REQUIRE_DOCKER=1 a missing engine fails them,
@@ -17,6 +18,9 @@ echo "==> [${SECONDS}s] cargo fmt --check"
 cargo fmt --check || status=1
 echo "==> [${SECONDS}s] cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings || status=1
+echo "==> [${SECONDS}s] import circles (scripts/check-import-cycles.py)"
+python3 scripts/test_check_import_cycles.py || status=1
+python3 scripts/check-import-cycles.py || status=1
 echo "==> [${SECONDS}s] cargo test --no-run (build the tests)"
 cargo test --no-run --quiet || status=1
 echo "==> [${SECONDS}s] cargo test"

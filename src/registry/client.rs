@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::credentials::{Credential, Login};
 use super::destination::Destination;
+use super::error::{RegistryError, classify_request};
 use super::source::Blob;
 
 /// Bytes read per upload request (`oci-client` sends one chunk per PATCH).
@@ -49,19 +50,6 @@ fn http_client(destination: &Destination) -> Result<reqwest::Client, RegistryErr
         .user_agent(USER_AGENT)
         .build()
         .map_err(|error| RegistryError::Tls(error.to_string()))
-}
-
-/// Why talking to the registry failed, sorted so messages can say what to do.
-#[derive(Debug)]
-pub enum RegistryError {
-    /// Nothing answered (connection refused, DNS, reset mid-transfer).
-    Unreachable(String),
-    /// TLS failed (untrusted certificate, wrong name, plain HTTP server).
-    Tls(String),
-    /// 401/403: credentials missing, wrong, or without push rights.
-    Unauthorized(String),
-    /// The registry refused what was sent (its answer).
-    Refused(String),
 }
 
 impl RegistryError {
@@ -105,40 +93,6 @@ impl RegistryError {
     }
 }
 
-pub(super) fn classify_request(error: &reqwest::Error) -> RegistryError {
-    if let Some(status) = error.status() {
-        let text = format!("HTTP {status}");
-        return if status.as_u16() == 401 || status.as_u16() == 403 {
-            RegistryError::Unauthorized(text)
-        } else {
-            RegistryError::Refused(text)
-        };
-    }
-    // The causes, outermost first, without URLs (upload URLs carry state
-    // tokens and say nothing to the user).
-    let mut parts = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(inner) = source {
-        parts.push(inner.to_string());
-        source = inner.source();
-    }
-    if parts.is_empty() {
-        parts.push(strip_urls(&error.to_string()));
-    }
-    let text = parts.join(": ");
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("certificate")
-        || lower.contains("tls")
-        || lower.contains("handshake")
-        || lower.contains("invalid peer")
-        || lower.contains("corrupt message")
-    {
-        RegistryError::Tls(text)
-    } else {
-        RegistryError::Unreachable(text)
-    }
-}
-
 /// A registry's error body (`{"errors":[{"code":…,"message":…}]}`, the
 /// distribution spec's envelope) as `CODE: message; …`; other bodies trimmed.
 fn envelope_text(body: &str) -> String {
@@ -173,21 +127,6 @@ fn envelope_text(body: &str) -> String {
 /// A URL without its query (upload URLs carry session state).
 fn strip_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(base, _)| base)
-}
-
-/// `text` without `(http…)` URL parts.
-fn strip_urls(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("(http") {
-        out.push_str(rest[..start].trim_end());
-        match rest[start..].find(')') {
-            Some(end) => rest = &rest[start + end + 1..],
-            None => rest = "",
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A connection to one repository, authenticated for push (or, from

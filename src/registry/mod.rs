@@ -16,6 +16,7 @@
 pub mod client;
 pub mod credentials;
 pub mod destination;
+pub mod error;
 pub mod fixture;
 pub mod pull;
 pub mod record;
@@ -27,9 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-use client::{RegistryClient, RegistryError};
+use client::RegistryClient;
 use credentials::{Credential, Login};
 pub use destination::Destination;
+use error::RegistryError;
 
 use crate::store::{Store, StoredArtifact};
 

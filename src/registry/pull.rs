@@ -26,9 +26,10 @@ use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::client::{RegistryClient, RegistryError};
+use super::client::RegistryClient;
 use super::credentials;
 use super::destination::{Destination, insecure_from_env};
+use super::error::RegistryError;
 use crate::blobs::{BlobStore, Digest, Written};
 use crate::config::image_ref;
 use crate::image::BlobRef;

@@ -17,7 +17,7 @@
 
 use serde::Deserialize;
 
-use super::client::RegistryError;
+use super::error::{RegistryError, classify_request};
 
 /// The `client_id` sent with the grant (the docker CLI sends `docker`).
 const CLIENT_ID: &str = "arca";
@@ -50,7 +50,7 @@ pub async fn challenge(
         .get(format!("{base}/v2/"))
         .send()
         .await
-        .map_err(|error| super::client::classify_request(&error))?;
+        .map_err(|error| classify_request(&error))?;
     if answer.status().is_success() {
         return Ok(None);
     }
@@ -147,12 +147,12 @@ pub async fn request(
                 .await
         }
     };
-    let answer = sent.map_err(|error| super::client::classify_request(&error))?;
+    let answer = sent.map_err(|error| classify_request(&error))?;
     let status = answer.status();
     let body = answer
         .text()
         .await
-        .map_err(|error| super::client::classify_request(&error))?;
+        .map_err(|error| classify_request(&error))?;
     if !status.is_success() {
         let what = match grant {
             Grant::Password { .. } => "the login",

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Tests of check-import-cycles.py: small `src/` trees written to a
+temporary directory, the script run on them as CI runs it, its exit code and
+report checked."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "check-import-cycles.py")
+
+
+class CheckImportCycles(unittest.TestCase):
+    def tree(self, files, known=None):
+        """A crate directory with these files (path -> text) and, when given,
+        a known-cycles list; returns its path."""
+        root = tempfile.mkdtemp(prefix="import-cycles-")
+        self.addCleanup(shutil.rmtree, root)
+        with open(os.path.join(root, "Cargo.toml"), "w", encoding="utf-8") as f:
+            f.write('[package]\nname = "demo-crate"\nversion = "0.1.0"\n')
+        for rel, text in files.items():
+            path = os.path.join(root, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(textwrap.dedent(text))
+        if known is not None:
+            os.makedirs(os.path.join(root, "scripts"), exist_ok=True)
+            with open(os.path.join(root, "scripts", "known-import-cycles.txt"), "w", encoding="utf-8") as f:
+                f.write(known)
+        return root
+
+    def check(self, root):
+        """(exit code, output) of the script on a tree, with its edges."""
+        run = subprocess.run(
+            [sys.executable, SCRIPT, "--root", root, "--edges"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        self.assertEqual(run.stderr, "")
+        return run.returncode, run.stdout
+
+    def edges(self, output):
+        """{(source, target)} from the report's edge lines."""
+        found = set()
+        for line in output.splitlines():
+            if line.startswith("edge "):
+                source, _, target = line[len("edge ") :].split(" ")[:3]
+                found.add((source.rsplit(":", 1)[0], target))
+        return found
+
+    def test_a_circle_through_nested_use_groups_over_several_lines_fails(self):
+        root = self.tree(
+            {
+                "src/lib.rs": "pub mod a;\npub mod b;\n",
+                "src/a.rs": """\
+                    use crate::{
+                        b::{
+                            Thing,
+                        },
+                    };
+                    pub struct Other(Thing);
+                """,
+                "src/b.rs": """\
+                    pub use crate::a::Other;
+                    pub struct Thing;
+                """,
+            }
+        )
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn("NEW import circle (2 files): src/a.rs src/b.rs", output)
+        self.assertIn("src/a.rs -> src/b.rs -> src/a.rs", output)
+
+    def test_a_listed_circle_passes(self):
+        root = self.tree(
+            {
+                "src/lib.rs": "pub mod a;\npub mod b;\n",
+                "src/a.rs": "use crate::b::{Thing};\npub struct Other(Thing);\n",
+                "src/b.rs": "use crate::a::Other;\npub struct Thing;\n",
+            },
+            known="# debt, see issue 1\nsrc/b.rs src/a.rs\n",
+        )
+        code, output = self.check(root)
+        self.assertEqual(code, 0, output)
+        self.assertIn("known circle (2 files): src/a.rs src/b.rs", output)
+
+    def test_a_circle_through_inline_paths_and_a_bound_module_name_fails(self):
+        root = self.tree(
+            {
+                "src/lib.rs": "pub mod net;\n",
+                "src/net/mod.rs": "pub mod dial;\npub mod wire;\n",
+                "src/net/dial.rs": """\
+                    pub fn dial() -> usize {
+                        crate::net::wire::frame_len()
+                    }
+                """,
+                "src/net/wire.rs": """\
+                    use super::dial;
+                    pub fn frame_len() -> usize { 4 }
+                    pub fn redial() -> usize { dial::dial() }
+                """,
+            }
+        )
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn("NEW import circle (2 files): src/net/dial.rs src/net/wire.rs", output)
+        self.assertEqual(
+            self.edges(output),
+            {("src/net/dial.rs", "src/net/wire.rs"), ("src/net/wire.rs", "src/net/dial.rs")},
+        )
+
+    def test_super_and_mod_rs_without_a_circle_pass(self):
+        root = self.tree(
+            {
+                "src/lib.rs": "pub mod net;\n",
+                "src/main.rs": "fn main() { demo_crate::net::codec::encode(); }\n",
+                "src/net/mod.rs": """\
+                    //! Doc links are no imports: [`crate::net::codec`].
+                    pub mod codec;
+                    pub mod wire;
+                    pub struct Config;
+                """,
+                "src/net/codec.rs": """\
+                    use super::wire::{self, Frame};
+                    use super::Config;
+                    pub fn encode() -> Frame { wire::frame(Config) }
+                    #[cfg(test)]
+                    mod tests {
+                        use super::*;
+                        #[test]
+                        fn encodes() { let _ = self::super::encode(); }
+                    }
+                """,
+                "src/net/wire.rs": """\
+                    // Comments and literals are blanked: crate::net::codec::encode
+                    /* nested /* super::codec::encode */ still a comment */
+                    pub struct Frame;
+                    pub fn frame(_: super::Config) -> Frame {
+                        let _ = "crate::net::codec::encode";
+                        let _ = r#"super::codec::encode "quoted" "#;
+                        let _ = b"self::super::codec";
+                        let _ = ('{', '"', b'}', '\\'');
+                        let _: &'static str = "";
+                        Frame
+                    }
+                    #[cfg(test)]
+                    mod tests {
+                        use super::*;
+                        #[test]
+                        fn frames() { let _ = frame(super::super::Config); }
+                    }
+                """,
+            }
+        )
+        code, output = self.check(root)
+        self.assertEqual(code, 0, output)
+        self.assertEqual(
+            self.edges(output),
+            {
+                ("src/main.rs", "src/net/codec.rs"),
+                ("src/net/codec.rs", "src/net/wire.rs"),
+                ("src/net/codec.rs", "src/net/mod.rs"),
+                ("src/net/wire.rs", "src/net/mod.rs"),
+            },
+        )
+        self.assertIn("import circles: ok", output)
+
+    def test_imports_of_a_tests_module_count(self):
+        root = self.tree(
+            {
+                "src/lib.rs": "pub mod a;\npub mod b;\n",
+                "src/a.rs": "pub fn f() { crate::b::g() }\n",
+                "src/b.rs": """\
+                    pub fn g() {}
+                    #[cfg(test)]
+                    mod tests {
+                        use crate::a::f;
+                        #[test]
+                        fn calls() { f() }
+                    }
+                """,
+            }
+        )
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn("src/b.rs:4 -> src/a.rs (crate::a::f)", output)
+
+    def test_a_child_using_its_parents_item_is_an_edge(self):
+        root = self.tree(
+            {
+                "src/lib.rs": "pub mod engine;\n",
+                "src/engine/mod.rs": """\
+                    mod docker;
+                    pub use docker::Docker;
+                    pub struct Sink;
+                """,
+                "src/engine/docker.rs": "use super::Sink;\npub struct Docker(Sink);\n",
+            }
+        )
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn("src/engine/docker.rs -> src/engine/mod.rs -> src/engine/docker.rs", output)
+
+    def test_a_listed_circle_that_is_gone_fails_as_stale(self):
+        root = self.tree(
+            {
+                "src/lib.rs": "pub mod a;\npub mod b;\n",
+                "src/a.rs": "use crate::b::Thing;\npub struct Other(Thing);\n",
+                "src/b.rs": "pub struct Thing;\n",
+            },
+            known="# cut since\nsrc/a.rs src/b.rs\n",
+        )
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn("STALE entry scripts/known-import-cycles.txt:2: no longer a circle: src/a.rs src/b.rs", output)
+        self.assertNotIn("circle (", output)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,69 @@
+//! Why talking to a registry failed: [`RegistryError`], sorted so messages
+//! can say what to do, and [`classify_request`], which sorts a failed HTTP
+//! request into it. Below both the `oci-client` seam (`client`) and
+//! the token exchange (`token`), which each report with it.
+
+/// Why talking to the registry failed, sorted so messages can say what to do.
+#[derive(Debug)]
+pub enum RegistryError {
+    /// Nothing answered (connection refused, DNS, reset mid-transfer).
+    Unreachable(String),
+    /// TLS failed (untrusted certificate, wrong name, plain HTTP server).
+    Tls(String),
+    /// 401/403: credentials missing, wrong, or without push rights.
+    Unauthorized(String),
+    /// The registry refused what was sent (its answer).
+    Refused(String),
+}
+
+/// A failed HTTP request as a [`RegistryError`]: a 401/403 answer as
+/// `Unauthorized`, another status as `Refused`, and without an answer the
+/// causes (without URLs) as `Tls` or `Unreachable`.
+pub(super) fn classify_request(error: &reqwest::Error) -> RegistryError {
+    if let Some(status) = error.status() {
+        let text = format!("HTTP {status}");
+        return if status.as_u16() == 401 || status.as_u16() == 403 {
+            RegistryError::Unauthorized(text)
+        } else {
+            RegistryError::Refused(text)
+        };
+    }
+    // The causes, outermost first, without URLs (upload URLs carry state
+    // tokens and say nothing to the user).
+    let mut parts = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(inner) = source {
+        parts.push(inner.to_string());
+        source = inner.source();
+    }
+    if parts.is_empty() {
+        parts.push(strip_urls(&error.to_string()));
+    }
+    let text = parts.join(": ");
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("invalid peer")
+        || lower.contains("corrupt message")
+    {
+        RegistryError::Tls(text)
+    } else {
+        RegistryError::Unreachable(text)
+    }
+}
+
+/// `text` without `(http…)` URL parts.
+fn strip_urls(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("(http") {
+        out.push_str(rest[..start].trim_end());
+        match rest[start..].find(')') {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out
+}
