@@ -45,7 +45,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .build()
         .context("Failed to start the async runtime")?;
     if args.watch {
-        return runtime.block_on(super::run_live::run_live(args));
+        let request = crate::runner::live::LiveRequest {
+            path: args.path.clone(),
+            program_args: (!args.args.is_empty()).then(|| args.args.clone()),
+        };
+        return runtime.block_on(super::run_live::run_live(request));
     }
     runtime.block_on(run_image(args))
 }

@@ -16,13 +16,12 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use super::build::Console;
-use super::run::RunArgs;
 use crate::build::BuildEnv;
 use crate::engine::Stream;
 use crate::runner::live::{self, LiveEnd, LiveEvent, LiveRequest};
 
 /// Runs `arca run --watch`.
-pub async fn run_live(args: RunArgs) -> Result<ExitCode> {
+pub async fn run_live(request: LiveRequest) -> Result<ExitCode> {
     let env = BuildEnv::from_arca_home()?;
     let interrupted = CancellationToken::new();
     let on_signal = interrupted.clone();
@@ -37,10 +36,6 @@ pub async fn run_live(args: RunArgs) -> Result<ExitCode> {
         timings: std::env::var_os("ARCA_LIVE_TIMINGS").is_some_and(|value| value != "0"),
     });
     let sink = printer.clone();
-    let request = LiveRequest {
-        path: args.path.clone(),
-        program_args: (!args.args.is_empty()).then(|| args.args.clone()),
-    };
     let ended = live::watch(
         &env,
         request,
