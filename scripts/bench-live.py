@@ -3,7 +3,7 @@
 
 Save on disk -> the new program's first output line under
 `arca run --watch`, on the >= 1 GB base fixture (arca-test/big-base,
-.ci/store-setup.sh), against host `cargo build --release` of the same
+.ci/store-setup.sh, tagged under a CUDA runtime name for the run), against host `cargo build --release` of the same
 one-line change measured in the same run (the reference: the issue's bar is
 host cargo + 0.5 s), and the manual loop of today (Ctrl-C, `arca run`) for
 comparison. Reports medians and the split of a live update: detect (save ->
@@ -28,7 +28,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCA = os.path.join(ROOT, "target", "release", "arca")
-BASE = os.environ.get("BASE", "arca-test/big-base:latest")
+# The >= 1 GB runtime base under a CUDA name, so the builder is the
+# promoted `-devel-` image (the Rust builder fixture), as for a CUDA crate.
+BIG = "arca-test/big-base:latest"
+BASE = "nvidia/cuda:12.8.1-runtime-bench1g"
+BUILDER = "nvidia/cuda:12.8.1-devel-bench1g"
+BUILDER_FIXTURE = "nvidia/cuda:12.8.1-devel-ubuntu24.04"
 ITER = int(os.environ.get("ITER", "10"))
 MANUAL_ITER = int(os.environ.get("MANUAL_ITER", "5"))
 
@@ -91,6 +96,8 @@ def write_program(crate, version):
 
 
 def main():
+    subprocess.run(["docker", "tag", BIG, BASE], check=True)
+    subprocess.run(["docker", "tag", BUILDER_FIXTURE, BUILDER], check=True)
     work = tempfile.mkdtemp(prefix="arca-bench-live-")
     crate = os.path.join(work, "hello")
     shutil.copytree(os.path.join(ROOT, "examples", "hello"), crate)
@@ -118,6 +125,7 @@ def main():
             if tag.startswith("arca-local:hello-"):
                 subprocess.run(["docker", "rmi", "-f", tag], stdout=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
+        subprocess.run(["docker", "rmi", BASE, BUILDER], stdout=subprocess.DEVNULL)
 
 
 def run(crate, env):

@@ -1,4 +1,5 @@
-//! `arca run --watch` against a real Docker engine (issue 17): a change on
+//! `arca run --watch` against a real engine (issue 17; Docker, and Podman
+//! for the main path): a change on
 //! disk rebuilds the binary and the new program runs in the same container
 //! (same id, a published port keeps answering), a compile error keeps the
 //! old program, a `[run]` change replaces the container, a burst of 50
@@ -17,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use docker::{DockerTest, RUNTIME_BASE};
+use docker::{DockerTest, Engine, RUNTIME_BASE};
 
 /// Prints its version line, then serves it on port 8080 (when `serve` is
 /// among its arguments) or sleeps.
@@ -176,9 +177,12 @@ fn live_containers(test: &DockerTest) -> Vec<String> {
 const FIRST_BUILD: Duration = Duration::from_secs(300);
 const UPDATE: Duration = Duration::from_secs(120);
 
-#[test]
-fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program() {
-    let Some(test) = DockerTest::new() else {
+docker::engine_tests! {
+    a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program: [docker, podman];
+}
+
+fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
         return;
     };
     configure(&test, "");

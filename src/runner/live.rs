@@ -47,7 +47,7 @@ use crate::watch::{WatchEvent, Watcher};
 /// Label on every container a live run makes; its value is the owner's pid.
 pub const LIVE_LABEL: &str = "io.khoek.arca.live";
 /// Quiet time after the watcher's last batch before a rebuild starts.
-pub const DEBOUNCE: Duration = Duration::from_millis(50);
+pub const DEBOUNCE: Duration = Duration::from_millis(15);
 
 /// What to run live.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub struct SwapTimings {
     pub cargo: Duration,
     /// Stopping the old program.
     pub stop: Duration,
-    /// Copying the binary into the container.
+    /// Copying the binary into the container (while the old program stops).
     pub copy: Duration,
 }
 
@@ -506,25 +506,47 @@ impl Live<'_> {
             });
             return Ok(Step::Continue);
         }
+        let container = self.program.as_ref().expect("a program").container.clone();
+        let destination = "/usr/local/bin";
+        // The copy goes in while the old program stops: the engine replaces
+        // the file (a new inode), so the running binary is not touched. An
+        // engine that refuses to write it into a running container gets it
+        // again once the container has stopped.
+        let early_copy = {
+            let engine = self.engine.clone();
+            let container = container.clone();
+            let tar = tar.clone();
+            tokio::spawn(async move {
+                let copying = Instant::now();
+                let copied = engine.upload_tar(&container, destination, tar).await;
+                (copied, copying.elapsed())
+            })
+        };
         let stop_started = Instant::now();
-        if let Some(end) = self.stop_program().await? {
+        let stopped = self.stop_program().await;
+        let stop = stop_started.elapsed();
+        let (early, mut copy) = early_copy
+            .await
+            .map_err(|error| anyhow!("The copy task failed: {error}"))?;
+        if let Some(end) = stopped? {
             return Ok(Step::End(end));
         }
-        let stop = stop_started.elapsed();
-        let program = self.program.as_ref().expect("a program");
-        let container = program.container.clone();
-        let copy_started = Instant::now();
-        let destination = "/usr/local/bin";
-        if let Err(error) = self.engine.upload_tar(&container, destination, tar).await {
-            return match self.engine.container_running(&container).await {
-                Ok(None) => Ok(Step::End(LiveEnd::ContainerRemoved { container })),
-                _ => {
-                    self.replace(format!("the engine refused the copy ({error:#})"))
-                        .await
-                }
-            };
+        if let Err(early_error) = early {
+            tracing::debug!(
+                "copy into the running container refused ({early_error:#}); copying again"
+            );
+            let copying = Instant::now();
+            if let Err(error) = self.engine.upload_tar(&container, destination, tar).await {
+                return match self.engine.container_running(&container).await {
+                    Ok(None) => Ok(Step::End(LiveEnd::ContainerRemoved { container })),
+                    _ => {
+                        self.replace(format!("the engine refused the copy ({error:#})"))
+                            .await
+                    }
+                };
+            }
+            copy = copying.elapsed();
         }
-        let copy = copy_started.elapsed();
         self.emit(LiveEvent::Updated {
             change,
             seconds: started.elapsed().as_secs_f64(),

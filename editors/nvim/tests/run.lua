@@ -179,6 +179,44 @@ H.test(":ArcaStop stops a running program", function()
   vim.fn.writefile(main_text, main_rs)
 end)
 
+local function versioned(version)
+  return {
+    "fn main() {",
+    '    println!("version: ' .. version .. '");',
+    "    loop {",
+    "        std::thread::sleep(std::time::Duration::from_secs(1));",
+    "    }",
+    "}",
+  }
+end
+
+H.test(":ArcaRunLive follows a saved change in the same container; :ArcaStop ends it", function()
+  vim.fn.writefile(versioned("one"), main_rs)
+  notes = {}
+  vim.cmd("edit! " .. vim.fn.fnameescape(main_rs))
+  vim.cmd("ArcaRunLive")
+  terminal_shows("version: one", BUILD_WAIT)
+  local first = H.wait(WAIT, function()
+    local uri = state.running()[1]
+    return uri and state.crates[uri].running.live == true and state.crates[uri].running.container
+  end, "running live in the status")
+  vim.cmd("edit! " .. vim.fn.fnameescape(main_rs))
+  vim.api.nvim_buf_set_lines(0, 0, -1, false, versioned("two"))
+  vim.cmd("write")
+  terminal_shows("rebuilt after src/main.rs changed", BUILD_WAIT)
+  terminal_shows("version: two", BUILD_WAIT)
+  local uri = state.running()[1]
+  H.ok(state.crates[uri].running.container == first, "the same container")
+  vim.cmd("ArcaStop")
+  terminal_shows("exited with code 143")
+  H.wait(WAIT, function()
+    return #state.running() == 0
+  end, "running cleared")
+  H.ok(not find_note(vim.log.levels.ERROR), "no error: " .. notes_text())
+  vim.fn.writefile(main_text, main_rs)
+  vim.cmd("edit! " .. vim.fn.fnameescape(main_rs))
+end)
+
 H.test("a broken Cargo.toml shows error, refuses a build naming it, and recovers", function()
   local broken = vim.deepcopy(cargo_text)
   table.insert(broken, "[dependencies")

@@ -189,8 +189,9 @@ export class Ctx implements vscode.Disposable {
     });
   }
 
-  /** `arca.run` on the active crate, its output in a terminal. */
-  async runImage(): Promise<void> {
+  /** `arca.run` on the active crate, its output in a terminal; `live`: every
+   * change that makes the crate stale updates the running container. */
+  async runImage(live = false): Promise<void> {
     await this.onActiveCrate({ refuseBroken: true }, async (session, crate) => {
       if (crate.running) {
         this.terminals.open(crate.crate, crate.name);
@@ -202,9 +203,14 @@ export class Ctx implements vscode.Disposable {
       this.terminals.open(crate.crate, crate.name);
       this.terminals.note(crate.crate, crate.state === "fresh" ? `Starting ${crate.name}…` : `Building ${crate.name}, then running it…`);
       try {
-        const result = await session.run(crate.crate);
-        this.output.info(`Running ${result.image} in container ${result.container}`);
-        this.terminals.note(crate.crate, `Running ${result.image} (container ${result.container.slice(0, 12)}). Ctrl-C stops it.`);
+        const result = await session.run(crate.crate, undefined, undefined, live);
+        this.output.info(`Running ${result.image} in container ${result.container}${live ? " (live)" : ""}`);
+        this.terminals.note(
+          crate.crate,
+          live
+            ? `Running ${result.image} live (container ${result.container.slice(0, 12)}): saving a change updates it. Ctrl-C stops it.`
+            : `Running ${result.image} (container ${result.container.slice(0, 12)}). Ctrl-C stops it.`,
+        );
       } catch (error) {
         this.terminals.note(crate.crate, forNotification(errorMessage(error)));
         throw error;

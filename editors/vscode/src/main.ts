@@ -12,6 +12,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<void> | void> = {
   "arca.client.pushImage": (ctx) => ctx.pushImage(),
   "arca.client.cancelBuild": (ctx) => ctx.cancelBuild(),
   "arca.client.runImage": (ctx) => ctx.runImage(),
+  "arca.client.runImageLive": (ctx) => ctx.runImage(true),
   "arca.client.stop": (ctx) => ctx.stopRun(),
   "arca.client.showBuildLog": (ctx) => ctx.showBuildLog(),
   "arca.client.showOutput": (ctx) => ctx.output.show(),

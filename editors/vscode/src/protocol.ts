@@ -62,6 +62,8 @@ export interface PushResult {
 export interface RunResult {
   container: string;
   image: string;
+  /** True for a live run (`arca.run` with `live`). */
+  live?: boolean;
 }
 
 export interface BuildResult {
@@ -157,8 +159,15 @@ export class ArcaSession implements Disposable {
   }
 
   /** `arca.run`: packages the crate if stale and starts its image; output arrives as `arca/output`. */
-  run(crateUri: string, args?: string[], token?: CancellationToken): Promise<RunResult> {
-    return this.execute<RunResult>(ServerCommand.run, args ? { crate: crateUri, args } : { crate: crateUri }, token);
+  run(crateUri: string, args?: string[], token?: CancellationToken, live = false): Promise<RunResult> {
+    const params: { crate: string; args?: string[]; live?: boolean } = { crate: crateUri };
+    if (args) {
+      params.args = args;
+    }
+    if (live) {
+      params.live = true;
+    }
+    return this.execute<RunResult>(ServerCommand.run, params, token);
   }
 
   /** `arca.buildLog`: where the crate's last build log is (null: none yet). */

@@ -213,11 +213,14 @@ function M.terminal_output(params)
 end
 
 --- Builds the crate's image if stale, then runs it; output in a terminal buffer.
-function M.run(bufnr)
+--- `live`: every change that makes the crate stale updates the running
+--- container (`arca.run` with `live`).
+function M.run(bufnr, live)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
   execute("arca.run", bufnr, function(result, uri)
     if type(result) == "table" and result.container then
-      term_line(uri, string.format("Running %s (container %s). Ctrl-C stops it.", tostring(result.image), result.container:sub(1, 12)))
+      local how = live and "live; saving a change updates it" or "Ctrl-C stops it"
+      term_line(uri, string.format("Running %s (container %s), %s.", tostring(result.image), result.container:sub(1, 12), how))
     end
   end, function(err, uri)
     term_line(uri, error_text(err))
@@ -235,7 +238,7 @@ function M.run(bufnr)
     open_terminal(uri, bufnr)
     term_line(uri, status and status.state == "fresh" and "Starting..." or "Building, then running...")
     vim.api.nvim_set_current_win(current)
-  end)
+  end, live and { live = true } or nil)
 end
 
 --- Stops the running container of the current buffer's crate (or `uri`).

@@ -10,7 +10,8 @@ progress notification carrying a Cancel button) -> fresh -> stale after an
 edit saved on disk -> fresh after the revert; diagnostics and a quick fix on
 a broken config; a broken Cargo.toml showing `error` and recovering; Build
 Image refused on a config error; Cancel; Run Image with the program's output
-in a terminal. Screenshots of every step go to $ARCA_E2E_SHOTS; timings to
+in a terminal; Run Image (Live) following an edit typed and saved in the
+editor (the new output in the same terminal). Screenshots of every step go to $ARCA_E2E_SHOTS; timings to
 $ARCA_E2E_SHOTS/timings.json.
 
 Prints TAP (`ok N - name`, `# pass N`, `# fail N`); exits non-zero on any
@@ -200,7 +201,9 @@ class World:
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                if title.lower() in row.inner_text(timeout=1000).lower():
+                label = row.inner_text(timeout=1000).strip().lower()
+                # "Arca: Run Image" must not pick "Arca: Run Image (Live)".
+                if label.startswith(title.lower()) and not label[len(title):].startswith(" ("):
                     break
             except Exception:
                 pass
@@ -471,13 +474,46 @@ def test_stop_a_running_image(w):
     w.wait_status(r"arca: stale", timeout=30)
 
 
+LIVE_PROGRAM = ("fn main() {\n    println!(\"version: %s\");\n    loop {\n"
+                "        std::thread::sleep(std::time::Duration::from_secs(1));\n    }\n}\n")
+
+
+def test_run_image_live_follows_a_save_in_the_editor(w):
+    w.write("src/main.rs", LIVE_PROGRAM % "one")
+    w.wait_status(r"arca: stale", timeout=30)
+    w.command("Arca: Run Image (Live)")
+    w.wait_terminal(r"version: one", timeout=BUILD_TIMEOUT)
+    w.wait_terminal(r"Running arca-local:hello-[a-z0-9]+ live", timeout=30)
+    w.open_file("src/main.rs")
+    # Line 2 retyped in the editor (auto-closed brackets are typed over).
+    w.page.keyboard.press("Control+G")
+    w.page.keyboard.type("2")
+    w.page.keyboard.press("Enter")
+    w.page.keyboard.press("Home")
+    w.page.keyboard.press("Shift+End")
+    w.page.keyboard.type('println!("version: two");')
+    started = time.monotonic()
+    w.page.keyboard.press("Control+S")
+    w.wait_terminal(r"version: two", timeout=120)
+    TIMINGS["live_save_to_terminal_seconds"] = time.monotonic() - started
+    w.wait_terminal(r"rebuilt after src/main\.rs changed", timeout=10)
+    if b"version: two" not in (w.crate / "src/main.rs").read_bytes():
+        raise Failure("the editor did not save the edit")
+    w.shot("17-live-update")
+    w.command("Arca: Stop")
+    w.wait_terminal(r"exited with code 143", timeout=30)
+    w.command("View: Close All Editors")
+    w.restore("src/main.rs")
+    w.wait_status(r"arca: stale", timeout=30)
+
+
 def test_server_not_found_then_found_closes_the_notification(w):
     w.clear_toasts()
     missing = w.root / "no-such-arca"
     w.set_machine({"arca.server.path": str(missing), "arca.server.extraEnv": {"ARCA_HOME": str(w.home)}})
     w.wait_status(r"arca: server stopped", timeout=30)
     w.wait_toast(r"arca\.server\.path.*not an executable file.*Open Settings", timeout=30)
-    w.shot("17-server-not-found")
+    w.shot("18-server-not-found")
     w.set_machine({"arca.server.path": str(ARCA_BIN), "arca.server.extraEnv": {"ARCA_HOME": str(w.home)}})
     w.wait_status(r"arca: (fresh|stale|missing)", timeout=60)
     deadline = time.time() + 15
@@ -485,7 +521,7 @@ def test_server_not_found_then_found_closes_the_notification(w):
         if time.time() > deadline:
             raise Failure(f"the not-found notification stayed after the server started: {w.toasts()!r}")
         time.sleep(0.2)
-    w.shot("18-server-found-notification-gone")
+    w.shot("19-server-found-notification-gone")
 
 
 TESTS = [
@@ -499,6 +535,7 @@ TESTS = [
     test_cancel,
     test_run_image_shows_the_program_output,
     test_stop_a_running_image,
+    test_run_image_live_follows_a_save_in_the_editor,
     test_server_not_found_then_found_closes_the_notification,
 ]
 
