@@ -240,6 +240,22 @@ fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program
     assert_eq!(watch.interrupt(), Some(130));
     assert_eq!(live_containers(&test), Vec::<String>::new());
     assert!(test.leftover_build_containers().is_empty());
+
+    // The image of what ran live: cargo finds the live build fresh, so
+    // `arca build rust` only packages.
+    let build = test.build_cli(&[], None);
+    let stderr = String::from_utf8_lossy(&build.stderr);
+    assert!(build.status.success(), "{stderr}");
+    assert!(!stderr.contains("Compiling hello"), "compiled again: {stderr}");
+    let status = test
+        .arca()
+        .args(["status", "--json"])
+        .arg(&test.crate_dir)
+        .output()
+        .expect("arca status");
+    let status: serde_json::Value =
+        serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(status["state"], "fresh", "{status}");
 }
 
 fn free_port() -> u16 {

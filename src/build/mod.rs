@@ -558,56 +558,6 @@ pub async fn rebuild_binary_live(
     })
 }
 
-/// Packages a binary a live update already built into an image and
-/// records it, without compiling again. Refused when the crate's settings
-/// changed since (then a normal [`package`] applies).
-pub async fn package_built(
-    env: &BuildEnv,
-    built: &LiveBinary,
-    events: EventSink<'_>,
-    cancel: &CancellationToken,
-) -> Result<PackageOutcome, BuildError> {
-    let request = BuildRequest {
-        path: built.prepared.facts.crate_dir.clone(),
-        host_build: built.prepared.host_build,
-        ..Default::default()
-    };
-    let _lock = lock_crate(env, &built.prepared.facts.crate_dir, events, cancel).await?;
-    let prepared = prepare_cancellable(&request, cancel).await?;
-    if prepared.settings != built.prepared.settings || prepared.mode != built.prepared.mode {
-        return Err(BuildError::Failed(anyhow!(
-            "The settings of `{}` changed since its live binary was built; run `arca build rust {}` to build the image.",
-            prepared.facts.name,
-            prepared.facts.crate_dir.display()
-        )));
-    }
-    let engine = env.engine().await?;
-    let artifact_id = env.store().new_artifact_id();
-    let packaged = runtime_image::package(
-        env,
-        &engine,
-        &prepared,
-        &artifact_id,
-        &built.outcome,
-        false,
-        events,
-        cancel,
-    )
-    .await?;
-    events(BuildEvent::Finished {
-        artifact_id: packaged.artifact.metadata.artifact_id.clone(),
-        up_to_date: false,
-    });
-    Ok(PackageOutcome {
-        artifact: packaged.artifact,
-        up_to_date: false,
-        archive_bytes: 0,
-        archive_path: None,
-        image_id: Some(packaged.image_id),
-        diagnostics: built.outcome.diagnostics.clone(),
-    })
-}
-
 /// After a failed or cancelled build (compile errors included): removes
 /// every container the build made and the crate's warm session, so nothing
 /// of the build is left running.
