@@ -65,7 +65,7 @@ struct Watch {
 
 impl Watch {
     fn start(test: &DockerTest) -> Self {
-        let mut child = test
+        let child = test
             .arca()
             .args(["run", "--watch"])
             .arg(&test.crate_dir)
@@ -73,6 +73,11 @@ impl Watch {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn arca run --watch");
+        Self::adopt(child)
+    }
+
+    /// Follows a spawned `arca` with piped stdout and stderr.
+    fn adopt(mut child: Child) -> Self {
         let (sender, lines) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
@@ -214,6 +219,22 @@ fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program
         .block_on(test.engine.container_running(&containers[0]))
         .expect("inspect");
     assert_eq!(running, Some(true), "the old program still runs");
+
+    // Deleting src/main.rs, or breaking Cargo.toml: a clear error, the old
+    // program kept.
+    std::fs::remove_file(test.crate_dir.join("src/main.rs")).expect("delete main.rs");
+    watch.until("── the change does not build ──", UPDATE);
+    watch.until("The old program keeps running.", UPDATE);
+    let cargo_toml = test.crate_dir.join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&cargo_toml).expect("read Cargo.toml");
+    std::fs::write(&cargo_toml, format!("{manifest}\n[dependencies\n")).expect("break");
+    let failure = watch.until("The old program keeps running.", UPDATE);
+    assert!(
+        failure.iter().any(|line| line.contains("Cargo.toml")),
+        "the error names Cargo.toml: {failure:#?}"
+    );
+    assert_eq!(live_containers(&test), containers);
+    std::fs::write(&cargo_toml, manifest).expect("restore Cargo.toml");
 
     // The next good save updates it.
     std::fs::write(test.crate_dir.join("src/main.rs"), program("three")).expect("fix");
@@ -362,4 +383,72 @@ fn a_published_port_answers_across_the_swap_and_a_run_change_replaces_the_contai
     assert_eq!(code, Some(1));
     assert_eq!(live_containers(&test), Vec::<String>::new());
     let _ = std::io::stderr().flush();
+}
+
+/// Prints its version, then becomes a shell that ignores SIGTERM.
+const STUBBORN: &str = r#"
+use std::os::unix::process::CommandExt;
+fn main() {
+    println!("version: stubborn");
+    let error = std::process::Command::new("/bin/sh")
+        .args(["-c", "trap '' TERM; while :; do sleep 1; done"])
+        .exec();
+    panic!("exec failed: {error}");
+}
+"#;
+
+#[test]
+fn a_program_that_ignores_sigterm_is_killed_after_the_grace_time_and_said_so() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    configure(&test, "");
+    std::fs::write(test.crate_dir.join("src/main.rs"), STUBBORN).expect("write main.rs");
+    let mut watch = Watch::start(&test);
+    watch.until("out: version: stubborn", FIRST_BUILD);
+    std::thread::sleep(Duration::from_millis(500));
+    let containers = live_containers(&test);
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("after")).expect("edit");
+    let updated = Instant::now();
+    let before = watch.until("out: version: after", UPDATE);
+    assert!(
+        before
+            .iter()
+            .any(|line| line.contains("did not stop on SIGTERM; killed after 10 s")),
+        "{before:#?}"
+    );
+    assert!(updated.elapsed() >= Duration::from_secs(9), "{:?}", updated.elapsed());
+    assert_eq!(live_containers(&test), containers);
+    assert_eq!(watch.interrupt(), Some(130));
+    assert_eq!(live_containers(&test), Vec::<String>::new());
+}
+
+#[test]
+fn a_remote_engine_gets_the_new_binary_built_from_shipped_source() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let Some(remote) = test.remote_host() else {
+        eprintln!("note: no tcp endpoint of the engine (.ci/docker-up.sh); skipped");
+        return;
+    };
+    configure(&test, "");
+    let child = test
+        .arca()
+        .env("DOCKER_HOST", &remote)
+        .args(["run", "--watch"])
+        .arg(&test.crate_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut watch = Watch::adopt(child);
+    watch.until("out: version: one", FIRST_BUILD);
+    let containers = live_containers(&test);
+    assert_eq!(containers.len(), 1);
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("two")).expect("edit");
+    watch.until("out: version: two", UPDATE);
+    assert_eq!(live_containers(&test), containers, "the same container");
+    assert_eq!(watch.interrupt(), Some(130));
+    assert_eq!(live_containers(&test), Vec::<String>::new());
 }
