@@ -137,7 +137,7 @@ impl Watch {
     }
 
     /// Ctrl-C; returns the exit code.
-    fn interrupt(mut self) -> Option<i32> {
+    fn interrupt(&mut self) -> Option<i32> {
         let status = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status()
@@ -146,10 +146,12 @@ impl Watch {
         let waited = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
+                // What it printed on the way out.
+                self.quiet_for(Duration::from_millis(300));
                 return status.code();
             }
             assert!(
-                waited.elapsed() < Duration::from_secs(30),
+                waited.elapsed() < Duration::from_secs(60),
                 "arca did not end after Ctrl-C:\n{}",
                 self.seen.join("\n")
             );
@@ -267,15 +269,17 @@ fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program
     let build = test.build_cli(&[], None);
     let stderr = String::from_utf8_lossy(&build.stderr);
     assert!(build.status.success(), "{stderr}");
-    assert!(!stderr.contains("Compiling hello"), "compiled again: {stderr}");
+    assert!(
+        !stderr.contains("Compiling hello"),
+        "compiled again: {stderr}"
+    );
     let status = test
         .arca()
         .args(["status", "--json"])
         .arg(&test.crate_dir)
         .output()
         .expect("arca status");
-    let status: serde_json::Value =
-        serde_json::from_slice(&status.stdout).expect("status JSON");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(status["state"], "fresh", "{status}");
 }
 
@@ -402,7 +406,7 @@ fn a_program_that_ignores_sigterm_is_killed_after_the_grace_time_and_said_so() {
     let Some(test) = DockerTest::new() else {
         return;
     };
-    configure(&test, "");
+    configure(&test, "[live]\nimage = \"on-exit\"\n");
     std::fs::write(test.crate_dir.join("src/main.rs"), STUBBORN).expect("write main.rs");
     let mut watch = Watch::start(&test);
     watch.until("out: version: stubborn", FIRST_BUILD);
@@ -417,10 +421,31 @@ fn a_program_that_ignores_sigterm_is_killed_after_the_grace_time_and_said_so() {
             .any(|line| line.contains("did not stop on SIGTERM; killed after 10 s")),
         "{before:#?}"
     );
-    assert!(updated.elapsed() >= Duration::from_secs(9), "{:?}", updated.elapsed());
+    assert!(
+        updated.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        updated.elapsed()
+    );
     assert_eq!(live_containers(&test), containers);
+    assert_eq!(status_of(&test)["state"], "stale");
+    // `[live] image = "on-exit"`: ending the run records the image of what
+    // ran, without compiling again.
     assert_eq!(watch.interrupt(), Some(130));
     assert_eq!(live_containers(&test), Vec::<String>::new());
+    let status = status_of(&test);
+    assert_eq!(status["state"], "fresh", "{status}");
+    let seen = watch.seen.join("\n");
+    assert!(seen.contains("Recording the image of the binary"), "{seen}");
+}
+
+fn status_of(test: &DockerTest) -> serde_json::Value {
+    let status = test
+        .arca()
+        .args(["status", "--json"])
+        .arg(&test.crate_dir)
+        .output()
+        .expect("arca status");
+    serde_json::from_slice(&status.stdout).expect("status JSON")
 }
 
 #[test]

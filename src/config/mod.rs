@@ -10,6 +10,7 @@ pub mod builder_values;
 pub mod checker;
 pub mod edit;
 pub mod image_ref;
+pub mod live;
 pub mod run;
 pub mod schema;
 

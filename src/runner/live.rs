@@ -148,6 +148,9 @@ pub async fn watch(
     let result = live.run().await;
     drop(watcher);
     live.remove_program().await;
+    if matches!(result, Ok(LiveEnd::Stopped)) && live.ran_unrecorded_binary() {
+        live.record_image_on_exit().await;
+    }
     result
 }
 
@@ -618,6 +621,41 @@ impl Live<'_> {
             return Ok(Step::End(LiveEnd::Stopped));
         }
         Ok(Step::Continue)
+    }
+
+    /// Whether the container ran a binary a live update put there (no
+    /// image holds it).
+    fn ran_unrecorded_binary(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|running| running.binary_digest.is_some())
+    }
+
+    /// `[live] image = "on-exit"`: records the image of the binary the live
+    /// run ended with. Cargo finds the live build fresh, so only the image
+    /// is assembled. Runs after the watch was cancelled, under its own
+    /// token.
+    async fn record_image_on_exit(&self) {
+        let config = crate::config::config_path(&self.crate_dir);
+        let text =
+            crate::fsread::read_to_string(&config, crate::fsread::Kind::Config).unwrap_or_default();
+        if !crate::config::live::parse(&text).image_on_exit {
+            return;
+        }
+        self.emit(LiveEvent::Notice(
+            "Recording the image of the binary the live run ended with ([live] image = \"on-exit\")."
+                .into(),
+        ));
+        let events = self.events.clone();
+        let build_events = move |event: BuildEvent| events(LiveEvent::Build(event));
+        let uncancelled = CancellationToken::new();
+        if let Err(error) =
+            build::package(self.env, &self.request(), &build_events, &uncancelled).await
+        {
+            self.emit(LiveEvent::Notice(format!(
+                "The image was not recorded: {error}"
+            )));
+        }
     }
 
     /// Stops the program and removes its container (best effort).

@@ -500,6 +500,18 @@ def test_run_image_live_follows_a_save_in_the_editor(w):
     if b"version: two" not in (w.crate / "src/main.rs").read_bytes():
         raise Failure("the editor did not save the edit")
     w.shot("17-live-update")
+    # Same-run reference: host `cargo build --release` of the same one-line
+    # change, in an unwatched copy with a warm target directory.
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "hello"
+        shutil.copytree(w.crate, copy, ignore=shutil.ignore_patterns("target", ".arca"))
+        (copy / "src/main.rs").write_text(LIVE_PROGRAM % "one")
+        manifest = str(copy / "Cargo.toml")
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", manifest], check=True)
+        (copy / "src/main.rs").write_text(LIVE_PROGRAM % "two")
+        started = time.monotonic()
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", manifest], check=True)
+        TIMINGS["reference_host_cargo_release_one_line_seconds"] = time.monotonic() - started
     w.command("Arca: Stop")
     w.wait_terminal(r"exited with code 143", timeout=30)
     w.command("View: Close All Editors")

@@ -1,0 +1,134 @@
+//! The `[live]` table of `.arca/config.toml`: what a live run
+//! (`arca run --watch`, the editors' Run Image (Live)) does with the image
+//! when it ends. One key, `image`: `"on-exit"` records the image of the
+//! binary the container ran (cargo finds the live build fresh, so only the
+//! image is assembled); `"never"`, the default, leaves that to a build.
+//!
+//! The checks (located findings, like [`super::checker`]) and the parsed
+//! [`LiveConfig`]. Pure: no IO.
+
+use std::ops::Range;
+
+use toml_edit::{Document, Item, Key};
+
+use super::{Code, Finding, Severity};
+
+/// The table's name.
+pub const LIVE_TABLE: &str = "live";
+/// The values of `image`.
+pub const IMAGE_VALUES: [&str; 2] = ["on-exit", "never"];
+
+/// The parsed `[live]` table (defaults when absent, not TOML or invalid).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveConfig {
+    /// `image = "on-exit"`.
+    pub image_on_exit: bool,
+}
+
+/// Reads the `[live]` table of a config text.
+pub fn parse(text: &str) -> LiveConfig {
+    let Ok(document) = text.parse::<Document<String>>() else {
+        return LiveConfig::default();
+    };
+    let image = document
+        .get(LIVE_TABLE)
+        .and_then(Item::as_table_like)
+        .and_then(|table| table.get("image"))
+        .and_then(Item::as_str);
+    LiveConfig {
+        image_on_exit: image == Some("on-exit"),
+    }
+}
+
+/// Findings for the `[live]` item `item` (whose key is `key`) of `text`.
+pub fn check(text: &str, key: &Key, item: &Item) -> Vec<Finding> {
+    let Some(table) = item.as_table_like() else {
+        return vec![error(
+            span_of(item.span(), key, text),
+            "`live` must be a table. Write a `[live]` header and put `image = \"on-exit\"` below it."
+                .to_owned(),
+        )];
+    };
+    let mut findings = Vec::new();
+    for (name, value) in table.iter() {
+        let Some((key, _)) = table.get_key_value(name) else {
+            continue;
+        };
+        if name != "image" {
+            findings.push(Finding {
+                code: Code::UnknownKey,
+                severity: Severity::Warning,
+                span: span_of(key.span(), key, text),
+                message: format!(
+                    "Unknown key `{}` in [live]; Arca ignores it. The key is image.",
+                    name.escape_debug()
+                ),
+                fixes: Vec::new(),
+            });
+            continue;
+        }
+        if !value
+            .as_str()
+            .is_some_and(|image| IMAGE_VALUES.contains(&image))
+        {
+            findings.push(error(
+                span_of(value.span(), key, text),
+                "`image` must be \"on-exit\" (record the image when a live run ends) or \"never\"."
+                    .to_owned(),
+            ));
+        }
+    }
+    findings
+}
+
+fn error(span: Range<usize>, message: String) -> Finding {
+    Finding {
+        code: Code::InvalidType,
+        severity: Severity::Error,
+        span,
+        message,
+        fixes: Vec::new(),
+    }
+}
+
+fn span_of(span: Option<Range<usize>>, key: &Key, text: &str) -> Range<usize> {
+    let span = span.or_else(|| key.span()).unwrap_or(0..0);
+    span.start.min(text.len())..span.end.min(text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(text: &str) -> Vec<(Code, String)> {
+        crate::config::checker::check(text, None)
+            .into_iter()
+            .map(|finding| (finding.code, text[finding.span].to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn image_on_exit_is_read_and_bad_values_are_located() {
+        let base =
+            "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"debian:bookworm-slim\"\n";
+        assert!(parse(&format!("{base}[live]\nimage = \"on-exit\"\n")).image_on_exit);
+        assert!(!parse(&format!("{base}[live]\nimage = \"never\"\n")).image_on_exit);
+        assert!(!parse(base).image_on_exit);
+        assert_eq!(
+            findings(&format!("{base}[live]\nimage = \"on-exit\"\n")),
+            vec![]
+        );
+        assert_eq!(
+            findings(&format!("{base}[live]\nimage = \"always\"\n")),
+            vec![(Code::InvalidType, "\"always\"".to_owned())]
+        );
+        assert_eq!(
+            findings(&format!("{base}[live]\nimages = \"on-exit\"\n")),
+            vec![(Code::UnknownKey, "images".to_owned())]
+        );
+        assert_eq!(
+            findings(&format!("live = 1\n{base}")),
+            vec![(Code::InvalidType, "1".to_owned())]
+        );
+    }
+}
