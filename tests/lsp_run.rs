@@ -246,3 +246,27 @@ fn a_live_run_follows_edits_in_the_same_container_and_says_the_image_is_stale() 
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(run_containers(&test), Vec::<String>::new());
 }
+
+#[test]
+fn a_server_that_exits_during_a_live_run_leaves_no_container() {
+    let Some(test) = docker::DockerTest::new() else {
+        return;
+    };
+    std::fs::write(test.crate_dir.join("src/main.rs"), versioned("one")).expect("write main.rs");
+    let mut server = start(&test);
+    let uri = crate_uri(&test.crate_dir);
+    server.status(&uri, "missing");
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.run", "arguments": [{"crate": uri, "live": true}]}),
+        )
+        .unwrap_or_else(|error| panic!("arca.run live failed: {error}\n{}", server.stderr()));
+    server.expect("arca/output", "the first version", |params| {
+        params["text"] == "version: one"
+    });
+    assert_eq!(run_containers(&test).len(), 1);
+    // The client leaves at once: shutdown, exit.
+    assert_eq!(server.shutdown(), Some(0), "{}", server.stderr());
+    assert_eq!(run_containers(&test), Vec::<String>::new());
+}

@@ -121,6 +121,31 @@ pub enum LiveEnd {
     ContainerRemoved { container: String },
 }
 
+/// Whether this process started a live run (so its exit has containers to
+/// look for).
+static STARTED_IN_THIS_PROCESS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// For a process that exits (the language server): stops and removes every
+/// live container it made, in case a live run's own cleanup did not get to
+/// finish. Does nothing (and connects to no engine) when it never ran live.
+pub async fn remove_containers_of_this_process() {
+    if !STARTED_IN_THIS_PROCESS.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let Ok(engine) = crate::engine::connect().await else {
+        return;
+    };
+    let mine = format!("{LIVE_LABEL}={}", std::process::id());
+    let Ok(ids) = engine.containers_with_labels(&[mine.as_str()]).await else {
+        return;
+    };
+    for id in ids {
+        let _ = engine.stop_container(&id, STOP_GRACE_SECONDS).await;
+        let _ = engine.remove_container(&id).await;
+    }
+}
+
 /// Runs the crate live until `cancel` fires or the run cannot go on.
 pub async fn watch(
     env: &BuildEnv,
@@ -130,6 +155,7 @@ pub async fn watch(
 ) -> Result<LiveEnd> {
     let crate_dir = crate_dir_of(&request.path)?;
     let _lock = live_lock::acquire(&env.rust_cache().join("locks"), &crate_dir)?;
+    STARTED_IN_THIS_PROCESS.store(true, std::sync::atomic::Ordering::SeqCst);
     let engine = env.engine().await?;
     remove_stale_containers(engine.as_ref(), &crate_dir).await;
     let (changes_tx, changes) = mpsc::unbounded_channel();

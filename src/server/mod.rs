@@ -45,6 +45,12 @@ pub fn run() -> Result<()> {
         .build()
         .context("Failed to start the async runtime for the language server")?;
     let code = runtime.block_on(serve());
+    // A live run's container goes with the server, even when the client
+    // exits before the run's own cleanup finished.
+    runtime.block_on(async {
+        let cleanup = crate::runner::live::remove_containers_of_this_process();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), cleanup).await;
+    });
     // Background work (a build, a tree walk) must not keep the process
     // alive once the client is gone.
     runtime.shutdown_background();
