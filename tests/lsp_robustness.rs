@@ -122,6 +122,31 @@ fn every_malformed_frame_is_answered_and_the_session_goes_on() {
             Value::Null,
         ),
         (b"this is not a frame at all".to_vec(), -32700, Value::Null),
+        // Bodies the decoder refuses for their content (issue 21): a lone
+        // UTF-16 surrogate, nesting beyond the decoder's limit, a number
+        // out of range. Each is one Parse error; the session goes on.
+        (
+            frame(br#"{"jsonrpc":"2.0","id":50,"method":"arca/status","params":{"a":"\ud800"}}"#),
+            -32700,
+            Value::Null,
+        ),
+        (
+            frame(
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":51,"method":"arca/status","params":{{"a":{}1{}}}}}"#,
+                    "[".repeat(200),
+                    "]".repeat(200)
+                )
+                .as_bytes(),
+            ),
+            -32700,
+            Value::Null,
+        ),
+        (
+            frame(br#"{"jsonrpc":"2.0","id":52,"method":"arca/status","params":{"a":1e400}}"#),
+            -32700,
+            Value::Null,
+        ),
     ];
     for (bytes, code, id) in cases {
         server.send_raw(&bytes);
@@ -142,6 +167,18 @@ fn every_malformed_frame_is_answered_and_the_session_goes_on() {
         assert!(!error["message"].as_str().unwrap_or("").is_empty());
         still_serving(&mut server);
     }
+
+    // A malformed notification is never answered (JSON-RPC 2.0): only
+    // logged, and the session goes on.
+    server.send_raw(&frame(
+        br#"{"jsonrpc":"2.0","method":"textDocument/didSave","params":7}"#,
+    ));
+    let answered = server.response_with_id(&Value::Null, Duration::from_millis(700));
+    assert!(
+        answered.is_none(),
+        "a notification got an answer: {answered:?}"
+    );
+    still_serving(&mut server);
 
     // A Content-Length longer than the body: the next frame follows at
     // once; the bad one is answered and the next one still served.

@@ -16,11 +16,17 @@
 //! - a body over [`MAX_FRAME_BYTES`]: Invalid Request (-32600, id null);
 //!   its bytes are read and thrown away as they come, never held whole;
 //! - a body that is not UTF-8 or not JSON: Parse error (-32700, id null);
+//! - a body the decoder refuses for its content (a lone UTF-16 surrogate,
+//!   nesting beyond serde_json's limit of 128, a number out of range):
+//!   Parse error too, found by walking it with that same decoder, so
+//!   tower-lsp never sees a body it cannot decode (it would end the
+//!   session);
 //! - JSON that is not one JSON-RPC 2.0 request, notification or response
 //!   (not an object, `jsonrpc` other than `"2.0"`, a method that is not a
 //!   string, an id that is not an integer, string or null, params that are
 //!   neither an object nor an array): Invalid Request (-32600) with the
-//!   message's id when it has a valid one, else null;
+//!   message's id when it has a valid one, else null; a notification
+//!   (a method, no id) is never answered, only logged (JSON-RPC 2.0);
 //! - anything else goes to tower-lsp unchanged.
 //!
 //! A body shorter than its `Content-Length` is recognised when the input
@@ -79,6 +85,9 @@ pub enum Frame {
     Message(Vec<u8>),
     /// The frame was dropped; this error response answers it.
     Rejected(Value),
+    /// A malformed notification was dropped: JSON-RPC never answers a
+    /// notification, so it is only logged.
+    Ignored,
 }
 
 /// Reads frames from the client's byte stream.
@@ -176,7 +185,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             let mut body = self.body(length).await?;
             return Some(match validate(&body) {
                 Ok(()) => Frame::Message(body),
-                Err(answer) => {
+                Err(Rejection::Notification) => Frame::Ignored,
+                Err(Rejection::Answer(answer)) => {
                     // A Content-Length too long swallows the start of the
                     // next frame: give those bytes back.
                     if let Some(next) = memchr_find(&body, HEADER_NAME).filter(|at| *at > 0) {
@@ -364,38 +374,117 @@ fn starts(raw: Option<&RawValue>) -> Option<u8> {
     raw.and_then(|raw| raw.get().bytes().next())
 }
 
+/// Why a body was not passed on.
+#[derive(Debug, PartialEq)]
+pub enum Rejection {
+    /// Answer with this error response.
+    Answer(Value),
+    /// A notification (a method, no id): logged, never answered.
+    Notification,
+}
+
+/// Walks a JSON value with the same decoder tower-lsp uses (its recursion
+/// limit, its number ranges, its string escapes), keeping nothing: a body
+/// that passes here is one tower-lsp can decode. Strings without escapes
+/// are borrowed, so a 20 MB document is not copied.
+struct Decodable;
+
+impl<'de> serde::Deserialize<'de> for Decodable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DecodableVisitor)
+    }
+}
+
+struct DecodableVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DecodableVisitor {
+    type Value = Decodable;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Decodable, E> {
+        Ok(Decodable)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Decodable, E> {
+        Ok(Decodable)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Decodable, E> {
+        Ok(Decodable)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Decodable, E> {
+        Ok(Decodable)
+    }
+    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Decodable, E> {
+        Ok(Decodable)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Decodable, E> {
+        Ok(Decodable)
+    }
+    fn visit_unit<E>(self) -> Result<Decodable, E> {
+        Ok(Decodable)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Decodable, A::Error> {
+        while seq.next_element::<Decodable>()?.is_some() {}
+        Ok(Decodable)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Decodable, A::Error> {
+        while map.next_entry::<Decodable, Decodable>()?.is_some() {}
+        Ok(Decodable)
+    }
+}
+
+/// An error answer, and whether the message was a notification.
+enum Answered {
+    /// Unreadable as a message at all (the spec's Parse error, id null).
+    Always(Value),
+    UnlessNotification(Value, bool),
+}
+
 /// Checks one body is a JSON-RPC 2.0 message tower-lsp will accept.
-pub fn validate(body: &[u8]) -> Result<(), Value> {
+pub fn validate(body: &[u8]) -> Result<(), Rejection> {
+    validate_message(body).map_err(|answered| match answered {
+        Answered::Always(answer) | Answered::UnlessNotification(answer, false) => {
+            Rejection::Answer(answer)
+        }
+        Answered::UnlessNotification(_, true) => Rejection::Notification,
+    })
+}
+
+fn validate_message(body: &[u8]) -> Result<(), Answered> {
     let Ok(text) = std::str::from_utf8(body) else {
-        return Err(error_response(
+        return Err(Answered::Always(error_response(
             Value::Null,
             PARSE_ERROR,
             "Parse error: the message body is not valid UTF-8.".to_owned(),
-        ));
+        )));
     };
-    // Well-formed JSON at all? (No allocation for the values.)
-    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        return Err(error_response(
+    // JSON tower-lsp's decoder reads (depth, numbers, escapes), without
+    // keeping the values.
+    if let Err(error) = serde_json::from_str::<Decodable>(text) {
+        return Err(Answered::Always(error_response(
             Value::Null,
             PARSE_ERROR,
             format!("Parse error: the message body is not valid JSON ({error})."),
-        ));
+        )));
     }
     if !text.trim_start().starts_with('{') {
-        return Err(invalid(
+        return Err(Answered::Always(invalid(
             Value::Null,
             "a message must be one JSON object (batches are not supported)",
-        ));
+        )));
     }
     let envelope: Envelope = match serde_json::from_str(text) {
         Ok(envelope) => envelope,
         Err(error) => {
-            return Err(invalid(
+            return Err(Answered::Always(invalid(
                 Value::Null,
                 &format!("not a JSON-RPC message ({error})"),
-            ));
+            )));
         }
     };
+    let is_notification = envelope.id.is_none() && envelope.method.is_some();
+    let answer = |value: Value| Answered::UnlessNotification(value, is_notification);
     let id: Option<Value> = envelope
         .id
         .map(|raw| serde_json::from_str(raw.get()).unwrap_or(Value::Null));
@@ -414,22 +503,25 @@ pub fn validate(body: &[u8]) -> Result<(), Value> {
             .jsonrpc
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
         if exact.as_deref() != Some("2.0") {
-            return Err(invalid(answer_id, "`jsonrpc` must be \"2.0\""));
+            return Err(answer(invalid(answer_id, "`jsonrpc` must be \"2.0\"")));
         }
     }
     if !id_ok {
-        return Err(invalid(
+        return Err(answer(invalid(
             Value::Null,
             "`id` must be an integer, a string or null",
-        ));
+        )));
     }
     match (envelope.method, starts(envelope.method)) {
         (Some(_), Some(b'"')) => {
             if !matches!(starts(envelope.params), None | Some(b'{' | b'[' | b'n')) {
-                return Err(invalid(answer_id, "`params` must be an object or an array"));
+                return Err(answer(invalid(
+                    answer_id,
+                    "`params` must be an object or an array",
+                )));
             }
         }
-        (Some(_), _) => return Err(invalid(answer_id, "`method` must be a string")),
+        (Some(_), _) => return Err(answer(invalid(answer_id, "`method` must be a string"))),
         (None, _) => {
             // A response to one of the server's requests.
             let error_ok = envelope.error.is_none_or(|raw| {
@@ -438,10 +530,10 @@ pub fn validate(body: &[u8]) -> Result<(), Value> {
             let valid =
                 id.is_some() && (envelope.result.is_some() != envelope.error.is_some()) && error_ok;
             if !valid {
-                return Err(invalid(
+                return Err(answer(invalid(
                     answer_id,
                     "neither a request (no `method`) nor a response (`id` with one of `result` or `error`)",
-                ));
+                )));
             }
         }
     }
@@ -493,6 +585,7 @@ where
             Frame::Rejected(answer) => {
                 let _ = output.send(answer.to_string().into_bytes());
             }
+            Frame::Ignored => {}
         }
     }
     let _ = to_server.shutdown().await;
@@ -580,6 +673,7 @@ mod tests {
                 answer["id"].clone(),
             ),
             Frame::Message(body) => panic!("forwarded {}", String::from_utf8_lossy(body)),
+            Frame::Ignored => panic!("ignored, not answered"),
         }
     }
 
@@ -640,6 +734,43 @@ mod tests {
                 (expected, id),
                 "{}",
                 String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_the_decoder_refuses_are_parse_errors_and_bad_notifications_get_no_answer() {
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":[{}{}]}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        for body in [
+            deep.as_str(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":["\ud800"]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1e400]}"#,
+        ] {
+            let out = then_ping(&frame(body)).await;
+            assert_eq!(out.len(), 2, "{out:?}");
+            assert_eq!(code(&out[0]), (PARSE_ERROR, Value::Null), "{body}");
+        }
+        // Deep but within the decoder's limit, and a surrogate pair: passed on.
+        let fine = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":[{}"\ud83d\ude00"{}]}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let out = then_ping(&frame(&fine)).await;
+        assert_eq!(out[0], Frame::Message(fine.into_bytes()));
+        // A notification is never answered, whatever is wrong with it.
+        for body in [
+            r#"{"jsonrpc":"2.0","method":"x","params":3}"#,
+            r#"{"jsonrpc":"1.0","method":"x"}"#,
+        ] {
+            let out = then_ping(&frame(body)).await;
+            assert_eq!(
+                out,
+                vec![Frame::Ignored, Frame::Message(PING.as_bytes().to_vec())]
             );
         }
     }
