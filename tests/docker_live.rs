@@ -243,6 +243,21 @@ fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program
     watch.until("out: version: three", UPDATE);
     assert_eq!(live_containers(&test), containers);
 
+    // A binary that exits at once is reported with its code; the watch goes
+    // on, and the next save starts the stopped container again.
+    std::fs::write(
+        test.crate_dir.join("src/main.rs"),
+        "fn main() { println!(\"crashing\"); std::process::exit(3) }\n",
+    )
+    .expect("crash");
+    watch.until(
+        "── the program exited with code 3; watching for changes ──",
+        UPDATE,
+    );
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("three")).expect("fix");
+    watch.until("out: version: three", UPDATE);
+    assert_eq!(live_containers(&test), containers);
+
     // A second watch of the crate refuses, naming the first.
     let second = test
         .arca()
@@ -364,6 +379,31 @@ fn a_published_port_answers_across_the_swap_and_a_run_change_replaces_the_contai
     assert_eq!(replaced.len(), 1);
     assert_ne!(replaced, containers, "a fresh container");
     answer_within(port, "two", Duration::from_secs(10));
+
+    // A build setting (the profile) changes: a full build, a fresh container.
+    let dev = format!("{run}env = {{ GREETING = \"changed\" }}\n");
+    std::fs::write(
+        test.crate_dir.join(".arca/config.toml"),
+        format!(
+            "[rust]\nprofile = \"dev\"\nfeatures = []\nbase_image = \"{RUNTIME_BASE}\"\n\n{dev}"
+        ),
+    )
+    .expect("write config");
+    let before = watch.until("==> Running", UPDATE);
+    assert!(
+        before
+            .iter()
+            .any(|line| line
+                .contains("`.arca/config.toml` changed (profile): live update cannot apply")),
+        "{before:#?}"
+    );
+    watch.until("out: version: two", UPDATE);
+    let replaced = {
+        let now = live_containers(&test);
+        assert_eq!(now.len(), 1);
+        assert_ne!(now, replaced, "a fresh container for the new profile");
+        now
+    };
 
     // Removed by hand: the watch says so and ends.
     let status = Command::new("docker")

@@ -708,12 +708,36 @@ impl ContainerEngine for DockerEngine {
             })?;
         let mut stream = attached.output;
         self.start_container(container).await?;
-        let follow = forward_output(&mut stream, output, "the container's output");
+        let attached_lines = std::sync::atomic::AtomicUsize::new(0);
+        let counted = |line: OutputLine| {
+            attached_lines.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            output(line)
+        };
+        let follow = forward_output(&mut stream, &counted, "the container's output");
         let wait = self.wait_container(container);
         tokio::pin!(follow, wait);
         tokio::select! {
             followed = &mut follow => {
                 followed?;
+                // Podman has been seen to end the attach stream at once when
+                // it attached just as the previous run was being cleaned
+                // up: this run's output then comes from its log.
+                if self.container_running(container).await? == Some(true) {
+                    let already = attached_lines.load(std::sync::atomic::Ordering::SeqCst);
+                    let follow_log = self.follow_current_run(container, already, output);
+                    tokio::pin!(follow_log);
+                    tokio::select! {
+                        followed = &mut follow_log => {
+                            followed?;
+                            return wait.await;
+                        }
+                        exit = &mut wait => {
+                            let exit = exit?;
+                            let _ = tokio::time::timeout(super::LOG_DRAIN_AFTER_EXIT, follow_log).await;
+                            return Ok(exit);
+                        }
+                    }
+                }
                 wait.await
             }
             exit = &mut wait => {
@@ -860,6 +884,12 @@ impl ContainerEngine for DockerEngine {
                     .unwrap_or(false),
             )),
             Err(error) if status_of(&error) == Some(404) => Ok(None),
+            // Podman reports states Docker's API does not have (`stopped`
+            // between a program's exit and its cleanup, `configured`); a
+            // running container always reads as `running`.
+            Err(BollardError::JsonDataError { .. } | BollardError::JsonSerdeError { .. }) => {
+                Ok(Some(false))
+            }
             Err(error) => Err(anyhow!(
                 "Failed to inspect container {container}: {}",
                 server_message(&error)
@@ -1109,6 +1139,53 @@ where
     }
     lines.finish(output);
     Ok(())
+}
+
+impl DockerEngine {
+    /// Follows the log of the container's current run only (lines stamped
+    /// at or after its `StartedAt`), skipping the first `already` lines
+    /// (those an attach stream forwarded before it ended).
+    async fn follow_current_run(
+        &self,
+        container: &str,
+        already: usize,
+        output: LineSink<'_>,
+    ) -> Result<()> {
+        let started = self
+            .docker
+            .inspect_container(container, None)
+            .await
+            .ok()
+            .and_then(|inspected| inspected.state)
+            .and_then(|state| state.started_at)
+            .as_deref()
+            .and_then(super::run_log::parse_timestamp);
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(started.map_or(0, |(seconds, _)| seconds) as i32)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let this_run = |line: OutputLine| {
+            let (stamp, text) = super::run_log::split_timestamp(&line.text);
+            if let (Some(started), Some(stamp)) = (started, stamp)
+                && stamp < started
+            {
+                return;
+            }
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < already {
+                return;
+            }
+            output(OutputLine {
+                stream: line.stream,
+                text: text.to_owned(),
+            });
+        };
+        forward_output(&mut stream, &this_run, "the container's output").await
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 pub mod discovery;
 pub mod docker;
 pub mod ping;
+pub mod run_log;
 pub mod tar_context;
 
 use std::path::{Path, PathBuf};

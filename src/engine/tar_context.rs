@@ -87,12 +87,51 @@ impl TarContext {
                 self.add_dir(&archive_path, 0o755)?;
                 self.add_tree_inner(&entry.path(), &archive_path, skip)?;
             } else if file_type.is_file() || file_type.is_symlink() {
+                if file_type.is_file() {
+                    self.add_exact_mtime(&entry.path())?;
+                }
                 self.builder
                     .append_path_with_name(entry.path(), &archive_path)
                     .with_context(|| format!("Cannot read {}", entry.path().display()))?;
             }
         }
         Ok(())
+    }
+
+    /// A PAX header carrying the file's mtime to the nanosecond, for the
+    /// entry that follows (tar headers hold whole seconds). Cargo in a
+    /// remote build judges freshness by mtimes: a source saved within the
+    /// second after the last build would otherwise look older than its
+    /// output and not be rebuilt.
+    fn add_exact_mtime(&mut self, path: &Path) -> Result<()> {
+        let modified = fs::metadata(path)
+            .and_then(|metadata| metadata.modified())
+            .with_context(|| format!("Cannot read {}", path.display()))?;
+        let Ok(since_epoch) = modified.duration_since(std::time::UNIX_EPOCH) else {
+            return Ok(());
+        };
+        let record = pax_record(
+            "mtime",
+            &format!(
+                "{}.{:09}",
+                since_epoch.as_secs(),
+                since_epoch.subsec_nanos()
+            ),
+        );
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::XHeader);
+        header.set_size(record.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header
+            .set_path("PaxHeader")
+            .context("Failed to name a PAX header")?;
+        header.set_cksum();
+        self.builder
+            .append(&header, record.as_bytes())
+            .with_context(|| format!("Failed to add the mtime of {}", path.display()))
     }
 
     /// The finished archive.
@@ -103,9 +142,56 @@ impl TarContext {
     }
 }
 
+/// One PAX record, `"<length> <key>=<value>\n"`, whose length counts
+/// itself.
+fn pax_record(key: &str, value: &str) -> String {
+    let body = format!(" {key}={value}\n");
+    let mut length = body.len() + 1;
+    while length.to_string().len() + body.len() != length {
+        length = length.to_string().len() + body.len();
+    }
+    format!("{length}{body}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shipped_files_carry_their_mtime_to_the_nanosecond() {
+        assert_eq!(pax_record("mtime", "1.5"), "13 mtime=1.5\n");
+        assert_eq!(
+            pax_record("mtime", "1796563446.123456789"),
+            "30 mtime=1796563446.123456789\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("main.rs");
+        std::fs::write(&file, b"fn main() {}").unwrap();
+        let exact = filetime::FileTime::from_unix_time(1_796_563_446, 123_456_789);
+        filetime::set_file_mtime(&file, exact).unwrap();
+        let mut context = TarContext::new();
+        context.add_tree(dir.path(), "src", &[]).unwrap();
+        let archive = context.finish().unwrap();
+        let mut archive = tar::Archive::new(archive.as_slice());
+        let mut found = None;
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().ends_with("main.rs") {
+                let mtime = entry
+                    .pax_extensions()
+                    .unwrap()
+                    .expect("a PAX header")
+                    .map(|extension| extension.unwrap())
+                    .find(|extension| extension.key() == Ok("mtime"))
+                    .map(|extension| extension.value().unwrap().to_owned());
+                found = Some((mtime, entry.header().mtime().unwrap()));
+            }
+        }
+        assert_eq!(
+            found,
+            Some((Some("1796563446.123456789".to_owned()), 1_796_563_446))
+        );
+    }
 
     #[test]
     fn files_keep_their_mode_and_a_zero_mtime() {

@@ -390,14 +390,20 @@ impl Live<'_> {
         };
         program.run = None;
         let container = program.container.clone();
-        // `docker rm -f` kills the program first and removes the container
-        // a moment later: give the removal that moment before judging.
-        for attempt in 0..10 {
+        // `docker rm -f` kills the program (SIGKILL: 137) first and removes
+        // the container a moment later: give the removal that moment
+        // before judging.
+        let attempts = if matches!(exit, Ok(137) | Err(_)) {
+            10
+        } else {
+            1
+        };
+        for attempt in 0..attempts {
             match self.engine.container_running(&container).await {
                 Ok(None) => {
                     return Ok(Step::End(LiveEnd::ContainerRemoved { container }));
                 }
-                Ok(Some(_)) if attempt < 9 => {
+                Ok(Some(_)) if attempt + 1 < attempts => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Ok(Some(_)) => {}
