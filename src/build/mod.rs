@@ -506,15 +506,7 @@ pub async fn build_binary(
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<BinaryOutcome, BuildError> {
-    let crate_dir = crate_dir_of(&request.path)?;
-    let _lock = lock_crate(env, &crate_dir, events, cancel).await?;
-    let prepared = prepare_cancellable(request, cancel).await?;
-    let engine = env.engine().await?;
-    let build_id = env.store().new_artifact_id();
-    let result = compile(env, &engine, &prepared, &build_id, events, cancel).await;
-    if let Err(error) = &result {
-        clean_up_failed_build(engine.as_ref(), &prepared, &build_id, error).await;
-    }
+    let (_, result) = compile_binary(env, request, false, events, cancel).await?;
     result
 }
 
@@ -535,6 +527,22 @@ pub async fn rebuild_binary_live(
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<LiveBinary, BuildError> {
+    let (prepared, result) = compile_binary(env, request, true, events, cancel).await?;
+    Ok(LiveBinary {
+        prepared,
+        outcome: result?,
+    })
+}
+
+/// Locks, prepares and compiles; cleans up after a failure (keeping the
+/// warm session on a compile error when `keep_session`).
+async fn compile_binary(
+    env: &BuildEnv,
+    request: &BuildRequest,
+    keep_session: bool,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<(PreparedBuild, Result<BinaryOutcome, BuildError>), BuildError> {
     let crate_dir = crate_dir_of(&request.path)?;
     let _lock = lock_crate(env, &crate_dir, events, cancel).await?;
     let prepared = prepare_cancellable(request, cancel).await?;
@@ -542,20 +550,14 @@ pub async fn rebuild_binary_live(
     let build_id = env.store().new_artifact_id();
     let result = compile(env, &engine, &prepared, &build_id, events, cancel).await;
     match &result {
-        Err(BuildError::Compile { .. }) => {
-            engine::remove_labelled_containers(
-                engine.as_ref(),
-                &format!("{BUILD_LABEL}={build_id}"),
-            )
-            .await;
+        Err(BuildError::Compile { .. }) if keep_session => {
+            let label = format!("{BUILD_LABEL}={build_id}");
+            engine::remove_labelled_containers(engine.as_ref(), &label).await;
         }
         Err(error) => clean_up_failed_build(engine.as_ref(), &prepared, &build_id, error).await,
         Ok(_) => {}
     }
-    Ok(LiveBinary {
-        prepared,
-        outcome: result?,
-    })
+    Ok((prepared, result))
 }
 
 /// After a failed or cancelled build (compile errors included): removes

@@ -696,16 +696,30 @@ impl ContainerEngine for DockerEngine {
             .stream(true)
             .logs(false)
             .build();
-        let attached = self
-            .docker
-            .attach_container(container, Some(options))
-            .await
-            .map_err(|error| {
-                anyhow!(
-                    "Failed to attach to container {container}: {}",
-                    server_message(&error)
-                )
-            })?;
+        // Podman refuses to attach while a stopped container is still being
+        // cleaned up ("container state improper"); that lasts moments.
+        let mut attempts = 0;
+        let attached = loop {
+            match self
+                .docker
+                .attach_container(container, Some(options.clone()))
+                .await
+            {
+                Ok(attached) => break attached,
+                Err(error)
+                    if attempts < 40 && server_message(&error).contains("state improper") =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => {
+                    bail!(
+                        "Failed to attach to container {container}: {}",
+                        server_message(&error)
+                    )
+                }
+            }
+        };
         let mut stream = attached.output;
         self.start_container(container).await?;
         let attached_lines = std::sync::atomic::AtomicUsize::new(0);

@@ -466,14 +466,7 @@ impl Live<'_> {
             Ok(built) => built,
             Err(BuildError::Cancelled) => return Ok(Step::End(LiveEnd::Stopped)),
             Err(error) => {
-                let diagnostics = match &error {
-                    BuildError::Compile { diagnostics, .. } => diagnostics.clone(),
-                    _ => Vec::new(),
-                };
-                self.emit(LiveEvent::BuildFailed {
-                    message: format!("{error}\nThe old program keeps running."),
-                    diagnostics,
-                });
+                self.build_failed(error);
                 return Ok(Step::Continue);
             }
         };
@@ -483,6 +476,18 @@ impl Live<'_> {
         }
         let cargo = started.elapsed();
         self.swap(built, change, started, cargo).await
+    }
+
+    /// The change does not build: said once, the old program kept.
+    fn build_failed(&self, error: BuildError) {
+        let diagnostics = match &error {
+            BuildError::Compile { diagnostics, .. } => diagnostics.clone(),
+            _ => Vec::new(),
+        };
+        self.emit(LiveEvent::BuildFailed {
+            message: format!("{error}\nThe old program keeps running."),
+            diagnostics,
+        });
     }
 
     /// Why the running binary is stale, judged as cargo would; empty when
@@ -635,14 +640,7 @@ impl Live<'_> {
             Ok(_) => {}
             Err(BuildError::Cancelled) => return Ok(Step::End(LiveEnd::Stopped)),
             Err(error) => {
-                let diagnostics = match &error {
-                    BuildError::Compile { diagnostics, .. } => diagnostics.clone(),
-                    _ => Vec::new(),
-                };
-                self.emit(LiveEvent::BuildFailed {
-                    message: format!("{error}\nThe old program keeps running."),
-                    diagnostics,
-                });
+                self.build_failed(error);
                 return Ok(Step::Continue);
             }
         }
