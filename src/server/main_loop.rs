@@ -230,9 +230,8 @@ fn handle_message(state: &mut State, message: LspMessage, method: &'static str) 
         }
         LspMessage::ExecuteCommand(params, reply) => when_discovered(state, move |state| {
             // Commands may answer later (a build): they take the reply.
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                handlers::commands::execute(state, params)
-            }));
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| super::dispatch::execute(state, params)));
             match outcome {
                 Ok(Ok(deferred)) => deferred.answer(reply),
                 Ok(Err(error)) => {

@@ -13,7 +13,11 @@
 //! `tracing`, filtered by `RUST_LOG`.
 
 mod adapter;
+mod builds;
+mod command_args;
 mod convert;
+mod crate_status;
+mod dispatch;
 mod event;
 mod ext;
 mod framing;

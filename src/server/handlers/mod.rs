@@ -3,7 +3,6 @@
 //! none awaits.
 
 pub mod assist;
-pub mod build;
 pub mod commands;
 pub mod documents;
 pub mod lifecycle;

@@ -13,7 +13,9 @@ use tower_lsp::lsp_types::{
     DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams, MessageType, Url,
 };
 
-use super::{documents, status};
+use super::documents;
+use crate::server::builds;
+use crate::server::crate_status;
 use crate::server::event::{Event, TaskResult};
 use crate::server::jobs;
 use crate::server::outbox::Outgoing;
@@ -175,7 +177,7 @@ fn discovered(
         }
     }
     if added {
-        status::store_changed(state);
+        crate_status::store_changed(state);
     }
 }
 
@@ -252,17 +254,18 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             }
             watch_outside_inputs(state, &crate_dir);
             documents::publish_crate_config(state, &crate_dir);
-            status::reindex(state, &crate_dir);
+            crate_status::reindex(state, &crate_dir);
         }
         TaskResult::Discovered {
             generation,
             discovery,
         } => discovered(state, generation, discovery),
-        TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
+        TaskResult::BuildFinished(finished) => builds::finished(state, finished),
         TaskResult::ConfigChecked { path, uri, checked } => {
             documents::config_checked(state, &path, uri, checked);
         }
-        other => status::on_task(state, other),
+        TaskResult::Run(change) => super::run::on_change(state, change),
+        other => crate_status::on_task(state, other),
     }
 }
 
@@ -388,12 +391,12 @@ pub fn on_paths(state: &mut State, paths: &[PathBuf]) {
             .any(|path| config_owner(path).as_deref() == Some(dir.as_path()) || *path == config)
         {
             documents::publish_crate_config(state, &dir);
-            status::settings_changed(state, &dir);
+            crate_status::settings_changed(state, &dir);
         }
-        status::files_changed(state, &dir, paths);
+        crate_status::files_changed(state, &dir, paths);
     }
     if store_changed {
-        status::store_changed(state);
+        crate_status::store_changed(state);
     }
 }
 
