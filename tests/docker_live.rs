@@ -246,15 +246,17 @@ fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program
     let build = test.build_cli(&[], None);
     let stderr = String::from_utf8_lossy(&build.stderr);
     assert!(build.status.success(), "{stderr}");
-    assert!(!stderr.contains("Compiling hello"), "compiled again: {stderr}");
+    assert!(
+        !stderr.contains("Compiling hello"),
+        "compiled again: {stderr}"
+    );
     let status = test
         .arca()
         .args(["status", "--json"])
         .arg(&test.crate_dir)
         .output()
         .expect("arca status");
-    let status: serde_json::Value =
-        serde_json::from_slice(&status.stdout).expect("status JSON");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(status["state"], "fresh", "{status}");
 }
 
