@@ -32,9 +32,9 @@ use crate::server::event::Finished;
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::BuildArgs;
 use crate::server::handlers::failed;
-use crate::server::handlers::rust_diagnostics;
 use crate::server::model::Operation;
 use crate::server::outbox::{Outbox, Outgoing};
+use crate::server::rust_diagnostics;
 use crate::server::state::State;
 
 /// Which command runs.

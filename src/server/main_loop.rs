@@ -138,6 +138,11 @@ fn handle(state: &mut State, event: Event) {
     match event {
         Event::Lsp(message) => handle_lsp(state, message),
         Event::Task(super::event::TaskResult::Tick) => {}
+        Event::Task(super::event::TaskResult::Run(change)) => {
+            guarded(state, "a background result", |state| {
+                handlers::run::on_change(state, change);
+            })
+        }
         Event::Task(result) => guarded(state, "a background result", |state| {
             handlers::workspace::on_task(state, result);
         }),

@@ -29,6 +29,7 @@ mod main_loop;
 mod model;
 mod outbox;
 mod runs;
+mod rust_diagnostics;
 mod state;
 
 use std::sync::Arc;

@@ -8,7 +8,6 @@ pub mod documents;
 pub mod lifecycle;
 pub mod push;
 pub mod run;
-pub mod rust_diagnostics;
 pub mod set_defaults;
 pub mod status;
 pub mod workspace;

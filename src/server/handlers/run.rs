@@ -214,7 +214,7 @@ pub fn on_change(state: &mut State, change: RunChange) {
             if let (Some(running), Some(at)) = (run.running.as_mut(), updated_at) {
                 running.updated_live_at = Some(at);
             }
-            super::rust_diagnostics::publish(state, &crate_dir, diagnostics);
+            crate::server::rust_diagnostics::publish(state, &crate_dir, diagnostics);
             crate_dir
         }
     };

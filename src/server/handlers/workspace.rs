@@ -209,7 +209,7 @@ fn remove_crate(state: &mut State, dir: &Path) {
             .send(Outgoing::Diagnostics(uri, Vec::new(), None));
         state.config_diagnostics.insert(config, (Vec::new(), None));
     }
-    super::rust_diagnostics::clear(state, dir);
+    crate::server::rust_diagnostics::clear(state, dir);
     if state.initialized {
         state.outbox.send(Outgoing::Removed(entry.uri));
     }
@@ -264,7 +264,6 @@ pub fn on_task(state: &mut State, result: TaskResult) {
         TaskResult::ConfigChecked { path, uri, checked } => {
             documents::config_checked(state, &path, uri, checked);
         }
-        TaskResult::Run(change) => super::run::on_change(state, change),
         other => crate_status::on_task(state, other),
     }
 }
