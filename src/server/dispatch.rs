@@ -10,10 +10,11 @@ use tower_lsp::jsonrpc;
 use tower_lsp::lsp_types::ExecuteCommandParams;
 
 use crate::server::builds;
+use crate::server::cancel;
 use crate::server::command_args::{PushArgs, RunArgs, resolve_crate, single_argument};
 use crate::server::event::Answer;
 use crate::server::ext::{BuildArgs, CancelArgs, SetDefaultsArgs};
-use crate::server::handlers::{commands, invalid_params, push, run, set_defaults};
+use crate::server::handlers::{invalid_params, push, run, set_defaults};
 use crate::server::state::State;
 
 pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Result<Answer> {
@@ -31,7 +32,7 @@ pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Resu
         "arca.cancel" => {
             let args: CancelArgs = single_argument(&params.command, params.arguments)?;
             let dir = resolve_crate(state, args.crate_uri.as_deref())?;
-            commands::cancel_crate(state, &dir);
+            cancel::cancel_crate(state, &dir);
             Ok(Answer::Now(None))
         }
         "arca.buildLog" => {

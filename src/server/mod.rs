@@ -14,6 +14,7 @@
 
 mod adapter;
 mod builds;
+mod cancel;
 mod command_args;
 mod convert;
 mod crate_status;

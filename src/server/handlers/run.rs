@@ -162,13 +162,6 @@ pub fn build_log(dir: &Path) -> Answer {
     Answer::Now(Some(json!({ "path": path })))
 }
 
-/// Stops every run (on shutdown).
-pub fn stop_all(state: &mut State) {
-    for run in state.runs.values() {
-        run.stop.cancel();
-    }
-}
-
 /// The loop's side of a run's start, end or live rebuild: remember it,
 /// publish the diagnostics and the status.
 pub fn on_change(state: &mut State, change: RunChange) {

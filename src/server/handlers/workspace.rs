@@ -193,7 +193,7 @@ fn add_crate(state: &mut State, dir: PathBuf) {
 /// published for it, and say so (`arca/removed`, PROTOCOL.md additions).
 fn remove_crate(state: &mut State, dir: &Path) {
     tracing::info!("crate gone: {}", dir.display());
-    super::commands::cancel_crate(state, dir);
+    crate::server::cancel::cancel_crate(state, dir);
     let Some(entry) = state.crates.remove(dir) else {
         return;
     };
