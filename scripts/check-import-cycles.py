@@ -31,7 +31,14 @@ with the line that makes each edge.
 Exits 1 when a circle is not listed in `scripts/known-import-cycles.txt`
 (one line per allowed circle: the sorted files of its component, space
 separated; `#` starts a comment) or when a listed circle no longer exists,
-so the list can only shrink on purpose. Exits 0 otherwise.
+so the list can only shrink on purpose.
+
+One more rule on the same graph: no file under `src/server/handlers/`
+imports another file there (`handlers/mod.rs`, which declares them and holds
+their error helpers, excepted): handlers call down into `src/server/`, never
+sideways. Exits 1 on such an edge unless `scripts/known-handler-imports.txt`
+lists it (`SOURCE -> TARGET`, one a line), and on a listed edge that no
+longer exists. Exits 0 otherwise.
 
 Usage: check-import-cycles.py [--root DIR] [--known FILE] [--edges]
 """
@@ -637,6 +644,39 @@ def read_known(path):
     return known
 
 
+HANDLERS = "src/server/handlers/"
+
+
+def handler_imports(graph):
+    """{(source, target)}: edges from one handler file to another, the
+    folder's mod.rs excepted on either side."""
+    def handler(rel):
+        return rel.startswith(HANDLERS) and rel != HANDLERS + "mod.rs"
+
+    return {
+        (source, target): ref
+        for source, edges in graph.items()
+        if handler(source)
+        for target, ref in edges.items()
+        if handler(target)
+    }
+
+
+def read_known_edges(path):
+    """The allowed handler imports: {(source, target): line number}."""
+    known = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    source, _, target = line.partition("->")
+                    known[(source.strip(), target.strip())] = number
+    except FileNotFoundError:
+        pass
+    return known
+
+
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -645,6 +685,7 @@ def main(argv=None):
     parser.add_argument("--edges", action="store_true", help="print every edge of the graph too")
     args = parser.parse_args(argv)
     known_path = args.known or os.path.join(args.root, "scripts", "known-import-cycles.txt")
+    known_handlers_path = os.path.join(args.root, "scripts", "known-handler-imports.txt")
 
     tree = Tree(args.root)
     graph = build_graph(tree)
@@ -675,13 +716,31 @@ def main(argv=None):
             failed = True
             print(f"STALE entry {os.path.relpath(known_path, args.root)}:{number}: no longer a circle: {key}")
             print("  remove it (the list only shrinks)")
+    known_handlers = read_known_edges(known_handlers_path)
+    handler_edges = handler_imports(graph)
+    for (source, target), ref in sorted(handler_edges.items()):
+        if (source, target) not in known_handlers:
+            failed = True
+            print(f"HANDLER imports a handler: {source}:{ref.line} -> {target} ({ref.text})")
+            print("  move what both need below src/server/handlers/ (or list the edge with a reason)")
+    for (source, target), number in sorted(known_handlers.items(), key=lambda item: item[1]):
+        if (source, target) not in handler_edges:
+            failed = True
+            print(
+                f"STALE entry {os.path.relpath(known_handlers_path, args.root)}:{number}: "
+                f"no longer an import: {source} -> {target}"
+            )
+            print("  remove it (the list only shrinks)")
     if failed:
         print(
-            "import circles: FAILED (cut the new circle, or list its files in "
-            f"{os.path.relpath(known_path, args.root)} with a reason)"
+            "import circles: FAILED (cut the new circle or handler import, or list it in "
+            f"{os.path.relpath(known_path, args.root)} or scripts/known-handler-imports.txt with a reason)"
         )
         return 1
-    print(f"import circles: ok ({len(tree.files)} files, {len(circles)} known circle(s))")
+    print(
+        f"import circles: ok ({len(tree.files)} files, {len(circles)} known circle(s), "
+        f"{len(handler_edges)} known handler import(s))"
+    )
     return 0
 
 

@@ -27,8 +27,8 @@ class CheckImportCycles(unittest.TestCase):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(textwrap.dedent(text))
+        os.makedirs(os.path.join(root, "scripts"), exist_ok=True)
         if known is not None:
-            os.makedirs(os.path.join(root, "scripts"), exist_ok=True)
             with open(os.path.join(root, "scripts", "known-import-cycles.txt"), "w", encoding="utf-8") as f:
                 f.write(known)
         return root
@@ -219,6 +219,50 @@ class CheckImportCycles(unittest.TestCase):
         self.assertEqual(code, 1, output)
         self.assertIn("STALE entry scripts/known-import-cycles.txt:2: no longer a circle: src/a.rs src/b.rs", output)
         self.assertNotIn("circle (", output)
+
+    def test_a_handler_importing_another_handler_fails_unless_listed(self):
+        files = {
+            "src/lib.rs": "pub mod server;\n",
+            "src/server/mod.rs": "pub mod handlers;\npub mod state;\n",
+            "src/server/state.rs": "pub struct State;\n",
+            "src/server/handlers/mod.rs": "pub mod build;\npub mod run;\npub fn failed() {}\n",
+            "src/server/handlers/build.rs": "use crate::server::state::State;\npub fn start(_: &State) { super::failed() }\n",
+            "src/server/handlers/run.rs": "pub fn run(state: &crate::server::state::State) { super::build::start(state) }\n",
+        }
+        root = self.tree(files)
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn(
+            "HANDLER imports a handler: src/server/handlers/run.rs:1 -> src/server/handlers/build.rs", output
+        )
+        self.assertNotIn("-> src/server/handlers/mod.rs (", output.split("HANDLER", 1)[1])
+        self.assertNotIn("circle (", output)
+
+        with open(os.path.join(root, "scripts", "known-handler-imports.txt"), "w", encoding="utf-8") as f:
+            f.write("# still to cut\nsrc/server/handlers/run.rs -> src/server/handlers/build.rs\n")
+        code, output = self.check(root)
+        self.assertEqual(code, 0, output)
+        self.assertIn("1 known handler import(s)", output)
+
+    def test_a_listed_handler_import_that_is_gone_fails_as_stale(self):
+        root = self.tree(
+            {
+                "src/lib.rs": "pub mod server;\n",
+                "src/server/mod.rs": "pub mod handlers;\n",
+                "src/server/handlers/mod.rs": "pub mod build;\npub mod run;\n",
+                "src/server/handlers/build.rs": "pub fn start() {}\n",
+                "src/server/handlers/run.rs": "pub fn run() {}\n",
+            },
+        )
+        with open(os.path.join(root, "scripts", "known-handler-imports.txt"), "w", encoding="utf-8") as f:
+            f.write("src/server/handlers/run.rs -> src/server/handlers/build.rs\n")
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn(
+            "STALE entry scripts/known-handler-imports.txt:1: no longer an import: "
+            "src/server/handlers/run.rs -> src/server/handlers/build.rs",
+            output,
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ use crate::engine::Stream;
 use crate::runner::live::{self, LiveEnd, LiveEvent, LiveRequest};
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::{OutputNotification, OutputParams};
-use crate::server::handlers::rust_diagnostics;
 use crate::server::runs::RunChange;
+use crate::server::rust_diagnostics;
 use crate::status::RunningContainer;
 
 /// Exit code reported when a live run is stopped (as a program ended by

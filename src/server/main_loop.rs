@@ -138,6 +138,11 @@ fn handle(state: &mut State, event: Event) {
     match event {
         Event::Lsp(message) => handle_lsp(state, message),
         Event::Task(super::event::TaskResult::Tick) => {}
+        Event::Task(super::event::TaskResult::Run(change)) => {
+            guarded(state, "a background result", |state| {
+                handlers::run::on_change(state, change);
+            })
+        }
         Event::Task(result) => guarded(state, "a background result", |state| {
             handlers::workspace::on_task(state, result);
         }),
@@ -230,9 +235,8 @@ fn handle_message(state: &mut State, message: LspMessage, method: &'static str) 
         }
         LspMessage::ExecuteCommand(params, reply) => when_discovered(state, move |state| {
             // Commands may answer later (a build): they take the reply.
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                handlers::commands::execute(state, params)
-            }));
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| super::dispatch::execute(state, params)));
             match outcome {
                 Ok(Ok(deferred)) => deferred.answer(reply),
                 Ok(Err(error)) => {

@@ -13,7 +13,12 @@
 //! `tracing`, filtered by `RUST_LOG`.
 
 mod adapter;
+mod builds;
+mod cancel;
+mod command_args;
 mod convert;
+mod crate_status;
+mod dispatch;
 mod event;
 mod ext;
 mod framing;
@@ -25,6 +30,7 @@ mod main_loop;
 mod model;
 mod outbox;
 mod runs;
+mod rust_diagnostics;
 mod state;
 
 use std::sync::Arc;

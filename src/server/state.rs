@@ -151,3 +151,13 @@ impl State {
         self.crates.get(&dir)
     }
 }
+
+/// The config text the checker should see: the open buffer, else the file.
+/// `None` when there is neither.
+pub fn config_text(state: &State, path: &Path) -> Option<(String, Option<i32>)> {
+    if let Some(document) = state.documents.get(path) {
+        return Some((document.text.to_string(), Some(document.version)));
+    }
+    let bytes = crate::fsread::read(path, crate::fsread::Kind::Config).ok()?;
+    Some((String::from_utf8_lossy(&bytes).into_owned(), None))
+}

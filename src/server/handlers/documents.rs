@@ -16,6 +16,7 @@ use tower_lsp::lsp_types::{
 
 use crate::config;
 use crate::server::convert::{self, LineIndex};
+use crate::server::crate_status;
 use crate::server::event::TaskResult;
 use crate::server::jobs;
 use crate::server::outbox::Outgoing;
@@ -66,7 +67,7 @@ pub fn did_save(state: &mut State, params: DidSaveTextDocumentParams) {
     }
     if let Some(dir) = config_owner(&path) {
         check_config(state, &path, true);
-        super::status::settings_changed(state, &dir);
+        crate_status::settings_changed(state, &dir);
     }
 }
 
@@ -79,16 +80,6 @@ pub fn did_close(state: &mut State, params: DidCloseTextDocumentParams) {
         // Back to what is on disk.
         check_config(state, &path, true);
     }
-}
-
-/// The config text the checker should see: the open buffer, else the file.
-/// `None` when there is neither.
-pub fn config_text(state: &State, path: &Path) -> Option<(String, Option<i32>)> {
-    if let Some(document) = state.documents.get(path) {
-        return Some((document.text.to_string(), Some(document.version)));
-    }
-    let bytes = crate::fsread::read(path, crate::fsread::Kind::Config).ok()?;
-    Some((String::from_utf8_lossy(&bytes).into_owned(), None))
 }
 
 /// Checks one config file after a change on disk or in the crate's facts

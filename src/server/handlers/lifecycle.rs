@@ -107,5 +107,5 @@ pub fn initialized(state: &mut State) {
 
 pub fn shutdown(state: &mut State) {
     state.shutdown_requested = true;
-    super::commands::cancel_all(state);
+    crate::server::cancel::cancel_all(state);
 }

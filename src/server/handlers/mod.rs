@@ -3,13 +3,11 @@
 //! none awaits.
 
 pub mod assist;
-pub mod build;
 pub mod commands;
 pub mod documents;
 pub mod lifecycle;
 pub mod push;
 pub mod run;
-pub mod rust_diagnostics;
 pub mod set_defaults;
 pub mod status;
 pub mod workspace;

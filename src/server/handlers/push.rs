@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tower_lsp::jsonrpc;
@@ -20,31 +19,18 @@ use tower_lsp::lsp_types::{
     WorkDoneProgressReport,
 };
 
-use super::commands::Answer;
 use super::failed;
 use crate::registry::{self, BlobAction, Destination, PushError, PushEvent, PushRequest};
-use crate::server::event::Finished;
+use crate::server::command_args::{PushArgs, resolve_crate};
+use crate::server::event::{Answer, Finished};
 use crate::server::event::{Event, TaskResult};
 use crate::server::model::Operation;
 use crate::server::outbox::{Outbox, Outgoing};
 use crate::server::state::State;
 use crate::store::Store;
 
-/// The argument object of `arca.push`.
-#[derive(Debug, Default, Deserialize)]
-pub struct PushArgs {
-    #[serde(rename = "crate", default)]
-    pub crate_uri: Option<String>,
-    /// An artifact id (default: the crate's newest).
-    #[serde(default)]
-    pub artifact: Option<String>,
-    /// `REGISTRY/REPOSITORY[:TAG]` (default: the crate's `push_to`).
-    #[serde(default)]
-    pub to: Option<String>,
-}
-
 pub fn start(state: &mut State, args: PushArgs) -> jsonrpc::Result<Answer> {
-    let dir = super::commands::resolve_crate(state, args.crate_uri.as_deref())?;
+    let dir = resolve_crate(state, args.crate_uri.as_deref())?;
     if state.operations.contains_key(&dir) {
         return Err(failed(format!(
             "A build or push of the crate at {} is running in this editor. Wait for it, or cancel it with `arca.cancel`, then push.",

@@ -14,41 +14,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tower_lsp::jsonrpc;
 
-use super::commands::Answer;
 use super::failed;
 use crate::build::BuildEnv;
 use crate::engine::{ContainerEngine, OutputLine, Stream};
 use crate::runner;
-use crate::server::event::{Event, TaskResult};
+use crate::server::builds;
+use crate::server::command_args::RunArgs;
+use crate::server::crate_status;
+use crate::server::event::{Answer, Event, TaskResult};
 use crate::server::ext::{BuildArgs, OutputNotification, OutputParams};
 use crate::server::live_run::LiveRunTask;
 use crate::server::runs::{RunChange, RunHandle};
 use crate::server::state::State;
 use crate::status::RunningContainer;
-
-/// The argument object of `arca.run` and `arca.stop`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunArgs {
-    #[serde(rename = "crate", default)]
-    pub crate_uri: Option<String>,
-    /// Program arguments; they replace the config's `[run] args`.
-    #[serde(default)]
-    pub args: Option<Vec<String>>,
-    /// Package even when the crate is fresh.
-    #[serde(default)]
-    pub force: bool,
-    /// Run live: every change that makes the crate stale updates the
-    /// running container (PROTOCOL.md additions, docs/protocol-additions.md).
-    #[serde(default)]
-    pub live: bool,
-}
 
 /// The crate's running container, for the status object.
 pub fn running(state: &State, dir: &Path) -> Option<RunningContainer> {
@@ -78,9 +61,9 @@ pub fn start(state: &mut State, dir: &Path, args: RunArgs) -> jsonrpc::Result<An
     if args.live {
         return Ok(start_live(state, dir, crate_uri, args.args));
     }
-    let package = super::build::start(
+    let package = builds::start(
         state,
-        super::build::Kind::Package,
+        builds::Kind::Package,
         dir,
         BuildArgs {
             crate_uri: Some(crate_uri.clone()),
@@ -179,13 +162,6 @@ pub fn build_log(dir: &Path) -> Answer {
     Answer::Now(Some(json!({ "path": path })))
 }
 
-/// Stops every run (on shutdown).
-pub fn stop_all(state: &mut State) {
-    for run in state.runs.values() {
-        run.stop.cancel();
-    }
-}
-
 /// The loop's side of a run's start, end or live rebuild: remember it,
 /// publish the diagnostics and the status.
 pub fn on_change(state: &mut State, change: RunChange) {
@@ -231,7 +207,7 @@ pub fn on_change(state: &mut State, change: RunChange) {
             if let (Some(running), Some(at)) = (run.running.as_mut(), updated_at) {
                 running.updated_live_at = Some(at);
             }
-            super::rust_diagnostics::publish(state, &crate_dir, diagnostics);
+            crate::server::rust_diagnostics::publish(state, &crate_dir, diagnostics);
             crate_dir
         }
     };
@@ -239,7 +215,7 @@ pub fn on_change(state: &mut State, change: RunChange) {
     if let Some(entry) = state.crates.get_mut(&dir) {
         entry.running = running;
     }
-    super::status::publish(state, &dir);
+    crate_status::publish(state, &dir);
 }
 
 #[derive(Clone)]

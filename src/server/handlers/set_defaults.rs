@@ -19,7 +19,7 @@ use crate::plan::normalize_features;
 use crate::server::convert::LineIndex;
 use crate::server::event::Answer;
 use crate::server::ext::SetDefaultsArgs;
-use crate::server::state::State;
+use crate::server::state::{State, config_text};
 
 pub fn set_defaults(
     state: &mut State,
@@ -52,7 +52,7 @@ pub fn set_defaults(
         None => Url::from_file_path(&path)
             .map_err(|()| failed(format!("{} is not a valid file URI.", path.display())))?,
     };
-    let existing = super::documents::config_text(state, &path);
+    let existing = config_text(state, &path);
     let exists = existing.is_some();
     let (old_text, version) = existing.unwrap_or_default();
     let new_text = config::edit::set_defaults(&old_text, &wanted)

@@ -13,7 +13,9 @@ use tower_lsp::lsp_types::{
     DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams, MessageType, Url,
 };
 
-use super::{documents, status};
+use super::documents;
+use crate::server::builds;
+use crate::server::crate_status;
 use crate::server::event::{Event, TaskResult};
 use crate::server::jobs;
 use crate::server::outbox::Outgoing;
@@ -175,7 +177,7 @@ fn discovered(
         }
     }
     if added {
-        status::store_changed(state);
+        crate_status::store_changed(state);
     }
 }
 
@@ -191,7 +193,7 @@ fn add_crate(state: &mut State, dir: PathBuf) {
 /// published for it, and say so (`arca/removed`, PROTOCOL.md additions).
 fn remove_crate(state: &mut State, dir: &Path) {
     tracing::info!("crate gone: {}", dir.display());
-    super::commands::cancel_crate(state, dir);
+    crate::server::cancel::cancel_crate(state, dir);
     let Some(entry) = state.crates.remove(dir) else {
         return;
     };
@@ -207,7 +209,7 @@ fn remove_crate(state: &mut State, dir: &Path) {
             .send(Outgoing::Diagnostics(uri, Vec::new(), None));
         state.config_diagnostics.insert(config, (Vec::new(), None));
     }
-    super::rust_diagnostics::clear(state, dir);
+    crate::server::rust_diagnostics::clear(state, dir);
     if state.initialized {
         state.outbox.send(Outgoing::Removed(entry.uri));
     }
@@ -252,17 +254,17 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             }
             watch_outside_inputs(state, &crate_dir);
             documents::publish_crate_config(state, &crate_dir);
-            status::reindex(state, &crate_dir);
+            crate_status::reindex(state, &crate_dir);
         }
         TaskResult::Discovered {
             generation,
             discovery,
         } => discovered(state, generation, discovery),
-        TaskResult::BuildFinished(finished) => super::build::finished(state, finished),
+        TaskResult::BuildFinished(finished) => builds::finished(state, finished),
         TaskResult::ConfigChecked { path, uri, checked } => {
             documents::config_checked(state, &path, uri, checked);
         }
-        other => status::on_task(state, other),
+        other => crate_status::on_task(state, other),
     }
 }
 
@@ -388,12 +390,12 @@ pub fn on_paths(state: &mut State, paths: &[PathBuf]) {
             .any(|path| config_owner(path).as_deref() == Some(dir.as_path()) || *path == config)
         {
             documents::publish_crate_config(state, &dir);
-            status::settings_changed(state, &dir);
+            crate_status::settings_changed(state, &dir);
         }
-        status::files_changed(state, &dir, paths);
+        crate_status::files_changed(state, &dir, paths);
     }
     if store_changed {
-        status::store_changed(state);
+        crate_status::store_changed(state);
     }
 }
 

@@ -1,4 +1,5 @@
-//! `arca.build` and `arca.package`: one operation per crate, run off the
+//! The build operation behind `arca.build`, `arca.package` and the package
+//! step of `arca.run`: one operation per crate, run off the
 //! loop with `crate::build`, reported as `$/progress` on a server-created
 //! token (stage as message, pull/export percentages), the build's output as
 //! `window/logMessage` (type Log), and compiler diagnostics published on
@@ -23,15 +24,17 @@ use tower_lsp::lsp_types::{
     WorkDoneProgressReport,
 };
 
-use super::failed;
 use crate::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest, CompilerDiagnostic};
 use crate::plan::SettingsOverrides;
+use crate::server::crate_status;
 use crate::server::event::Answer;
 use crate::server::event::Finished;
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::BuildArgs;
+use crate::server::handlers::failed;
 use crate::server::model::Operation;
 use crate::server::outbox::{Outbox, Outgoing};
+use crate::server::rust_diagnostics;
 use crate::server::state::State;
 
 /// Which command runs.
@@ -86,7 +89,7 @@ pub fn start(
             progress: Some(token.clone()),
         },
     );
-    super::status::set_building(state, dir, true);
+    crate_status::set_building(state, dir, true);
     let run = Run {
         client: state.client.clone(),
         outbox: state.outbox.clone(),
@@ -132,7 +135,7 @@ impl FinishGuard {
             .send(Event::Task(TaskResult::BuildFinished(Finished {
                 crate_dir: self.crate_dir.clone(),
                 compiled,
-                diagnostics: super::rust_diagnostics::by_file(&diagnostics),
+                diagnostics: rust_diagnostics::by_file(&diagnostics),
             })));
     }
 }
@@ -359,7 +362,7 @@ pub fn finished(state: &mut State, finished: Finished) {
     let dir = finished.crate_dir;
     state.operations.remove(&dir);
     if finished.compiled {
-        super::rust_diagnostics::publish(state, &dir, finished.diagnostics);
+        rust_diagnostics::publish(state, &dir, finished.diagnostics);
     }
-    super::status::set_building(state, &dir, false);
+    crate_status::set_building(state, &dir, false);
 }
