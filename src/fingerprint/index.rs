@@ -4,7 +4,7 @@
 //!
 //! The index covers the same roots and skip rules as the whole-tree stream
 //! (see the private `walk` module). Each entry has a digest: a file its contents'
-//! BLAKE3, a symlink its target text, a directory only its presence.
+//! XXH3-128 (change detection; the fingerprint is the SHA-256 stream), a symlink its target text, a directory only its presence.
 //!
 //! Life cycle:
 //! 1. [`TreeIndex::build`] (or [`stream_and_index`], which also computes the
@@ -36,8 +36,8 @@ use anyhow::{Context, Result, anyhow};
 use super::FingerprintSettings;
 use super::stream::{finish_hex, settings_hasher};
 use super::walk::{
-    CHUNK_SIZE, EntryKind, Mark, Stamp, is_skipped_name, link_text, open_input, read_inputs,
-    root_kind, sorted_entries,
+    CHUNK_SIZE, ContentDigest, EntryKind, Mark, Stamp, is_skipped_name, link_text, open_input, read_inputs,
+    content_hasher, root_kind, sorted_entries,
 };
 
 /// How an entry differs from the baseline.
@@ -77,7 +77,7 @@ impl fmt::Display for Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Digest {
     Dir,
-    File([u8; 32]),
+    File(ContentDigest),
     Symlink(String),
     /// A file that could not be read during a refresh: it differs from any
     /// readable contents. (An unreadable file fails [`TreeIndex::build`].)
@@ -525,8 +525,8 @@ impl Listing {
     }
 }
 
-/// One file's BLAKE3 digest and stamp, reading through `buffer`.
-fn hash_file(path: &Path, buffer: &mut Vec<u8>) -> Result<([u8; 32], Stamp)> {
+/// One file's digest and stamp, reading through `buffer`.
+fn hash_file(path: &Path, buffer: &mut Vec<u8>) -> Result<(ContentDigest, Stamp)> {
     let mut file: File = open_input(path)?;
     let metadata = file
         .metadata()
@@ -540,7 +540,7 @@ fn hash_file(path: &Path, buffer: &mut Vec<u8>) -> Result<([u8; 32], Stamp)> {
     if buffer.len() < wanted {
         buffer.resize(wanted, 0);
     }
-    let mut hasher = blake3::Hasher::new();
+    let mut hasher = content_hasher();
     loop {
         match file.read(buffer) {
             Ok(0) => break,
@@ -556,14 +556,14 @@ fn hash_file(path: &Path, buffer: &mut Vec<u8>) -> Result<([u8; 32], Stamp)> {
             }
         }
     }
-    Ok((*hasher.finalize().as_bytes(), Stamp::of(&metadata)))
+    Ok((hasher.digest128(), Stamp::of(&metadata)))
 }
 
 /// A file's position in the list, digest and stamp.
-type Hashed = (usize, [u8; 32], Stamp);
+type Hashed = (usize, ContentDigest, Stamp);
 
 /// Hashes `files` on all cores; results in the same order.
-fn hash_files(files: &[&Path]) -> Result<Vec<([u8; 32], Stamp)>> {
+fn hash_files(files: &[&Path]) -> Result<Vec<(ContentDigest, Stamp)>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(files.len())

@@ -28,6 +28,18 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::workspace::SKIPPED_DIR_NAMES;
 
+/// A file's contents as the per-file index compares them: XXH3-128. The
+/// index only asks "is this file what it was?" of the user's own tree; the
+/// fingerprint itself is the byte-exact SHA-256 stream. XXH3 costs about
+/// 40 ms per GB here where BLAKE3 cost 225-350 ms, and the startup hash
+/// runs it beside SHA-256 on the same two cores (BENCHMARKS.md, issue 22).
+pub(crate) type ContentDigest = u128;
+
+/// A streaming hasher for [`ContentDigest`].
+pub(crate) fn content_hasher() -> xxhash_rust::xxh3::Xxh3 {
+    xxhash_rust::xxh3::Xxh3::new()
+}
+
 /// Size of one read-ahead buffer.
 pub(crate) const CHUNK_SIZE: usize = 1 << 20;
 /// Buffers in flight between the reader and the hasher.
@@ -174,11 +186,11 @@ pub(crate) enum Mark {
         path: PathBuf,
         target: String,
     },
-    /// A file with the BLAKE3 digest of its contents (computed on the reader
+    /// A file with the digest of its contents (computed on the reader
     /// thread while the contents are in cache) and its `stat` as opened.
     File {
         path: PathBuf,
-        digest: [u8; 32],
+        digest: ContentDigest,
         stamp: Stamp,
     },
 }
@@ -318,16 +330,20 @@ impl ChunkWriter {
     }
 
     /// Copies a file's contents into the stream; when tracking, returns
-    /// their BLAKE3 digest.
-    fn file_contents(&mut self, file: &mut File, path: &Path) -> Result<Option<[u8; 32]>, Halt> {
-        let mut hasher = self.track.then(blake3::Hasher::new);
+    /// their [`ContentDigest`].
+    fn file_contents(
+        &mut self,
+        file: &mut File,
+        path: &Path,
+    ) -> Result<Option<ContentDigest>, Halt> {
+        let mut hasher = self.track.then(content_hasher);
         loop {
             if self.current.len == CHUNK_SIZE {
                 self.flush()?;
             }
             let start = self.current.len;
             let read = match file.read(&mut self.current.data[start..]) {
-                Ok(0) => return Ok(hasher.map(|hasher| *hasher.finalize().as_bytes())),
+                Ok(0) => return Ok(hasher.map(|hasher| hasher.digest128())),
                 Ok(read) => read,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(error) => {
@@ -371,7 +387,7 @@ impl ChunkWriter {
 /// Reads every input below `roots` (in order) on a second thread and calls
 /// `consume` with each chunk of the original stream's bytes, in order.
 /// With `track`, chunks also carry a [`Mark`] per entry, files with their
-/// BLAKE3 digest (hashed on the reader thread, which has time to spare while
+/// [`ContentDigest`] (hashed on the reader thread, which has time to spare while
 /// the caller runs SHA-256). The first error (reader's or consumer's) ends
 /// the walk.
 pub(crate) fn read_inputs(
@@ -460,16 +476,21 @@ mod tests {
         .expect("read inputs");
         assert_eq!(streamed.len(), expected.len());
         assert!(streamed == expected, "the chunked stream differs");
-        let digests: Vec<(PathBuf, [u8; 32])> = marks
+        let digests: Vec<(PathBuf, ContentDigest)> = marks
             .into_iter()
             .map(|mark| match mark {
                 Mark::File { path, digest, .. } => (path, digest),
                 other => panic!("only files here: {other:?}"),
             })
             .collect();
-        let wanted: Vec<(PathBuf, [u8; 32])> = files
+        let wanted: Vec<(PathBuf, ContentDigest)> = files
             .iter()
-            .map(|(name, contents)| (dir.path().join(name), *blake3::hash(contents).as_bytes()))
+            .map(|(name, contents)| {
+                (
+                    dir.path().join(name),
+                    xxhash_rust::xxh3::xxh3_128(contents),
+                )
+            })
             .collect();
         assert_eq!(digests, wanted);
     }

@@ -48,6 +48,9 @@ pub fn publish(state: &mut State, dir: &Path) {
         return;
     }
     if let Some(status) = entry.status_to_send() {
+        if status.fingerprint.is_some() {
+            super::startup_clock::reached("first verdict");
+        }
         state.outbox.send(Outgoing::Status(Box::new(status)));
     }
 }
@@ -134,6 +137,7 @@ fn settings_resolved(
     if entry.settings_generation != generation {
         return;
     }
+    super::startup_clock::reached("settings");
     let settings = settings.unwrap_or_else(|error| Some(Err(SetupProblem::Broken(error))));
     entry.settings_borrowed = borrowed;
     let force = std::mem::take(&mut entry.settings_force);
@@ -199,14 +203,10 @@ fn rehash(state: &mut State, dir: &Path) {
         entry.live = None;
         return;
     };
-    if !state.watches_ready {
-        // Hash only once the watches are in place, so no change between
-        // the read and the watch is missed; `watches_ready` starts it.
-        entry.live = None;
-        entry.hash_wanted = true;
-        return;
-    }
-    entry.hash_wanted = false;
+    // Before the first watches, a change between the read and the watch is
+    // found by their catch-up rescan (`watch_setup`).
+    entry.hashed_unwatched = !state.watches_ready;
+    super::startup_clock::reached("hash started");
     let crate_dir = dir.to_path_buf();
     jobs::spawn_blocking(
         &state.events,
@@ -431,6 +431,7 @@ fn store_listed(state: &mut State, generation: u64, listing: Result<Vec<StoreEnt
         return;
     }
     state.store_listing = None;
+    super::startup_clock::reached("store listed");
     match listing {
         Ok(listing) => {
             for (dir, artifact, manifest) in listing {
@@ -498,6 +499,12 @@ pub fn on_task(state: &mut State, result: TaskResult) {
                 return;
             };
             if entry.index_arrived(generation, live) {
+                super::startup_clock::reached("indexed");
+                // The first index is in: the first watches may start now.
+                super::watch_setup::start(state);
+                let Some(entry) = state.crates.get_mut(&crate_dir) else {
+                    return;
+                };
                 // Paths changed while hashing are re-read (in a job).
                 let missed = std::mem::take(&mut entry.changed_while_hashing);
                 if !missed.is_empty() {
@@ -532,18 +539,8 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             crate_dir,
             generation,
         } => start_refingerprint(state, &crate_dir, generation),
-        TaskResult::WatchesReady => {
-            state.watches_ready = true;
-            let wanted: Vec<PathBuf> = state
-                .crates
-                .iter()
-                .filter(|(_, entry)| entry.hash_wanted)
-                .map(|(dir, _)| dir.clone())
-                .collect();
-            for dir in wanted {
-                rehash(state, &dir);
-            }
-        }
+        TaskResult::WatchesReady => super::watch_setup::ready(state),
+        TaskResult::WatchDue => super::watch_setup::start(state),
         TaskResult::StoreListed {
             generation,
             listing,

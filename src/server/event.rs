@@ -113,6 +113,8 @@ pub enum TaskResult {
     },
     /// The initial watches of every folder and the store are in place.
     WatchesReady,
+    /// The first watches should start now even if no index has arrived.
+    WatchDue,
     /// The workspace folders were searched for crates.
     Discovered {
         generation: u64,

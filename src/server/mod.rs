@@ -31,7 +31,9 @@ mod model;
 mod outbox;
 mod runs;
 mod rust_diagnostics;
+mod startup_clock;
 mod state;
+mod watch_setup;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +46,7 @@ use tower_lsp::{ExitedError, LspService, Server};
 /// Runs the language server on stdin/stdout until the client sends `exit`
 /// or closes stdin. (Logging to stderr is set up by the CLI.)
 pub fn run() -> Result<()> {
+    startup_clock::start();
     tune_allocator();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

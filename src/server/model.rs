@@ -56,8 +56,9 @@ pub struct CrateEntry {
     pub manifest: Option<Manifest>,
     /// The store has been listed for this crate (artifact is meaningful).
     pub artifact_known: bool,
-    /// A hash is due once the watches are in place.
-    pub hash_wanted: bool,
+    /// The last hash started before the first watches were in place: their
+    /// catch-up rescans this crate's inputs (`watch_setup`).
+    pub hashed_unwatched: bool,
     /// Paths reported while the tree was being hashed (applied to the
     /// index when it arrives).
     pub changed_while_hashing: Vec<PathBuf>,
@@ -101,7 +102,7 @@ impl CrateEntry {
             artifact: None,
             manifest: None,
             artifact_known: false,
-            hash_wanted: false,
+            hashed_unwatched: false,
             changed_while_hashing: Vec::new(),
             refingerprint_generation: None,
             last_status: None,

@@ -34,8 +34,13 @@ pub struct State {
     pub documents: HashMap<PathBuf, Document>,
     pub store: Option<Store>,
     pub watcher: Option<Watcher>,
-    /// The initial watches are in place (hashing waits for them).
+    /// The first watches are in place (see `watch_setup`).
     pub watches_ready: bool,
+    /// What the first watches will cover, until they are set up.
+    pub watch_plan: Option<Vec<PathBuf>>,
+    /// When the server started: files stamped since may have changed
+    /// before the first watches saw them.
+    pub started_at: std::time::SystemTime,
     /// Source files each crate's last build published compiler
     /// diagnostics on (cleared by its next build).
     pub rust_diagnostics: HashMap<PathBuf, BTreeSet<Url>>,
@@ -111,6 +116,8 @@ impl State {
             store: None,
             watcher: None,
             watches_ready: false,
+            watch_plan: None,
+            started_at: std::time::SystemTime::now(),
             rust_diagnostics: HashMap::new(),
             operations: HashMap::new(),
             runs: HashMap::new(),

@@ -101,6 +101,7 @@ fn capabilities() -> ServerCapabilities {
 }
 
 pub fn initialized(state: &mut State) {
+    crate::server::startup_clock::reached("initialized");
     state.initialized = true;
     workspace::start(state);
 }

@@ -51,36 +51,6 @@ pub fn start(state: &mut State) {
     rediscover(state);
 }
 
-/// Sets up the first watches: every folder Arca searched whole, only the
-/// crates of a capped folder, nothing of a refused one; then the store.
-fn start_watching(state: &State, discovery: &[(PathBuf, workspace::Discovery)]) {
-    let Some(watcher) = state.watcher.clone() else {
-        return;
-    };
-    let mut trees: Vec<PathBuf> = Vec::new();
-    for (folder, found) in discovery {
-        if found.capped {
-            trees.extend(found.crates.iter().cloned());
-        } else {
-            trees.push(folder.clone());
-        }
-    }
-    trees.extend(state.store.as_ref().map(|store| store.root().to_path_buf()));
-    let events = state.events.clone();
-    tokio::task::spawn_blocking(move || {
-        let watched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            for tree in trees {
-                watcher.watch_tree(&tree);
-            }
-        }));
-        if let Err(panic) = watched {
-            let _ = crate::server::jobs::panic_message("watch", panic.as_ref());
-        }
-        // Hashing waits for this: report it even after a panic.
-        let _ = events.send(Event::Task(TaskResult::WatchesReady));
-    });
-}
-
 /// Searches every folder for crates, off the loop; the newest search wins.
 pub fn rediscover(state: &mut State) {
     let generation = state.generation();
@@ -137,7 +107,7 @@ fn discovered(
                         (folder.clone(), found)
                     })
                     .collect();
-                start_watching(state, &folders);
+                crate::server::watch_setup::plan(state, &folders);
             }
             state.discovery_failures += 1;
             if state.discovery_failures < 3 {
@@ -156,8 +126,9 @@ fn discovered(
     }
     state.discovery_failures = 0;
     if !state.discovered {
+        crate::server::startup_clock::reached("discovered");
         state.discovered = true;
-        start_watching(state, &discovery);
+        crate::server::watch_setup::plan(state, &discovery);
     }
     let found: BTreeSet<PathBuf> = discovery
         .into_iter()
@@ -252,6 +223,7 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             if !entry.facts_arrived(generation, facts) {
                 return;
             }
+            crate::server::startup_clock::reached("facts");
             watch_outside_inputs(state, &crate_dir);
             documents::publish_crate_config(state, &crate_dir);
             crate_status::reindex(state, &crate_dir);
@@ -379,7 +351,7 @@ pub fn on_paths(state: &mut State, paths: &[PathBuf]) {
         let Some(entry) = state.crates.get(&dir) else {
             continue;
         };
-        let manifests = manifest_files(entry);
+        let manifests = crate::server::watch_setup::manifest_files(entry);
         if paths.iter().any(|path| manifests.contains(path)) {
             load_facts(state, &dir);
             continue;
@@ -397,19 +369,6 @@ pub fn on_paths(state: &mut State, paths: &[PathBuf]) {
     if store_changed {
         crate_status::store_changed(state);
     }
-}
-
-/// Files whose change means the crate's facts must be asked again.
-fn manifest_files(entry: &CrateEntry) -> BTreeSet<PathBuf> {
-    let mut files = BTreeSet::from([entry.dir.join("Cargo.toml")]);
-    if let Some(facts) = entry.facts() {
-        files.insert(facts.workspace_root.join("Cargo.toml"));
-        files.insert(facts.workspace_root.join("Cargo.lock"));
-        for dir in &facts.local_package_dirs {
-            files.insert(dir.join("Cargo.toml"));
-        }
-    }
-    files
 }
 
 fn affects_discovery(state: &State, path: &Path) -> bool {
