@@ -414,14 +414,14 @@ fn debounce_loop(
         let started = Instant::now();
         let mut batch = BTreeSet::new();
         let mut errors = Vec::new();
-        absorb(first, &mut batch, &mut errors);
+        let mut rescan = absorb(first, &mut batch, &mut errors);
         loop {
             let left = MAX_BATCH_DELAY.saturating_sub(started.elapsed());
             if left.is_zero() {
                 break;
             }
             match raw.recv_timeout(DEBOUNCE.min(left)) {
-                Ok(event) => absorb(event, &mut batch, &mut errors),
+                Ok(event) => rescan |= absorb(event, &mut batch, &mut errors),
                 Err(std_mpsc::RecvTimeoutError::Timeout) => break,
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
@@ -431,6 +431,14 @@ fn debounce_loop(
             tracing::warn!("file watcher: {error}");
         }
         let mut changed = BTreeSet::new();
+        if rescan {
+            // The kernel's queue overflowed: events were lost, so anything
+            // watched may have changed. Every root is reported (a tree's
+            // consumers rescan it by `stat`).
+            tracing::warn!("file watcher: event queue overflowed; reporting every watched tree");
+            changed.extend(inner.trees.iter().cloned());
+            changed.extend(inner.single.iter().cloned());
+        }
         let mut new_trees = Vec::new();
         for path in batch {
             if !inner.is_reported(&path) {
@@ -492,19 +500,29 @@ fn follow_directory_change(inner: &mut Inner, path: &Path) -> Option<(PathBuf, P
     None
 }
 
+/// Adds one raw event to the batch; returns whether it asks for a rescan
+/// (notify's `Flag::Rescan`, sent with no paths when inotify's queue
+/// overflowed).
 fn absorb(
     event: notify::Result<notify::Event>,
     batch: &mut BTreeSet<PathBuf>,
     errors: &mut Vec<String>,
-) {
+) -> bool {
     match event {
         Ok(event) => {
+            if event.need_rescan() {
+                return true;
+            }
             if matches!(event.kind, EventKind::Access(_)) {
-                return;
+                return false;
             }
             batch.extend(event.paths);
+            false
         }
-        Err(error) => errors.push(error.to_string()),
+        Err(error) => {
+            errors.push(error.to_string());
+            false
+        }
     }
 }
 
@@ -565,6 +583,24 @@ mod tests {
         }
         std::fs::write(root.join("a/b/c.rs"), "2").unwrap();
         assert_eq!(next_change(&rx).unwrap(), vec![root.join("a/b/c.rs")]);
+    }
+
+    #[test]
+    fn a_queue_overflow_reports_every_watched_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("tree/src")).unwrap();
+        std::fs::create_dir_all(root.join("single")).unwrap();
+        let (watcher, rx) = watcher();
+        watcher.watch_tree(&root.join("tree"));
+        watcher.watch_dir(&root.join("single"));
+        // What notify's inotify backend sends on IN_Q_OVERFLOW.
+        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        lock(&watcher.shared).raw.send(Ok(overflow)).unwrap();
+        assert_eq!(
+            next_change(&rx).unwrap(),
+            vec![root.join("single"), root.join("tree")]
+        );
     }
 
     #[test]

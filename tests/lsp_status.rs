@@ -278,3 +278,50 @@ fn without_saved_settings_the_newest_artifact_settings_judge_the_crate() {
     let stale = server.status(&uri, "stale");
     assert_eq!(reasons(&stale), vec!["src/main.rs changed"], "{stale}");
 }
+
+/// The startup hash runs before the watches are set up (inotify would see
+/// every open it makes): what changes in between is found by the catch-up
+/// once they are. The test hook widens the window to 1.5 s.
+#[test]
+fn changes_before_the_first_watches_are_caught_up() {
+    let workspace = Workspace::new();
+    let demo = workspace.demo_crate("demo", "demo", Some(COMPLETE_CONFIG));
+    let other = workspace.demo_crate("other", "other", Some(COMPLETE_CONFIG));
+    let demo_fingerprint = workspace.cli_fingerprint(&demo);
+    let other_fingerprint = workspace.cli_fingerprint(&other);
+    workspace.store_artifact(&demo, "ab12cd34", &demo_fingerprint);
+    support::lsp_client::store_artifact(
+        &workspace.home,
+        &other,
+        "other",
+        &["cli"],
+        "ef56ab78",
+        &other_fingerprint,
+    );
+    let (demo_uri, other_uri) = (crate_uri(&demo), crate_uri(&other));
+    let mut server = Server::start(support::lsp_client::Options {
+        arca_home: &workspace.home,
+        env: vec![("ARCA_TEST_WATCH_DELAY_MS", "1500".to_owned())],
+    });
+    server.initialize(&[&workspace.root], neovim_capabilities());
+    server.status(&demo_uri, "fresh");
+    server.status(&other_uri, "fresh");
+
+    // Both hashed, no watch in place yet: a source edit and a config edit.
+    std::fs::write(demo.join("src/main.rs"), "fn main() { println!(\"x\"); }\n").unwrap();
+    std::fs::write(
+        other.join(".arca/config.toml"),
+        COMPLETE_CONFIG.replace("[\"cli\"]", "[]"),
+    )
+    .unwrap();
+    let stale = server.status(&demo_uri, "stale");
+    assert_eq!(reasons(&stale), vec!["src/main.rs changed"], "{stale}");
+    let stale = server.status(&other_uri, "stale");
+    assert!(
+        reasons(&stale).contains(&"features changed".to_owned()),
+        "{stale}"
+    );
+    // And the watches work from then on.
+    std::fs::write(other.join(".arca/config.toml"), COMPLETE_CONFIG).unwrap();
+    server.status(&other_uri, "fresh");
+}

@@ -36,8 +36,8 @@ use anyhow::{Context, Result, anyhow};
 use super::FingerprintSettings;
 use super::stream::{finish_hex, settings_hasher};
 use super::walk::{
-    CHUNK_SIZE, ContentDigest, EntryKind, Mark, Stamp, is_skipped_name, link_text, open_input, read_inputs,
-    content_hasher, root_kind, sorted_entries,
+    CHUNK_SIZE, ContentDigest, EntryKind, Mark, Stamp, content_hasher, is_skipped_name, link_text,
+    open_input, read_inputs, root_kind, sorted_entries,
 };
 
 /// How an entry differs from the baseline.
@@ -188,6 +188,14 @@ impl TreeIndex {
         self.roots.iter().any(|root| covered_by(root, path))
     }
 
+    /// Whether a change reported at `path` may change an input: it is
+    /// covered, or a directory above a root (a watcher that lost events
+    /// reports the trees it watches; [`refresh`](Self::refresh) rescans the
+    /// roots below them).
+    pub fn concerns(&self, path: &Path) -> bool {
+        self.covers(path) || self.roots.iter().any(|root| root.starts_with(path))
+    }
+
     /// Brings the index up to date for `changed` paths (absolute, as a
     /// watcher reports them), in any order, duplicates allowed:
     /// - a path that no longer exists is removed, with everything below it;
@@ -197,6 +205,7 @@ impl TreeIndex {
     ///   or vanished are added or removed, files whose `stat` changed are
     ///   rehashed;
     /// - missing parent directories of a new entry are added;
+    /// - a directory above roots stands for those roots (each rescanned);
     /// - paths outside the roots or under `target`, `.git`, `.arca` are
     ///   ignored.
     ///
@@ -206,10 +215,18 @@ impl TreeIndex {
     /// [`TreeIndex::changes_since_baseline`]).
     pub fn refresh(&mut self, changed: &[PathBuf]) -> Vec<Change> {
         let mut updates = BTreeMap::new();
-        let mut paths: Vec<&PathBuf> = changed.iter().filter(|path| self.covers(path)).collect();
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for path in changed {
+            if self.covers(path) {
+                paths.push(path.clone());
+            } else {
+                let below = self.roots.iter().filter(|root| root.starts_with(path));
+                paths.extend(below.cloned());
+            }
+        }
         paths.sort();
         paths.dedup();
-        for path in paths {
+        for path in &paths {
             self.refresh_path(path, &mut updates);
         }
         let mut changes = Vec::new();
@@ -801,6 +818,27 @@ mod tests {
         fs::rename(&to, &from).expect("rename back");
         index.refresh(&[from, to]);
         assert!(index.changes_since_baseline().is_empty());
+    }
+
+    #[test]
+    fn a_directory_above_the_roots_rescans_them() {
+        let fixture = Fixture::new();
+        let mut index = fixture.index();
+        let outside = fixture.ws.join("unrelated.txt");
+        assert!(index.concerns(&fixture.ws) && !index.concerns(&outside));
+        fs::write(fixture.path("src/B.rs"), b"// other\n").expect("write");
+        fs::write(fixture.ws.join("Cargo.lock"), b"# other\n").expect("write");
+        let changes = index.refresh(std::slice::from_ref(&fixture.ws));
+        assert_eq!(
+            changes,
+            [
+                change(
+                    &fixture.ws.join("Cargo.lock").display().to_string(),
+                    ChangeKind::Changed
+                ),
+                change("src/B.rs", ChangeKind::Changed)
+            ]
+        );
     }
 
     #[test]

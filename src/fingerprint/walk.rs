@@ -485,12 +485,7 @@ mod tests {
             .collect();
         let wanted: Vec<(PathBuf, ContentDigest)> = files
             .iter()
-            .map(|(name, contents)| {
-                (
-                    dir.path().join(name),
-                    xxhash_rust::xxh3::xxh3_128(contents),
-                )
-            })
+            .map(|(name, contents)| (dir.path().join(name), xxhash_rust::xxh3::xxh3_128(contents)))
             .collect();
         assert_eq!(digests, wanted);
     }

@@ -142,7 +142,8 @@ fn settings_resolved(
     entry.settings_borrowed = borrowed;
     let force = std::mem::take(&mut entry.settings_force);
     let before = std::mem::replace(&mut entry.settings, settings);
-    if force || entry.settings != before || (entry.live.is_none() && !entry.refreshing) {
+    let unhashed = entry.live.is_none() && !entry.refreshing && !entry.hashing;
+    if force || entry.settings != before || unhashed {
         rehash(state, dir);
     }
     publish(state, dir);
@@ -199,10 +200,12 @@ fn rehash(state: &mut State, dir: &Path) {
     entry.refingerprint_generation = None;
     entry.refreshing = false;
     entry.changed_while_hashing.clear();
+    entry.hashing = false;
     let (Some(facts), Some(Ok(settings))) = (entry.facts().cloned(), entry.settings.clone()) else {
         entry.live = None;
         return;
     };
+    entry.hashing = true;
     // Before the first watches, a change between the read and the watch is
     // found by their catch-up rescan (`watch_setup`).
     entry.hashed_unwatched = !state.watches_ready;
@@ -245,7 +248,7 @@ pub fn files_changed(state: &mut State, dir: &Path, paths: &[PathBuf]) {
             return;
         }
     };
-    if !paths.iter().any(|path| live.covers(path)) {
+    if !paths.iter().any(|path| live.concerns(path)) {
         // Not in the index (a cheap lookup): nothing to re-read, but a
         // file the artifact's manifest names is hashed again.
         let forgot = match entry.live.as_mut() {

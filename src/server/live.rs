@@ -54,9 +54,10 @@ impl Live {
         })
     }
 
-    /// Whether `path` is one of the crate's inputs (or a directory of them).
-    pub fn covers(&self, path: &Path) -> bool {
-        self.index.covers(path)
+    /// Whether a change at `path` may change an input: one of the crate's
+    /// inputs, a directory of them, or a directory above its roots.
+    pub fn concerns(&self, path: &Path) -> bool {
+        self.index.concerns(path)
     }
 
     /// Re-reads the given paths (O(paths), whatever the tree's size);

@@ -59,6 +59,8 @@ pub struct CrateEntry {
     /// The last hash started before the first watches were in place: their
     /// catch-up rescans this crate's inputs (`watch_setup`).
     pub hashed_unwatched: bool,
+    /// A hash of `live_generation` is running (its index has not arrived).
+    pub hashing: bool,
     /// Paths reported while the tree was being hashed (applied to the
     /// index when it arrives).
     pub changed_while_hashing: Vec<PathBuf>,
@@ -103,6 +105,7 @@ impl CrateEntry {
             manifest: None,
             artifact_known: false,
             hashed_unwatched: false,
+            hashing: false,
             changed_while_hashing: Vec::new(),
             refingerprint_generation: None,
             last_status: None,
@@ -148,6 +151,7 @@ impl CrateEntry {
         if self.live_generation != generation {
             return false;
         }
+        self.hashing = false;
         self.live = Some(live);
         true
     }

@@ -1,21 +1,24 @@
 //! The first watches, and the catch-up that makes setting them up late safe.
 //!
-//! inotify reports every `open` of a file in a watched directory, and the
-//! startup hash opens every input: with the watches in place first, the
-//! 50,000-file tree's hash cost 150 ms more (and could overflow the kernel's
-//! event queue). So the startup hash runs unwatched; the watches of every
-//! folder and the store are set up once the first index arrives (or after
-//! [`WATCH_DEFER_LIMIT`]), and then a catch-up reports what may have
-//! changed meanwhile as one ordinary change: each unwatched-hashed crate's
-//! input roots (the index rescans them, rehashing only files whose `stat`
-//! changed), the store, and every manifest or config stamped since the
-//! server started.
+//! inotify reports every `open` of a file in a watched directory (notify
+//! 8.2 always asks for `IN_OPEN`), and the startup hash opens every input:
+//! with the watches in place first, the 50,000-file tree's hash cost 150 ms
+//! more (and could overflow the kernel's event queue). So the startup hash
+//! runs unwatched; the watches of every folder and the store are set up
+//! once the first index arrives (or after [`WATCH_DEFER_LIMIT`]), and then
+//! a catch-up reports what may have changed meanwhile:
+//! - each unwatched-hashed crate's input roots go to its index, which
+//!   rescans them by `stat` (rehashing only files whose stamp changed);
+//! - the store, and every manifest or config stamped since the server
+//!   started, go through the ordinary change handling (a manifest whose
+//!   facts did not change costs one `cargo metadata`, no rehash).
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::server::crate_status;
 use crate::server::event::{Event, TaskResult};
 use crate::server::live;
 use crate::server::model::CrateEntry;
@@ -100,7 +103,10 @@ pub fn start(state: &mut State) {
 /// `ARCA_TEST_WATCH_DELAY_MS`: tests widen the unwatched window to prove
 /// the catch-up; nothing else sets it.
 fn test_delay() -> Option<Duration> {
-    let millis: u64 = std::env::var("ARCA_TEST_WATCH_DELAY_MS").ok()?.parse().ok()?;
+    let millis: u64 = std::env::var("ARCA_TEST_WATCH_DELAY_MS")
+        .ok()?
+        .parse()
+        .ok()?;
     Some(Duration::from_millis(millis.min(60_000)))
 }
 
@@ -108,22 +114,28 @@ fn test_delay() -> Option<Duration> {
 /// while they were not (see the module doc).
 pub fn ready(state: &mut State) {
     state.watches_ready = true;
+    let mut rescans = Vec::new();
+    let mut candidates = Vec::new();
+    for (dir, entry) in &mut state.crates {
+        if std::mem::take(&mut entry.hashed_unwatched)
+            && let Some(facts) = entry.facts()
+        {
+            rescans.push((dir.clone(), live::roots(facts)));
+        }
+        candidates.extend(manifest_files(entry));
+        candidates.push(crate::config::config_path(&entry.dir));
+    }
+    // The inputs straight to each crate's index (a stat rescan in a job),
+    // not through discovery and manifest handling.
+    for (dir, roots) in rescans {
+        crate_status::files_changed(state, &dir, &roots);
+    }
     let mut rescan: Vec<PathBuf> = state
         .store
         .as_ref()
         .map(|store| store.root().to_path_buf())
         .into_iter()
         .collect();
-    let mut candidates = Vec::new();
-    for entry in state.crates.values_mut() {
-        if std::mem::take(&mut entry.hashed_unwatched)
-            && let Some(facts) = entry.facts()
-        {
-            rescan.extend(live::roots(facts));
-        }
-        candidates.extend(manifest_files(entry));
-        candidates.push(crate::config::config_path(&entry.dir));
-    }
     let since = state
         .started_at
         .checked_sub(STAMP_SLACK)

@@ -220,10 +220,21 @@ pub fn on_task(state: &mut State, result: TaskResult) {
             if let Err(error) = &facts {
                 tracing::info!("facts of {}: {error}", crate_dir.display());
             }
+            let unchanged = matches!((entry.facts(), &facts), (Some(old), Ok(new)) if old == new);
             if !entry.facts_arrived(generation, facts) {
                 return;
             }
             crate::server::startup_clock::reached("facts");
+            if unchanged {
+                // A manifest was saved (or the catch-up asked) but Cargo
+                // sees the same crate: only the manifests' own contents,
+                // which are inputs, may differ. No rehash, no new baseline.
+                let manifests: Vec<PathBuf> = crate::server::watch_setup::manifest_files(entry)
+                    .into_iter()
+                    .collect();
+                crate_status::files_changed(state, &crate_dir, &manifests);
+                return;
+            }
             watch_outside_inputs(state, &crate_dir);
             documents::publish_crate_config(state, &crate_dir);
             crate_status::reindex(state, &crate_dir);
@@ -353,8 +364,9 @@ pub fn on_paths(state: &mut State, paths: &[PathBuf]) {
         };
         let manifests = crate::server::watch_setup::manifest_files(entry);
         if paths.iter().any(|path| manifests.contains(path)) {
+            // New facts re-resolve the settings and rehash; the same facts
+            // leave the rest to the lines below.
             load_facts(state, &dir);
-            continue;
         }
         let config = crate::config::config_path(&dir);
         if paths
@@ -375,6 +387,10 @@ fn affects_discovery(state: &State, path: &Path) -> bool {
     let in_folder = state.folders.iter().any(|folder| path.starts_with(folder));
     if !in_folder {
         return false;
+    }
+    if state.folders.iter().any(|folder| folder == path) {
+        // A whole folder reported (the watcher lost events): search again.
+        return true;
     }
     if path.file_name().is_some_and(|name| name == "Cargo.toml") {
         return true;
