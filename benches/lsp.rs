@@ -8,9 +8,11 @@
 //! extra disk; edits here are atomic saves, which break the link, and are
 //! reverted) and given a `src/main.rs` and a config. Measures, with a warm
 //! page cache:
-//! - startup (process spawn) to the first `arca/status` on the big tree,
-//!   against `arca status --json` of the same tree (also a process), the
-//!   two interleaved in the same run;
+//! - startup (process spawn, and `initialize`) to the first verdict on the
+//!   big tree, against `arca status --json` of the same tree (also a
+//!   process), interleaved, with the split by phase (`lsp_support/startup.rs`;
+//!   `cargo bench --bench lsp -- startup [--rounds N] [--load THREADS]`
+//!   measures only that);
 //! - save-to-status: a file written on disk until the `stale` notification
 //!   is read, on both trees (median of 20);
 //! - diagnostics after `didChange` on a typical config (median of 50);
@@ -20,6 +22,8 @@
 
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
+#[path = "lsp_support/startup.rs"]
+mod startup;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,11 +32,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use lsp_client::{Options, Server, crate_uri, file_uri, store_artifact, vscode_capabilities};
+use lsp_client::{
+    Options, Server, arca_binary, crate_uri, file_uri, store_artifact, vscode_capabilities,
+};
 
 const CONFIG: &str = "# Arca settings for the benchmark crate.\n[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"debian:bookworm-slim\"\n";
 
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let startup_only = args.iter().any(|arg| arg == "startup");
+    let request = startup::Request::from_args(&args)?;
     let base = std::env::var_os("ARCA_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp/arca-bench"));
@@ -48,17 +57,11 @@ fn main() -> Result<()> {
     let small = prepare(&base, "small", "small")?;
     let home = base.join("lsp/arca-home");
 
-    // Reference: `arca status --json` of the big tree (the same whole-tree
-    // fingerprint), a process like the server; the two interleaved so the
-    // shared machine's load weighs on both alike.
-    let mut cli_samples = Vec::new();
-    let mut startup_samples = Vec::new();
-    for _ in 0..5 {
-        cli_samples.push(cli_status_time(&home, &big)?);
-        startup_samples.push(startup_time(&home, &big)?);
+    let startup = startup::measure(&home, &big, "bench", &request)?;
+    if startup_only {
+        startup.print(&arca_binary());
+        return Ok(());
     }
-    let whole_tree = median_of(cli_samples);
-    let startup = median_of(startup_samples);
     let (big_latency, rss_kb) = save_latency(&home, &big, "bench", "src/m7/s3/f42.rs", 20)?;
     let (small_latency, _) = save_latency(&home, &small, "small", "src/f7.rs", 20)?;
     let diagnostics = diagnostics_latency(&home, &small, 50)?;
@@ -66,18 +69,10 @@ fn main() -> Result<()> {
     let workspace_peak_kb = many_crates_peak(&base.join("lsp/many"), &home)?;
 
     let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
+    startup.print(&arca_binary());
     println!();
     println!("| measurement | median | ratio | goal |");
     println!("|---|---:|---:|---|");
-    println!(
-        "| `arca status --json`, 50k tree (reference, a process) | {:.0} ms | 1.00x | - |",
-        ms(whole_tree)
-    );
-    println!(
-        "| startup to first arca/status, 50k tree | {:.0} ms | {:.2}x status | <= 1.3x |",
-        ms(startup),
-        startup.as_secs_f64() / whole_tree.as_secs_f64()
-    );
     println!(
         "| save-to-status (stale), 50-file crate | {:.1} ms | 1.00x | - |",
         ms(small_latency)
@@ -104,25 +99,6 @@ fn main() -> Result<()> {
         workspace_peak_kb as f64 / 1024.0
     );
     Ok(())
-}
-
-/// `arca status --json` of the crate, as a user runs it.
-fn cli_status_time(home: &Path, crate_dir: &Path) -> Result<Duration> {
-    let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_arca"))
-        .args(["status", "--json"])
-        .arg(crate_dir)
-        .env("ARCA_HOME", home)
-        .env_remove("RUST_LOG")
-        .output()
-        .context("arca status")?;
-    let elapsed = started.elapsed();
-    let status: Value = serde_json::from_slice(&output.stdout)
-        .with_context(|| String::from_utf8_lossy(&output.stderr).into_owned())?;
-    if status["fingerprint"].is_null() {
-        bail!("arca status gave no fingerprint: {status}");
-    }
-    Ok(elapsed)
 }
 
 /// The server's peak RSS after a 20 MB config document is opened and
@@ -252,22 +228,6 @@ fn start(home: &Path) -> Server {
             ("RUST_LOG", "warn".into()),
         ],
     })
-}
-
-/// Process spawn until the first `arca/status` of the crate is read.
-fn startup_time(home: &Path, crate_dir: &Path) -> Result<Duration> {
-    let started = Instant::now();
-    let mut server = start(home);
-    server.initialize(&[crate_dir], vscode_capabilities());
-    let uri = crate_uri(crate_dir);
-    server
-        .wait_for("arca/status", Duration::from_secs(120), |params| {
-            params["crate"] == uri.as_str()
-        })
-        .context("no arca/status")?;
-    let elapsed = started.elapsed();
-    server.shutdown();
-    Ok(elapsed)
 }
 
 /// Median time from writing `relative` until the `stale` status is read,

@@ -319,8 +319,10 @@ fn refreshed(
             // running describes a tree that is gone.
             entry.refingerprint_generation = None;
         }
-        publish(state, dir);
     }
+    // Even when nothing changed: what arrived during the refresh (a store
+    // listing, settings) could not be told while the index was away.
+    publish(state, dir);
     if !missed.is_empty() {
         files_changed(state, dir, &missed);
     }

@@ -1,6 +1,7 @@
 //! Startup phases for people measuring the server: the first time each
-//! phase is reached is logged at `info` under the `arca::startup` target,
-//! with the milliseconds since the server started (`RUST_LOG=arca::startup=info`).
+//! phase is reached is logged at `debug` under the `arca::startup` target,
+//! with the milliseconds since the server started (`RUST_LOG=arca::startup=debug`;
+//! debug, so the editor's output channel at `info` stays readable).
 //! The language-server benchmark reads these lines for its split of startup.
 
 use std::collections::HashSet;
@@ -25,6 +26,6 @@ pub fn reached(phase: &'static str) {
     };
     if reached.get_or_insert_with(HashSet::new).insert(phase) {
         let ms = started.elapsed().as_secs_f64() * 1e3;
-        tracing::info!(target: "arca::startup", "{phase} at {ms:.1} ms");
+        tracing::debug!(target: "arca::startup", "{phase} at {ms:.1} ms");
     }
 }

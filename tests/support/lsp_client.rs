@@ -101,11 +101,20 @@ pub struct Options<'a> {
     pub env: Vec<(&'a str, String)>,
 }
 
+/// The `arca` binary under test: Cargo's build of this package, or
+/// `ARCA_BENCH_BIN` (the language-server benchmark's second column times a
+/// dev-profile build with it).
+pub fn arca_binary() -> PathBuf {
+    std::env::var_os("ARCA_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_arca")))
+}
+
 impl Server {
     /// Starts `arca lsp` with `ARCA_HOME` set (and the engine pointed at a
     /// closed port unless the test sets DOCKER_HOST itself).
     pub fn start(options: Options<'_>) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_arca"));
+        let mut command = Command::new(arca_binary());
         command
             .arg("lsp")
             .env("ARCA_HOME", options.arca_home)
@@ -547,7 +556,7 @@ impl Workspace {
     /// The crate's whole-tree fingerprint as `arca status --json` reports it
     /// (the CLI judges as the server does).
     pub fn cli_fingerprint(&self, crate_dir: &Path) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_arca"))
+        let output = Command::new(arca_binary())
             .args(["status", "--json"])
             .arg(crate_dir)
             .env("ARCA_HOME", &self.home)
