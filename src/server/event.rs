@@ -115,6 +115,12 @@ pub enum TaskResult {
     WatchesReady,
     /// The first watches should start now even if no index has arrived.
     WatchDue,
+    /// Paths for one crate's index only (the first watches' catch-up:
+    /// its input roots, rescanned by `stat`).
+    Rescan {
+        crate_dir: PathBuf,
+        paths: Vec<PathBuf>,
+    },
     /// The workspace folders were searched for crates.
     Discovered {
         generation: u64,

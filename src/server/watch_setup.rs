@@ -18,7 +18,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::server::crate_status;
 use crate::server::event::{Event, TaskResult};
 use crate::server::live;
 use crate::server::model::CrateEntry;
@@ -127,8 +126,10 @@ pub fn ready(state: &mut State) {
     }
     // The inputs straight to each crate's index (a stat rescan in a job),
     // not through discovery and manifest handling.
-    for (dir, roots) in rescans {
-        crate_status::files_changed(state, &dir, &roots);
+    for (crate_dir, paths) in rescans {
+        let _ = state
+            .events
+            .send(Event::Task(TaskResult::Rescan { crate_dir, paths }));
     }
     let mut rescan: Vec<PathBuf> = state
         .store
