@@ -21,11 +21,12 @@ use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
 use super::cargo_messages::{self, CargoMessages};
-use super::source::{self, CONTAINER_SOURCE_ROOT};
-use super::{
+use super::job::{
     BuildEnv, BuildError, BuildEvent, CACHE_LABEL, CRATE_DIR_LABEL, Compiled, EventSink,
-    PreparedBuild, ProgressTask, cancellable, features_suffix, recipes,
+    PreparedBuild, ProgressTask, cancellable, features_suffix,
 };
+use super::recipes;
+use super::source::{self, CONTAINER_SOURCE_ROOT};
 use super::{network, session};
 use crate::engine::tar_context::TarContext;
 use crate::engine::{

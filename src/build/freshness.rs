@@ -10,7 +10,7 @@
 
 use anyhow::{Result, anyhow};
 
-use super::PreparedBuild;
+use super::job::PreparedBuild;
 use crate::fingerprint::stream::{host_mode_key, whole_tree_fingerprint};
 use crate::manifest::{self, ManifestSettings};
 use crate::store::{Store, StoredArtifact};

@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use super::cargo_messages::{self, CargoMessages};
-use super::{
+use super::job::{
     BuildError, BuildEvent, Compiled, EventSink, PreparedBuild, ProgressTask, features_suffix,
 };
 use crate::plan;

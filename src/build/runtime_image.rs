@@ -27,11 +27,11 @@ use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
 use super::container_build::{ContainerRun, ensure_builder_image, ensure_image};
-use super::recipes::{INIT_IN_BUILDER, INIT_IN_IMAGE};
-use super::{
+use super::job::{
     BinaryOutcome, BuildEnv, BuildError, BuildEvent, CRATE_DIR_LABEL, EventSink, PreparedBuild,
     ProgressTask, cancellable,
 };
+use super::recipes::{INIT_IN_BUILDER, INIT_IN_IMAGE};
 use crate::blobs::{BlobStore, Digest};
 use crate::engine::tar_context::TarContext;
 use crate::engine::{BUILD_LABEL, ContainerEngine, ContainerSpec, OutputLine};

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{BuildError, cancellable};
+use super::job::{BuildError, cancellable};
 use crate::engine::{ContainerEngine, ContainerSpec, ExecSpec, LineSink};
 
 /// Label on session containers; the value is the session's name.

@@ -18,8 +18,10 @@ use std::ops::Range;
 
 use toml_edit::{Document, Item, Key, TableLike, Value};
 
+use super::finding::{Code, Finding, Fix, Severity, TextEdit};
+use super::image_ref;
 use super::schema::{self, KeySpec, RUST_TABLE, ValueKind};
-use super::{Code, Finding, Fix, RustConfig, Severity, TextEdit, image_ref};
+use super::settings::{BuilderConfig, RustConfig};
 use crate::builder_image;
 use crate::workspace::{BUILT_IN_PROFILES, CrateFacts};
 
@@ -91,16 +93,16 @@ pub fn parse_settings(text: &str) -> RustConfig {
 
 /// The well-typed builder settings of a config text (`packages`,
 /// `toolchain`, `env`, `proxy`, `init`), ignoring everything else.
-pub fn parse_builder_settings(text: &str) -> super::BuilderConfig {
+pub fn parse_builder_settings(text: &str) -> BuilderConfig {
     let Ok(document) = Document::parse(text) else {
-        return super::BuilderConfig::default();
+        return BuilderConfig::default();
     };
     let Some(rust) = document
         .as_table()
         .get(RUST_TABLE)
         .and_then(Item::as_table_like)
     else {
-        return super::BuilderConfig::default();
+        return BuilderConfig::default();
     };
     let packages = rust
         .get(schema::PACKAGES.name)
@@ -126,7 +128,7 @@ pub fn parse_builder_settings(text: &str) -> super::BuilderConfig {
         })
         .unwrap_or_default();
     let boolean = |key: &str| rust.get(key).and_then(Item::as_bool);
-    super::BuilderConfig {
+    BuilderConfig {
         packages,
         toolchain: rust
             .get(schema::TOOLCHAIN.name)
@@ -860,7 +862,7 @@ impl<'a> Checker<'a> {
         let unknown: Vec<&str> = if feature.len() > MAX_NAME_LEN {
             vec![feature]
         } else {
-            crate::config::normalize_features(&[feature])
+            super::settings::normalize_features(&[feature])
                 .into_iter()
                 .filter(|name| !name.contains('/') && !facts.features.contains(name))
                 .map(|name| {

@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 use toml_edit::{Array, DocumentMut, Item, TableLike, Value};
 
-use super::RustConfig;
 use super::schema::{self, RUST_TABLE};
+use super::settings::RustConfig;
 
 /// Writes the `Some` fields of `updates` into the `[rust]` table of `text`
 /// and returns the new text. Existing keys keep their place and their
@@ -22,7 +22,7 @@ pub fn set_defaults(text: &str, updates: &RustConfig) -> Result<String> {
             let error: toml_edit::TomlError = error;
             let (line, column) = error
                 .span()
-                .map(|span| super::line_col(text, span.start))
+                .map(|span| super::finding::line_col(text, span.start))
                 .unwrap_or((0, 0));
             bail!(
                 ".arca/config.toml is not valid TOML (line {}, column {}: {}). Fix the file, then save the defaults again.",

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use toml_edit::{Document, Item, Key};
 
-use super::{Code, Finding, Severity};
+use super::finding::{Code, Finding, Severity};
 
 /// The table's name.
 pub const LIVE_TABLE: &str = "live";
@@ -94,41 +94,4 @@ fn error(span: Range<usize>, message: String) -> Finding {
 fn span_of(span: Option<Range<usize>>, key: &Key, text: &str) -> Range<usize> {
     let span = span.or_else(|| key.span()).unwrap_or(0..0);
     span.start.min(text.len())..span.end.min(text.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn findings(text: &str) -> Vec<(Code, String)> {
-        crate::config::checker::check(text, None)
-            .into_iter()
-            .map(|finding| (finding.code, text[finding.span].to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn image_on_exit_is_read_and_bad_values_are_located() {
-        let base =
-            "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"debian:bookworm-slim\"\n";
-        assert!(parse(&format!("{base}[live]\nimage = \"on-exit\"\n")).image_on_exit);
-        assert!(!parse(&format!("{base}[live]\nimage = \"never\"\n")).image_on_exit);
-        assert!(!parse(base).image_on_exit);
-        assert_eq!(
-            findings(&format!("{base}[live]\nimage = \"on-exit\"\n")),
-            vec![]
-        );
-        assert_eq!(
-            findings(&format!("{base}[live]\nimage = \"always\"\n")),
-            vec![(Code::InvalidType, "\"always\"".to_owned())]
-        );
-        assert_eq!(
-            findings(&format!("{base}[live]\nimages = \"on-exit\"\n")),
-            vec![(Code::UnknownKey, "images".to_owned())]
-        );
-        assert_eq!(
-            findings(&format!("live = 1\n{base}")),
-            vec![(Code::InvalidType, "1".to_owned())]
-        );
-    }
 }

@@ -30,11 +30,11 @@ use bollard::{body_full, container::LogOutput};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use super::discovery::{self, EngineKind};
-use super::{
+use super::contract::{
     BytesSink, ContainerEngine, ContainerSpec, ExecSpec, GpuRequest, ImageFacts, LineSink,
     MountSource, OutputLine, PullProgress, PullSink, RunSpec, Stream,
 };
+use super::discovery::{self, EngineKind};
 
 /// Long operations (a cargo build, an export) are bounded by cancellation,
 /// not by a request timeout.
@@ -747,7 +747,7 @@ impl ContainerEngine for DockerEngine {
                         }
                         exit = &mut wait => {
                             let exit = exit?;
-                            let _ = tokio::time::timeout(super::LOG_DRAIN_AFTER_EXIT, follow_log).await;
+                            let _ = tokio::time::timeout(super::contract::LOG_DRAIN_AFTER_EXIT, follow_log).await;
                             return Ok(exit);
                         }
                     }
@@ -756,7 +756,7 @@ impl ContainerEngine for DockerEngine {
             }
             exit = &mut wait => {
                 let exit = exit?;
-                if tokio::time::timeout(super::LOG_DRAIN_AFTER_EXIT, follow).await.is_err() {
+                if tokio::time::timeout(super::contract::LOG_DRAIN_AFTER_EXIT, follow).await.is_err() {
                     tracing::warn!(container, "the attached output went on after the container exited; stopped following it");
                 }
                 Ok(exit)
@@ -958,14 +958,14 @@ impl ContainerEngine for DockerEngine {
                 () = &mut exited => {
                     // The command ended: the rest of its output is given
                     // the same grace as a container's (see
-                    // `super::LOG_DRAIN_AFTER_EXIT`), then the stream is
+                    // `super::contract::LOG_DRAIN_AFTER_EXIT`), then the stream is
                     // dropped rather than waited on forever.
-                    match tokio::time::timeout(super::LOG_DRAIN_AFTER_EXIT, forwarding).await {
+                    match tokio::time::timeout(super::contract::LOG_DRAIN_AFTER_EXIT, forwarding).await {
                         Ok(forwarded) => forwarded?,
                         Err(_) => tracing::warn!(
                             exec = created.id.as_str(),
                             "the engine's output stream went on {} s after the command ended; stopped reading it",
-                            super::LOG_DRAIN_AFTER_EXIT.as_secs()
+                            super::contract::LOG_DRAIN_AFTER_EXIT.as_secs()
                         ),
                     }
                 }

@@ -144,10 +144,10 @@ fn handle(state: &mut State, event: Event) {
             })
         }
         Event::Task(result) => guarded(state, "a background result", |state| {
-            handlers::workspace::on_task(state, result);
+            crate::server::crate_set::on_task(state, result);
         }),
         Event::Watch(event) => guarded(state, "a file change", |state| {
-            handlers::workspace::on_watch(state, event);
+            crate::server::crate_set::on_watch(state, event);
         }),
     }
 }

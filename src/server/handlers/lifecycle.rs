@@ -8,7 +8,6 @@ use tower_lsp::lsp_types::{
     WorkspaceServerCapabilities,
 };
 
-use super::workspace;
 use crate::server::state::State;
 
 pub use crate::server::ext::COMMANDS;
@@ -103,7 +102,7 @@ fn capabilities() -> ServerCapabilities {
 pub fn initialized(state: &mut State) {
     crate::server::startup_clock::reached("initialized");
     state.initialized = true;
-    workspace::start(state);
+    crate::server::crate_set::start(state);
 }
 
 pub fn shutdown(state: &mut State) {
