@@ -11,12 +11,12 @@
 //! and nothing is written anywhere.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine;
 use serde::Deserialize;
+
+use super::helper_process::{self, HelperFailure};
 
 /// A password or token; `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -281,34 +281,23 @@ fn run_helper(
         Some(dir) => dir.join(&program),
         None => PathBuf::from(&program),
     };
-    let mut child = Command::new(&path)
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| {
-            format!(
+    let output = helper_process::run(&path, "get", server.as_bytes(), helper_process::timeout()).map_err(|failure| {
+        match failure {
+            HelperFailure::Spawn(error) => format!(
                 "{} asks the credential helper `{program}`, which cannot be run ({error}). Install it, or remove it from the file.",
                 file.display()
-            )
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(server.as_bytes());
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|error| format!("The credential helper `{program}` failed: {error}"))?;
-    if !output.status.success() {
-        let said = String::from_utf8_lossy(&output.stdout).to_string()
-            + &String::from_utf8_lossy(&output.stderr);
-        if said.to_ascii_lowercase().contains("credentials not found") {
+            ),
+            other => format!("The credential helper `{program}` {other}"),
+        }
+    })?;
+    if !output.success {
+        // Its output is never shown: a helper may print a secret anywhere.
+        if output.said_not_found {
             return Ok(None);
         }
         return Err(format!(
-            "The credential helper `{program}` failed ({}): {}",
-            output.status,
-            said.trim()
+            "The credential helper `{program}` failed ({}); its output is not shown, since it may hold a secret. Run `{program} get` yourself to see why.",
+            output.status
         ));
     }
     let answer: HelperAnswer = serde_json::from_slice(&output.stdout).map_err(|_| {
@@ -411,6 +400,39 @@ mod tests {
         let error = lookup_in(&[broken], "a.example", None).unwrap_err();
         assert!(
             error.contains("broken.json is not a valid auth file"),
+            "{error}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failing_helper_is_named_and_its_output_never_shown() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let helper = write(
+            dir.path(),
+            "docker-credential-leaky",
+            "#!/bin/sh\necho 'token=hunter2-secret'; echo 'hunter2-secret' >&2; exit 3\n",
+        );
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = write(dir.path(), "leaky.json", r#"{"credsStore": "leaky"}"#);
+        let error =
+            lookup_in(std::slice::from_ref(&file), "reg.example", Some(dir.path())).unwrap_err();
+        assert!(error.contains("docker-credential-leaky"), "{error}");
+        assert!(error.contains("exit status: 3"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+
+        let garbage = write(
+            dir.path(),
+            "docker-credential-garbage",
+            "#!/bin/sh\necho 'not json hunter2'\n",
+        );
+        std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = write(dir.path(), "garbage.json", r#"{"credsStore": "garbage"}"#);
+        let error =
+            lookup_in(std::slice::from_ref(&file), "reg.example", Some(dir.path())).unwrap_err();
+        assert!(
+            error.contains("not its JSON reply") && !error.contains("hunter2"),
             "{error}"
         );
     }

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod destination;
 pub mod error;
 pub mod fixture;
+mod helper_process;
 pub mod pull;
 pub mod record;
 pub mod source;
