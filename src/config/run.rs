@@ -193,6 +193,10 @@ pub fn check(text: &str, key: &Key, item: &Item) -> Vec<Finding> {
     findings
 }
 
+/// A NUL cannot reach a program: the kernel ends an argument or variable
+/// there, so the engine would run something other than what is written.
+const NUL_MESSAGE: &str = "{what} contains a NUL character (\\u0000), which no program can receive (the kernel ends the text there); remove it.";
+
 fn check_table(text: &str, table: &dyn TableLike, findings: &mut Vec<Finding>) {
     for (name, item) in table.iter() {
         let Some((key, _)) = table.get_key_value(name) else {
@@ -204,13 +208,20 @@ fn check_table(text: &str, table: &dyn TableLike, findings: &mut Vec<Finding>) {
             "args" => match item.as_array() {
                 Some(array) => {
                     for value in array.iter() {
-                        if !value.is_str() {
-                            findings.push(error(
+                        let value_span = value_span(value, text).unwrap_or_else(|| span.clone());
+                        match value.as_str() {
+                            None => findings.push(error(
                                 Code::InvalidType,
-                                value_span(value, text).unwrap_or_else(|| span.clone()),
+                                value_span,
                                 "Each of `args` must be a string, e.g. args = [\"--port\", \"8080\"]."
                                     .to_owned(),
-                            ));
+                            )),
+                            Some(arg) if arg.contains('\0') => findings.push(error(
+                                Code::InvalidType,
+                                value_span,
+                                NUL_MESSAGE.replace("{what}", "This argument"),
+                            )),
+                            Some(_) => {}
                         }
                     }
                 }
@@ -244,6 +255,12 @@ fn check_table(text: &str, table: &dyn TableLike, findings: &mut Vec<Finding>) {
                                 format!(
                                     "The value of `{var}` must be a string; quote it, e.g. {var} = \"1\"."
                                 ),
+                            ));
+                        } else if value.as_str().is_some_and(|value| value.contains('\0')) {
+                            findings.push(error(
+                                Code::InvalidType,
+                                span_of_item(value, text).unwrap_or(var_span),
+                                NUL_MESSAGE.replace("{what}", &format!("The value of `{var}`")),
                             ));
                         }
                     }

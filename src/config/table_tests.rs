@@ -70,6 +70,17 @@ mod run {
     }
 
     #[test]
+    fn a_nul_cannot_be_smuggled_into_args_or_env() {
+        let text = "[run]\nargs = [\"ok\", \"a\\u0000--privileged\"]\nenv = { A = \"x\\u0000y\", B = \"fine\" }\n";
+        let found = findings(text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|f| f.message.contains("NUL")), "{found:?}");
+        assert_eq!(&text[found[0].span.clone()], "\"a\\u0000--privileged\"");
+        assert_eq!(&text[found[1].span.clone()], "\"x\\u0000y\"");
+        assert!(found[1].message.contains("`A`"), "{}", found[1].message);
+    }
+
+    #[test]
     fn run_keys_complete_and_hover() {
         use crate::config::assist;
         let text = "[rust]\nprofile = \"release\"\n\n[run]\nargs = []\n";
