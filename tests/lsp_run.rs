@@ -154,6 +154,11 @@ fn commands_on_a_config_with_errors_fail_at_once_naming_the_error() {
         );
         assert!(started.elapsed() < Duration::from_secs(30));
     }
+    // Refused before any state change: the status never said `building`.
+    let building = server.wait_for("arca/status", Duration::from_millis(800), |params| {
+        params["state"] == "building"
+    });
+    assert!(building.is_none(), "a refused build flashed {building:?}");
     assert!(test.store().list().artifacts.is_empty());
     assert!(test.leftover_build_containers().is_empty());
 }

@@ -134,6 +134,9 @@ pub enum BuildEvent {
     /// Something worth telling that is not a stage (waiting for another
     /// build of the crate, ...).
     Notice { message: String },
+    /// The crate's config and facts passed: the build goes ahead (a config
+    /// with an error is refused before this, so nothing says "building").
+    Prepared,
     /// The build finished with this artifact.
     Finished {
         artifact_id: String,

@@ -156,6 +156,7 @@ pub async fn package_with(
     let crate_dir = crate_dir_of(&request.path)?;
     let _lock = lock_crate(env, &crate_dir, events, cancel).await?;
     let prepared = prepare_cancellable(request, cancel).await?;
+    events(BuildEvent::Prepared);
     if !request.force
         && let Some(artifact) = fresh_cancellable(env.store(), &prepared, cancel).await?
     {
@@ -280,6 +281,7 @@ async fn compile_binary(
     let crate_dir = crate_dir_of(&request.path)?;
     let _lock = lock_crate(env, &crate_dir, events, cancel).await?;
     let prepared = prepare_cancellable(request, cancel).await?;
+    events(BuildEvent::Prepared);
     let engine = env.engine().await?;
     let build_id = env.store().new_artifact_id();
     let result = compile(env, &engine, &prepared, &build_id, events, cancel).await;

@@ -224,6 +224,7 @@ impl Console {
                 total,
             } => self.progress(task, status, current, total),
             BuildEvent::Finished { .. } => self.clear_bars(),
+            BuildEvent::Prepared => {}
         }
     }
 

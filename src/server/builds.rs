@@ -89,7 +89,8 @@ pub fn start(
             progress: Some(token.clone()),
         },
     );
-    crate_status::set_building(state, dir, true);
+    // `building` is published once the build is prepared (its config
+    // checked): a refused build never says it was building.
     let run = Run {
         client: state.client.clone(),
         outbox: state.outbox.clone(),
@@ -195,6 +196,8 @@ impl Run {
             .map(|home| crate::build_log::BuildLog::start(&home, &self.crate_dir));
         let reporter = Reporter {
             outbox: self.outbox.clone(),
+            events: guard.events.clone(),
+            crate_dir: self.crate_dir.clone(),
             progress: self.progress.clone(),
             last: Mutex::new((String::new(), None)),
             log,
@@ -283,6 +286,8 @@ impl Run {
 /// report only when its message or whole percentage changes.
 struct Reporter {
     outbox: Outbox,
+    events: tokio::sync::mpsc::UnboundedSender<Event>,
+    crate_dir: PathBuf,
     progress: Option<NumberOrString>,
     last: Mutex<(String, Option<u32>)>,
     /// The crate's persisted log of this build (`crate::build_log`).
@@ -298,7 +303,9 @@ impl Reporter {
                     log.line(message)
                 }
                 BuildEvent::Output { line } => log.line(line),
-                BuildEvent::Progress { .. } | BuildEvent::Finished { .. } => {}
+                BuildEvent::Progress { .. }
+                | BuildEvent::Finished { .. }
+                | BuildEvent::Prepared => {}
             }
         }
         let percentage = event.percent().map(|percent| percent.floor() as u32);
@@ -328,6 +335,12 @@ impl Reporter {
                 self.send(message, None);
             }
             BuildEvent::Finished { .. } => {}
+            BuildEvent::Prepared => {
+                // Only now is the crate building (PROTOCOL.md's `building`).
+                let _ = self.events.send(Event::Task(TaskResult::BuildPrepared {
+                    crate_dir: self.crate_dir.clone(),
+                }));
+            }
         }
     }
 

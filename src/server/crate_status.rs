@@ -546,6 +546,11 @@ pub fn on_task(state: &mut State, result: TaskResult) {
         } => start_refingerprint(state, &crate_dir, generation),
         TaskResult::WatchesReady => super::watch_setup::ready(state),
         TaskResult::WatchDue => super::watch_setup::start(state),
+        TaskResult::BuildPrepared { crate_dir } => {
+            if state.operations.contains_key(&crate_dir) {
+                set_building(state, &crate_dir, true);
+            }
+        }
         TaskResult::Rescan { crate_dir, paths } => files_changed(state, &crate_dir, &paths),
         TaskResult::StoreListed {
             generation,

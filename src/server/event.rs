@@ -115,6 +115,9 @@ pub enum TaskResult {
     WatchesReady,
     /// The first watches should start now even if no index has arrived.
     WatchDue,
+    /// A build of the crate passed its preparation (config and facts): it
+    /// is building from now on.
+    BuildPrepared { crate_dir: PathBuf },
     /// Paths for one crate's index only (the first watches' catch-up:
     /// its input roots, rescanned by `stat`).
     Rescan {
