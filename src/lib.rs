@@ -5,7 +5,6 @@
 //! map and the invariants each module keeps.
 
 pub mod blobs;
-pub mod build;
 pub mod build_log;
 pub mod builder_image;
 pub mod cargo_run;
@@ -17,6 +16,7 @@ pub mod fsread;
 pub mod image;
 pub mod manifest;
 pub mod paths;
+pub mod pipeline;
 pub mod plan;
 pub mod registry;
 pub mod runner;

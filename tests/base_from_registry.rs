@@ -26,7 +26,7 @@ use std::process::Output;
 use std::sync::Mutex;
 
 use arca::blobs::BlobStore;
-use arca::build::{self, BuildError, BuildEvent, ProgressTask};
+use arca::pipeline::{self, BuildError, BuildEvent, ProgressTask};
 use docker::{DockerTest, Engine, RUNTIME_BASE, artifact_id, files_under, text};
 use registry::{Registry, tools_present};
 use tokio_util::sync::CancellationToken;
@@ -420,9 +420,12 @@ fn package_with_events(
     test: &DockerTest,
     base: &str,
     on_event: &(dyn Fn(&BuildEvent, &CancellationToken) + Sync),
-) -> (Result<build::PackageOutcome, BuildError>, Vec<BuildEvent>) {
-    let env = build::BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
-    let request = build::BuildRequest {
+) -> (
+    Result<pipeline::PackageOutcome, BuildError>,
+    Vec<BuildEvent>,
+) {
+    let env = pipeline::BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let request = pipeline::BuildRequest {
         path: test.crate_dir.clone(),
         overrides: arca::plan::SettingsOverrides {
             profile: Some("release".into()),
@@ -439,10 +442,10 @@ fn package_with_events(
         on_event(&event, &cancel);
         seen.lock().expect("events").push(event);
     };
-    test.watchdog.step(format!("build::package on {base}"));
+    test.watchdog.step(format!("pipeline::package on {base}"));
     let result = test
         .runtime
-        .block_on(build::package(&env, &request, &events, &cancel));
+        .block_on(pipeline::package(&env, &request, &events, &cancel));
     (result, seen.into_inner().expect("events"))
 }
 

@@ -12,7 +12,7 @@ mod docker;
 
 use std::sync::Mutex;
 
-use arca::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest};
+use arca::pipeline::{self, BuildEnv, BuildError, BuildEvent, BuildRequest};
 use arca::plan::SettingsOverrides;
 use docker::{DockerTest, Engine, RUNTIME_BASE, artifact_id, text};
 use tokio_util::sync::CancellationToken;
@@ -200,7 +200,7 @@ fn a_compile_error_shows_the_compiler_message_and_stores_nothing(engine: Engine)
 
     // The library keeps the diagnostics structured, on host paths.
     let env = BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
-    let result = test.runtime.block_on(build::package(
+    let result = test.runtime.block_on(pipeline::package(
         &env,
         &request(&test),
         &|_| {},
@@ -249,7 +249,7 @@ fn cancelling_mid_build_leaves_no_container_record_or_staging_dir(engine: Engine
     let started = std::time::Instant::now();
     let result = test
         .runtime
-        .block_on(build::package(&env, &request(&test), &events, &cancel));
+        .block_on(pipeline::package(&env, &request(&test), &events, &cancel));
     assert!(
         matches!(result, Err(BuildError::Cancelled)),
         "expected cancellation, got {result:?}"
@@ -522,7 +522,7 @@ fn a_remote_engine_over_tcp_builds_with_shipped_source_and_volume_caches(engine:
         .runtime
         .block_on(test.engine.volumes_with_label(&format!(
             "{}={}",
-            build::CRATE_DIR_LABEL,
+            pipeline::CRATE_DIR_LABEL,
             test.crate_dir.display()
         )))
         .expect("volumes");
@@ -577,7 +577,7 @@ fn a_host_build_reports_cargos_progress(engine: Engine) {
     let output = Mutex::new(Vec::new());
     let events = |event: BuildEvent| match event {
         BuildEvent::Progress {
-            task: build::ProgressTask::Compile { crate_name },
+            task: pipeline::ProgressTask::Compile { crate_name },
             current,
             total,
             ..
@@ -590,7 +590,7 @@ fn a_host_build_reports_cargos_progress(engine: Engine) {
     };
     let outcome = test
         .runtime
-        .block_on(build::package(&env, &request, &events, &cancel))
+        .block_on(pipeline::package(&env, &request, &events, &cancel))
         .expect("host build");
     assert!(!outcome.up_to_date);
     let compiled = compiled.into_inner().expect("progress");
@@ -719,20 +719,20 @@ fn two_builds_of_one_crate_run_one_at_a_time(engine: Engine) {
     let exported = Mutex::new(Vec::new());
     let first_events = |event: BuildEvent| {
         if let BuildEvent::Progress {
-            task: build::ProgressTask::Export { .. },
+            task: pipeline::ProgressTask::Export { .. },
             ..
         } = &event
         {
             exported.lock().expect("progress").push(event.percent());
         }
     };
-    let archive = build::PackageOptions { archive: true };
+    let archive = pipeline::PackageOptions { archive: true };
     let (first, second) = test.runtime.block_on(async {
-        let first = build::package_with(&env, &request, archive, &first_events, &cancel);
+        let first = pipeline::package_with(&env, &request, archive, &first_events, &cancel);
         let second = async {
             // Let the first build take the crate's lock.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            build::package(&env, &request, &second_events, &cancel).await
+            pipeline::package(&env, &request, &second_events, &cancel).await
         };
         tokio::join!(first, second)
     });
@@ -786,8 +786,8 @@ fn cancelling_at_every_stage_leaves_nothing(engine: Engine) {
                 }
             }
         };
-        let options = build::PackageOptions { archive: true };
-        let result = test.runtime.block_on(build::package_with(
+        let options = pipeline::PackageOptions { archive: true };
+        let result = test.runtime.block_on(pipeline::package_with(
             &env,
             &request(&test),
             options,

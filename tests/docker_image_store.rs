@@ -726,9 +726,9 @@ fn an_engine_refusing_thin_archives_gets_a_build_over_the_base_or_a_full_load() 
     };
     let engine: std::sync::Arc<dyn arca::engine::ContainerEngine> =
         std::sync::Arc::new(NoThinArchives(test.engine.clone()));
-    let env = arca::build::BuildEnv::at(test.home.path()).with_engine(engine);
+    let env = arca::pipeline::BuildEnv::at(test.home.path()).with_engine(engine);
     let base = OwnBase::new(&test);
-    let request = arca::build::BuildRequest {
+    let request = arca::pipeline::BuildRequest {
         path: test.crate_dir.clone(),
         overrides: arca::plan::SettingsOverrides {
             profile: Some("release".into()),
@@ -740,15 +740,15 @@ fn an_engine_refusing_thin_archives_gets_a_build_over_the_base_or_a_full_load() 
         force: true,
     };
     let messages = std::sync::Mutex::new(Vec::new());
-    let events = |event: arca::build::BuildEvent| {
-        if let arca::build::BuildEvent::StageDone { message } = event {
+    let events = |event: arca::pipeline::BuildEvent| {
+        if let arca::pipeline::BuildEvent::StageDone { message } = event {
             messages.lock().expect("messages").push(message);
         }
     };
     let cancel = tokio_util::sync::CancellationToken::new();
     let outcome = test
         .runtime
-        .block_on(arca::build::package(&env, &request, &events, &cancel))
+        .block_on(arca::pipeline::package(&env, &request, &events, &cancel))
         .expect("package");
     let done = messages.lock().expect("messages").join("\n");
     assert!(done.contains("Built over the base in the engine"), "{done}");
@@ -772,7 +772,7 @@ fn an_engine_refusing_thin_archives_gets_a_build_over_the_base_or_a_full_load() 
     messages.lock().expect("messages").clear();
     let outcome = test
         .runtime
-        .block_on(arca::build::package(&env, &request, &events, &cancel))
+        .block_on(arca::pipeline::package(&env, &request, &events, &cancel))
         .expect("package without the base");
     let done = messages.lock().expect("messages").join("\n");
     assert!(
@@ -792,8 +792,8 @@ fn two_builds_sharing_a_new_base_import_it_once() {
     let other = test.work.path().join("other/hello");
     docker::copy_tree(&test.crate_dir, &other);
     let other = other.canonicalize().expect("other crate");
-    let env = arca::build::BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
-    let request = |path: &Path| arca::build::BuildRequest {
+    let env = arca::pipeline::BuildEnv::at(test.home.path()).with_engine(test.engine.clone());
+    let request = |path: &Path| arca::pipeline::BuildRequest {
         path: path.to_path_buf(),
         overrides: arca::plan::SettingsOverrides {
             profile: Some("release".into()),
@@ -805,8 +805,8 @@ fn two_builds_sharing_a_new_base_import_it_once() {
         force: true,
     };
     let imports = std::sync::Mutex::new(0);
-    let events = |event: arca::build::BuildEvent| {
-        if let arca::build::BuildEvent::StageDone { message } = event
+    let events = |event: arca::pipeline::BuildEvent| {
+        if let arca::pipeline::BuildEvent::StageDone { message } = event
             && message.contains("imported into the store")
         {
             *imports.lock().expect("count") += 1;
@@ -816,8 +816,8 @@ fn two_builds_sharing_a_new_base_import_it_once() {
     let (first_request, second_request) = (request(&test.crate_dir), request(&other));
     let (first, second) = test.runtime.block_on(async {
         tokio::join!(
-            arca::build::package(&env, &first_request, &events, &cancel),
-            arca::build::package(&env, &second_request, &events, &cancel)
+            arca::pipeline::package(&env, &first_request, &events, &cancel),
+            arca::pipeline::package(&env, &second_request, &events, &cancel)
         )
     });
     let first = first.expect("first build");

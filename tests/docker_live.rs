@@ -170,7 +170,7 @@ impl Drop for Watch {
 fn live_containers(test: &DockerTest) -> Vec<String> {
     let label = format!(
         "{}={}",
-        arca::build::CRATE_DIR_LABEL,
+        arca::pipeline::CRATE_DIR_LABEL,
         test.crate_dir.display()
     );
     test.runtime

@@ -261,7 +261,7 @@ fn an_image_built_with_init_stops_promptly_under_a_plain_docker_run() {
 
     let label = format!(
         "{}={}",
-        arca::build::CRATE_DIR_LABEL,
+        arca::pipeline::CRATE_DIR_LABEL,
         test.crate_dir.display()
     );
     let id = docker(&["run", "-d", "--label", &label, &tag, "ticks"]);
@@ -298,7 +298,7 @@ fn a_container_restarted_attached_runs_the_file_copied_into_it_and_shows_only_th
         .map(String::from)
         .to_vec(),
         labels: vec![(
-            arca::build::CRATE_DIR_LABEL.to_owned(),
+            arca::pipeline::CRATE_DIR_LABEL.to_owned(),
             test.crate_dir.display().to_string(),
         )],
         ..Default::default()

@@ -1,5 +1,5 @@
 //! `arca build rust PATH`: build a crate into a runtime image through the
-//! build pipeline ([`crate::build`]) and print what happens.
+//! build pipeline ([`crate::pipeline`]) and print what happens.
 //!
 //! Stage lines, cargo's output and progress go to stderr (progress bars
 //! only when stderr is a terminal); the summary (artifact id, tag, archive
@@ -18,7 +18,7 @@ use clap::{ArgAction, Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest, ProgressTask};
+use crate::pipeline::{self, BuildEnv, BuildError, BuildEvent, BuildRequest, ProgressTask};
 use crate::plan::{BuildSettings, SettingsOverrides};
 
 #[derive(Subcommand)]
@@ -89,7 +89,7 @@ async fn run_rust(args: BuildArgs) -> Result<ExitCode> {
     let request = args.request();
     if args.set_default {
         let request = request.clone();
-        let prepared = tokio::task::spawn_blocking(move || build::prepare(&request))
+        let prepared = tokio::task::spawn_blocking(move || pipeline::prepare(&request))
             .await
             .context("The settings task failed")??;
         let path = save_defaults(&prepared.facts.crate_dir, &prepared.settings)?;
@@ -106,10 +106,10 @@ async fn run_rust(args: BuildArgs) -> Result<ExitCode> {
     });
     let console = Console::new();
     let events = |event: BuildEvent| console.show(event);
-    let options = build::PackageOptions {
+    let options = pipeline::PackageOptions {
         archive: args.archive,
     };
-    let result = build::package_with(&env, &request, options, &events, &cancel).await;
+    let result = pipeline::package_with(&env, &request, options, &events, &cancel).await;
     console.finish();
     match result {
         Ok(outcome) => {

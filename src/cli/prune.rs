@@ -11,7 +11,7 @@
 //! (`cache/rust/builds/<key>`), the shared cargo home, and the builder
 //! images this `ARCA_HOME` built (`arca-builder:<hash>`; images another
 //! home or tool made are never touched). Builds mark each as used
-//! ([`crate::build::cache_usage`]).
+//! ([`crate::pipeline::cache_usage`]).
 //!
 //! Both print what they remove and the bytes freed, in the same decimal
 //! units as `arca build`.
@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
-use crate::build::cache_usage;
 use crate::cli::build::human_size;
+use crate::pipeline::cache_usage;
 use crate::store::{Store, StoredArtifact};
 
 #[derive(Subcommand)]

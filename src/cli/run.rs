@@ -20,8 +20,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::build::Console;
-use crate::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest};
 use crate::engine::{OutputLine, Stream};
+use crate::pipeline::{self, BuildEnv, BuildError, BuildEvent, BuildRequest};
 use crate::runner;
 
 #[derive(Args, Debug, Clone)]
@@ -69,7 +69,7 @@ async fn run_image(args: RunArgs) -> Result<ExitCode> {
     };
     let console = Console::new();
     let events = |event: BuildEvent| console.show(event);
-    let outcome = build::package(&env, &request, &events, &interrupted).await;
+    let outcome = pipeline::package(&env, &request, &events, &interrupted).await;
     console.finish();
     let artifact = match outcome {
         Ok(outcome) => outcome.artifact,

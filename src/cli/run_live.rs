@@ -16,8 +16,8 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
 use super::build::Console;
-use crate::build::BuildEnv;
 use crate::engine::Stream;
+use crate::pipeline::BuildEnv;
 use crate::runner::live::{self, LiveEnd, LiveEvent, LiveRequest};
 
 /// Runs `arca run --watch`.

@@ -35,13 +35,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{STOP_GRACE_SECONDS, live_lock};
-use crate::build::{
-    self, BuildEnv, BuildError, BuildEvent, BuildRequest, CRATE_DIR_LABEL, CompilerDiagnostic,
-    LiveBinary, PreparedBuild,
-};
 use crate::config::run::RunConfig;
 use crate::engine::{ContainerEngine, OutputLine};
 use crate::manifest::Manifest;
+use crate::pipeline::{
+    self, BuildEnv, BuildError, BuildEvent, BuildRequest, CRATE_DIR_LABEL, CompilerDiagnostic,
+    LiveBinary, PreparedBuild,
+};
 use crate::watch::{WatchEvent, Watcher};
 
 /// Label on every container a live run makes; its value is the owner's pid.
@@ -327,14 +327,15 @@ impl Live<'_> {
         let events = self.events.clone();
         let build_events = move |event: BuildEvent| events(LiveEvent::Build(event));
         let request = self.request();
-        let outcome = match build::package(self.env, &request, &build_events, &self.cancel).await {
+        let outcome = match pipeline::package(self.env, &request, &build_events, &self.cancel).await
+        {
             Ok(outcome) => outcome,
             Err(BuildError::Cancelled) => return Ok(false),
             Err(error) => return Err(anyhow!("{error}")),
         };
         let prepared = {
             let request = request.clone();
-            tokio::task::spawn_blocking(move || build::prepare(&request))
+            tokio::task::spawn_blocking(move || pipeline::prepare(&request))
                 .await
                 .map_err(|error| anyhow!("The build preparation task failed: {error}"))??
         };
@@ -455,7 +456,7 @@ impl Live<'_> {
         });
         let events = self.events.clone();
         let build_events = move |event: BuildEvent| events(LiveEvent::Build(event));
-        let built = match build::rebuild_binary_live(
+        let built = match pipeline::rebuild_binary_live(
             self.env,
             &self.request(),
             &build_events,
@@ -636,7 +637,7 @@ impl Live<'_> {
         let events = self.events.clone();
         let build_events = move |event: BuildEvent| events(LiveEvent::Build(event));
         // Build first: the old program runs until the new image exists.
-        match build::package(self.env, &request, &build_events, &self.cancel).await {
+        match pipeline::package(self.env, &request, &build_events, &self.cancel).await {
             Ok(_) => {}
             Err(BuildError::Cancelled) => return Ok(Step::End(LiveEnd::Stopped)),
             Err(error) => {
@@ -680,7 +681,7 @@ impl Live<'_> {
         let build_events = move |event: BuildEvent| events(LiveEvent::Build(event));
         let uncancelled = CancellationToken::new();
         if let Err(error) =
-            build::package(self.env, &self.request(), &build_events, &uncancelled).await
+            pipeline::package(self.env, &self.request(), &build_events, &uncancelled).await
         {
             self.emit(LiveEvent::Notice(format!(
                 "The image was not recorded: {error}"

@@ -4,7 +4,7 @@
 //! followed line by line, and the container removed when it exits or is
 //! stopped. The CLI and the language server both use [`start`] and
 //! [`follow`]; building first (when stale) is theirs, through
-//! [`crate::build::package`].
+//! [`crate::pipeline::package`].
 //!
 //! Invariants: every container made here carries [`RUN_LABEL`] and
 //! [`CRATE_DIR_LABEL`] (value: the crate directory) and is removed by [`follow`] whatever happens after it
@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::build::CRATE_DIR_LABEL;
 use crate::config::run::RunConfig;
 use crate::engine::{ContainerEngine, ContainerSpec, LineSink, RunSpec};
+use crate::pipeline::CRATE_DIR_LABEL;
 use crate::store::StoredArtifact;
 
 /// Label on every container `arca run` starts; its value is the crate

@@ -1,6 +1,6 @@
 //! The build operation behind `arca.build`, `arca.package` and the package
 //! step of `arca.run`: one operation per crate, run off the
-//! loop with `crate::build`, reported as `$/progress` on a server-created
+//! loop with `crate::pipeline`, reported as `$/progress` on a server-created
 //! token (stage as message, pull/export percentages), the build's output as
 //! `window/logMessage` (type Log), and compiler diagnostics published on
 //! the Rust sources when it ends.
@@ -24,7 +24,7 @@ use tower_lsp::lsp_types::{
     WorkDoneProgressReport,
 };
 
-use crate::build::{self, BuildEnv, BuildError, BuildEvent, BuildRequest, CompilerDiagnostic};
+use crate::pipeline::{self, BuildEnv, BuildError, BuildEvent, BuildRequest, CompilerDiagnostic};
 use crate::plan::SettingsOverrides;
 use crate::server::crate_status;
 use crate::server::event::Answer;
@@ -206,14 +206,14 @@ impl Run {
         let result = match BuildEnv::from_arca_home() {
             Err(error) => Err(BuildError::Failed(error)),
             Ok(env) => match self.kind {
-                Kind::Build => build::build_binary(&env, &request, &sink, &cancel)
+                Kind::Build => pipeline::build_binary(&env, &request, &sink, &cancel)
                     .await
                     .map(|outcome| (json!({"binary": outcome.binary}), outcome.diagnostics)),
                 Kind::Package => {
-                    let options = build::PackageOptions {
+                    let options = pipeline::PackageOptions {
                         archive: self.archive,
                     };
-                    build::package_with(&env, &request, options, &sink, &cancel)
+                    pipeline::package_with(&env, &request, options, &sink, &cancel)
                         .await
                         .map(|outcome| {
                             let metadata = &outcome.artifact.metadata;
@@ -318,12 +318,16 @@ impl Reporter {
             BuildEvent::StageDone { message } => self.outbox.log(MessageType::LOG, message),
             BuildEvent::Progress { task, status, .. } => {
                 let message = match task {
-                    build::ProgressTask::Pull { image, .. } => format!("Pulling {image}: {status}"),
-                    build::ProgressTask::Export { .. } => "Exporting the image archive".to_owned(),
-                    build::ProgressTask::Import { image } => {
+                    pipeline::ProgressTask::Pull { image, .. } => {
+                        format!("Pulling {image}: {status}")
+                    }
+                    pipeline::ProgressTask::Export { .. } => {
+                        "Exporting the image archive".to_owned()
+                    }
+                    pipeline::ProgressTask::Import { image } => {
                         format!("Importing base image {image} into the store")
                     }
-                    build::ProgressTask::Compile { crate_name } => {
+                    pipeline::ProgressTask::Compile { crate_name } => {
                         format!("Compiling {crate_name}: {status}")
                     }
                 };

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tower_lsp::jsonrpc;
 
-use crate::build::{BuildEnv, BuildEvent, CompilerDiagnostic};
 use crate::engine::Stream;
+use crate::pipeline::{BuildEnv, BuildEvent, CompilerDiagnostic};
 use crate::runner::live::{self, LiveEnd, LiveEvent, LiveRequest};
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::{OutputNotification, OutputParams};

@@ -1,5 +1,5 @@
 //! Compiler diagnostics from a build, published on the Rust sources (host
-//! paths, as `crate::build` maps them back from the container), and
+//! paths, as `crate::pipeline` maps them back from the container), and
 //! cleared by the crate's next build that compiles.
 //!
 //! [`by_file`] reads the sources (rustc counts characters, LSP counts UTF-16
@@ -10,7 +10,7 @@ use std::path::Path;
 
 use tower_lsp::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Range, Url};
 
-use crate::build::{CompilerDiagnostic, DiagnosticSpan};
+use crate::pipeline::{CompilerDiagnostic, DiagnosticSpan};
 use crate::server::convert::LineIndex;
 use crate::server::outbox::Outgoing;
 use crate::server::state::State;

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
-use arca::build::CRATE_DIR_LABEL;
 use arca::engine::{self, ContainerEngine, ContainerSpec, OutputLine};
+use arca::pipeline::CRATE_DIR_LABEL;
 use arca::store::Store;
 
 /// The runtime base the example builds on (a local fixture image).
@@ -351,7 +351,7 @@ impl DockerTest {
 
     /// The test crate's warm build sessions.
     pub fn sessions(&self) -> Vec<String> {
-        self.containers_with(&[arca::build::session::SESSION_LABEL])
+        self.containers_with(&[arca::pipeline::session::SESSION_LABEL])
     }
 
     fn containers_with(&self, extra: &[&str]) -> Vec<String> {

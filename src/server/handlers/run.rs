@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tower_lsp::jsonrpc;
 
 use super::failed;
-use crate::build::BuildEnv;
 use crate::engine::{ContainerEngine, OutputLine, Stream};
+use crate::pipeline::BuildEnv;
 use crate::runner;
 use crate::server::builds;
 use crate::server::command_args::RunArgs;

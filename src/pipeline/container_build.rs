@@ -851,7 +851,7 @@ mod tests {
             Some("install packages: make".to_owned())
         );
         assert_eq!(
-            failed_recipe_step(crate::build::recipes::CARGO_CHECK_FAILED),
+            failed_recipe_step(crate::pipeline::recipes::CARGO_CHECK_FAILED),
             Some("cargo --version (final check)".to_owned())
         );
         assert_eq!(failed_recipe_step("E: Unable to locate package nope"), None);

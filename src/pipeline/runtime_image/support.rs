@@ -5,7 +5,7 @@ use anyhow::anyhow;
 use tokio_util::sync::CancellationToken;
 
 use crate::blobs::Digest;
-use crate::build::job::{BuildError, BuildEvent, EventSink};
+use crate::pipeline::job::{BuildError, BuildEvent, EventSink};
 
 /// The smallest step between two progress reports of a byte stream.
 pub(super) const REPORT_BYTES: u64 = 1 << 20;

@@ -10,13 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::support::{blocking, short, throttled};
 use crate::blobs::{BlobStore, Digest};
-use crate::build::container_build::ensure_image;
-use crate::build::job::{
-    BuildEnv, BuildError, BuildEvent, EventSink, PreparedBuild, ProgressTask, cancellable,
-};
 use crate::engine::ContainerEngine;
 use crate::image::base::{BaseRecord, Bases, CaBundle, CreatedBlobs, take_back};
 use crate::image::{self, BlobRef, layout};
+use crate::pipeline::container_build::ensure_image;
+use crate::pipeline::job::{
+    BuildEnv, BuildError, BuildEvent, EventSink, PreparedBuild, ProgressTask, cancellable,
+};
 use crate::registry::pull;
 use crate::store::{self};
 use crate::units::human_size;

@@ -14,14 +14,14 @@ use super::base_source::Base;
 use super::ca_layer::CA_BUNDLE;
 use super::support::blocking;
 use crate::blobs::BlobStore;
-use crate::build::job::{
-    BuildEnv, BuildError, BuildEvent, EventSink, PreparedBuild, ProgressTask, cancellable,
-};
-use crate::build::recipes::INIT_IN_IMAGE;
 use crate::engine::tar_context::TarContext;
 use crate::engine::{ContainerEngine, OutputLine};
 use crate::image::base::{BaseRecord, CaBundle};
 use crate::image::{self, BlobRef, layout};
+use crate::pipeline::job::{
+    BuildEnv, BuildError, BuildEvent, EventSink, PreparedBuild, ProgressTask, cancellable,
+};
+use crate::pipeline::recipes::INIT_IN_IMAGE;
 use crate::store::ArtifactMetadata;
 use crate::units::human_size;
 

@@ -9,14 +9,14 @@ use anyhow::anyhow;
 use tokio_util::sync::CancellationToken;
 
 use crate::blobs::BlobStore;
-use crate::build::container_build::{ContainerRun, ensure_builder_image, ensure_image};
-use crate::build::job::{BuildError, CRATE_DIR_LABEL, EventSink, PreparedBuild, cancellable};
-use crate::build::recipes::{INIT_IN_BUILDER, INIT_IN_IMAGE};
 use crate::engine::{BUILD_LABEL, ContainerEngine, ContainerSpec};
 use crate::image::base::{BaseRecord, CaBundle, CreatedBlobs};
 use crate::image::config::{Derivation, NewLayer};
 use crate::image::layer::{Content, FileEntry};
 use crate::image::{self, BlobRef, StoredImage, layout};
+use crate::pipeline::container_build::{ContainerRun, ensure_builder_image, ensure_image};
+use crate::pipeline::job::{BuildError, CRATE_DIR_LABEL, EventSink, PreparedBuild, cancellable};
+use crate::pipeline::recipes::{INIT_IN_BUILDER, INIT_IN_IMAGE};
 use crate::plan;
 use crate::store::ArtifactMetadata;
 

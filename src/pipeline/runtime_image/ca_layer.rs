@@ -8,14 +8,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::base_source::Base;
 use super::support::blocking;
-use crate::build::container_build::ContainerRun;
-use crate::build::job::{
-    BuildEnv, BuildError, BuildEvent, CRATE_DIR_LABEL, EventSink, PreparedBuild, cancellable,
-};
 use crate::engine::{BUILD_LABEL, ContainerEngine, ContainerSpec, OutputLine};
 use crate::image::base::CaBundle;
 use crate::image::layer::{Content, FileEntry};
 use crate::image::{self};
+use crate::pipeline::container_build::ContainerRun;
+use crate::pipeline::job::{
+    BuildEnv, BuildError, BuildEvent, CRATE_DIR_LABEL, EventSink, PreparedBuild, cancellable,
+};
 use crate::store::ArtifactMetadata;
 
 pub(super) const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
