@@ -21,7 +21,6 @@ use toml_edit::{Document, Item, Key, TableLike, Value};
 use super::finding::{Code, Finding, Fix, Severity, TextEdit};
 use super::image_ref;
 use super::schema::{self, KeySpec, RUST_TABLE, ValueKind};
-use super::settings::{BuilderConfig, RustConfig};
 use crate::builder_image;
 use crate::workspace::{BUILT_IN_PROFILES, CrateFacts};
 
@@ -58,98 +57,6 @@ pub fn check(text: &str, facts: Option<&CrateFacts>) -> Vec<Finding> {
     let mut findings = checker.findings;
     findings.sort_by_key(|finding| (finding.span.start, finding.span.end));
     findings
-}
-
-/// The well-typed settings of a config text, ignoring everything else; a
-/// text that is not TOML gives the empty config.
-pub fn parse_settings(text: &str) -> RustConfig {
-    let Ok(document) = Document::parse(text) else {
-        return RustConfig::default();
-    };
-    let Some(rust) = document
-        .as_table()
-        .get(RUST_TABLE)
-        .and_then(Item::as_table_like)
-    else {
-        return RustConfig::default();
-    };
-    let string = |key: &str| rust.get(key).and_then(Item::as_str).map(str::to_owned);
-    let features = rust
-        .get(schema::FEATURES.name)
-        .and_then(Item::as_array)
-        .and_then(|array| {
-            array
-                .iter()
-                .map(|value| value.as_str().map(str::to_owned))
-                .collect::<Option<Vec<String>>>()
-        });
-    RustConfig {
-        profile: string(schema::PROFILE.name),
-        features,
-        bin: string(schema::BIN.name),
-        base_image: string(schema::BASE_IMAGE.name),
-    }
-}
-
-/// The well-typed builder settings of a config text (`packages`,
-/// `toolchain`, `env`, `proxy`, `init`), ignoring everything else.
-pub fn parse_builder_settings(text: &str) -> BuilderConfig {
-    let Ok(document) = Document::parse(text) else {
-        return BuilderConfig::default();
-    };
-    let Some(rust) = document
-        .as_table()
-        .get(RUST_TABLE)
-        .and_then(Item::as_table_like)
-    else {
-        return BuilderConfig::default();
-    };
-    let packages = rust
-        .get(schema::PACKAGES.name)
-        .and_then(Item::as_array)
-        .map(|array| {
-            array
-                .iter()
-                .filter_map(|value| value.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let env = rust
-        .get(schema::ENV.name)
-        .and_then(Item::as_table_like)
-        .map(|table| {
-            table
-                .iter()
-                .filter_map(|(name, item)| {
-                    item.as_str()
-                        .map(|value| (name.to_owned(), value.to_owned()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let boolean = |key: &str| rust.get(key).and_then(Item::as_bool);
-    BuilderConfig {
-        packages,
-        toolchain: rust
-            .get(schema::TOOLCHAIN.name)
-            .and_then(Item::as_str)
-            .map(str::to_owned),
-        env,
-        proxy: boolean(schema::PROXY.name),
-        init: boolean(schema::INIT.name),
-    }
-}
-
-/// The `push_to` setting of a config text, when it is a string.
-pub fn parse_push_to(text: &str) -> Option<String> {
-    let document = Document::parse(text).ok()?;
-    document
-        .as_table()
-        .get(RUST_TABLE)
-        .and_then(Item::as_table_like)?
-        .get(schema::PUSH_TO.name)
-        .and_then(Item::as_str)
-        .map(str::to_owned)
 }
 
 /// The `toml-syntax` finding for a parse error.
@@ -1345,6 +1252,7 @@ fn after_line_end(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::settings::{RustConfig, parse_builder_settings, parse_settings};
 
     fn facts(bins: &[&str], features: &[&str]) -> CrateFacts {
         crate::workspace::test_facts(bins, features)
@@ -2027,6 +1935,7 @@ mod tests {
 #[cfg(test)]
 mod push_to_tests {
     use super::*;
+    use crate::config::settings::parse_push_to;
 
     const BASE: &str = "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"busybox\"\n";
 

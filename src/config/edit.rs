@@ -126,7 +126,6 @@ fn set_value(table: &mut dyn TableLike, inline: bool, key: &str, mut value: Valu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::checker;
 
     fn all(profile: &str, features: &[&str], bin: &str, image: &str) -> RustConfig {
         RustConfig {
@@ -208,7 +207,7 @@ mod tests {
         for (text, updates, expected) in cases {
             let edited = set_defaults(text, &updates).unwrap();
             assert_eq!(edited, expected, "editing {text:?}");
-            let settings = checker::parse_settings(&edited);
+            let settings = crate::config::settings::parse_settings(&edited);
             for (saved, wanted) in [
                 (&settings.profile, &updates.profile),
                 (&settings.bin, &updates.bin),

@@ -67,8 +67,8 @@ pub fn load_all(crate_dir: &Path) -> Result<(RustConfig, BuilderConfig)> {
         );
     }
     Ok((
-        checker::parse_settings(&text),
-        checker::parse_builder_settings(&text),
+        settings::parse_settings(&text),
+        settings::parse_builder_settings(&text),
     ))
 }
 
@@ -77,7 +77,7 @@ pub fn load_all(crate_dir: &Path) -> Result<(RustConfig, BuilderConfig)> {
 pub fn load_push_to(crate_dir: &Path) -> Result<Option<String>> {
     load(crate_dir)?;
     match crate::fsread::read_to_string(&config_path(crate_dir), crate::fsread::Kind::Config) {
-        Ok(text) => Ok(checker::parse_push_to(&text)
+        Ok(text) => Ok(settings::parse_push_to(&text)
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
