@@ -38,7 +38,13 @@ imports another file there (`handlers/mod.rs`, which declares them and holds
 their error helpers, excepted): handlers call down into `src/server/`, never
 sideways. Exits 1 on such an edge unless `scripts/known-handler-imports.txt`
 lists it (`SOURCE -> TARGET`, one a line), and on a listed edge that no
-longer exists. Exits 0 otherwise.
+longer exists.
+
+And one about the crate model: `src/server/model.rs`, the files under
+`src/server/model/`, and every file of `src/` they reach in the graph name
+no LSP type (`tower_lsp`, `lsp_types`) in their code, so the model stays
+plain data testable without a client. Exits 1 on such a file. Exits 0
+otherwise.
 
 Usage: check-import-cycles.py [--root DIR] [--known FILE] [--edges]
 """
@@ -662,6 +668,30 @@ def handler_imports(graph):
     }
 
 
+MODEL = ("src/server/model.rs", "src/server/model/")
+LSP_NAMES = re.compile(r"\b(tower_lsp|lsp_types)\b")
+
+
+def lsp_in_model(tree, graph):
+    """[(file, line number, line)]: where the crate model, or a file it
+    reaches, names an LSP crate in its code."""
+    start = [rel for rel in tree.files if rel == MODEL[0] or rel.startswith(MODEL[1])]
+    reached, queue = set(start), deque(start)
+    while queue:
+        for target in graph.get(queue.popleft(), {}):
+            if target not in reached:
+                reached.add(target)
+                queue.append(target)
+    found = []
+    for rel in sorted(reached):
+        with open(os.path.join(tree.root, rel), encoding="utf-8") as f:
+            code = blank_comments_and_literals(f.read())
+        for number, line in enumerate(code.splitlines(), 1):
+            if LSP_NAMES.search(line):
+                found.append((rel, number, line.strip()))
+    return found, len(start)
+
+
 def read_known_edges(path):
     """The allowed handler imports: {(source, target): line number}."""
     known = {}
@@ -731,6 +761,11 @@ def main(argv=None):
                 f"no longer an import: {source} -> {target}"
             )
             print("  remove it (the list only shrinks)")
+    model_lsp, model_files = lsp_in_model(tree, graph)
+    for rel, number, line in model_lsp:
+        failed = True
+        print(f"LSP TYPE in the crate model (or what it imports): {rel}:{number}: {line}")
+        print("  keep protocol types in the server's adapters (convert at the handler)")
     if failed:
         print(
             "import circles: FAILED (cut the new circle or handler import, or list it in "
@@ -739,7 +774,7 @@ def main(argv=None):
         return 1
     print(
         f"import circles: ok ({len(tree.files)} files, {len(circles)} known circle(s), "
-        f"{len(handler_edges)} known handler import(s))"
+        f"{len(handler_edges)} known handler import(s), crate model of {model_files} file(s) free of LSP types)"
     )
     return 0
 

@@ -244,6 +244,27 @@ class CheckImportCycles(unittest.TestCase):
         self.assertEqual(code, 0, output)
         self.assertIn("1 known handler import(s)", output)
 
+    def test_an_lsp_type_in_the_crate_model_or_what_it_imports_fails(self):
+        files = {
+            "src/lib.rs": "pub mod server;\npub mod status;\n",
+            "src/status.rs": "pub struct Status;\n",
+            "src/server/mod.rs": "pub mod model;\npub mod adapter;\n",
+            "src/server/adapter.rs": "use tower_lsp::lsp_types::Url;\npub fn f(_: Url) {}\n",
+            "src/server/model.rs": "pub mod activity;\nuse crate::status::Status;\n// tower_lsp in a comment is fine\npub fn s(_: Status) {}\n",
+            "src/server/model/activity.rs": "pub struct Activity;\n",
+        }
+        root = self.tree(files)
+        code, output = self.check(root)
+        self.assertEqual(code, 0, output)
+        self.assertIn("crate model of 2 file(s) free of LSP types", output)
+        # The model reaching a file that names an LSP type fails, naming it.
+        with open(os.path.join(root, "src/status.rs"), "w", encoding="utf-8") as f:
+            f.write("pub struct Status(pub tower_lsp::lsp_types::Url);\n")
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn("LSP TYPE in the crate model (or what it imports): src/status.rs:1", output)
+        self.assertNotIn("src/server/adapter.rs:", output.split("LSP TYPE", 1)[1])
+
     def test_a_listed_handler_import_that_is_gone_fails_as_stale(self):
         root = self.tree(
             {

@@ -336,6 +336,10 @@ pub fn now_epoch_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// A schema-3 record for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) use tests::sample as sample_metadata;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,7 @@ pub async fn run_live(request: LiveRequest) -> Result<ExitCode> {
         Ok(LiveEnd::ContainerRemoved { container }) => {
             eprintln!(
                 "error: the container {} was removed outside Arca; the live run ends. Run `arca run --watch` again to start a new one.",
-                short(&container)
+                crate::runner::short_id(&container)
             );
             Ok(ExitCode::FAILURE)
         }
@@ -82,7 +82,7 @@ impl Printer {
                 self.console.finish();
                 note(&format!(
                     "==> Running {image} live (container {}); changes update it, Ctrl-C stops it",
-                    short(&container)
+                    crate::runner::short_id(&container)
                 ));
             }
             LiveEvent::Output(line) => {
@@ -146,11 +146,6 @@ impl Printer {
 /// Writes one of Arca's own lines to stderr (a closed stderr is ignored).
 fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
-}
-
-/// A container id as `docker ps` shows it.
-fn short(container: &str) -> &str {
-    &container[..container.len().min(12)]
 }
 
 /// Text from file names, made safe for a terminal: control characters are

@@ -134,3 +134,8 @@ pub async fn follow(
 pub async fn stop(engine: &Arc<dyn ContainerEngine>, container: &str) -> Result<()> {
     engine.stop_container(container, STOP_GRACE_SECONDS).await
 }
+
+/// A container id as `docker ps` shows it (its first 12 characters).
+pub fn short_id(container: &str) -> &str {
+    container.get(..12).unwrap_or(container)
+}

@@ -32,7 +32,7 @@ use crate::server::event::Finished;
 use crate::server::event::{Event, TaskResult};
 use crate::server::ext::BuildArgs;
 use crate::server::handlers::failed;
-use crate::server::model::Operation;
+use crate::server::model::activity::{Operation, OperationKind, ProgressToken, Refusal};
 use crate::server::outbox::{Outbox, Outgoing};
 use crate::server::rust_diagnostics;
 use crate::server::state::State;
@@ -45,6 +45,13 @@ pub enum Kind {
 }
 
 impl Kind {
+    fn operation(self) -> OperationKind {
+        match self {
+            Kind::Build => OperationKind::Build,
+            Kind::Package => OperationKind::Package,
+        }
+    }
+
     fn verb(self) -> &'static str {
         match self {
             Kind::Build => "Building",
@@ -64,11 +71,6 @@ pub fn start(
         .get(dir)
         .map(|entry| entry.name())
         .unwrap_or_default();
-    if state.operations.contains_key(dir) {
-        return Err(failed(format!(
-            "A build of `{name}` is already running in this editor. Wait for it, or cancel it with `arca.cancel` and start again."
-        )));
-    }
     let request = BuildRequest {
         path: dir.to_path_buf(),
         overrides: SettingsOverrides {
@@ -81,20 +83,29 @@ pub fn start(
         force: args.force,
     };
     let cancel = CancellationToken::new();
-    let token = NumberOrString::String(format!("arca/{}", state.generation()));
-    state.operations.insert(
-        dir.to_path_buf(),
-        Operation {
-            cancel: cancel.clone(),
-            progress: Some(token.clone()),
-        },
-    );
+    let generation = state.generation();
+    let token = ProgressToken::String(format!("arca/{generation}"));
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return Err(failed(format!(
+            "{} is not a crate of this workspace (any more).",
+            dir.display()
+        )));
+    };
+    let operation = Operation {
+        generation,
+        kind: kind.operation(),
+        cancel: cancel.clone(),
+        progress: Some(token.clone()),
+    };
+    if let Err(refusal) = entry.activity.begin(operation) {
+        return Err(failed(refused(&name, &refusal)));
+    }
     // `building` is published once the build is prepared (its config
     // checked): a refused build never says it was building.
     let run = Run {
         client: state.client.clone(),
         outbox: state.outbox.clone(),
-        progress: state.client_progress.then_some(token),
+        progress: state.client_progress.then(|| token.into()),
         kind,
         name,
         crate_dir: dir.to_path_buf(),
@@ -103,6 +114,7 @@ pub fn start(
     let guard = FinishGuard {
         events: state.events.clone(),
         crate_dir: dir.to_path_buf(),
+        generation,
         armed: true,
     };
     let future = std::panic::AssertUnwindSafe(run.execute(request, cancel, guard)).catch_unwind();
@@ -125,6 +137,7 @@ pub fn start(
 struct FinishGuard {
     events: tokio::sync::mpsc::UnboundedSender<Event>,
     crate_dir: PathBuf,
+    generation: u64,
     armed: bool,
 }
 
@@ -135,6 +148,7 @@ impl FinishGuard {
             .events
             .send(Event::Task(TaskResult::BuildFinished(Finished {
                 crate_dir: self.crate_dir.clone(),
+                generation: self.generation,
                 compiled,
                 diagnostics: rust_diagnostics::by_file(&diagnostics),
             })));
@@ -148,6 +162,7 @@ impl Drop for FinishGuard {
                 .events
                 .send(Event::Task(TaskResult::BuildFinished(Finished {
                     crate_dir: self.crate_dir.clone(),
+                    generation: self.generation,
                     compiled: false,
                     diagnostics: Default::default(),
                 })));
@@ -198,6 +213,7 @@ impl Run {
             outbox: self.outbox.clone(),
             events: guard.events.clone(),
             crate_dir: self.crate_dir.clone(),
+            generation: guard.generation,
             progress: self.progress.clone(),
             last: Mutex::new((String::new(), None)),
             log,
@@ -288,6 +304,7 @@ struct Reporter {
     outbox: Outbox,
     events: tokio::sync::mpsc::UnboundedSender<Event>,
     crate_dir: PathBuf,
+    generation: u64,
     progress: Option<NumberOrString>,
     last: Mutex<(String, Option<u32>)>,
     /// The crate's persisted log of this build (`crate::build_log`).
@@ -343,6 +360,7 @@ impl Reporter {
                 // Only now is the crate building (PROTOCOL.md's `building`).
                 let _ = self.events.send(Event::Task(TaskResult::BuildPrepared {
                     crate_dir: self.crate_dir.clone(),
+                    generation: self.generation,
                 }));
             }
         }
@@ -377,9 +395,35 @@ impl Reporter {
 /// diagnostics (clearing files the previous build reported), update status.
 pub fn finished(state: &mut State, finished: Finished) {
     let dir = finished.crate_dir;
-    state.operations.remove(&dir);
+    let ours = state
+        .crates
+        .get_mut(&dir)
+        .is_some_and(|entry| entry.activity.finished(finished.generation));
+    if !ours {
+        // Its crate left the workspace (or was found again since).
+        return;
+    }
     if finished.compiled {
         rust_diagnostics::publish(state, &dir, finished.diagnostics);
     }
-    crate_status::set_building(state, &dir, false);
+    crate_status::operation_ended(state, &dir);
+}
+
+/// Why a build or push cannot start now, for the client.
+pub fn refused(name: &str, refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::OperationRunning(OperationKind::Push) => format!(
+            "A push of `{name}` is running in this editor. Wait for it, or cancel it with `arca.cancel` and start again."
+        ),
+        Refusal::OperationRunning(_) => format!(
+            "A build of `{name}` is already running in this editor. Wait for it, or cancel it with `arca.cancel` and start again."
+        ),
+        Refusal::Running(container) => format!(
+            "{name} is already running (container {}). Stop it first, then run it again.",
+            crate::runner::short_id(container)
+        ),
+        Refusal::PackagingToRun => {
+            format!("{name} is already being built to run. Wait for it, or stop it.")
+        }
+    }
 }

@@ -14,6 +14,7 @@ use tower_lsp::lsp_types::{
 };
 
 use crate::config::{Finding, Fix, Severity};
+use crate::server::model::activity::ProgressToken;
 
 /// The `source` of every diagnostic Arca publishes.
 pub const SOURCE: &str = "arca";
@@ -158,6 +159,24 @@ pub fn quick_fix(
 /// diagnostic's edge counts).
 pub fn ranges_touch(left: &lsp_types::Range, right: &lsp_types::Range) -> bool {
     left.start <= right.end && right.start <= left.end
+}
+
+impl From<ProgressToken> for NumberOrString {
+    fn from(token: ProgressToken) -> Self {
+        match token {
+            ProgressToken::Number(number) => NumberOrString::Number(number),
+            ProgressToken::String(text) => NumberOrString::String(text),
+        }
+    }
+}
+
+impl From<NumberOrString> for ProgressToken {
+    fn from(token: NumberOrString) -> Self {
+        match token {
+            NumberOrString::Number(number) => ProgressToken::Number(number),
+            NumberOrString::String(text) => ProgressToken::String(text),
+        }
+    }
 }
 
 #[cfg(test)]

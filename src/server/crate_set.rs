@@ -159,14 +159,16 @@ fn add_crate(state: &mut State, dir: PathBuf) {
     load_facts(state, &dir);
 }
 
-/// The crate left the workspace: cancel its build, clear every diagnostic
+/// The crate left the workspace: cancel its build or push and stop its run
+/// (the editor can no longer name it to stop it), clear every diagnostic
 /// published for it, and say so (`arca/removed`, PROTOCOL.md additions).
+/// Their late reports find no crate and are dropped.
 fn remove_crate(state: &mut State, dir: &Path) {
     tracing::info!("crate gone: {}", dir.display());
-    crate::server::cancel::cancel_crate(state, dir);
     let Some(entry) = state.crates.remove(dir) else {
         return;
     };
+    entry.activity.stop_all();
     let config = crate::config::config_path(dir);
     let uri = state
         .documents

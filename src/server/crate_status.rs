@@ -482,14 +482,9 @@ fn store_listed(state: &mut State, generation: u64, listing: Result<Vec<StoreEnt
     }
 }
 
-/// A build of the crate started or ended.
-pub fn set_building(state: &mut State, dir: &Path, building: bool) {
-    if let Some(entry) = state.crates.get_mut(dir) {
-        entry.building = building;
-    }
-    if !building {
-        store_changed(state);
-    }
+/// The crate's operation ended: its record may be new.
+pub fn operation_ended(state: &mut State, dir: &Path) {
+    store_changed(state);
     publish(state, dir);
 }
 
@@ -546,9 +541,16 @@ pub fn on_task(state: &mut State, result: TaskResult) {
         } => start_refingerprint(state, &crate_dir, generation),
         TaskResult::WatchesReady => super::watch_setup::ready(state),
         TaskResult::WatchDue => super::watch_setup::start(state),
-        TaskResult::BuildPrepared { crate_dir } => {
-            if state.operations.contains_key(&crate_dir) {
-                set_building(state, &crate_dir, true);
+        TaskResult::BuildPrepared {
+            crate_dir,
+            generation,
+        } => {
+            let now_building = state
+                .crates
+                .get_mut(&crate_dir)
+                .is_some_and(|entry| entry.activity.prepared(generation));
+            if now_building {
+                publish(state, &crate_dir);
             }
         }
         TaskResult::Rescan { crate_dir, paths } => files_changed(state, &crate_dir, &paths),

@@ -117,7 +117,7 @@ pub enum TaskResult {
     WatchDue,
     /// A build of the crate passed its preparation (config and facts): it
     /// is building from now on.
-    BuildPrepared { crate_dir: PathBuf },
+    BuildPrepared { crate_dir: PathBuf, generation: u64 },
     /// Paths for one crate's index only (the first watches' catch-up:
     /// its input roots, rescanned by `stat`).
     Rescan {
@@ -181,6 +181,8 @@ pub enum TaskResult {
 /// What a finished build or package hands back to the loop.
 pub struct Finished {
     pub crate_dir: PathBuf,
+    /// The operation's generation (a report of a replaced one is dropped).
+    pub generation: u64,
     /// Compiler diagnostics of this build per file, converted off the
     /// loop (empty when it never compiled).
     pub diagnostics: DiagnosticsByFile,

@@ -13,9 +13,6 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio_util::sync::CancellationToken;
-use tower_lsp::lsp_types::NumberOrString;
-
 use crate::manifest::Manifest;
 use crate::plan::BuildSettings;
 use crate::server::live::Live;
@@ -23,12 +20,9 @@ use crate::status::{self, Assessment, CrateStatus, SetupProblem};
 use crate::store::StoredArtifact;
 use crate::workspace::CrateFacts;
 
-/// A running build or package of one crate.
-pub struct Operation {
-    pub cancel: CancellationToken,
-    /// Its work-done progress token, so the client can cancel it.
-    pub progress: Option<NumberOrString>,
-}
+pub mod activity;
+
+use activity::Activity;
 
 /// One crate of the workspace.
 pub struct CrateEntry {
@@ -68,16 +62,14 @@ pub struct CrateEntry {
     pub refingerprint_generation: Option<u64>,
     /// The last status sent, to send only changes.
     pub last_status: Option<CrateStatus>,
-    /// A build or package of this crate is running.
-    pub building: bool,
+    /// Its build, package or push, and its run (`arca.run`).
+    pub activity: Activity,
     /// The index is out in a refresh job (`live` is `None` meanwhile).
     pub refreshing: bool,
     /// The digest epoch a manifest-digest job is computing, if one runs.
     pub digests_pending: Option<u64>,
     /// Why the manifest's inputs could not be hashed (until the next change).
     pub digest_error: Option<String>,
-    /// The container `arca.run` started for this crate, while it runs.
-    pub running: Option<status::RunningContainer>,
 }
 
 /// One crate's line of a store listing: its newest artifact and that
@@ -109,8 +101,7 @@ impl CrateEntry {
             changed_while_hashing: Vec::new(),
             refingerprint_generation: None,
             last_status: None,
-            building: false,
-            running: None,
+            activity: Activity::default(),
             refreshing: false,
             digests_pending: None,
             digest_error: None,
@@ -183,7 +174,7 @@ impl CrateEntry {
         else {
             return None;
         };
-        if self.building || self.digest_error.is_some() {
+        if self.activity.building() || self.digest_error.is_some() {
             return None;
         }
         let (missing, epoch) = live.missing_manifest_digests(manifest, settings);
@@ -222,7 +213,7 @@ impl CrateEntry {
         let mut pending = false;
         let live = match &setup {
             Err(_) => None,
-            Ok(_) if self.building => None,
+            Ok(_) if self.activity.building() => None,
             Ok((_, settings)) => match (&self.manifest, self.live.as_ref()?) {
                 (_, Err(error)) => Some(status::Live::Failed(error.clone())),
                 (Some(_), Ok(_)) if self.digest_error.is_some() => Some(status::Live::Failed(
@@ -270,7 +261,7 @@ impl CrateEntry {
             setup,
             artifact: self.artifact.as_ref(),
             live: live.as_ref(),
-            building: self.building,
+            building: self.activity.building(),
         });
         if pending {
             verdict.fingerprint = None;
@@ -280,7 +271,7 @@ impl CrateEntry {
                 .message
                 .push_str(&status::borrowed_settings_note(&self.dir, id));
         }
-        if let Some(running) = &self.running
+        if let Some(running) = self.activity.running()
             && running.runs_unrecorded_binary(
                 self.artifact
                     .as_ref()
@@ -293,7 +284,7 @@ impl CrateEntry {
                 .reasons
                 .insert(0, status::UPDATED_LIVE_REASON.to_owned());
         }
-        verdict.running = self.running.clone();
+        verdict.running = self.activity.running().cloned();
         Some(verdict)
     }
 
@@ -323,7 +314,7 @@ impl CrateEntry {
                 .as_ref()
                 .map(|artifact| artifact.metadata.runtime.clone()),
             pushed: self.artifact.as_ref().and_then(status::Pushed::of),
-            running: self.running.clone(),
+            running: self.activity.running().cloned(),
         }
     }
 }
@@ -358,6 +349,195 @@ pub fn config_owner(path: &Path) -> Option<PathBuf> {
 mod tests {
     use super::*;
     use crate::status::State;
+
+    use crate::server::model::activity::{Operation, OperationKind};
+    use crate::status::RunningContainer;
+    use crate::store::StoredArtifact;
+    use tokio_util::sync::CancellationToken;
+
+    fn begin_build(entry: &mut CrateEntry, generation: u64) {
+        entry
+            .activity
+            .begin(Operation {
+                generation,
+                kind: OperationKind::Build,
+                cancel: CancellationToken::new(),
+                progress: None,
+            })
+            .unwrap();
+        entry.activity.prepared(generation);
+    }
+
+    /// A crate on disk whose newest record was built from what is there:
+    /// its status is `fresh`.
+    struct FreshCrate {
+        _dir: tempfile::TempDir,
+        entry: CrateEntry,
+    }
+
+    fn record(entry: &CrateEntry, id: &str, created: u64) -> StoredArtifact {
+        let Some(Ok(live)) = &entry.live else {
+            panic!("no index");
+        };
+        let mut metadata =
+            crate::store::sample_metadata(id, created, &entry.dir.display().to_string());
+        metadata.build_fingerprint = live.baseline_fingerprint.clone();
+        metadata.cargo_features = Vec::new();
+        StoredArtifact {
+            dir: entry.dir.join("record"),
+            metadata,
+        }
+    }
+
+    fn fresh_crate() -> FreshCrate {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let mut facts = crate::workspace::test_facts(&["demo"], &[]);
+        facts.crate_dir = root.clone();
+        facts.manifest_path = root.join("Cargo.toml");
+        facts.workspace_root = root.clone();
+        facts.target_directory = root.join("target");
+        facts.local_package_dirs = vec![root.clone()];
+        let settings = crate::plan::resolve_settings(
+            &crate::plan::SettingsOverrides::default(),
+            &crate::config::RustConfig {
+                profile: Some("release".into()),
+                features: Some(Vec::new()),
+                bin: None,
+                base_image: Some("debian:12".into()),
+            },
+            &facts,
+        )
+        .unwrap();
+        let mut entry = CrateEntry::new(root);
+        entry.facts_arrived(0, Ok(facts.clone()));
+        entry.settings = Some(Ok(settings.clone()));
+        entry.index_arrived(0, Ok(Live::build(&facts, settings).unwrap()));
+        let artifact = record(&entry, "a1", 1_000);
+        entry.store_listed(Some(artifact), None);
+        assert_eq!(entry.status().unwrap().state, State::Fresh);
+        FreshCrate { _dir: dir, entry }
+    }
+
+    fn container(live: bool) -> RunningContainer {
+        RunningContainer {
+            container: "c0ffee".into(),
+            image: "sha256:abc".into(),
+            started_at: 1,
+            live,
+            updated_live_at: None,
+        }
+    }
+
+    #[test]
+    fn a_build_is_building_once_prepared_and_its_end_gives_the_verdict_back() {
+        let FreshCrate { _dir, mut entry } = fresh_crate();
+        entry
+            .activity
+            .begin(Operation {
+                generation: 5,
+                kind: OperationKind::Package,
+                cancel: CancellationToken::new(),
+                progress: None,
+            })
+            .unwrap();
+        assert_eq!(entry.status().unwrap().state, State::Fresh);
+        assert!(entry.activity.prepared(5));
+        assert_eq!(entry.status().unwrap().state, State::Building);
+        assert!(entry.activity.finished(5));
+        assert_eq!(entry.status().unwrap().state, State::Fresh);
+    }
+
+    #[test]
+    fn a_build_refused_on_a_config_error_never_shows_building() {
+        let FreshCrate { _dir, mut entry } = fresh_crate();
+        entry.settings = Some(Err(SetupProblem::Broken(
+            "`profile` must be a string".into(),
+        )));
+        assert_eq!(entry.status_to_send().unwrap().state, State::Error);
+        entry
+            .activity
+            .begin(Operation {
+                generation: 6,
+                kind: OperationKind::Build,
+                cancel: CancellationToken::new(),
+                progress: None,
+            })
+            .unwrap();
+        // The pipeline refuses it before `prepared`: no status to send
+        // in between, and none after.
+        assert_eq!(entry.status_to_send(), None);
+        assert!(entry.activity.finished(6));
+        assert_eq!(entry.status_to_send(), None);
+        assert_eq!(entry.status().unwrap().state, State::Error);
+    }
+
+    #[test]
+    fn a_cancelled_build_ends_where_it_began() {
+        let FreshCrate { _dir, mut entry } = fresh_crate();
+        let cancel = CancellationToken::new();
+        entry
+            .activity
+            .begin(Operation {
+                generation: 2,
+                kind: OperationKind::Build,
+                cancel: cancel.clone(),
+                progress: None,
+            })
+            .unwrap();
+        entry.activity.prepared(2);
+        entry.activity.cancel();
+        assert!(cancel.is_cancelled());
+        assert_eq!(entry.status().unwrap().state, State::Building);
+        entry.activity.finished(2);
+        assert_eq!(entry.status().unwrap().state, State::Fresh);
+    }
+
+    #[test]
+    fn a_build_of_a_crate_removed_and_found_again_does_not_touch_the_new_one() {
+        let FreshCrate { _dir, mut entry } = fresh_crate();
+        begin_build(&mut entry, 3);
+        // The crate leaves (its entry is dropped, its build cancelled) and
+        // is found again: a new entry, building nothing.
+        entry.activity.stop_all();
+        let mut again = CrateEntry::new(entry.dir.clone());
+        begin_build(&mut again, 9);
+        // The old build's end is not the new one's.
+        assert!(!again.activity.finished(3));
+        assert!(again.activity.building());
+    }
+
+    #[test]
+    fn a_run_shows_its_container_and_a_live_update_makes_the_image_stale_until_rebuilt() {
+        let FreshCrate { _dir, mut entry } = fresh_crate();
+        entry
+            .activity
+            .begin_run(1, CancellationToken::new())
+            .unwrap();
+        assert_eq!(entry.status().unwrap().running, None);
+        entry.activity.run_started(1, container(true));
+        let status = entry.status().unwrap();
+        assert_eq!(status.state, State::Fresh);
+        assert!(status.running.unwrap().live);
+        // A live update put a binary newer than the image into it.
+        entry.activity.updated_live(1, Some(2_000));
+        let status = entry.status().unwrap();
+        assert_eq!(status.state, State::Stale);
+        assert_eq!(status.reasons[0], status::UPDATED_LIVE_REASON);
+        // An image built after it (e.g. `arca build rust`) is what runs.
+        let rebuilt = record(&entry, "a2", 3_000);
+        entry.store_listed(Some(rebuilt), None);
+        assert_eq!(entry.status().unwrap().state, State::Fresh);
+        entry.activity.run_ended(1);
+        assert_eq!(entry.status().unwrap().running, None);
+    }
 
     fn entry() -> CrateEntry {
         let mut entry = CrateEntry::new(PathBuf::from("/w/demo"));
@@ -437,7 +617,7 @@ mod tests {
             "{}",
             status.message
         );
-        entry.building = true;
+        begin_build(&mut entry, 1);
         assert_eq!(entry.status().unwrap().state, State::Building);
     }
 }

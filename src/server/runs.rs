@@ -1,20 +1,10 @@
-//! The runs the server started (`arca.run`): one handle per crate, and the
-//! changes a run's task reports to the loop. Plain data, so the loop's
-//! state and events hold them without importing the handlers.
+//! What a run's task (`arca.run`) reports to the loop. Plain data, so the
+//! loop's events hold it without importing the handlers; the run itself
+//! is part of the crate's [`crate::server::model::activity::Activity`].
 
 use std::path::PathBuf;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::status::RunningContainer;
-
-/// A run of one crate: packaging, or its container running.
-pub struct RunHandle {
-    pub generation: u64,
-    /// Cancelled by `arca.stop` (and at shutdown).
-    pub stop: CancellationToken,
-    pub running: Option<RunningContainer>,
-}
 
 /// What a run task reports to the loop.
 pub enum RunChange {

@@ -10,7 +10,6 @@ use tower_lsp::Client;
 use tower_lsp::lsp_types::Url;
 
 use super::event::Event;
-use super::model::Operation;
 use super::outbox::Outbox;
 use crate::store::Store;
 use crate::watch::Watcher;
@@ -44,10 +43,6 @@ pub struct State {
     /// Source files each crate's last build published compiler
     /// diagnostics on (cleared by its next build).
     pub rust_diagnostics: HashMap<PathBuf, BTreeSet<Url>>,
-    /// Running builds and packages, one per crate at most.
-    pub operations: HashMap<PathBuf, Operation>,
-    /// Runs started by `arca.run`, one per crate at most.
-    pub runs: HashMap<PathBuf, super::runs::RunHandle>,
     /// Source of generations for background work.
     pub next_generation: u64,
     /// Whether the client declared `workspace.applyEdit`.
@@ -119,8 +114,6 @@ impl State {
             watch_plan: None,
             started_at: std::time::SystemTime::now(),
             rust_diagnostics: HashMap::new(),
-            operations: HashMap::new(),
-            runs: HashMap::new(),
             next_generation: 1,
             client_apply_edit: false,
             discovery_generation: 0,

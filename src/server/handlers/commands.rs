@@ -9,9 +9,8 @@ use crate::server::state::State;
 
 /// The client cancelled a progress token: cancel the build it belongs to.
 pub fn progress_cancel(state: &mut State, params: WorkDoneProgressCancelParams) {
-    for operation in state.operations.values() {
-        if operation.progress.as_ref() == Some(&params.token) {
-            operation.cancel.cancel();
-        }
+    let token = params.token.into();
+    for entry in state.crates.values() {
+        entry.activity.cancel_progress(&token);
     }
 }

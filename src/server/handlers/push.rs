@@ -24,32 +24,37 @@ use crate::registry::{self, BlobAction, Destination, PushError, PushEvent, PushR
 use crate::server::command_args::{PushArgs, resolve_crate};
 use crate::server::event::{Answer, Finished};
 use crate::server::event::{Event, TaskResult};
-use crate::server::model::Operation;
+use crate::server::model::activity::{Operation, OperationKind, ProgressToken};
 use crate::server::outbox::{Outbox, Outgoing};
 use crate::server::state::State;
 use crate::store::Store;
 
 pub fn start(state: &mut State, args: PushArgs) -> jsonrpc::Result<Answer> {
     let dir = resolve_crate(state, args.crate_uri.as_deref())?;
-    if state.operations.contains_key(&dir) {
+    let generation = state.generation();
+    let token = state
+        .client_progress
+        .then(|| ProgressToken::String(format!("arca/push/{generation}")));
+    // Registered like a build, so `arca.cancel` and the progress's cancel
+    // button stop it; the loop forgets it on `BuildFinished`.
+    let cancel = CancellationToken::new();
+    let operation = Operation {
+        generation,
+        kind: OperationKind::Push,
+        cancel: cancel.clone(),
+        progress: token.clone(),
+    };
+    let begun = state
+        .crates
+        .get_mut(&dir)
+        .map(|entry| entry.activity.begin(operation));
+    if !matches!(begun, Some(Ok(()))) {
         return Err(failed(format!(
             "A build or push of the crate at {} is running in this editor. Wait for it, or cancel it with `arca.cancel`, then push.",
             dir.display()
         )));
     }
-    let token = state
-        .client_progress
-        .then(|| NumberOrString::String(format!("arca/push/{}", state.generation())));
-    // Registered like a build, so `arca.cancel` and the progress's cancel
-    // button stop it; the loop forgets it on `BuildFinished`.
-    let cancel = CancellationToken::new();
-    state.operations.insert(
-        dir.clone(),
-        Operation {
-            cancel: cancel.clone(),
-            progress: token.clone(),
-        },
-    );
+    let token: Option<NumberOrString> = token.map(Into::into);
     let client = state.client.clone();
     let outbox = state.outbox.clone();
     let events = state.events.clone();
@@ -58,6 +63,7 @@ pub fn start(state: &mut State, args: PushArgs) -> jsonrpc::Result<Answer> {
             let answer = run(dir.clone(), args, client, outbox, token, cancel).await;
             let _ = events.send(Event::Task(TaskResult::BuildFinished(Finished {
                 crate_dir: dir,
+                generation,
                 diagnostics: Default::default(),
                 compiled: false,
             })));

@@ -29,14 +29,9 @@ use crate::server::crate_status;
 use crate::server::event::{Answer, Event, TaskResult};
 use crate::server::ext::{BuildArgs, OutputNotification, OutputParams};
 use crate::server::live_run::LiveRunTask;
-use crate::server::runs::{RunChange, RunHandle};
+use crate::server::runs::RunChange;
 use crate::server::state::State;
 use crate::status::RunningContainer;
-
-/// The crate's running container, for the status object.
-pub fn running(state: &State, dir: &Path) -> Option<RunningContainer> {
-    state.runs.get(dir)?.running.clone()
-}
 
 pub fn start(state: &mut State, dir: &Path, args: RunArgs) -> jsonrpc::Result<Answer> {
     let name = state
@@ -44,22 +39,26 @@ pub fn start(state: &mut State, dir: &Path, args: RunArgs) -> jsonrpc::Result<An
         .get(dir)
         .map(|entry| entry.name())
         .unwrap_or_default();
-    if let Some(run) = state.runs.get(dir) {
-        return Err(failed(match &run.running {
-            Some(running) => format!(
-                "{name} is already running (container {}). Stop it first, then run it again.",
-                short(&running.container)
-            ),
-            None => format!("{name} is already being built to run. Wait for it, or stop it."),
-        }));
+    let generation = state.generation();
+    let stop = CancellationToken::new();
+    let Some(entry) = state.crates.get_mut(dir) else {
+        return Err(failed(format!(
+            "{} is not a crate of this workspace (any more).",
+            dir.display()
+        )));
+    };
+    if let Err(refusal) = entry.activity.begin_run(generation, stop.clone()) {
+        return Err(failed(builds::refused(&name, &refusal)));
     }
-    let crate_uri = state
-        .crates
-        .get(dir)
-        .map(|entry| entry.uri.clone())
-        .unwrap_or_default();
+    let crate_uri = entry.uri.clone();
     if args.live {
-        return Ok(start_live(state, dir, crate_uri, args.args));
+        return Ok(start_live(
+            state,
+            dir,
+            crate_uri,
+            (generation, stop),
+            args.args,
+        ));
     }
     let package = builds::start(
         state,
@@ -70,20 +69,20 @@ pub fn start(state: &mut State, dir: &Path, args: RunArgs) -> jsonrpc::Result<An
             force: args.force,
             ..Default::default()
         },
-    )?;
-    let Answer::Later(package) = package else {
-        return Err(failed("Packaging answered without building; try again."));
-    };
-    let generation = state.generation();
-    let stop = CancellationToken::new();
-    state.runs.insert(
-        dir.to_path_buf(),
-        RunHandle {
-            generation,
-            stop: stop.clone(),
-            running: None,
-        },
     );
+    let package = match package {
+        Ok(Answer::Later(package)) => package,
+        refused => {
+            // The run never started: forget it.
+            if let Some(entry) = state.crates.get_mut(dir) {
+                entry.activity.run_ended(generation);
+            }
+            return match refused {
+                Err(error) => Err(error),
+                Ok(_) => Err(failed("Packaging answered without building; try again.")),
+            };
+        }
+    };
     let task = RunTask {
         client: state.client.clone(),
         events: state.events.clone(),
@@ -111,18 +110,9 @@ fn start_live(
     state: &mut State,
     dir: &Path,
     crate_uri: String,
+    (generation, stop): (u64, CancellationToken),
     program_args: Option<Vec<String>>,
 ) -> Answer {
-    let generation = state.generation();
-    let stop = CancellationToken::new();
-    state.runs.insert(
-        dir.to_path_buf(),
-        RunHandle {
-            generation,
-            stop: stop.clone(),
-            running: None,
-        },
-    );
     let task = LiveRunTask {
         client: state.client.clone(),
         events: state.events.clone(),
@@ -146,8 +136,8 @@ fn start_live(
 
 /// Stops the crate's run (nothing running: nothing to do).
 pub fn stop(state: &mut State, dir: &Path) -> Answer {
-    if let Some(run) = state.runs.get(dir) {
-        run.stop.cancel();
+    if let Some(entry) = state.crates.get(dir) {
+        entry.activity.stop_run();
     }
     Answer::Now(None)
 }
@@ -163,33 +153,30 @@ pub fn build_log(dir: &Path) -> Answer {
 }
 
 /// The loop's side of a run's start, end or live rebuild: remember it,
-/// publish the diagnostics and the status.
+/// publish the diagnostics and the status. A report of a run that ended
+/// (or of a crate that left the workspace) is dropped.
 pub fn on_change(state: &mut State, change: RunChange) {
-    let dir = match change {
+    let (dir, ours, diagnostics) = match change {
         RunChange::Started {
             crate_dir,
             generation,
             running,
         } => {
-            if let Some(run) = state.runs.get_mut(&crate_dir)
-                && run.generation == generation
-            {
-                run.running = Some(running);
-            }
-            crate_dir
+            let ours = state
+                .crates
+                .get_mut(&crate_dir)
+                .is_some_and(|entry| entry.activity.run_started(generation, running));
+            (crate_dir, ours, None)
         }
         RunChange::Ended {
             crate_dir,
             generation,
         } => {
-            if state
-                .runs
-                .get(&crate_dir)
-                .is_some_and(|run| run.generation == generation)
-            {
-                state.runs.remove(&crate_dir);
-            }
-            crate_dir
+            let ours = state
+                .crates
+                .get_mut(&crate_dir)
+                .is_some_and(|entry| entry.activity.run_ended(generation));
+            (crate_dir, ours, None)
         }
         RunChange::LiveCompiled {
             crate_dir,
@@ -197,23 +184,18 @@ pub fn on_change(state: &mut State, change: RunChange) {
             diagnostics,
             updated_at,
         } => {
-            let current = state
-                .runs
+            let ours = state
+                .crates
                 .get_mut(&crate_dir)
-                .filter(|run| run.generation == generation);
-            let Some(run) = current else {
-                return;
-            };
-            if let (Some(running), Some(at)) = (run.running.as_mut(), updated_at) {
-                running.updated_live_at = Some(at);
-            }
-            crate::server::rust_diagnostics::publish(state, &crate_dir, diagnostics);
-            crate_dir
+                .is_some_and(|entry| entry.activity.updated_live(generation, updated_at));
+            (crate_dir, ours, Some(diagnostics))
         }
     };
-    let running = running(state, &dir);
-    if let Some(entry) = state.crates.get_mut(&dir) {
-        entry.running = running;
+    if !ours {
+        return;
+    }
+    if let Some(diagnostics) = diagnostics {
+        crate::server::rust_diagnostics::publish(state, &dir, diagnostics);
     }
     crate_status::publish(state, &dir);
 }
@@ -351,10 +333,6 @@ impl RunTask {
                 generation: self.generation,
             })));
     }
-}
-
-fn short(container: &str) -> &str {
-    &container[..container.len().min(12)]
 }
 
 fn epoch_ms() -> u64 {
