@@ -21,14 +21,13 @@ use toml_edit::{Document, Item, Key, TableLike, Value};
 use super::finding::{Code, Finding, Fix, Severity, TextEdit};
 use super::image_ref;
 use super::schema::{self, KeySpec, RUST_TABLE, ValueKind};
+use super::suggest::{nearest, ranked};
 use crate::builder_image;
 use crate::workspace::{BUILT_IN_PROFILES, CrateFacts};
 
 /// At most this many findings are reported: a pathological file (a million
 /// unknown keys) must not flood an editor.
 pub const MAX_FINDINGS: usize = 500;
-/// Names longer than this get no "did you mean" (edit distance is quadratic).
-const MAX_SUGGESTION_INPUT: usize = 64;
 /// Longest binary target or profile name there can be (a file name).
 const MAX_NAME_LEN: usize = 255;
 /// Values longer than this are shortened in messages.
@@ -37,6 +36,11 @@ const MAX_SHOWN_VALUE: usize = 80;
 const MAX_LISTED: usize = 20;
 /// At most this many "use X instead" fixes per finding.
 const MAX_FIXES: usize = 5;
+
+/// The likely meant names, at most [`MAX_FIXES`].
+fn likely_choices<'c>(wrong: &str, candidates: impl IntoIterator<Item = &'c str>) -> Vec<&'c str> {
+    super::suggest::likely_choices(wrong, candidates, MAX_FIXES)
+}
 
 /// Checks a config text. `facts` enables the checks that need the crate's
 /// Cargo facts; without them only what the text alone proves is reported.
@@ -1052,69 +1056,6 @@ fn replace_fixes(span: &Range<usize>, wrong: &str, candidates: &[String], verb: 
         .take(MAX_FIXES)
         .map(|name| replace_fix(span, name, verb))
         .collect()
-}
-
-/// The candidates that look like what `wrong` meant, most similar first; at
-/// least the nearest one when there is any candidate.
-fn likely_choices<'c>(wrong: &str, candidates: impl IntoIterator<Item = &'c str>) -> Vec<&'c str> {
-    let ranked = ranked(wrong, candidates);
-    let likely: Vec<&str> = ranked
-        .iter()
-        .copied()
-        .filter(|candidate| wrong.len() <= MAX_SUGGESTION_INPUT && is_likely_typo(wrong, candidate))
-        .take(MAX_FIXES)
-        .collect();
-    if likely.is_empty() {
-        ranked.into_iter().take(1).collect()
-    } else {
-        likely
-    }
-}
-
-/// Candidates ordered by similarity to `wrong`, most similar first (stable
-/// for ties).
-pub(crate) fn ranked<'c>(
-    wrong: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Vec<&'c str> {
-    let mut scored: Vec<(f64, &str)> = candidates
-        .into_iter()
-        .map(|candidate| (similarity(wrong, candidate), candidate))
-        .collect();
-    scored.sort_by(|left, right| right.0.total_cmp(&left.0));
-    scored.into_iter().map(|(_, candidate)| candidate).collect()
-}
-
-/// The candidate close enough to `wrong` to be a likely typo, if any.
-pub(crate) fn nearest<'c>(
-    wrong: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
-    if wrong.len() > MAX_SUGGESTION_INPUT {
-        return None;
-    }
-    ranked(wrong, candidates)
-        .into_iter()
-        .next()
-        .filter(|candidate| is_likely_typo(wrong, candidate))
-}
-
-fn similarity(wrong: &str, candidate: &str) -> f64 {
-    if wrong.len() > MAX_SUGGESTION_INPUT {
-        return 0.0;
-    }
-    let wrong = wrong.to_lowercase();
-    strsim::normalized_damerau_levenshtein(&wrong, candidate)
-        .max(strsim::jaro_winkler(&wrong, candidate) - 0.1)
-}
-
-fn is_likely_typo(wrong: &str, candidate: &str) -> bool {
-    let lowered = wrong.to_lowercase();
-    let distance = strsim::damerau_levenshtein(&lowered, candidate);
-    let longest = lowered.chars().count().max(candidate.chars().count());
-    distance <= (longest / 3).max(1)
-        || strsim::jaro_winkler(&lowered, candidate) >= 0.85
-        || (lowered.len() >= 3 && candidate.contains(lowered.as_str()))
 }
 
 fn did_you_mean(suggestion: Option<&str>) -> String {

@@ -13,8 +13,10 @@ pub mod finding;
 pub mod image_ref;
 pub mod live;
 pub mod run;
+pub mod scan;
 pub mod schema;
 pub mod settings;
+pub mod suggest;
 #[cfg(test)]
 mod table_tests;
 
