@@ -11,10 +11,14 @@
 #      and writes the image archive (--archive)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+#   ARCA=PATH times another arca binary (a before/after comparison in one
+#   run); BASE=IMAGE another runtime base; NO_RSS=1 skips part 3.
 ITER=${ITER:-5}
-cargo build --release --quiet
-ARCA=$PWD/target/release/arca
-BASE=nvidia/cuda:12.8.1-runtime-ubuntu24.04
+if [ -z "${ARCA:-}" ]; then
+    cargo build --release --quiet
+    ARCA=$PWD/target/release/arca
+fi
+BASE=${BASE:-nvidia/cuda:12.8.1-runtime-ubuntu24.04}
 work=$(mktemp -d)
 crate=$work/hello
 export ARCA_HOME=$work/home
@@ -73,6 +77,7 @@ for i in $(seq 1 "$ITER"); do
 done
 echo "reference, same machine: median \`docker run --rm $BASE true\` $(median <"$work/run.txt") s (the fixed cost of one container)"
 
+[ -n "${NO_RSS:-}" ] && exit 0
 echo "== 3. peak RSS while importing the 1 GB base and writing its archive"
 # arca-test/big-base: the runtime fixture plus 1 GiB (.ci/store-setup.sh).
 /usr/bin/time -v "$ARCA" build rust "$crate" --profile release --features '' --host-build --force \

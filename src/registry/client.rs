@@ -48,6 +48,7 @@ fn http_client(destination: &Destination) -> Result<reqwest::Client, RegistryErr
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         .user_agent(USER_AGENT)
+        .redirect(super::token::redirect_policy())
         .build()
         .map_err(|error| RegistryError::Tls(error.to_string()))
 }
