@@ -19,6 +19,8 @@ use crate::pipeline::job::{
 use crate::store::ArtifactMetadata;
 
 pub(super) const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// The largest CA bundle read out of a layer (Debian's is ~220 KiB).
+pub(super) const CA_BUNDLE_MAX: u64 = 16 << 20;
 
 /// Installs ca-certificates with whatever package manager the base has.
 pub(super) const CA_INSTALL_SCRIPT: &str = "set -eu; \

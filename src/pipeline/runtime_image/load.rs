@@ -6,12 +6,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::assemble::{Assembled, entrypoint};
 use super::base_source::Base;
-use super::ca_layer::CA_BUNDLE;
+use super::ca_layer::{CA_BUNDLE, CA_BUNDLE_MAX};
 use super::support::blocking;
 use crate::blobs::BlobStore;
 use crate::engine::tar_context::TarContext;
@@ -179,7 +179,7 @@ pub(super) async fn load_by_build(
         && let Some(CaBundle::Layer { layer }) = &base.record.ca_bundle
     {
         containerfile.push_str(&format!("COPY ca-certificates.crt {CA_BUNDLE}\n"));
-        let bundle = extract_from_layer(blobs, layer, CA_BUNDLE)?;
+        let bundle = image::lookup::read_file(blobs, layer, CA_BUNDLE, CA_BUNDLE_MAX)?;
         context.add_file("ca-certificates.crt", &bundle, 0o644)?;
     }
     containerfile.push_str(&format!("COPY {bin} /usr/local/bin/{bin}\n"));
@@ -217,26 +217,6 @@ pub(super) async fn load_by_build(
         engine.build_image(&metadata.local_tag, context, &output),
     )
     .await
-}
-
-/// One file's bytes out of a layer blob.
-pub(super) fn extract_from_layer(
-    blobs: &BlobStore,
-    layer: &BlobRef,
-    path: &str,
-) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
-    let wanted = path.trim_start_matches('/');
-    let mut archive = tar::Archive::new(blobs.open(&layer.digest)?);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.path()?.to_string_lossy() == wanted {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes)?;
-            return Ok(bytes);
-        }
-    }
-    Err(anyhow!("The layer {} has no {path}", layer.digest))
 }
 
 /// Writes the full archive of the image into the staging directory.
