@@ -22,6 +22,13 @@ use crate::blobs::{BlobStore, Check, Digest};
 /// Archive members up to this size are kept in memory while an archive is
 /// read (configs, manifests); larger ones stream into the store.
 const SMALL_MEMBER: u64 = 1 << 20;
+/// At most this many bytes of small members are held at once (an engine's
+/// archive has a few configs and manifests).
+const SMALL_TOTAL_MAX: u64 = 64 << 20;
+/// At most this many members are read from an engine's archive (one per
+/// layer file and a few more); a stream of millions of tiny entries is
+/// refused instead of held.
+const MEMBERS_MAX: usize = 100_000;
 
 /// Whether the runtime image needs a CA-bundle layer on this base.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,16 +214,30 @@ pub fn import(
     let mut small: HashMap<String, Vec<u8>> = HashMap::new();
     let mut large: HashMap<String, BlobRef> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
+    let mut small_total = 0u64;
     let mut archive = tar::Archive::new(archive);
-    for entry in archive
+    for (index, entry) in archive
         .entries()
         .context("The engine's image archive is unreadable")?
+        .enumerate()
     {
+        if index >= MEMBERS_MAX {
+            bail!(
+                "The engine's image archive has more than {MEMBERS_MAX} members, which no image archive needs; nothing was stored."
+            );
+        }
         let mut entry = entry.context("The engine's image archive is unreadable")?;
         let path = normalize(&entry.path()?.to_string_lossy());
         match entry.header().entry_type() {
             tar::EntryType::Regular => {
                 if entry.size() <= SMALL_MEMBER {
+                    small_total += entry.size();
+                    if small_total > SMALL_TOTAL_MAX {
+                        bail!(
+                            "The engine's image archive has more than {} MiB of small files, which no image archive needs; nothing was stored.",
+                            SMALL_TOTAL_MAX >> 20
+                        );
+                    }
                     let mut bytes = Vec::with_capacity(entry.size() as usize);
                     entry
                         .read_to_end(&mut bytes)
@@ -310,6 +331,22 @@ pub fn import(
             );
         }
         layers.push(layer);
+    }
+    // Large members the manifest does not name (another image's layers,
+    // padding) are not kept.
+    for (path, blob) in &large {
+        let named =
+            blob.digest == config.digest || layers.iter().any(|layer| layer.digest == blob.digest);
+        if !named {
+            tracing::debug!(
+                "the engine's archive member {path} is not part of the image; not kept"
+            );
+            let mut created = lock(created);
+            if let Some(at) = created.iter().position(|digest| *digest == blob.digest) {
+                created.remove(at);
+                blobs.discard_if_unlinked(&blob.digest);
+            }
+        }
     }
     Ok((config, layers))
 }
@@ -406,6 +443,88 @@ mod tests {
         // A wrong image id stores nothing that could be trusted as it.
         let other = Digest::of(b"other");
         assert!(import(&blobs, archive.as_slice(), &other, &created).is_err());
+    }
+
+    /// A tar of `members` (path, bytes) in order.
+    fn tar_of(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, bytes) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            builder
+                .append_data(&mut header, path, bytes.as_slice())
+                .unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_member_the_manifest_does_not_name_is_not_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::at(root.path());
+        let layers = vec![vec![1u8; 100]];
+        let config = config_for(&layers);
+        let mut archive = docker_save(&config, &layers, false);
+        // Append an unnamed large member before the end-of-archive blocks.
+        archive.truncate(archive.len() - 1024);
+        let extra = vec![9u8; (SMALL_MEMBER + 1) as usize];
+        archive.extend_from_slice(&tar_of(&[("junk/layer.tar".into(), extra.clone())]));
+        let created = CreatedBlobs::default();
+        let (_, imported) =
+            import(&blobs, archive.as_slice(), &Digest::of(&config), &created).unwrap();
+        assert_eq!(imported.len(), 1);
+        assert!(
+            !blobs.has(&Digest::of(&extra)),
+            "the unnamed member is gone"
+        );
+        assert_eq!(created.lock().unwrap().len(), 2, "config and layer");
+    }
+
+    #[test]
+    fn a_flood_of_members_is_refused_with_bounded_memory() {
+        let root = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::at(root.path());
+        let created = CreatedBlobs::default();
+        let id = Digest::of(b"config");
+        // More members than any archive has.
+        let many: Vec<(String, Vec<u8>)> = (0..=MEMBERS_MAX)
+            .map(|index| (format!("f{index}"), Vec::new()))
+            .collect();
+        let error = import(&blobs, tar_of(&many).as_slice(), &id, &created)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("more than 100000 members"), "{error}");
+        // Small members adding up past the limit.
+        let chunk = vec![0u8; SMALL_MEMBER as usize];
+        let heavy: Vec<(String, Vec<u8>)> = (0..65)
+            .map(|index| (format!("s{index}"), chunk.clone()))
+            .collect();
+        let error = import(&blobs, tar_of(&heavy).as_slice(), &id, &created)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("MiB of small files"), "{error}");
+        // A manifest naming a layer the archive lacks.
+        let layers = vec![vec![1u8; 10]];
+        let config = config_for(&layers);
+        let config_name = format!("{}.json", Digest::of(&config).hex());
+        let manifest = serde_json::json!([{ "Config": config_name, "Layers": ["gone/layer.tar"] }]);
+        let lacking = tar_of(&[
+            (config_name.clone(), config.clone()),
+            ("manifest.json".into(), manifest.to_string().into_bytes()),
+        ]);
+        let error = import(&blobs, lacking.as_slice(), &Digest::of(&config), &created)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("lacks gone/layer.tar"), "{error}");
+        // A truncated stream.
+        let big = vec![vec![5u8; (SMALL_MEMBER + 100) as usize]];
+        let config = config_for(&big);
+        let whole = docker_save(&config, &big, false);
+        assert!(import(&blobs, whole.as_slice(), &Digest::of(&config), &created).is_ok());
+        let cut = &whole[..whole.len() / 2];
+        let error = import(&blobs, cut, &Digest::of(&config), &created).unwrap_err();
+        assert!(format!("{error:#}").contains("unreadable"), "{error:#}");
     }
 
     #[test]
