@@ -40,11 +40,14 @@ sideways. Exits 1 on such an edge unless `scripts/known-handler-imports.txt`
 lists it (`SOURCE -> TARGET`, one a line), and on a listed edge that no
 longer exists.
 
-And one about the crate model: `src/server/model.rs`, the files under
-`src/server/model/`, and every file of `src/` they reach in the graph name
-no LSP type (`tower_lsp`, `lsp_types`) in their code, so the model stays
-plain data testable without a client. Exits 1 on such a file. Exits 0
-otherwise.
+And the layering ARCHITECTURE.md states, on the same graph:
+- the crate model (`src/server/model.rs`, the files under
+  `src/server/model/`) and every file of `src/` it reaches name no LSP
+  type (`tower_lsp`, `lsp_types`) in their code, so the model stays plain
+  data testable without a client; nor does any file under `src/config/`;
+- the edges in FORBIDDEN (for example `config` never imports `plan`, and
+  the server's `event` and `state` never import a handler) do not exist.
+Exits 1 on any of these. Exits 0 otherwise.
 
 Usage: check-import-cycles.py [--root DIR] [--known FILE] [--edges]
 """
@@ -669,6 +672,26 @@ def handler_imports(graph):
 
 
 MODEL = ("src/server/model.rs", "src/server/model/")
+# Files (or folders, ending in /) that must name no LSP type themselves.
+LSP_FREE = ("src/config/",)
+# (source prefix, target prefix, why): edges that must not exist.
+FORBIDDEN = (
+    ("src/config/", "src/plan.rs", "config is below plan (plan resolves what config reads)"),
+    ("src/server/event.rs", "src/server/handlers/", "the loop's events are plain data below the handlers"),
+    ("src/server/state.rs", "src/server/handlers/", "the loop's state is below the handlers"),
+    ("src/server/model", "src/server/handlers/", "the crate model is below the handlers"),
+)
+
+
+def forbidden_edges(graph):
+    """[(source, target, ref, why)] for every edge FORBIDDEN names."""
+    found = []
+    for source, edges in sorted(graph.items()):
+        for target, ref in sorted(edges.items()):
+            for from_prefix, to_prefix, why in FORBIDDEN:
+                if source.startswith(from_prefix) and target.startswith(to_prefix):
+                    found.append((source, target, ref, why))
+    return found
 LSP_NAMES = re.compile(r"\b(tower_lsp|lsp_types)\b")
 
 
@@ -682,6 +705,7 @@ def lsp_in_model(tree, graph):
             if target not in reached:
                 reached.add(target)
                 queue.append(target)
+    reached |= {rel for rel in tree.files if rel.startswith(LSP_FREE)}
     found = []
     for rel in sorted(reached):
         with open(os.path.join(tree.root, rel), encoding="utf-8") as f:
@@ -761,10 +785,13 @@ def main(argv=None):
                 f"no longer an import: {source} -> {target}"
             )
             print("  remove it (the list only shrinks)")
+    for source, target, ref, why in forbidden_edges(graph):
+        failed = True
+        print(f"FORBIDDEN import: {source}:{ref.line} -> {target} ({ref.text}): {why}")
     model_lsp, model_files = lsp_in_model(tree, graph)
     for rel, number, line in model_lsp:
         failed = True
-        print(f"LSP TYPE in the crate model (or what it imports): {rel}:{number}: {line}")
+        print(f"LSP TYPE in the crate model, config, or what the model imports: {rel}:{number}: {line}")
         print("  keep protocol types in the server's adapters (convert at the handler)")
     if failed:
         print(
@@ -774,7 +801,7 @@ def main(argv=None):
         return 1
     print(
         f"import circles: ok ({len(tree.files)} files, {len(circles)} known circle(s), "
-        f"{len(handler_edges)} known handler import(s), crate model of {model_files} file(s) free of LSP types)"
+        f"{len(handler_edges)} known handler import(s), crate model of {model_files} file(s) free of LSP types, {len(FORBIDDEN)} layering rule(s) kept)"
     )
     return 0
 

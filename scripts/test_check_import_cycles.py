@@ -262,8 +262,30 @@ class CheckImportCycles(unittest.TestCase):
             f.write("pub struct Status(pub tower_lsp::lsp_types::Url);\n")
         code, output = self.check(root)
         self.assertEqual(code, 1, output)
-        self.assertIn("LSP TYPE in the crate model (or what it imports): src/status.rs:1", output)
+        self.assertIn("LSP TYPE in the crate model, config, or what the model imports: src/status.rs:1", output)
         self.assertNotIn("src/server/adapter.rs:", output.split("LSP TYPE", 1)[1])
+
+    def test_config_importing_plan_is_forbidden(self):
+        files = {
+            "src/lib.rs": "pub mod config;\npub mod plan;\n",
+            "src/plan.rs": "pub struct Settings;\n",
+            "src/config/mod.rs": "pub mod checker;\n",
+            "src/config/checker.rs": "pub fn check() {}\n",
+        }
+        root = self.tree(files)
+        code, output = self.check(root)
+        self.assertEqual(code, 0, output)
+        with open(os.path.join(root, "src/config/checker.rs"), "w", encoding="utf-8") as f:
+            f.write("pub fn check(_: crate::plan::Settings) {}\n")
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn("FORBIDDEN import: src/config/checker.rs:1 -> src/plan.rs", output)
+        # An LSP type in config is refused too.
+        with open(os.path.join(root, "src/config/checker.rs"), "w", encoding="utf-8") as f:
+            f.write("pub fn check(_: tower_lsp::lsp_types::Url) {}\n")
+        code, output = self.check(root)
+        self.assertEqual(code, 1, output)
+        self.assertIn("src/config/checker.rs:1", output.split("LSP TYPE", 1)[1])
 
     def test_a_listed_handler_import_that_is_gone_fails_as_stale(self):
         root = self.tree(

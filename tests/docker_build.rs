@@ -1003,8 +1003,70 @@ docker::engine_tests! {
     two_builds_of_one_crate_run_one_at_a_time: [docker];
     cancelling_at_every_stage_leaves_nothing: [docker, podman];
     without_sessions_nothing_outlives_a_build: [docker];
+    the_source_is_mounted_read_only_and_only_caches_are_writable: [docker];
     a_builder_base_without_cargo_or_package_manager_fails_clearly: [docker, podman];
     pruning_old_artifacts_removes_their_records_and_images: [docker, podman];
     an_engine_of_another_kind_than_asked_for_is_refused_naming_both: [docker, podman];
     a_thin_archive_loads_exactly_when_the_engine_says_it_accepts_them: [docker, podman];
+}
+
+/// The build container (the warm session, which outlives the build) sees
+/// the crate's source read-only, and may write only to Arca's caches (the
+/// ARCHITECTURE.md invariant), read from the engine's own account of its
+/// mounts.
+fn the_source_is_mounted_read_only_and_only_caches_are_writable(engine: Engine) {
+    let Some(test) = DockerTest::on(engine) else {
+        return;
+    };
+    let output = test.build_cli(&[], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let docker = |args: &[&str]| {
+        let output = std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .expect("docker CLI");
+        assert!(
+            output.status.success(),
+            "docker {args:?}: {}",
+            text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let crate_label = format!(
+        "label={}={}",
+        pipeline::CRATE_DIR_LABEL,
+        test.crate_dir.display()
+    );
+    let session = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label={}", pipeline::session::SESSION_LABEL),
+        "--filter",
+        &crate_label,
+    ]);
+    assert!(!session.is_empty(), "the warm session runs after the build");
+    let mounts = docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Type}}|{{.Source}}|{{.Destination}}|{{.RW}}\n{{end}}",
+        &session,
+    ]);
+    let mounts: Vec<Vec<&str>> = mounts
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.trim().split('|').collect())
+        .collect();
+    let source = mounts
+        .iter()
+        .find(|mount| mount[0] == "bind" && test.crate_dir.starts_with(mount[1]))
+        .unwrap_or_else(|| panic!("no mount of the crate's source in {mounts:?}"));
+    assert_eq!(source[3], "false", "the source is read-only: {source:?}");
+    let home = test.home.path().canonicalize().unwrap();
+    for mount in mounts.iter().filter(|mount| mount[3] == "true") {
+        assert!(
+            mount[0] == "volume" || std::path::Path::new(mount[1]).starts_with(&home),
+            "a writable mount outside ARCA_HOME's caches: {mount:?} (all: {mounts:?})"
+        );
+    }
 }

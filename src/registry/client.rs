@@ -248,6 +248,10 @@ impl RegistryClient {
         let auth = match credential.map(|c| &c.login) {
             None => RegistryAuth::Anonymous,
             Some(Login::Password { username, password }) => {
+                // `oci-client` sends these to the token service the registry
+                // names: refuse one that would carry them unencrypted first.
+                let base = format!("{}://{}", scheme(&protocol), reference.resolve_registry());
+                super::token::refuse_unsafe_realm(&http_client(destination)?, &base).await?;
                 RegistryAuth::Basic(username.clone(), password.expose().to_owned())
             }
             Some(Login::Token(token)) => RegistryAuth::Bearer(token.expose().to_owned()),

@@ -227,6 +227,17 @@ pub async fn request(
         })
 }
 
+/// Before a password goes to the registry at `base`: refuses when its
+/// token service (if it names one) would receive it unencrypted. A
+/// registry that cannot be asked is left to the request that follows,
+/// which reports it.
+pub async fn refuse_unsafe_realm(http: &reqwest::Client, base: &str) -> Result<(), RegistryError> {
+    match challenge(http, base).await {
+        Ok(Some(challenge)) => check_realm(&challenge),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses a realm that would send the login unencrypted, or anywhere
 /// but an HTTP service.
 fn check_realm(challenge: &Challenge) -> Result<(), RegistryError> {
@@ -444,6 +455,30 @@ mod tests {
             .err()
             .expect("refused");
         assert!(format!("{error:?}").contains("not a token"), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn the_realm_a_registry_names_is_checked_before_a_password_goes_out() {
+        // A registry naming a realm that is not http(s).
+        let base = hostile_service(|_, _| {
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"ftp://evil.example/token\",service=\"r\"\r\nContent-Length: 0\r\n\r\n".to_vec()
+        });
+        let error = refuse_unsafe_realm(&http(), &base)
+            .await
+            .expect_err("refused");
+        assert!(
+            format!("{error:?}").contains("not an http(s) URL"),
+            "{error:?}"
+        );
+        // A registry whose realm is its own http service (a loopback
+        // registry): allowed.
+        let base = hostile_service(|_, port| {
+            format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\"\r\nContent-Length: 0\r\n\r\n").into_bytes()
+        });
+        refuse_unsafe_realm(&http(), &base).await.unwrap();
+        // One that needs no login, or basic auth at the registry itself.
+        let base = hostile_service(|_, _| b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());
+        refuse_unsafe_realm(&http(), &base).await.unwrap();
     }
 
     #[test]
