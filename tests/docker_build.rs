@@ -1020,18 +1020,7 @@ fn the_source_is_mounted_read_only_and_only_caches_are_writable(engine: Engine) 
     };
     let output = test.build_cli(&[], None);
     assert!(output.status.success(), "{}", text(&output));
-    let docker = |args: &[&str]| {
-        let output = std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .expect("docker CLI");
-        assert!(
-            output.status.success(),
-            "docker {args:?}: {}",
-            text(&output)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    };
+    let docker = docker::docker_cli;
     let crate_label = format!(
         "label={}={}",
         pipeline::CRATE_DIR_LABEL,

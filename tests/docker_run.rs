@@ -230,18 +230,7 @@ fn an_image_built_with_init_stops_promptly_under_a_plain_docker_run() {
         .expect("an artifact");
     let tag = artifact.metadata.local_tag.clone();
 
-    let docker = |args: &[&str]| {
-        let output = Command::new("docker")
-            .args(args)
-            .output()
-            .expect("docker CLI");
-        assert!(
-            output.status.success(),
-            "docker {args:?}: {}",
-            text(&output)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    };
+    let docker = docker::docker_cli;
     let entrypoint = docker(&[
         "image",
         "inspect",

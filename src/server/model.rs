@@ -389,6 +389,21 @@ mod tests {
         }
     }
 
+    /// `profile = "release"`, no features, a Debian base.
+    fn release_settings(facts: &CrateFacts) -> BuildSettings {
+        crate::plan::resolve_settings(
+            &crate::plan::SettingsOverrides::default(),
+            &crate::config::RustConfig {
+                profile: Some("release".into()),
+                features: Some(Vec::new()),
+                bin: None,
+                base_image: Some("debian:12".into()),
+            },
+            facts,
+        )
+        .unwrap()
+    }
+
     fn fresh_crate() -> FreshCrate {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
@@ -405,17 +420,7 @@ mod tests {
         facts.workspace_root = root.clone();
         facts.target_directory = root.join("target");
         facts.local_package_dirs = vec![root.clone()];
-        let settings = crate::plan::resolve_settings(
-            &crate::plan::SettingsOverrides::default(),
-            &crate::config::RustConfig {
-                profile: Some("release".into()),
-                features: Some(Vec::new()),
-                bin: None,
-                base_image: Some("debian:12".into()),
-            },
-            &facts,
-        )
-        .unwrap();
+        let settings = release_settings(&facts);
         let mut entry = CrateEntry::new(root);
         entry.facts_arrived(0, Ok(facts.clone()));
         entry.settings = Some(Ok(settings.clone()));
@@ -590,18 +595,7 @@ mod tests {
         let mut entry = entry();
         entry.facts_arrived(3, Ok(crate::workspace::test_facts(&["demo"], &[])));
         let facts = entry.facts().cloned().unwrap();
-        let settings = crate::plan::resolve_settings(
-            &crate::plan::SettingsOverrides::default(),
-            &crate::config::RustConfig {
-                profile: Some("release".into()),
-                features: Some(Vec::new()),
-                bin: None,
-                base_image: Some("debian:bookworm-slim".into()),
-            },
-            &facts,
-        )
-        .unwrap();
-        entry.settings = Some(Ok(settings));
+        entry.settings = Some(Ok(release_settings(&facts)));
         entry.live_generation = 5;
         entry.index_arrived(
             5,

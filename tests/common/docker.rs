@@ -517,3 +517,19 @@ pub fn artifact_id(output: &Output) -> String {
         .take_while(|ch| ch.is_ascii_alphanumeric())
         .collect()
 }
+
+/// Runs the `docker` CLI (tests that read what only it shows, such as a
+/// container's mounts); its trimmed stdout. Fails the test on an error.
+#[allow(dead_code)]
+pub fn docker_cli(args: &[&str]) -> String {
+    let output = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        text(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
