@@ -4,8 +4,9 @@
 //! (same id, a published port keeps answering), a compile error keeps the
 //! old program, a `[run]` change replaces the container, a burst of 50
 //! files is one rebuild, a second watch of the crate refuses naming the
-//! first, a container removed by hand ends the watch, and Ctrl-C leaves no
-//! container.
+//! first, a container removed by hand ends the watch, an engine that goes
+//! away ends it with one clear error (the next watch removes what it left),
+//! and Ctrl-C leaves no container.
 //!
 //! Needs `.ci/docker-up.sh` and `.ci/fixtures.sh`; without an engine each
 //! test prints a note and passes, unless `ARCA_REQUIRE_DOCKER=1`.
@@ -518,5 +519,127 @@ fn a_remote_engine_gets_the_new_binary_built_from_shipped_source() {
     watch.until("out: version: two", UPDATE);
     assert_eq!(live_containers(&test), containers, "the same container");
     assert_eq!(watch.interrupt(), Some(130));
+    assert_eq!(live_containers(&test), Vec::<String>::new());
+}
+
+/// A relay from a loopback TCP port to the engine's socket that can be cut,
+/// as an engine that goes away mid-run (its daemon stopped, the network
+/// gone): every open connection is shut and new ones are closed at once.
+struct CuttableEngine {
+    host: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl CuttableEngine {
+    fn to(socket: &'static str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay port");
+        let host = format!("tcp://{}", listener.local_addr().expect("address"));
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (is_cut, connections) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(engine) = std::os::unix::net::UnixStream::connect(socket) else {
+                    continue;
+                };
+                connections
+                    .lock()
+                    .unwrap()
+                    .push(client.try_clone().expect("clone"));
+                let (mut client_in, mut engine_in) = (
+                    client.try_clone().expect("clone"),
+                    engine.try_clone().expect("clone"),
+                );
+                let (mut client_out, mut engine_out) = (client, engine);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut client_in, &mut engine_out);
+                    let _ = engine_out.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut engine_in, &mut client_out);
+                    let _ = client_out.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Self { host, cut, open }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for connection in self.open.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The engine goes away during a watch: a clear error and the watch ends
+/// (it never loops); the container it could not remove then is removed by
+/// the next watch of the crate, which runs in a container of its own.
+#[test]
+fn an_engine_that_goes_away_ends_the_watch_and_the_next_watch_clears_what_it_left() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    if !std::path::Path::new("/var/run/docker.sock").exists() {
+        eprintln!("note: no Docker socket; skipped");
+        return;
+    }
+    configure(&test, "");
+    let engine = CuttableEngine::to("/var/run/docker.sock");
+    let child = test
+        .arca()
+        .env("DOCKER_HOST", &engine.host)
+        .args(["run", "--watch"])
+        .arg(&test.crate_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut watch = Watch::adopt(child);
+    watch.until("out: version: one", FIRST_BUILD);
+    let left = live_containers(&test);
+    assert_eq!(left.len(), 1, "one live container");
+    engine.cut();
+    let cut_at = Instant::now();
+    let code = loop {
+        if let Some(status) = watch.child.try_wait().expect("wait") {
+            watch.quiet_for(Duration::from_millis(300));
+            break status.code();
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(60),
+            "the watch went on without its engine:\n{}",
+            watch.seen.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(1), "{}", watch.seen.join("\n"));
+    let said = watch.seen.join("\n");
+    assert!(
+        said.contains("err: error:") && said.contains("engine"),
+        "a clear error naming the engine: {said}"
+    );
+    assert!(
+        said.matches("err: error:").count() == 1,
+        "said once, no loop: {said}"
+    );
+    // The engine is back (directly): the next watch removes what the
+    // first one left and runs its own container.
+    assert_eq!(
+        live_containers(&test),
+        left,
+        "left while the engine was away"
+    );
+    let mut again = Watch::start(&test);
+    again.until("out: version: one", FIRST_BUILD);
+    let now = live_containers(&test);
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, left, "the stale container was removed");
+    assert_eq!(again.interrupt(), Some(130));
     assert_eq!(live_containers(&test), Vec::<String>::new());
 }

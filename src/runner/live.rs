@@ -410,7 +410,7 @@ impl Live<'_> {
                 Ok(Some(_)) => {}
                 Err(error) => {
                     return Err(error.context(
-                        "The container engine stopped answering; the live run ends (start the engine and run again).",
+                        "The container engine stopped answering, so the live run ends (start the engine and run again)",
                     ));
                 }
             }
