@@ -275,3 +275,31 @@ fn a_server_that_exits_during_a_live_run_leaves_no_container() {
     assert_eq!(server.shutdown(), Some(0), "{}", server.stderr());
     assert_eq!(run_containers(&test), Vec::<String>::new());
 }
+
+/// A client that vanishes (its pipe closed: no shutdown, no exit) during a
+/// live run: nothing cancels the run's task, so only the server's exit-time
+/// cleanup of the live containers it made can remove the container.
+#[test]
+fn a_client_that_vanishes_during_a_live_run_leaves_no_container() {
+    let Some(test) = docker::DockerTest::new() else {
+        return;
+    };
+    std::fs::write(test.crate_dir.join("src/main.rs"), versioned("one")).expect("write main.rs");
+    let mut server = start(&test);
+    let uri = crate_uri(&test.crate_dir);
+    server.status(&uri, "missing");
+    server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.run", "arguments": [{"crate": uri, "live": true}]}),
+        )
+        .unwrap_or_else(|error| panic!("arca.run live failed: {error}\n{}", server.stderr()));
+    server.expect("arca/output", "the first version", |params| {
+        params["text"] == "version: one"
+    });
+    assert_eq!(run_containers(&test).len(), 1);
+    server.close_stdin();
+    let code = server.wait_exit(Duration::from_secs(30));
+    assert!(code.is_some(), "the server ends when its client is gone");
+    assert_eq!(run_containers(&test), Vec::<String>::new());
+}
