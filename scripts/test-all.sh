@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, the import-circle
 # check, the Rust tests (unit, CLI, language server over stdio, Docker end to
-# end) and the editor clients' tests. Ends with one line
+# end), a bounded fuzzing run of the two parsers of outside bytes
+# (scripts/fuzz.sh) and the editor clients' tests. Ends with one line
 # `tests: N passed, N failed`.
 #
 # The Docker tests need an engine and the fixture images (.ci/docker-up.sh,
@@ -26,6 +27,8 @@ cargo test --no-run --quiet || status=1
 echo "==> [${SECONDS}s] cargo test"
 cargo test --no-fail-fast 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "==> [${SECONDS}s] fuzzing (scripts/fuzz.sh, ${FUZZ_SECONDS:-60} s per target)"
+scripts/fuzz.sh || status=1
 if [ -x scripts/test-editors.sh ]; then
     echo "==> editor clients"
     scripts/test-editors.sh 2>&1 | tee -a "$log"

@@ -23,7 +23,7 @@ mod crate_status;
 mod dispatch;
 mod event;
 mod ext;
-mod framing;
+pub mod framing;
 mod handlers;
 mod jobs;
 mod live;
