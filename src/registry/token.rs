@@ -346,7 +346,18 @@ mod tests {
                 }
                 let request = String::from_utf8_lossy(&request).into_owned();
                 let path = request.split(' ').nth(1).unwrap_or("/").to_owned();
-                let _ = stream.write_all(&answer(&path, port));
+                // One request per connection, said so: a client that kept
+                // the connection for its next request would race our close.
+                let mut response = answer(&path, port);
+                if let Some(line_end) = response.windows(2).position(|pair| pair == b"\r\n") {
+                    response.splice(
+                        line_end + 2..line_end + 2,
+                        b"Connection: close\r\n".iter().copied(),
+                    );
+                }
+                let _ = stream.write_all(&response);
+                let _ = stream.flush();
+                let _ = stream.shutdown(std::net::Shutdown::Write);
             }
         });
         format!("http://127.0.0.1:{port}")
