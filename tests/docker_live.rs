@@ -144,6 +144,12 @@ impl Watch {
             .status()
             .expect("kill");
         assert!(status.success());
+        self.exit_code("after Ctrl-C")
+    }
+
+    /// Waits (at most a minute) for arca to end; its exit code. `after`
+    /// says what should have ended it, for the failure message.
+    fn exit_code(&mut self, after: &str) -> Option<i32> {
         let waited = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -153,7 +159,7 @@ impl Watch {
             }
             assert!(
                 waited.elapsed() < Duration::from_secs(60),
-                "arca did not end after Ctrl-C:\n{}",
+                "arca did not end {after}:\n{}",
                 self.seen.join("\n")
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -551,19 +557,7 @@ impl CuttableEngine {
                     .lock()
                     .unwrap()
                     .push(client.try_clone().expect("clone"));
-                let (mut client_in, mut engine_in) = (
-                    client.try_clone().expect("clone"),
-                    engine.try_clone().expect("clone"),
-                );
-                let (mut client_out, mut engine_out) = (client, engine);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut client_in, &mut engine_out);
-                    let _ = engine_out.shutdown(std::net::Shutdown::Both);
-                });
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut engine_in, &mut client_out);
-                    let _ = client_out.shutdown(std::net::Shutdown::Both);
-                });
+                docker::relay_both_ways(client, engine);
             }
         });
         Self { host, cut, open }
@@ -605,19 +599,7 @@ fn an_engine_that_goes_away_ends_the_watch_and_the_next_watch_clears_what_it_lef
     let left = live_containers(&test);
     assert_eq!(left.len(), 1, "one live container");
     engine.cut();
-    let cut_at = Instant::now();
-    let code = loop {
-        if let Some(status) = watch.child.try_wait().expect("wait") {
-            watch.quiet_for(Duration::from_millis(300));
-            break status.code();
-        }
-        assert!(
-            cut_at.elapsed() < Duration::from_secs(60),
-            "the watch went on without its engine:\n{}",
-            watch.seen.join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = watch.exit_code("once its engine went away");
     assert_eq!(code, Some(1), "{}", watch.seen.join("\n"));
     let said = watch.seen.join("\n");
     assert!(

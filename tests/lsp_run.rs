@@ -252,13 +252,11 @@ fn a_live_run_follows_edits_in_the_same_container_and_says_the_image_is_stale() 
     assert_eq!(run_containers(&test), Vec::<String>::new());
 }
 
-#[test]
-fn a_server_that_exits_during_a_live_run_leaves_no_container() {
-    let Some(test) = docker::DockerTest::new() else {
-        return;
-    };
+/// A server with a live run of the crate whose program printed
+/// `version: one`, in one container.
+fn live_run_printing_one(test: &docker::DockerTest) -> Server {
     std::fs::write(test.crate_dir.join("src/main.rs"), versioned("one")).expect("write main.rs");
-    let mut server = start(&test);
+    let mut server = start(test);
     let uri = crate_uri(&test.crate_dir);
     server.status(&uri, "missing");
     server
@@ -270,7 +268,16 @@ fn a_server_that_exits_during_a_live_run_leaves_no_container() {
     server.expect("arca/output", "the first version", |params| {
         params["text"] == "version: one"
     });
-    assert_eq!(run_containers(&test).len(), 1);
+    assert_eq!(run_containers(test).len(), 1);
+    server
+}
+
+#[test]
+fn a_server_that_exits_during_a_live_run_leaves_no_container() {
+    let Some(test) = docker::DockerTest::new() else {
+        return;
+    };
+    let mut server = live_run_printing_one(&test);
     // The client leaves at once: shutdown, exit.
     assert_eq!(server.shutdown(), Some(0), "{}", server.stderr());
     assert_eq!(run_containers(&test), Vec::<String>::new());
@@ -284,20 +291,7 @@ fn a_client_that_vanishes_during_a_live_run_leaves_no_container() {
     let Some(test) = docker::DockerTest::new() else {
         return;
     };
-    std::fs::write(test.crate_dir.join("src/main.rs"), versioned("one")).expect("write main.rs");
-    let mut server = start(&test);
-    let uri = crate_uri(&test.crate_dir);
-    server.status(&uri, "missing");
-    server
-        .request(
-            "workspace/executeCommand",
-            json!({"command": "arca.run", "arguments": [{"crate": uri, "live": true}]}),
-        )
-        .unwrap_or_else(|error| panic!("arca.run live failed: {error}\n{}", server.stderr()));
-    server.expect("arca/output", "the first version", |params| {
-        params["text"] == "version: one"
-    });
-    assert_eq!(run_containers(&test).len(), 1);
+    let mut server = live_run_printing_one(&test);
     server.close_stdin();
     let code = server.wait_exit(Duration::from_secs(30));
     assert!(code.is_some(), "the server ends when its client is gone");

@@ -436,24 +436,30 @@ pub fn tcp_relay(socket: PathBuf) -> String {
                     let Ok(engine) = std::os::unix::net::UnixStream::connect(&socket) else {
                         continue;
                     };
-                    let (mut client_in, mut engine_in) = (
-                        client.try_clone().expect("clone"),
-                        engine.try_clone().expect("clone"),
-                    );
-                    let (mut client_out, mut engine_out) = (client, engine);
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut client_in, &mut engine_out);
-                        let _ = engine_out.shutdown(std::net::Shutdown::Write);
-                    });
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut engine_in, &mut client_out);
-                        let _ = client_out.shutdown(std::net::Shutdown::Write);
-                    });
+                    relay_both_ways(client, engine);
                 }
             });
             format!("tcp://127.0.0.1:{port}")
         })
         .clone()
+}
+
+/// Copies bytes between a TCP client and the engine's socket, each way on
+/// its own thread, until either side ends.
+pub fn relay_both_ways(client: std::net::TcpStream, engine: std::os::unix::net::UnixStream) {
+    let (mut client_in, mut engine_in) = (
+        client.try_clone().expect("clone"),
+        engine.try_clone().expect("clone"),
+    );
+    let (mut client_out, mut engine_out) = (client, engine);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut engine_out);
+        let _ = engine_out.shutdown(std::net::Shutdown::Write);
+    });
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut engine_in, &mut client_out);
+        let _ = client_out.shutdown(std::net::Shutdown::Write);
+    });
 }
 
 pub fn copy_tree(from: &Path, to: &Path) {
