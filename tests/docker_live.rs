@@ -66,8 +66,18 @@ struct Watch {
 
 impl Watch {
     fn start(test: &DockerTest) -> Self {
-        let child = test
-            .arca()
+        Self::spawn(test.arca(), test)
+    }
+
+    /// `arca run --watch` talking to the engine at `docker_host`.
+    fn start_on(test: &DockerTest, docker_host: &str) -> Self {
+        let mut arca = test.arca();
+        arca.env("DOCKER_HOST", docker_host);
+        Self::spawn(arca, test)
+    }
+
+    fn spawn(mut arca: Command, test: &DockerTest) -> Self {
+        let child = arca
             .args(["run", "--watch"])
             .arg(&test.crate_dir)
             .stdout(Stdio::piped())
@@ -508,16 +518,7 @@ fn a_remote_engine_gets_the_new_binary_built_from_shipped_source() {
         return;
     };
     configure(&test, "");
-    let child = test
-        .arca()
-        .env("DOCKER_HOST", &remote)
-        .args(["run", "--watch"])
-        .arg(&test.crate_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut watch = Watch::adopt(child);
+    let mut watch = Watch::start_on(&test, &remote);
     watch.until("out: version: one", FIRST_BUILD);
     let containers = live_containers(&test);
     assert_eq!(containers.len(), 1);
@@ -585,16 +586,7 @@ fn an_engine_that_goes_away_ends_the_watch_and_the_next_watch_clears_what_it_lef
     }
     configure(&test, "");
     let engine = CuttableEngine::to("/var/run/docker.sock");
-    let child = test
-        .arca()
-        .env("DOCKER_HOST", &engine.host)
-        .args(["run", "--watch"])
-        .arg(&test.crate_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut watch = Watch::adopt(child);
+    let mut watch = Watch::start_on(&test, &engine.host);
     watch.until("out: version: one", FIRST_BUILD);
     let left = live_containers(&test);
     assert_eq!(left.len(), 1, "one live container");
