@@ -245,13 +245,16 @@ impl RegistryClient {
         operations: &[RegistryOperation],
     ) -> Result<Self, RegistryError> {
         let mut expires_at = None;
+        // The token service a password login was checked against.
+        let mut challenge = None;
         let auth = match credential.map(|c| &c.login) {
             None => RegistryAuth::Anonymous,
             Some(Login::Password { username, password }) => {
                 // `oci-client` sends these to the token service the registry
                 // names: refuse one that would carry them unencrypted first.
                 let base = format!("{}://{}", scheme(&protocol), reference.resolve_registry());
-                super::token::refuse_unsafe_realm(&http_client(destination)?, &base).await?;
+                challenge =
+                    super::token::refuse_unsafe_realm(&http_client(destination)?, &base).await?;
                 RegistryAuth::Basic(username.clone(), password.expose().to_owned())
             }
             Some(Login::Token(token)) => RegistryAuth::Bearer(token.expose().to_owned()),
@@ -278,6 +281,10 @@ impl RegistryClient {
         client.login = credential.map(|credential| credential.login.clone());
         client.http = Some(http_client(destination)?);
         client.access_expires_at = std::sync::Mutex::new(expires_at);
+        if let Some(challenge) = challenge {
+            // Mounts ask the same service: no second `GET /v2/`.
+            let _ = client.challenge.set(Some(challenge));
+        }
         Ok(client)
     }
 

@@ -56,6 +56,7 @@ pub fn redirect_policy() -> reqwest::redirect::Policy {
 }
 
 /// Where a registry's tokens come from.
+#[derive(Debug)]
 pub struct Challenge {
     realm: String,
     service: Option<String>,
@@ -228,13 +229,16 @@ pub async fn request(
 }
 
 /// Before a password goes to the registry at `base`: refuses when its
-/// token service (if it names one) would receive it unencrypted. A
-/// registry that cannot be asked is left to the request that follows,
-/// which reports it.
-pub async fn refuse_unsafe_realm(http: &reqwest::Client, base: &str) -> Result<(), RegistryError> {
+/// token service (if it names one) would receive it unencrypted; else the
+/// challenge, for later token requests to reuse. A registry that cannot be
+/// asked is left to the request that follows, which reports it.
+pub async fn refuse_unsafe_realm(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<Option<Challenge>, RegistryError> {
     match challenge(http, base).await {
-        Ok(Some(challenge)) => check_realm(&challenge),
-        _ => Ok(()),
+        Ok(Some(challenge)) => check_realm(&challenge).map(|()| Some(challenge)),
+        _ => Ok(None),
     }
 }
 
