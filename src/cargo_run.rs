@@ -230,29 +230,95 @@ fn check_manifests(manifest_path: &Path) -> Result<()> {
 }
 
 fn run(manifest_path: &Path) -> Result<Vec<u8>> {
+    run_cargo(
+        manifest_path,
+        &["metadata", "--no-deps", "--format-version", "1"],
+        None,
+    )
+}
+
+/// How to ask cargo for a crate's linked packages ([`normal_tree`]).
+#[derive(Debug, Clone, Default)]
+pub struct TreeOptions {
+    /// The target triple whose dependencies count (`--target`).
+    pub target: String,
+    /// `--features`, as the build passed them.
+    pub features: Vec<String>,
+    /// The cargo home the build used (its registry cache), instead of the
+    /// user's own.
+    pub cargo_home: Option<PathBuf>,
+    /// `--offline`: the build downloaded everything the tree names.
+    pub offline: bool,
+}
+
+/// The line format [`normal_tree`] asks for: the package, then its license.
+pub const TREE_FORMAT: &str = "{p}|{l}";
+
+/// `cargo tree --locked -e normal --target T --prefix depth` of the crate
+/// at `manifest_path`: its normal dependencies, resolved as `cargo build`
+/// resolves them (no dev-dependency features), one
+/// `<depth><package>|<license>` line each. Bounded and timed like
+/// [`metadata`], never memoized (its callers cache by the lock file).
+pub fn normal_tree(manifest_path: &Path, options: &TreeOptions) -> Result<Vec<u8>> {
+    check_manifests(manifest_path)?;
+    let mut args: Vec<String> = [
+        "tree",
+        "--locked",
+        "--edges",
+        "normal",
+        "--prefix",
+        "depth",
+        "--charset",
+        "ascii",
+        "--format",
+        TREE_FORMAT,
+        "--target",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    args.push(options.target.clone());
+    if options.offline {
+        args.push("--offline".into());
+    }
+    if !options.features.is_empty() {
+        args.extend(["--features".to_owned(), options.features.join(",")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _permit = Permit::acquire();
+    run_cargo(manifest_path, &args, options.cargo_home.as_deref())
+}
+
+/// Runs `cargo <args> --manifest-path <manifest>` in the crate's
+/// directory, killed after [`TIMEOUT`]; stdout on success, cargo's error
+/// otherwise.
+fn run_cargo(manifest_path: &Path, args: &[&str], cargo_home: Option<&Path>) -> Result<Vec<u8>> {
     let crate_dir = manifest_path.parent().unwrap_or(Path::new("."));
-    let child = Command::new("cargo")
+    let mut command = Command::new("cargo");
+    command
         .current_dir(crate_dir)
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--manifest-path",
-        ])
+        .args(args)
+        .arg("--manifest-path")
         .arg(manifest_path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("Failed to run `cargo metadata`: is cargo installed and on PATH?")?;
+        .stderr(Stdio::piped());
+    if let Some(home) = cargo_home {
+        command.env("CARGO_HOME", home);
+    }
+    let child = command.spawn().with_context(|| {
+        format!(
+            "Failed to run `cargo {}`: is cargo installed and on PATH?",
+            args[0]
+        )
+    })?;
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     let output = match rx.recv_timeout(TIMEOUT) {
-        Ok(output) => output.context("Failed to run `cargo metadata`")?,
+        Ok(output) => output.with_context(|| format!("Failed to run `cargo {}`", args[0]))?,
         Err(_) => {
             // SAFETY: kill(2) on the pid of our own child, not yet reaped
             // (its waiter thread is still blocked on it).
@@ -260,7 +326,8 @@ fn run(manifest_path: &Path) -> Result<Vec<u8>> {
                 libc::kill(pid as libc::pid_t, libc::SIGKILL);
             }
             bail!(
-                "`cargo metadata` for {} took longer than {} s and was stopped. Check the manifest and that cargo can reach its registry (or use an offline cargo config).",
+                "`cargo {}` for {} took longer than {} s and was stopped. Check the manifest and that cargo can reach its registry (or use an offline cargo config).",
+                args[0],
                 manifest_path.display(),
                 TIMEOUT.as_secs()
             );

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod registry;
 pub mod runner;
+pub mod sbom;
 pub mod server;
 pub mod status;
 pub mod store;

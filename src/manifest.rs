@@ -381,8 +381,13 @@ impl Manifest {
     /// Writes `inputs.json` into an artifact directory.
     pub fn write_to(&self, dir: &Path) -> Result<()> {
         let path = dir.join(INPUTS_FILE);
-        let text = serde_json::to_vec_pretty(self).context("Failed to serialize the inputs")?;
+        let text = self.to_bytes()?;
         fs::write(&path, text).with_context(|| format!("Failed to write {}", path.display()))
+    }
+
+    /// The bytes of `inputs.json`.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).context("Failed to serialize the inputs")
     }
 
     /// Reads an artifact's `inputs.json`: `Ok(None)` when it has none (made

@@ -51,8 +51,17 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn select(store: &Store, selector: Option<&str>) -> Result<StoredArtifact> {
+/// The artifact a SELECTOR names: an id, a unique id prefix, a crate name
+/// (its newest artifact) or a crate directory (`.`, a path); without one,
+/// the crate in the current directory.
+pub(super) fn select(store: &Store, selector: Option<&str>) -> Result<StoredArtifact> {
     match selector {
+        Some(selector) if selector == "." || selector.contains('/') => {
+            let manifest = crate::workspace::resolve_manifest_path(std::path::Path::new(selector))
+                .map_err(|_| anyhow!("`{}` is not a crate directory.", selector.escape_debug()))?;
+            let crate_dir = manifest.parent().unwrap_or(&manifest).to_path_buf();
+            newest_of(store, &crate_dir)
+        }
         Some(selector) => {
             crate::paths::validate_component("artifact selector", selector)?;
             // `select` lists newest first: a crate name picks its newest.
@@ -66,12 +75,16 @@ fn select(store: &Store, selector: Option<&str>) -> Result<StoredArtifact> {
                 )
             })?;
             let crate_dir = manifest.parent().unwrap_or(&cwd).to_path_buf();
-            store.newest_for_crate(&crate_dir).ok_or_else(|| {
-                anyhow!(
-                    "No artifact of the crate in {}. Build it first (`arca build rust .`) or name one (`arca list`).",
-                    crate_dir.display()
-                )
-            })
+            newest_of(store, &crate_dir)
         }
     }
+}
+
+fn newest_of(store: &Store, crate_dir: &std::path::Path) -> Result<StoredArtifact> {
+    store.newest_for_crate(crate_dir).ok_or_else(|| {
+        anyhow!(
+            "No artifact of the crate in {}. Build it first (`arca build rust .`) or name one (`arca list`).",
+            crate_dir.display()
+        )
+    })
 }

@@ -1,5 +1,5 @@
 //! The command line: `arca build rust`, `run`, `status`, `check`, `list`, `export`,
-//! `prune`, `push` and `lsp`. Each subcommand lives in its own file; this one parses the
+//! `sbom`, `prune`, `push` and `lsp`. Each subcommand lives in its own file; this one parses the
 //! arguments, sets up logging and maps errors to exit codes.
 
 mod build;
@@ -11,6 +11,7 @@ mod prune_blobs;
 mod push;
 mod run;
 mod run_live;
+mod sbom;
 mod status;
 
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ enum Command {
     List(list::ListArgs),
     /// Write an artifact's standalone image archive (from the layer store).
     Export(export::ExportArgs),
+    /// Print or write an artifact's SBOM (SPDX or CycloneDX) or provenance.
+    Sbom(sbom::SbomArgs),
     /// Remove old artifacts.
     #[command(subcommand)]
     Prune(prune::PruneKind),
@@ -77,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::List(args) => list::run(args),
         Command::Export(args) => export::run(args),
+        Command::Sbom(args) => sbom::run(args),
         Command::Prune(kind) => prune::run(kind),
         Command::Push(args) => push::run(args),
         Command::Run(args) => run::run(args),

@@ -15,6 +15,7 @@ use oci_spec::image::{
     OciLayoutBuilder,
 };
 
+use super::referrer::Referrer;
 use super::{BlobRef, StoredImage};
 use crate::blobs::{BlobStore, Digest};
 
@@ -49,13 +50,20 @@ pub fn manifest_bytes(config: &BlobRef, layers: &[BlobRef]) -> Result<Vec<u8>> {
     serde_json::to_vec(&value).context("Failed to encode the manifest")
 }
 
-/// Writes the layout of `image` into `dir` (which must not exist yet),
-/// linking its blobs from the store.
-pub fn write(dir: &Path, blobs: &BlobStore, image: &StoredImage, ref_name: &str) -> Result<()> {
+/// Writes the layout of `image` and the artifacts referring to it into
+/// `dir` (which must not exist yet), linking their blobs from the store.
+pub fn write(
+    dir: &Path,
+    blobs: &BlobStore,
+    image: &StoredImage,
+    ref_name: &str,
+    referrers: &[Referrer],
+) -> Result<()> {
     let blob_dir = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blob_dir)
         .with_context(|| format!("Failed to create {}", blob_dir.display()))?;
-    for blob in image.blobs() {
+    let referred = referrers.iter().flat_map(|referrer| referrer.blobs());
+    for blob in image.blobs().chain(referred) {
         let source = blobs.path(&blob.digest);
         let dest = blob_dir.join(blob.digest.hex());
         if dest.exists() {
@@ -82,10 +90,14 @@ pub fn write(dir: &Path, blobs: &BlobStore, image: &StoredImage, ref_name: &str)
         REF_NAME.to_owned(),
         ref_name.to_owned(),
     )])));
+    let mut manifests = vec![manifest];
+    for referrer in referrers {
+        manifests.push(super::referrer::index_entry(referrer)?);
+    }
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
-        .manifests(vec![manifest])
+        .manifests(manifests)
         .build()
         .context("Failed to build index.json")?;
     fs::write(dir.join("index.json"), index.to_string()?)
@@ -124,6 +136,37 @@ pub fn relink(artifacts: &Path, blobs: &BlobStore, digests: &[&Digest]) {
 /// Where a layout keeps a blob.
 pub fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
     dir.join("blobs").join("sha256").join(digest.hex())
+}
+
+/// The artifacts a layout lists as referring to its image (an SBOM, a
+/// provenance statement), each manifest checked against its digest.
+pub fn read_referrers(dir: &Path) -> Result<Vec<Referrer>> {
+    let index_path = dir.join("index.json");
+    let index = crate::fsread::read(&index_path, crate::fsread::Kind::StoreRecord)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| Ok(ImageIndex::from_reader(bytes.as_slice())?))
+        .with_context(|| format!("Cannot read {}", index_path.display()))?;
+    let mut referrers = Vec::new();
+    for entry in index.manifests().iter().skip(1) {
+        if entry.artifact_type().is_none() {
+            continue;
+        }
+        let manifest = BlobRef {
+            digest: Digest::parse(entry.digest().as_ref())?,
+            size: entry.size(),
+        };
+        let path = blob_path(dir, &manifest.digest);
+        let bytes = crate::fsread::read(&path, crate::fsread::Kind::StoreRecord)
+            .with_context(|| format!("Cannot read {}", path.display()))?;
+        if Digest::of(&bytes) != manifest.digest {
+            bail!("{} does not match its digest", path.display());
+        }
+        referrers.push(
+            super::referrer::parse(manifest, &bytes)
+                .with_context(|| format!("{} is not an artifact manifest", path.display()))?,
+        );
+    }
+    Ok(referrers)
 }
 
 /// Reads a layout back: its one manifest, config and layers.
@@ -187,7 +230,7 @@ mod tests {
             layers: vec![layer.clone()],
         };
         let dir = root.path().join("art/image");
-        write(&dir, &blobs, &image, "hello-ab12cd34").unwrap();
+        write(&dir, &blobs, &image, "hello-ab12cd34", &[]).unwrap();
         let (read_back, ref_name) = read(&dir).unwrap();
         assert_eq!(read_back, image);
         assert_eq!(ref_name.as_deref(), Some("hello-ab12cd34"));

@@ -3,7 +3,8 @@
 //! runtime config derived from the base's ([`config`]), bases imported
 //! once per image id ([`base`]), the per-artifact OCI image layout
 //! ([`layout`]), the docker-archive writer, thin or full ([`archive`]),
-//! a path looked up through stored layers ([`lookup`]),
+//! a path looked up through stored layers ([`lookup`]), artifacts that
+//! refer to an image (an SBOM, provenance: [`referrer`]),
 //! and garbage collection of unreferenced blobs ([`gc`]).
 //!
 //! Pure over the store: no engine, no registry. Layers are kept
@@ -18,6 +19,7 @@ pub mod gc;
 pub mod layer;
 pub mod layout;
 pub mod lookup;
+pub mod referrer;
 
 use serde::{Deserialize, Serialize};
 

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::cargo_messages::{self, CargoMessages};
 use super::job::{
     BuildEnv, BuildError, BuildEvent, CACHE_LABEL, CRATE_DIR_LABEL, Compiled, EventSink,
-    PreparedBuild, ProgressTask, cancellable, features_suffix,
+    PreparedBuild, ProgressTask, SbomInputs, cancellable, features_suffix,
 };
 use super::recipes;
 use super::source::{self, CONTAINER_SOURCE_ROOT};
@@ -120,6 +120,7 @@ pub(super) async fn build(
     let ca_bundle = network::host_ca_bundle();
     let has_ca = ca_bundle.is_some();
     super::cache_usage::mark_used(env.rust_cache(), &host_cache, &prepared.builder_image_tag);
+    let mut host_cargo_home = None;
     let (mounts, user, upload) = if remote {
         let target_volume = format!("arca-cache-{}", &cache_key[..32]);
         let volume_labels = vec![
@@ -167,6 +168,7 @@ pub(super) async fn build(
         // The engine mounts real directories: resolve a symlinked cache
         // (e.g. a cargo home shared across ARCA_HOMEs).
         let cargo_home = cargo_home.canonicalize().unwrap_or(cargo_home);
+        host_cargo_home = Some(cargo_home.clone());
         (
             vec![
                 MountSpec {
@@ -334,12 +336,24 @@ pub(super) async fn build(
     events(BuildEvent::StageDone {
         message: format!("Containerized cargo build finished for `{}`.", facts.name),
     });
+    let builder_id = cancellable(cancel, engine.inspect_image(&prepared.builder_image_tag))
+        .await?
+        .map(|image| image.id)
+        .unwrap_or_default();
+    let target = crate::sbom::linked::target_of(&target_dir)
+        .unwrap_or_else(crate::sbom::linked::host_target);
     Ok(Compiled {
         binary,
         diagnostics: messages.diagnostics,
         target_dir,
         path_map,
         record_env: false,
+        sbom_inputs: SbomInputs {
+            cargo_home: host_cargo_home,
+            target,
+            builder_image: Some((prepared.builder_image_tag.clone(), builder_id)),
+            started_epoch_ms: 0,
+        },
     })
 }
 

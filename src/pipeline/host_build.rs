@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::cargo_messages::{self, CargoMessages};
 use super::job::{
-    BuildError, BuildEvent, Compiled, EventSink, PreparedBuild, ProgressTask, features_suffix,
+    BuildError, BuildEvent, Compiled, EventSink, PreparedBuild, ProgressTask, SbomInputs,
+    features_suffix,
 };
 use crate::plan;
 
@@ -150,6 +151,12 @@ pub(super) async fn build(
         target_dir: facts.target_directory.clone(),
         path_map: Vec::new(),
         record_env: true,
+        sbom_inputs: SbomInputs {
+            cargo_home: None,
+            target: crate::sbom::linked::host_target(),
+            builder_image: None,
+            started_epoch_ms: 0,
+        },
     })
 }
 

@@ -189,6 +189,7 @@ pub struct BinaryOutcome {
     /// Exactly what went into the binary; its digest is the artifact's
     /// `build_fingerprint`.
     pub manifest: Manifest,
+    pub sbom_inputs: SbomInputs,
 }
 
 /// Why a build did not produce an artifact.
@@ -285,6 +286,21 @@ pub(super) struct Compiled {
     /// Path prefixes as the build saw them → host paths.
     pub(super) path_map: Vec<(PathBuf, PathBuf)>,
     pub(super) record_env: bool,
+    pub(super) sbom_inputs: SbomInputs,
+}
+
+/// What the build tells the SBOM and the provenance about how it ran.
+#[derive(Debug, Clone, Default)]
+pub struct SbomInputs {
+    /// The host directory of the cargo home the build used (`None`: the
+    /// user's own, or one on a remote engine).
+    pub cargo_home: Option<PathBuf>,
+    /// The target triple the binary was built for.
+    pub target: String,
+    /// The builder image's tag and id (`None`: a host build).
+    pub builder_image: Option<(String, String)>,
+    /// When the build started.
+    pub started_epoch_ms: u64,
 }
 
 /// Runs `work` unless the token is cancelled first.

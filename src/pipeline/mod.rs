@@ -326,6 +326,7 @@ async fn compile(
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<BinaryOutcome, BuildError> {
+    let started_epoch_ms = crate::store::now_epoch_ms();
     let compiled = if prepared.host_build {
         host_build::build(prepared, events, cancel).await?
     } else {
@@ -361,6 +362,10 @@ async fn compile(
         binary: compiled.binary,
         diagnostics: compiled.diagnostics,
         manifest,
+        sbom_inputs: SbomInputs {
+            started_epoch_ms,
+            ..compiled.sbom_inputs
+        },
     })
 }
 

@@ -24,6 +24,7 @@
 //! [`assemble`], [`load`]; this file reads top to bottom as that sequence.
 
 mod assemble;
+mod attest;
 mod base_source;
 mod ca_layer;
 mod load;
@@ -162,6 +163,25 @@ async fn package_inner(
         None
     };
 
+    let sbom = attest::make_sbom(
+        env.rust_cache(),
+        prepared,
+        built,
+        &base.record,
+        events,
+        cancel,
+    )
+    .await?;
+    let sbom_label: Vec<(String, String)> = sbom
+        .iter()
+        .map(|bytes| {
+            (
+                attest::sbom_label(),
+                crate::blobs::Digest::of(bytes).to_string(),
+            )
+        })
+        .collect();
+
     events(BuildEvent::Stage {
         title: "Assembling runtime image".into(),
         detail: format!("tag {}", metadata.local_tag),
@@ -180,6 +200,7 @@ async fn package_inner(
                 &binary,
                 init.as_deref().map(Vec::as_slice),
                 &metadata,
+                &sbom_label,
                 &created,
             )
         })
@@ -258,13 +279,34 @@ async fn package_inner(
     } else {
         None
     };
+    let referrers = {
+        let blobs = blobs.clone();
+        let (prepared, built, metadata) = (prepared.clone(), built.clone(), metadata.clone());
+        let (base, manifest) = (base.record.clone(), assembled.image.manifest.clone());
+        let (sbom, created) = (sbom.clone(), created.clone());
+        blocking(cancel, move || {
+            attest::store(
+                &blobs,
+                &attest::Attestations {
+                    prepared: &prepared,
+                    built: &built,
+                    metadata: &metadata,
+                    base: &base,
+                    manifest: &manifest,
+                    sbom: sbom.as_deref(),
+                },
+                &created,
+            )
+        })
+        .await?
+    };
     {
         let dir = pending.staging_dir().join(layout::LAYOUT_DIR);
         let blobs = blobs.clone();
         let image = assembled.image.clone();
         let ref_name = metadata.remote_tag.clone();
         blocking(cancel, move || {
-            layout::write(&dir, &blobs, &image, &ref_name)
+            layout::write(&dir, &blobs, &image, &ref_name, &referrers)
         })
         .await?;
     }

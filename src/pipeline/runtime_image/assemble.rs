@@ -37,6 +37,7 @@ pub(super) fn assemble(
     binary: &Path,
     init: Option<&[u8]>,
     metadata: &ArtifactMetadata,
+    extra_labels: &[(String, String)],
     created: &CreatedBlobs,
 ) -> anyhow::Result<Assembled> {
     let mtime = image::layer::layer_mtime()?;
@@ -85,10 +86,12 @@ pub(super) fn assemble(
     });
     layers.push(BlobRef::from(&binary_layer));
     let base_config = blobs.read(&base.config.digest)?;
+    let mut labels = metadata.image_labels();
+    labels.extend(extra_labels.iter().cloned());
     let config = image::config::derive(
         &base_config,
         &Derivation {
-            labels: &metadata.image_labels(),
+            labels: &labels,
             entrypoint: entrypoint(&target, init.is_some()),
             created: image::rfc3339(metadata.created_at_epoch_ms),
             layers: &new_layers,

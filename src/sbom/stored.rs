@@ -1,0 +1,61 @@
+//! An artifact's stored SBOM and provenance, read back from its layout:
+//! the artifacts referring to its image, each document checked against
+//! its digest before it is handed out.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use super::{provenance, spdx};
+use crate::blobs::Digest;
+use crate::image::layout::{self, LAYOUT_DIR};
+use crate::image::referrer::Referrer;
+
+/// The two documents an artifact can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sbom,
+    Provenance,
+}
+
+impl Kind {
+    pub fn artifact_type(self) -> &'static str {
+        match self {
+            Kind::Sbom => spdx::MEDIA_TYPE,
+            Kind::Provenance => provenance::MEDIA_TYPE,
+        }
+    }
+}
+
+/// The artifact's referrer of this kind, if it has one.
+pub fn find(artifact_dir: &Path, kind: Kind) -> Result<Option<Referrer>> {
+    let dir = artifact_dir.join(LAYOUT_DIR);
+    if !dir.join("index.json").is_file() {
+        return Ok(None);
+    }
+    Ok(layout::read_referrers(&dir)?
+        .into_iter()
+        .find(|referrer| referrer.artifact_type == kind.artifact_type()))
+}
+
+/// The document's bytes, as stored (`None`: the artifact has none).
+pub fn read(artifact_dir: &Path, kind: Kind) -> Result<Option<Vec<u8>>> {
+    let Some(referrer) = find(artifact_dir, kind)? else {
+        return Ok(None);
+    };
+    let path = layout::blob_path(&artifact_dir.join(LAYOUT_DIR), &referrer.content.digest);
+    let bytes = std::fs::read(&path).with_context(|| format!("Cannot read {}", path.display()))?;
+    if Digest::of(&bytes) != referrer.content.digest {
+        bail!(
+            "{} does not match its digest: the store is damaged; rebuild the image (`arca build rust --force`).",
+            path.display()
+        );
+    }
+    Ok(Some(bytes))
+}
+
+/// How many packages the artifact's SBOM lists (`None`: it has none).
+pub fn package_count(artifact_dir: &Path) -> Option<usize> {
+    let bytes = read(artifact_dir, Kind::Sbom).ok()??;
+    Some(spdx::parse(&bytes).ok()?.packages.len())
+}
