@@ -34,6 +34,10 @@ pub struct PushArgs {
     /// Print the result as JSON (`ref`, `tag`, `bytesSent`).
     #[arg(long)]
     json: bool,
+    /// Push the image alone, without its SBOM and provenance (also
+    /// `[push] attestations = false` in .arca/config.toml).
+    #[arg(long)]
+    no_attest: bool,
 }
 
 pub fn run(args: PushArgs) -> Result<ExitCode> {
@@ -41,11 +45,14 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
     let artifact = select_artifact(&store, args.selector.as_deref())?;
     let destination = destination_for(&artifact, args.to.as_deref())?;
     let insecure = args.insecure || registry::destination::insecure_from_env(&destination.registry);
+    let attestations = !args.no_attest
+        && crate::config::load_push(Path::new(&artifact.metadata.source_path))?.attestations;
     let request = PushRequest {
         mount_from: registry::mount_candidates(&store, &destination),
         artifact,
         destination,
         insecure,
+        attestations,
     };
     let runtime = tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
     let console = Arc::new(Console::new(!args.json));
@@ -72,6 +79,9 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
                 "uploaded": outcome.uploaded,
                 "existing": outcome.existing,
                 "mounted": outcome.mounted,
+                "attached": outcome.attached.as_ref().map(|attached| &attached.artifact_types),
+                "referrersTag": outcome.attached.as_ref().and_then(|attached| attached.fallback_tag.as_ref()),
+                "warnings": outcome.warnings,
             })
         );
     } else {
@@ -84,6 +94,21 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
             indicatif::HumanBytes(outcome.bytes_sent),
             outcome.uploaded_ref
         );
+        if let Some(attached) = &outcome.attached {
+            println!(
+                "Attached {} to {}{}",
+                attached.artifact_types.join(" and "),
+                outcome.uploaded_ref,
+                attached
+                    .fallback_tag
+                    .as_ref()
+                    .map(|tag| format!(" (referrers listed under the tag {tag})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,7 +39,7 @@ pub struct SbomArgs {
 pub fn run(args: SbomArgs) -> Result<ExitCode> {
     let home = crate::paths::arca_home()?;
     let store = Store::at(home.join("containers"));
-    let artifact = super::export::select(&store, args.selector.as_deref())?;
+    let artifact = super::push::select_artifact(&store, args.selector.as_deref())?;
     let kind = if args.provenance {
         Kind::Provenance
     } else {

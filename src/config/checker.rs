@@ -218,6 +218,10 @@ impl<'a> Checker<'a> {
                 let room = MAX_FINDINGS.saturating_sub(self.findings.len());
                 let found = super::live::check(self.text, key, item);
                 self.findings.extend(found.into_iter().take(room));
+            } else if name == super::push::PUSH_TABLE {
+                let room = MAX_FINDINGS.saturating_sub(self.findings.len());
+                let found = super::push::check(self.text, key, item);
+                self.findings.extend(found.into_iter().take(room));
             } else {
                 self.unknown_top_level(name, key, item);
             }

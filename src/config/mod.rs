@@ -12,6 +12,7 @@ pub mod edit;
 pub mod finding;
 pub mod image_ref;
 pub mod live;
+pub mod push;
 pub mod run;
 pub mod scan;
 pub mod schema;
@@ -83,6 +84,18 @@ pub fn load_push_to(crate_dir: &Path) -> Result<Option<String>> {
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error)
+            .with_context(|| format!("Failed to read {}", config_path(crate_dir).display())),
+    }
+}
+
+/// The crate's `[push]` settings (defaults without a config).
+pub fn load_push(crate_dir: &Path) -> Result<push::PushConfig> {
+    match crate::fsread::read_to_string(&config_path(crate_dir), crate::fsread::Kind::Config) {
+        Ok(text) => Ok(push::parse(&text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Ok(push::PushConfig::default())
+        }
         Err(error) => Err(error)
             .with_context(|| format!("Failed to read {}", config_path(crate_dir).display())),
     }

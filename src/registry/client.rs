@@ -472,14 +472,66 @@ impl RegistryClient {
         manifest: &[u8],
         media_type: &str,
     ) -> Result<(), RegistryError> {
+        self.put_manifest_at(&self.reference, manifest, media_type)
+            .await
+    }
+
+    /// `PUT /v2/<repo>/manifests/<tag or digest>` of this repository.
+    pub async fn put_manifest_as(
+        &self,
+        tag_or_digest: &str,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let reference = self.reference_to(tag_or_digest);
+        self.put_manifest_at(&reference, manifest, media_type).await
+    }
+
+    async fn put_manifest_at(
+        &self,
+        reference: &Reference,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
         let content_type = media_type
             .parse()
             .map_err(|_| RegistryError::Refused(format!("bad media type `{media_type}`")))?;
         self.client
-            .push_manifest_raw(&self.reference, manifest.to_vec(), content_type)
+            .push_manifest_raw(reference, manifest.to_vec(), content_type)
             .await
             .map(|_| ())
             .map_err(RegistryError::from_oci)
+    }
+
+    fn reference_to(&self, tag_or_digest: &str) -> Reference {
+        let registry = self.reference.registry().to_owned();
+        let repository = self.reference.repository().to_owned();
+        if tag_or_digest.contains(':') {
+            Reference::with_digest(registry, repository, tag_or_digest.to_owned())
+        } else {
+            Reference::with_tag(registry, repository, tag_or_digest.to_owned())
+        }
+    }
+
+    /// The manifests referring to `subject` (`sha256:…`), as index
+    /// entries: from the registry's referrers API, else from the
+    /// `sha256-<hex>` tag of the distribution spec's fallback (empty when
+    /// neither has any).
+    pub async fn referrers(&self, subject: &str) -> Result<Vec<serde_json::Value>, RegistryError> {
+        let index = self
+            .client
+            .pull_referrers(&self.reference_to(subject), None)
+            .await
+            .map_err(RegistryError::from_oci)?;
+        index
+            .manifests
+            .iter()
+            .map(|entry| {
+                serde_json::to_value(entry).map_err(|error| {
+                    RegistryError::Refused(format!("bad referrers index: {error}"))
+                })
+            })
+            .collect()
     }
 }
 
@@ -488,13 +540,7 @@ impl RegistryClient {
     /// bytes (an image manifest or an index / manifest list, OCI or
     /// Docker), for the caller to check against a digest.
     pub async fn manifest(&self, tag_or_digest: &str) -> Result<bytes::Bytes, RegistryError> {
-        let registry = self.reference.registry().to_owned();
-        let repository = self.reference.repository().to_owned();
-        let reference = if tag_or_digest.contains(':') {
-            Reference::with_digest(registry, repository, tag_or_digest.to_owned())
-        } else {
-            Reference::with_tag(registry, repository, tag_or_digest.to_owned())
-        };
+        let reference = self.reference_to(tag_or_digest);
         let accepted = [
             oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
             oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,

@@ -16,6 +16,17 @@ pub enum RegistryError {
     Refused(String),
 }
 
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryError::Unreachable(text) => write!(formatter, "unreachable: {text}"),
+            RegistryError::Tls(text) => write!(formatter, "TLS failed: {text}"),
+            RegistryError::Unauthorized(text) => write!(formatter, "not authorized: {text}"),
+            RegistryError::Refused(text) => write!(formatter, "refused: {text}"),
+        }
+    }
+}
+
 /// A failed HTTP request as a [`RegistryError`]: a 401/403 answer as
 /// `Unauthorized`, another status as `Refused`, and without an answer the
 /// causes (without URLs) as `Tls` or `Unreachable`.

@@ -13,6 +13,7 @@
 //! only to the registry:** never into records, logs or messages. Reaches
 //! the registry only through [`client`] (the `oci-client` seam).
 
+pub mod attach;
 pub mod client;
 pub mod credentials;
 pub mod destination;
@@ -45,6 +46,8 @@ pub struct PushRequest {
     pub insecure: bool,
     /// Repositories of the same registry to mount missing layers from.
     pub mount_from: Vec<String>,
+    /// Also attach the image's SBOM and provenance (OCI referrers).
+    pub attestations: bool,
 }
 
 /// What happened to one blob.
@@ -100,6 +103,10 @@ pub struct PushOutcome {
     pub existing: usize,
     pub mounted: usize,
     pub at_epoch_ms: u64,
+    /// The SBOM and provenance attached, if any.
+    pub attached: Option<attach::Attached>,
+    /// What went wrong that did not fail the push (one line each).
+    pub warnings: Vec<String>,
 }
 
 /// Why a push did not happen.
@@ -169,6 +176,8 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
         existing: 0,
         mounted: 0,
         at_epoch_ms: 0,
+        attached: None,
+        warnings: Vec::new(),
     };
     let is_config = |index: usize| index + 1 == total;
     for (index, blob) in blobs.iter().enumerate() {
@@ -270,6 +279,18 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
                 Some("the manifest"),
             )
         })?;
+    if request.attestations && !image.referrers.is_empty() {
+        match attach::attach(&client, &image).await {
+            Ok(attached) => {
+                outcome.bytes_sent += attached.bytes_sent;
+                outcome.attached = Some(attached);
+            }
+            Err(error) => outcome.warnings.push(format!(
+                "The image was pushed, but {} refused its SBOM and provenance ({error}); they stay in the local store (`arca sbom`). Push with `--no-attest` to skip them.",
+                destination.registry
+            )),
+        }
+    }
     outcome.at_epoch_ms = crate::store::now_epoch_ms();
     record::mark_uploaded(
         &request.artifact.dir,

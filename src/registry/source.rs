@@ -52,6 +52,18 @@ pub struct Image {
     pub manifest_media_type: String,
     /// Where it was read from, for messages.
     pub origin: String,
+    /// Artifacts referring to the image (its SBOM, its provenance).
+    pub referrers: Vec<Referrer>,
+}
+
+/// An artifact whose `subject` is the image: its blobs (the empty config,
+/// the document) and its manifest, byte for byte.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub artifact_type: String,
+    pub blobs: Vec<Blob>,
+    pub manifest: Vec<u8>,
+    pub manifest_digest: String,
 }
 
 impl Image {
@@ -152,12 +164,65 @@ pub fn read_layout(dir: &Path) -> Result<Image, String> {
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_else(|| descriptor.media_type().to_string());
+    let referrers = manifests
+        .iter()
+        .filter(|entry| entry.artifact_type().is_some())
+        .map(|entry| layout_referrer(dir, entry, &actual))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Image {
         layers,
         config,
         manifest,
         manifest_media_type: media_type,
         origin: dir.display().to_string(),
+        referrers,
+    })
+}
+
+/// A layout's artifact manifest whose subject is the image `subject`.
+fn layout_referrer(dir: &Path, entry: &Descriptor, subject: &str) -> Result<Referrer, String> {
+    let manifest_blob = layout_blob(dir, entry)?;
+    let manifest = std::fs::read(&manifest_blob.data.path).map_err(|error| {
+        format!(
+            "cannot read the artifact manifest {}: {error}",
+            manifest_blob.data.path.display()
+        )
+    })?;
+    if format!("sha256:{:x}", Sha256::digest(&manifest)) != manifest_blob.digest {
+        return Err(format!(
+            "the artifact manifest {} does not match its digest (the store is damaged)",
+            manifest_blob.data.path.display()
+        ));
+    }
+    let parsed = ImageManifest::from_reader(manifest.as_slice()).map_err(|error| {
+        format!(
+            "{} is not an artifact manifest ({error})",
+            manifest_blob.data.path.display()
+        )
+    })?;
+    if parsed
+        .subject()
+        .as_ref()
+        .is_none_or(|referred| referred.digest().to_string() != subject)
+    {
+        return Err(format!(
+            "the artifact manifest {} does not refer to the image {subject}",
+            manifest_blob.data.path.display()
+        ));
+    }
+    let mut blobs = vec![layout_blob(dir, parsed.config())?];
+    for layer in parsed.layers() {
+        blobs.push(layout_blob(dir, layer)?);
+    }
+    Ok(Referrer {
+        artifact_type: entry
+            .artifact_type()
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        blobs,
+        manifest,
+        manifest_digest: manifest_blob.digest,
     })
 }
 
@@ -321,6 +386,7 @@ pub fn read_docker_archive(path: &Path) -> Result<Image, String> {
         manifest,
         manifest_media_type: OCI_MANIFEST.to_owned(),
         origin: path.display().to_string(),
+        referrers: Vec::new(),
     })
 }
 

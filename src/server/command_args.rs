@@ -42,6 +42,10 @@ pub struct PushArgs {
     /// `REGISTRY/REPOSITORY[:TAG]` (default: the crate's `push_to`).
     #[serde(default)]
     pub to: Option<String>,
+    /// `false`: the image alone, without its SBOM and provenance (default:
+    /// the crate's `[push] attestations`, else true). Additive.
+    #[serde(default)]
+    pub attest: Option<bool>,
 }
 
 /// The one object of `[ { ... } ]`, or an `InvalidParams` saying what is

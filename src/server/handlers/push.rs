@@ -98,10 +98,17 @@ async fn run(
                     outcome.tag_ref, outcome.uploaded_ref, outcome.bytes_sent
                 ),
             );
+            for warning in &outcome.warnings {
+                progress
+                    .outbox
+                    .log(MessageType::WARNING, format!("warning: {warning}"));
+            }
             Ok(Some(json!({
                 "ref": outcome.uploaded_ref,
                 "tag": outcome.tag_ref,
                 "bytesSent": outcome.bytes_sent,
+                "attached": outcome.attached.as_ref().map(|attached| &attached.artifact_types),
+                "warnings": outcome.warnings,
             })))
         }
         Err(PushError::Cancelled) => {
@@ -145,11 +152,16 @@ fn prepare(dir: &std::path::Path, args: PushArgs) -> Result<PushRequest, String>
         )
     })?;
     let destination = Destination::parse(&text, &artifact.metadata.remote_tag)?;
+    let attestations = args.attest.unwrap_or(true)
+        && crate::config::load_push(&crate_dir)
+            .map_err(|error| format!("{error:#}"))?
+            .attestations;
     Ok(PushRequest {
         mount_from: registry::mount_candidates(&store, &destination),
         insecure: registry::destination::insecure_from_env(&destination.registry),
         artifact,
         destination,
+        attestations,
     })
 }
 
