@@ -174,3 +174,179 @@ fn a_layout_written_by_skopeo_pushes_and_runs() {
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+/// `arca push --json` of the crate's newest artifact to `destination`, with
+/// `extra` arguments; the parsed answer (the push must succeed).
+fn push_json(test: &docker::DockerTest, destination: &str, extra: &[&str]) -> serde_json::Value {
+    let pushed = Command::new(env!("CARGO_BIN_EXE_arca"))
+        .arg("push")
+        .arg(&test.crate_dir)
+        .args(["--to", destination, "--json"])
+        .args(extra)
+        .env("ARCA_HOME", test.home.path())
+        .env("HOME", test.work.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        pushed.status.success(),
+        "push to {destination} failed: {}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    serde_json::from_slice(&pushed.stdout).unwrap()
+}
+
+/// `skopeo inspect --raw` of a reference, parsed; `None` when skopeo finds
+/// nothing there.
+fn skopeo_raw(reference: &str) -> Option<serde_json::Value> {
+    let output = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    output
+        .status
+        .success()
+        .then(|| serde_json::from_slice(&output.stdout).expect("skopeo prints JSON"))
+}
+
+/// `arca sbom` (or `--provenance`) of the test's crate: the stored bytes.
+fn stored_document(test: &docker::DockerTest, provenance: bool) -> Vec<u8> {
+    let file = test.work.path().join("document.json");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_arca"));
+    command
+        .arg("sbom")
+        .arg(&test.crate_dir)
+        .arg("-o")
+        .arg(&file)
+        .env("ARCA_HOME", test.home.path());
+    if provenance {
+        command.arg("--provenance");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "arca sbom: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read(&file).unwrap()
+}
+
+/// The SBOM and provenance go with the image (issue 20): on Debian's
+/// registry, which has no referrers API, they are listed under the
+/// distribution spec's `sha256-<hex>` fallback tag, as skopeo reads it; the
+/// documents in the registry's own storage are the stored ones byte for
+/// byte; a second push sends nothing; `--no-attest` pushes the image alone;
+/// a registry that refuses manifests with a `subject` still gets the image,
+/// with one warning.
+#[test]
+fn the_sbom_and_provenance_attach_to_the_pushed_image() {
+    if !registry::tools_present() {
+        return;
+    }
+    let Some(test) = docker::DockerTest::new() else {
+        return;
+    };
+    let built = test.build_cli(&[], None);
+    assert!(
+        built.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let registry = registry::Registry::start(None, None);
+    let destination = format!("{}/attest/hello", registry.address);
+    let first = push_json(&test, &destination, &[]);
+    assert_eq!(
+        first["attached"],
+        serde_json::json!(["application/spdx+json", "application/vnd.in-toto+json"]),
+        "{first}"
+    );
+    let reference = first["ref"].as_str().unwrap();
+    let (_, digest) = reference.split_once('@').unwrap();
+    let fallback_tag = digest.replace(':', "-");
+    assert_eq!(first["referrersTag"], fallback_tag.as_str());
+
+    let index = skopeo_raw(&format!("{destination}:{fallback_tag}"))
+        .expect("the fallback tag holds the referrers index");
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{index}");
+    for (artifact_type, provenance) in [
+        ("application/spdx+json", false),
+        ("application/vnd.in-toto+json", true),
+    ] {
+        let entry = entries
+            .iter()
+            .find(|entry| entry["artifactType"] == artifact_type)
+            .unwrap_or_else(|| panic!("no {artifact_type} in {index}"));
+        let manifest = skopeo_raw(&format!(
+            "{destination}@{}",
+            entry["digest"].as_str().unwrap()
+        ))
+        .expect("the artifact manifest is in the registry");
+        assert_eq!(manifest["subject"]["digest"], digest, "{manifest}");
+        assert_eq!(manifest["artifactType"], artifact_type);
+        let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+        let in_registry = std::fs::read(registry.blob_data(layer)).unwrap();
+        assert_eq!(
+            in_registry,
+            stored_document(&test, provenance),
+            "the registry holds the stored {artifact_type} byte for byte"
+        );
+    }
+
+    // Again: every blob is there, the index already lists both.
+    let again = push_json(&test, &destination, &[]);
+    assert_eq!(again["bytesSent"], 0, "{again}");
+    assert!(again["referrersTag"].is_null(), "{again}");
+    assert_eq!(
+        skopeo_raw(&format!("{destination}:{fallback_tag}")).unwrap(),
+        index
+    );
+
+    // `--no-attest`: the image alone.
+    let alone = format!("{}/attest/alone", registry.address);
+    let pushed = push_json(&test, &alone, &["--no-attest"]);
+    assert!(pushed["attached"].is_null(), "{pushed}");
+    assert!(skopeo_raw(&format!("{alone}:{fallback_tag}")).is_none());
+
+    // A registry without OCI 1.1 manifests: the image lands, one warning.
+    let mut proxy = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/refusing_proxy.py"
+        ))
+        .arg(&registry.address)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the refusing proxy");
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(proxy.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let refusing = format!("127.0.0.1:{}/attest/refused", port.trim());
+    let refused = push_json(&test, &refusing, &[]);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert_eq!(
+        refused["ref"].as_str().unwrap().split_once('@').unwrap().1,
+        digest
+    );
+    let warnings = refused["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{refused}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains("refused its SBOM and provenance") && warning.contains("--no-attest"),
+        "{warning}"
+    );
+    assert!(
+        skopeo_raw(&format!("{}/attest/refused@{digest}", registry.address)).is_some(),
+        "the image itself is in the registry"
+    );
+}
