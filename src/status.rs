@@ -51,6 +51,14 @@ impl Pushed {
     }
 }
 
+/// The newest artifact's SBOM, as the status object's `sbom` (additive):
+/// its blob's digest and how many packages it lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SbomSummary {
+    pub digest: String,
+    pub packages: usize,
+}
+
 /// PROTOCOL.md's status object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrateStatus {
@@ -75,6 +83,9 @@ pub struct CrateStatus {
     /// (PROTOCOL.md additions; `null` otherwise).
     #[serde(default)]
     pub running: Option<RunningContainer>,
+    /// The newest artifact's SBOM (additive; `null` when it has none).
+    #[serde(default)]
+    pub sbom: Option<SbomSummary>,
 }
 
 /// A running container of the crate, as the status object shows it.
@@ -177,6 +188,7 @@ pub fn assess(input: &Assessment) -> CrateStatus {
             .map(|artifact| artifact.metadata.runtime.clone()),
         pushed: input.artifact.and_then(Pushed::of),
         running: None,
+        sbom: None,
     };
     if input.building {
         status.state = State::Building;

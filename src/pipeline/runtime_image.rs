@@ -163,6 +163,10 @@ async fn package_inner(
         None
     };
 
+    events(BuildEvent::Stage {
+        title: "Recording the SBOM".into(),
+        detail: format!("the packages cargo links for {}", built.sbom_inputs.target),
+    });
     let sbom = attest::make_sbom(
         env.rust_cache(),
         prepared,
@@ -172,6 +176,18 @@ async fn package_inner(
         cancel,
     )
     .await?;
+    if let Some(bytes) = &sbom {
+        let packages = crate::sbom::spdx::parse(bytes)
+            .map(|document| document.packages.len())
+            .unwrap_or(0);
+        events(BuildEvent::StageDone {
+            message: format!(
+                "SBOM of {packages} packages ({}, {}).",
+                short(&crate::blobs::Digest::of(bytes)),
+                human_size(bytes.len() as u64)
+            ),
+        });
+    }
     let sbom_label: Vec<(String, String)> = sbom
         .iter()
         .map(|bytes| {

@@ -54,8 +54,12 @@ pub fn read(artifact_dir: &Path, kind: Kind) -> Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
-/// How many packages the artifact's SBOM lists (`None`: it has none).
-pub fn package_count(artifact_dir: &Path) -> Option<usize> {
+/// The artifact's SBOM digest and how many packages it lists (`None`: it
+/// has none, or it cannot be read).
+pub fn summary(artifact_dir: &Path) -> Option<crate::status::SbomSummary> {
     let bytes = read(artifact_dir, Kind::Sbom).ok()??;
-    Some(spdx::parse(&bytes).ok()?.packages.len())
+    Some(crate::status::SbomSummary {
+        digest: Digest::of(&bytes).to_string(),
+        packages: spdx::parse(&bytes).ok()?.packages.len(),
+    })
 }

@@ -31,6 +31,19 @@ pub struct RunArgs {
     pub live: bool,
 }
 
+/// The argument object of `arca.sbom` (additive).
+#[derive(Debug, Default, Deserialize)]
+pub struct SbomArgs {
+    #[serde(rename = "crate", default)]
+    pub crate_uri: Option<String>,
+    /// `"spdx"` (default, as stored) or `"cyclonedx"`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// The provenance statement instead of the SBOM.
+    #[serde(default)]
+    pub provenance: bool,
+}
+
 /// The argument object of `arca.push`.
 #[derive(Debug, Default, Deserialize)]
 pub struct PushArgs {

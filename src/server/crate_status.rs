@@ -408,7 +408,8 @@ pub fn store_changed(state: &mut State) {
     );
 }
 
-/// Each crate's newest artifact and its input manifest. Blocking.
+/// Each crate's newest artifact, its input manifest and its SBOM's
+/// summary. Blocking.
 fn list_store(store: &crate::store::Store, dirs: &[PathBuf]) -> Vec<StoreEntry> {
     let artifacts = store.list().artifacts;
     let sources: Vec<PathBuf> = artifacts
@@ -426,7 +427,10 @@ fn list_store(store: &crate::store::Store, dirs: &[PathBuf]) -> Vec<StoreEntry> 
                 .find(|(_, source)| *source == dir)
                 .map(|(artifact, _)| artifact.clone());
             let manifest = newest.as_ref().and_then(status::read_manifest);
-            (dir.clone(), newest, manifest)
+            let sbom = newest
+                .as_ref()
+                .and_then(|artifact| crate::sbom::stored::summary(&artifact.dir));
+            (dir.clone(), newest, manifest, sbom)
         })
         .collect()
 }
@@ -439,10 +443,14 @@ fn store_listed(state: &mut State, generation: u64, listing: Result<Vec<StoreEnt
     super::startup_clock::reached("store listed");
     match listing {
         Ok(listing) => {
-            for (dir, artifact, manifest) in listing {
+            for (dir, artifact, manifest, sbom) in listing {
                 let Some(entry) = state.crates.get_mut(&dir) else {
                     continue;
                 };
+                entry.sbom = artifact
+                    .as_ref()
+                    .zip(sbom)
+                    .map(|(artifact, sbom)| (artifact.metadata.artifact_id.clone(), sbom));
                 let changed = entry.store_listed(artifact, manifest);
                 // Settings that were (or may be: a job still resolving
                 // them without this artifact) completed from the artifact.

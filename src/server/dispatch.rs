@@ -11,10 +11,10 @@ use tower_lsp::lsp_types::ExecuteCommandParams;
 
 use crate::server::builds;
 use crate::server::cancel;
-use crate::server::command_args::{PushArgs, RunArgs, resolve_crate, single_argument};
+use crate::server::command_args::{PushArgs, RunArgs, SbomArgs, resolve_crate, single_argument};
 use crate::server::event::Answer;
 use crate::server::ext::{BuildArgs, CancelArgs, SetDefaultsArgs};
-use crate::server::handlers::{invalid_params, push, run, set_defaults};
+use crate::server::handlers::{invalid_params, push, run, sbom, set_defaults};
 use crate::server::state::State;
 
 pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Result<Answer> {
@@ -39,6 +39,11 @@ pub fn execute(state: &mut State, params: ExecuteCommandParams) -> jsonrpc::Resu
             let args: RunArgs = single_argument(&params.command, params.arguments)?;
             let dir = resolve_crate(state, args.crate_uri.as_deref())?;
             Ok(run::build_log(&dir))
+        }
+        "arca.sbom" => {
+            let args: SbomArgs = single_argument(&params.command, params.arguments)?;
+            let dir = resolve_crate(state, args.crate_uri.as_deref())?;
+            sbom::show(state, &dir, args)
         }
         "arca.run" | "arca.stop" => {
             let args: RunArgs = single_argument(&params.command, params.arguments)?;

@@ -7,7 +7,7 @@ use tower_lsp::lsp_types::notification::Notification;
 use crate::status::CrateStatus;
 
 /// The commands of PROTOCOL.md.
-pub const COMMANDS: [&str; 8] = [
+pub const COMMANDS: [&str; 9] = [
     "arca.build",
     "arca.package",
     "arca.cancel",
@@ -16,6 +16,7 @@ pub const COMMANDS: [&str; 8] = [
     "arca.run",
     "arca.stop",
     "arca.buildLog",
+    "arca.sbom",
 ];
 
 /// Server → client: one crate's status changed.

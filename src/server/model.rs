@@ -48,6 +48,9 @@ pub struct CrateEntry {
     pub artifact: Option<StoredArtifact>,
     /// That artifact's input manifest, when it recorded one.
     pub manifest: Option<Manifest>,
+    /// The SBOM summary of an artifact (by id), as the store listing read
+    /// it; shown while that artifact is the newest.
+    pub sbom: Option<(String, crate::status::SbomSummary)>,
     /// The store has been listed for this crate (artifact is meaningful).
     pub artifact_known: bool,
     /// The last hash started before the first watches were in place: their
@@ -74,7 +77,14 @@ pub struct CrateEntry {
 
 /// One crate's line of a store listing: its newest artifact and that
 /// artifact's input manifest.
-pub type StoreEntry = (PathBuf, Option<StoredArtifact>, Option<Manifest>);
+/// A crate's newest artifact as the store listing found it: the artifact,
+/// its input manifest and its SBOM's summary.
+pub type StoreEntry = (
+    PathBuf,
+    Option<StoredArtifact>,
+    Option<Manifest>,
+    Option<crate::status::SbomSummary>,
+);
 
 /// Never equal to a real fingerprint: stands for "differs, digest still
 /// being computed".
@@ -95,6 +105,7 @@ impl CrateEntry {
             settings_borrowed: None,
             artifact: None,
             manifest: None,
+            sbom: None,
             artifact_known: false,
             hashed_unwatched: false,
             hashing: false,
@@ -285,6 +296,12 @@ impl CrateEntry {
                 .insert(0, status::UPDATED_LIVE_REASON.to_owned());
         }
         verdict.running = self.activity.running().cloned();
+        verdict.sbom = match (&self.sbom, &self.artifact) {
+            (Some((id, summary)), Some(artifact)) if *id == artifact.metadata.artifact_id => {
+                Some(summary.clone())
+            }
+            _ => None,
+        };
         Some(verdict)
     }
 
@@ -315,6 +332,7 @@ impl CrateEntry {
                 .map(|artifact| artifact.metadata.runtime.clone()),
             pushed: self.artifact.as_ref().and_then(status::Pushed::of),
             running: self.activity.running().cloned(),
+            sbom: None,
         }
     }
 }

@@ -37,6 +37,15 @@ end, "Arca: show every crate's image status")
 command("ArcaBuildLog", function()
   require("arca.commands").build_log(0)
 end, "Arca: open the current crate's last build log")
+vim.api.nvim_create_user_command("ArcaSbom", function(opts)
+  require("arca.commands").sbom(0, opts.args ~= "" and opts.args or nil)
+end, {
+  nargs = "?",
+  complete = function()
+    return { "spdx", "cyclonedx" }
+  end,
+  desc = "Arca: open the current crate's image SBOM (spdx, or cyclonedx)",
+})
 command("ArcaLog", function()
   require("arca.commands").show_log()
 end, "Arca: show the server's build output")

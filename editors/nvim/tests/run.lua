@@ -154,6 +154,27 @@ H.test(":ArcaBuildLog opens the last build's full log", function()
   vim.cmd("edit " .. vim.fn.fnameescape(main_rs))
 end)
 
+H.test(":ArcaSbom opens the image's SBOM, :ArcaSbom cyclonedx its CycloneDX form", function()
+  vim.cmd("edit " .. vim.fn.fnameescape(main_rs))
+  vim.cmd("ArcaSbom")
+  H.wait(WAIT, function()
+    return vim.api.nvim_buf_get_name(0):find("arca://sbom/") ~= nil
+  end, "the SBOM buffer")
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  H.matches(text, '"spdxVersion":"SPDX%-2%.3"', "the SPDX document")
+  H.matches(text, "pkg:cargo/hello@0%.1%.0", "the crate's purl")
+  vim.cmd("bwipeout")
+  vim.cmd("edit " .. vim.fn.fnameescape(main_rs))
+  vim.cmd("ArcaSbom cyclonedx")
+  H.wait(WAIT, function()
+    return vim.api.nvim_buf_get_name(0):find("arca://sbom/") ~= nil
+  end, "the CycloneDX buffer")
+  text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  H.matches(text, '"bomFormat": "CycloneDX"', "the CycloneDX BOM")
+  vim.cmd("bwipeout")
+  vim.cmd("edit " .. vim.fn.fnameescape(main_rs))
+end)
+
 H.test(":ArcaStop stops a running program", function()
   vim.fn.writefile({
     "fn main() {",

@@ -12,7 +12,7 @@ import type { Readable } from "node:stream";
 import { forNotification, isCancellation, serverLogLine } from "./messages";
 import { showProgressAsNotifications } from "./progress";
 import { ArcaSession, describePackage, errorMessage, OutputNotification } from "./protocol";
-import { noCrateView, serverView, SHOW_BUILD_LOG, StatusView, viewFor } from "./state";
+import { noCrateView, serverView, SHOW_BUILD_LOG, SHOW_SBOM, StatusView, viewFor } from "./state";
 import type { CrateStatus } from "./status";
 import { RunTerminals } from "./terminal";
 
@@ -230,6 +230,17 @@ export class Ctx implements vscode.Disposable {
     });
   }
 
+  /** Opens the newest image's SBOM (SPDX JSON, as stored with the image) in an untitled editor. */
+  async showSbom(): Promise<void> {
+    await this.onActiveCrate({ refuseBroken: false }, async (session, crate) => {
+      const answer = await session.sbom(crate.crate);
+      // Stored compact (its digest is the image label's); shown indented.
+      const content = JSON.stringify(JSON.parse(answer.document), null, 2);
+      const document = await vscode.workspace.openTextDocument({ language: "json", content });
+      await vscode.window.showTextDocument(document, { preview: true });
+    });
+  }
+
   /** `arca.stop`: stops the running container of the active (or only running) crate. */
   async stopRun(): Promise<void> {
     const session = this.session;
@@ -395,7 +406,7 @@ export class Ctx implements vscode.Disposable {
   private show(view: StatusView): void {
     this.statusBar.text = view.text;
     const tooltip = new vscode.MarkdownString(view.tooltip, true);
-    tooltip.isTrusted = { enabledCommands: [SHOW_BUILD_LOG] };
+    tooltip.isTrusted = { enabledCommands: [SHOW_BUILD_LOG, SHOW_SBOM] };
     this.statusBar.tooltip = tooltip;
     this.statusBar.backgroundColor =
       view.severity === "error"

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<void> | void> = {
   "arca.client.runImageLive": (ctx) => ctx.runImage(true),
   "arca.client.stop": (ctx) => ctx.stopRun(),
   "arca.client.showBuildLog": (ctx) => ctx.showBuildLog(),
+  "arca.client.showSbom": (ctx) => ctx.showSbom(),
   "arca.client.showOutput": (ctx) => ctx.output.show(),
   "arca.client.restartServer": (ctx) => ctx.restart(),
 };

@@ -50,7 +50,16 @@ export const ServerCommand = {
   run: "arca.run",
   stop: "arca.stop",
   buildLog: "arca.buildLog",
+  sbom: "arca.sbom",
 } as const;
+
+/** The answer of `arca.sbom` (additive). */
+export interface SbomResult {
+  artifact: string;
+  format: string;
+  packages: number | null;
+  document: string;
+}
 
 /** The answer of `arca.push`. */
 export interface PushResult {
@@ -173,6 +182,11 @@ export class ArcaSession implements Disposable {
   /** `arca.buildLog`: where the crate's last build log is (null: none yet). */
   buildLog(crateUri: string): Promise<{ path: string | null }> {
     return this.execute<{ path: string | null }>(ServerCommand.buildLog, { crate: crateUri });
+  }
+
+  /** `arca.sbom`: the newest image's SBOM (SPDX as stored, or CycloneDX). */
+  sbom(crateUri: string, format: "spdx" | "cyclonedx" = "spdx"): Promise<SbomResult> {
+    return this.execute<SbomResult>(ServerCommand.sbom, { crate: crateUri, format });
   }
 
   /** `arca.stop`: stops and removes the crate's running container, if any. */

@@ -5,8 +5,9 @@
 import { plain, withoutCliHints } from "./messages";
 import type { CrateState, CrateStatus } from "./status";
 
-/** The extension command the tooltip links to. */
+/** The extension commands the tooltip links to. */
 export const SHOW_BUILD_LOG = "arca.client.showBuildLog";
+export const SHOW_SBOM = "arca.client.showSbom";
 
 export type Severity = "information" | "warning" | "error";
 
@@ -70,6 +71,10 @@ export function viewOf(status: CrateStatus): StatusView {
   }
   if (status.running) {
     lines.push("", `Running in container \`${status.running.container.slice(0, 12)}\`.`);
+  }
+  if (status.state === "fresh" && status.sbom) {
+    const count = status.sbom.packages;
+    lines.push("", `SBOM: ${count} ${count === 1 ? "package" : "packages"} · [Show the SBOM](command:${SHOW_SBOM})`);
   }
   lines.push("", status.state === "building" ? "Click to show the build output." : "Click to build the image.");
   if (status.state !== "building") {

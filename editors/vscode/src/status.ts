@@ -21,6 +21,13 @@ export interface CrateStatus {
   message: string;
   /** The container `arca.run` started, while it runs (PROTOCOL.md additions; absent from older servers). */
   running?: RunningContainer | null;
+  /** The newest image's SBOM (additive; absent from older servers). */
+  sbom?: SbomSummary | null;
+}
+
+export interface SbomSummary {
+  digest: string;
+  packages: number;
 }
 
 export interface RunningContainer {

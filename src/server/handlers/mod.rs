@@ -8,6 +8,7 @@ pub mod documents;
 pub mod lifecycle;
 pub mod push;
 pub mod run;
+pub mod sbom;
 pub mod set_defaults;
 pub mod status;
 pub mod workspace;

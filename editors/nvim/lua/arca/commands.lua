@@ -292,6 +292,27 @@ function M.build_log(bufnr)
   end)
 end
 
+--- Opens the current crate's newest image's SBOM (SPDX JSON, or
+--- CycloneDX with `format = "cyclonedx"`) in a scratch buffer.
+function M.sbom(bufnr, format)
+  execute("arca.sbom", bufnr, function(result, uri)
+    if type(result) ~= "table" or type(result.document) ~= "string" then
+      notify("arca: the server sent no SBOM", ERROR)
+      return
+    end
+    vim.cmd("botright new")
+    local buf = vim.api.nvim_get_current_buf()
+    vim.bo[buf].buftype = "nofile"
+    vim.bo[buf].bufhidden = "wipe"
+    vim.bo[buf].swapfile = false
+    local name = state.crates[uri] and state.crates[uri].name or "crate"
+    vim.api.nvim_buf_set_name(buf, "arca://sbom/" .. name .. "/" .. tostring(result.artifact))
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(result.document, "\n", { plain = true }))
+    vim.bo[buf].filetype = "json"
+    vim.bo[buf].modifiable = false
+  end, nil, nil, { format = format or "spdx" })
+end
+
 --- Opens the server's log lines (build output) in a scratch buffer.
 function M.show_log()
   vim.cmd("botright new")

@@ -328,6 +328,31 @@ def test_last_build_log_from_the_status_item(w):
     w.command("View: Close All Editors")
 
 
+def test_sbom_from_the_status_item(w):
+    w.wait_status(r"arca: fresh", timeout=60)
+    w.page.locator(STATUS_ITEMS).filter(has_text="arca").hover()
+    hover = w.page.locator(".monaco-hover", has_text="SBOM:")
+    hover.first.wait_for(timeout=10_000)
+    text = " ".join(hover.first.inner_text().split())
+    if not re.search(r"SBOM: \d+ packages?", text):
+        raise Failure(f"the tooltip does not count the SBOM's packages: {text!r}")
+    link = w.page.locator(".monaco-hover a", has_text="Show the SBOM")
+    link.wait_for(timeout=10_000)
+    w.shot("03d-status-tooltip-sbom")
+    link.click()
+    editor = w.page.locator(".editor-instance .monaco-editor .view-lines").first
+    deadline = time.time() + 15
+    while True:
+        shown = editor.inner_text().replace("\xa0", " ")
+        if "SPDX-2.3" in shown and "hello-0.1.0" in shown:
+            break
+        if time.time() > deadline:
+            raise Failure(f"the SBOM is not open: {shown[:400]!r}")
+        time.sleep(0.2)
+    w.shot("03e-sbom")
+    w.command("View: Close All Editors")
+
+
 def test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert(w):
     samples = []
     for index in range(STALE_SAMPLES):
@@ -541,6 +566,7 @@ TESTS = [
     test_server_log_in_the_output_channel_and_restart_after_a_setting_change,
     test_build_shows_progress_notification_with_cancel_then_fresh,
     test_last_build_log_from_the_status_item,
+    test_sbom_from_the_status_item,
     test_stale_after_an_edit_saved_on_disk_and_fresh_after_revert,
     test_config_diagnostics_and_quick_fix,
     test_broken_cargo_toml_shows_error_and_recovers,

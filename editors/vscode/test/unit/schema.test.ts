@@ -50,7 +50,7 @@ test("every contributed command is in the command table and none collides with a
   }
   assert.deepEqual(
     manifest.contributes.commands.map((c: any) => c.title),
-    ["Build Image", "Build Binary", "Push Image", "Cancel Build", "Run Image", "Run Image (Live)", "Stop", "Show Output", "Show Last Build Log", "Restart Server"],
+    ["Build Image", "Build Binary", "Push Image", "Cancel Build", "Run Image", "Run Image (Live)", "Stop", "Show Output", "Show Last Build Log", "Show SBOM", "Restart Server"],
   );
 });
 

@@ -126,3 +126,13 @@ test("no crate is said, not hidden, and points at Cargo.toml and the output", ()
   assert.match(view.detail, /Cargo\.toml/);
   assert.equal(view.click, "showOutput");
 });
+
+test("a fresh image's tooltip counts its SBOM's packages and links to it", () => {
+  const sbom = { digest: `sha256:${"b".repeat(64)}`, packages: 7 };
+  const fresh = viewOf(status("fresh", { sbom }));
+  assert.match(fresh.tooltip, /^SBOM: 7 packages · \[Show the SBOM\]\(command:arca\.client\.showSbom\)$/m);
+  assert.match(viewOf(status("fresh", { sbom: { ...sbom, packages: 1 } })).tooltip, /SBOM: 1 package ·/);
+  // Stale: the SBOM describes an image that is not what the code builds.
+  assert.doesNotMatch(viewOf(status("stale", { sbom })).tooltip, /SBOM/);
+  assert.doesNotMatch(viewOf(status("fresh", { sbom: null })).tooltip, /SBOM/);
+});
