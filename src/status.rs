@@ -51,14 +51,6 @@ impl Pushed {
     }
 }
 
-/// The newest artifact's SBOM, as the status object's `sbom` (additive):
-/// its blob's digest and how many packages it lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SbomSummary {
-    pub digest: String,
-    pub packages: usize,
-}
-
 /// PROTOCOL.md's status object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrateStatus {
@@ -85,7 +77,7 @@ pub struct CrateStatus {
     pub running: Option<RunningContainer>,
     /// The newest artifact's SBOM (additive; `null` when it has none).
     #[serde(default)]
-    pub sbom: Option<SbomSummary>,
+    pub sbom: Option<crate::sbom::stored::Summary>,
 }
 
 /// A running container of the crate, as the status object shows it.
@@ -406,6 +398,9 @@ pub fn evaluate(crate_dir: &Path, store: &crate::store::Store) -> CrateStatus {
             .message
             .push_str(&borrowed_settings_note(crate_dir, &id));
     }
+    status.sbom = artifact
+        .as_ref()
+        .and_then(|artifact| crate::sbom::stored::summary(&artifact.dir));
     status
 }
 

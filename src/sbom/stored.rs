@@ -54,11 +54,19 @@ pub fn read(artifact_dir: &Path, kind: Kind) -> Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// An artifact's SBOM in brief, as the status object's `sbom` (additive):
+/// its blob's digest and how many packages it lists.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub digest: String,
+    pub packages: usize,
+}
+
 /// The artifact's SBOM digest and how many packages it lists (`None`: it
 /// has none, or it cannot be read).
-pub fn summary(artifact_dir: &Path) -> Option<crate::status::SbomSummary> {
+pub fn summary(artifact_dir: &Path) -> Option<Summary> {
     let bytes = read(artifact_dir, Kind::Sbom).ok()??;
-    Some(crate::status::SbomSummary {
+    Some(Summary {
         digest: Digest::of(&bytes).to_string(),
         packages: spdx::parse(&bytes).ok()?.packages.len(),
     })

@@ -50,7 +50,7 @@ pub struct CrateEntry {
     pub manifest: Option<Manifest>,
     /// The SBOM summary of an artifact (by id), as the store listing read
     /// it; shown while that artifact is the newest.
-    pub sbom: Option<(String, crate::status::SbomSummary)>,
+    pub sbom: Option<(String, crate::sbom::stored::Summary)>,
     /// The store has been listed for this crate (artifact is meaningful).
     pub artifact_known: bool,
     /// The last hash started before the first watches were in place: their
@@ -83,7 +83,7 @@ pub type StoreEntry = (
     PathBuf,
     Option<StoredArtifact>,
     Option<Manifest>,
-    Option<crate::status::SbomSummary>,
+    Option<crate::sbom::stored::Summary>,
 );
 
 /// Never equal to a real fingerprint: stands for "differs, digest still

@@ -19,6 +19,9 @@ import { RunTerminals } from "./terminal";
 const BUILD_IMAGE = "arca.client.buildImage";
 const SHOW_OUTPUT = "arca.client.showOutput";
 
+/** The scheme of the read-only SBOM documents Arca: Show SBOM opens. */
+const SBOM_SCHEME = "arca-sbom";
+
 export class Ctx implements vscode.Disposable {
   readonly output: vscode.LogOutputChannel;
   private client: LanguageClient | undefined;
@@ -29,6 +32,9 @@ export class Ctx implements vscode.Disposable {
   private readonly terminals: RunTerminals;
   /** Closes the "server not found" notification (once the server runs). */
   private dismissNotFound: (() => void) | undefined;
+  /** SBOMs opened with Arca: Show SBOM, by `arca-sbom:` URI (read-only documents). */
+  private readonly sboms = new Map<string, string>();
+  private readonly sbomChanged = new vscode.EventEmitter<vscode.Uri>();
 
   constructor() {
     this.output = vscode.window.createOutputChannel("Arca", { log: true });
@@ -45,6 +51,11 @@ export class Ctx implements vscode.Disposable {
       this.statusBar,
       this.languageStatus,
       this.terminals,
+      this.sbomChanged,
+      vscode.workspace.registerTextDocumentContentProvider(SBOM_SCHEME, {
+        onDidChange: this.sbomChanged.event,
+        provideTextDocumentContent: (uri) => this.sboms.get(uri.toString()) ?? "",
+      }),
       vscode.window.onDidChangeActiveTextEditor(() => this.render()),
       vscode.workspace.onDidChangeConfiguration((event) => {
         if (event.affectsConfiguration("arca.server")) {
@@ -234,9 +245,12 @@ export class Ctx implements vscode.Disposable {
   async showSbom(): Promise<void> {
     await this.onActiveCrate({ refuseBroken: false }, async (session, crate) => {
       const answer = await session.sbom(crate.crate);
-      // Stored compact (its digest is the image label's); shown indented.
-      const content = JSON.stringify(JSON.parse(answer.document), null, 2);
-      const document = await vscode.workspace.openTextDocument({ language: "json", content });
+      // Stored compact (its digest is the image label's); shown indented,
+      // read-only (a content provider's document, never dirty).
+      const uri = vscode.Uri.from({ scheme: SBOM_SCHEME, path: `/${crate.name}-${answer.artifact}.spdx.json` });
+      this.sboms.set(uri.toString(), JSON.stringify(JSON.parse(answer.document), null, 2));
+      this.sbomChanged.fire(uri);
+      const document = await vscode.workspace.openTextDocument(uri);
       await vscode.window.showTextDocument(document, { preview: true });
     });
   }
