@@ -211,6 +211,49 @@ fn skopeo_raw(reference: &str) -> Option<serde_json::Value> {
         .then(|| serde_json::from_slice(&output.stdout).expect("skopeo prints JSON"))
 }
 
+/// The one file an artifact at `reference` holds, pulled by oras (the
+/// oras-py client of `.ci/sbom-setup.sh`'s venv); `None`, with a note, when
+/// the venv is missing (a failure under `ARCA_REQUIRE_DOCKER=1`).
+fn oras_pull(reference: &str) -> Option<Vec<u8>> {
+    let venv = std::env::var_os("ARCA_SBOM_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/cache/arca-sbom/venv"));
+    let python = venv.join("bin/python");
+    if !python.is_file() {
+        assert!(
+            std::env::var("ARCA_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "ARCA_REQUIRE_DOCKER=1 but the venv {} with oras is missing: run .ci/sbom-setup.sh",
+            venv.display()
+        );
+        eprintln!(
+            "note: no oras venv at {}; skipping the oras read-back",
+            venv.display()
+        );
+        return None;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let pulled = Command::new(python)
+        .args([
+            "-c",
+            "import sys, oras.client; print('\\n'.join(oras.client.OrasClient(insecure=True).pull(target=sys.argv[1], outdir=sys.argv[2])))",
+            reference,
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "oras pull {reference}: {}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let files: Vec<_> = String::from_utf8_lossy(&pulled.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(files.len(), 1, "oras pulled {files:?}");
+    Some(std::fs::read(&files[0]).unwrap())
+}
+
 /// `arca sbom` (or `--provenance`) of the test's crate: the stored bytes.
 fn stored_document(test: &docker::DockerTest, provenance: bool) -> Vec<u8> {
     let file = test.work.path().join("document.json");
@@ -292,11 +335,17 @@ fn the_sbom_and_provenance_attach_to_the_pushed_image() {
         assert_eq!(manifest["artifactType"], artifact_type);
         let layer = manifest["layers"][0]["digest"].as_str().unwrap();
         let in_registry = std::fs::read(registry.blob_data(layer)).unwrap();
+        let stored = stored_document(&test, provenance);
         assert_eq!(
-            in_registry,
-            stored_document(&test, provenance),
+            in_registry, stored,
             "the registry holds the stored {artifact_type} byte for byte"
         );
+        if let Some(pulled) = oras_pull(&format!(
+            "{destination}@{}",
+            entry["digest"].as_str().unwrap()
+        )) {
+            assert_eq!(pulled, stored, "oras reads back the stored {artifact_type}");
+        }
     }
 
     // Again: every blob is there, the index already lists both.

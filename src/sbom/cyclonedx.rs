@@ -40,10 +40,21 @@ pub fn from_spdx(document: &Document) -> Result<Vec<u8>> {
         .map(|package| (package.spdx_id.as_str(), Vec::new()))
         .collect();
     for relationship in &document.relationships {
-        if relationship.relationship_type == "DEPENDS_ON"
-            && let Some(list) = dependencies.get_mut(relationship.spdx_element_id.as_str())
-        {
-            list.push(relationship.related_spdx_element.as_str());
+        // `A DEPENDS_ON B`: A depends on B; `A RUNTIME_DEPENDENCY_OF B`
+        // (the base image): B depends on A.
+        let (from, to) = match relationship.relationship_type.as_str() {
+            "DEPENDS_ON" => (
+                relationship.spdx_element_id.as_str(),
+                relationship.related_spdx_element.as_str(),
+            ),
+            "RUNTIME_DEPENDENCY_OF" => (
+                relationship.related_spdx_element.as_str(),
+                relationship.spdx_element_id.as_str(),
+            ),
+            _ => continue,
+        };
+        if let Some(list) = dependencies.get_mut(from) {
+            list.push(to);
         }
     }
     let hash = Sha256::digest(document.document_namespace.as_bytes());
@@ -175,7 +186,14 @@ mod tests {
             .iter()
             .find(|d| d["ref"] == "SPDXRef-Package-app-1.0.0")
             .unwrap();
-        assert_eq!(root_deps["dependsOn"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            root_deps["dependsOn"],
+            serde_json::json!([
+                "SPDXRef-Package-itoa-1.0.0",
+                "SPDXRef-Package-core-lib-1.0.0",
+                "SPDXRef-BaseImage"
+            ])
+        );
         assert!(
             bom["serialNumber"]
                 .as_str()

@@ -126,18 +126,10 @@ fn document(bill: &Bill) -> Document {
         license_concluded: NOASSERTION.into(),
         license_declared: NOASSERTION.into(),
         copyright_text: NOASSERTION.into(),
+        // Its id (the config's digest) is the version and in the purl; no
+        // checksum: nothing downloadable has that digest.
         source_info: Some("the runtime base image the binary runs on".into()),
-        checksums: bill
-            .base
-            .image_id
-            .strip_prefix("sha256:")
-            .map(|hex| {
-                vec![Checksum {
-                    algorithm: "SHA256".into(),
-                    checksum_value: hex.to_owned(),
-                }]
-            })
-            .unwrap_or_default(),
+        checksums: Vec::new(),
         external_refs: vec![purl_ref(bill.base.purl())],
         primary_package_purpose: "CONTAINER".into(),
     });
