@@ -20,20 +20,27 @@ impl Drop for PulledImage {
     }
 }
 
-#[test]
-fn a_built_artifact_pushed_to_a_registry_pulls_and_runs() {
+/// The example crate built for real, or `None` (skipped with a note) without
+/// the registry tools or an engine.
+fn built_example() -> Option<docker::DockerTest> {
     if !registry::tools_present() {
-        return;
+        return None;
     }
-    let Some(test) = docker::DockerTest::new() else {
-        return;
-    };
+    let test = docker::DockerTest::new()?;
     let built = test.build_cli(&[], None);
     assert!(
         built.status.success(),
         "build failed: {}",
         String::from_utf8_lossy(&built.stderr)
     );
+    Some(test)
+}
+
+#[test]
+fn a_built_artifact_pushed_to_a_registry_pulls_and_runs() {
+    let Some(test) = built_example() else {
+        return;
+    };
     let registry = registry::Registry::start(None, None);
     let artifact = test
         .store()
@@ -285,18 +292,9 @@ fn stored_document(test: &docker::DockerTest, provenance: bool) -> Vec<u8> {
 /// with one warning.
 #[test]
 fn the_sbom_and_provenance_attach_to_the_pushed_image() {
-    if !registry::tools_present() {
-        return;
-    }
-    let Some(test) = docker::DockerTest::new() else {
+    let Some(test) = built_example() else {
         return;
     };
-    let built = test.build_cli(&[], None);
-    assert!(
-        built.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
     let registry = registry::Registry::start(None, None);
     let destination = format!("{}/attest/hello", registry.address);
     let first = push_json(&test, &destination, &[]);

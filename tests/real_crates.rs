@@ -59,19 +59,6 @@ fn fixture_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-crates")
 }
 
-/// The shared cargo home for crates.io downloads.
-fn cargo_cache() -> PathBuf {
-    let dir = std::env::var_os("ARCA_TEST_CARGO_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/arca-crates/cargo-home"));
-    if std::fs::create_dir_all(&dir).is_ok() {
-        return dir;
-    }
-    let fallback = std::env::temp_dir().join("arca-crates-cargo-home");
-    std::fs::create_dir_all(&fallback).expect("cargo cache dir");
-    fallback
-}
-
 struct RealCrate {
     test: DockerTest,
     /// The copy's root (the workspace root for `ws`).
@@ -85,7 +72,7 @@ impl RealCrate {
         let test = DockerTest::with_crate(&fixture_root().join(name), name, member)?;
         let rust_cache = test.home.path().join("cache/rust");
         std::fs::create_dir_all(&rust_cache).expect("rust cache");
-        std::os::unix::fs::symlink(cargo_cache(), rust_cache.join("cargo-home"))
+        std::os::unix::fs::symlink(docker::shared_cargo_home(), rust_cache.join("cargo-home"))
             .expect("link the shared cargo home");
         let root = test.work.path().join(name).canonicalize().expect("root");
         let host_target = test.work.path().join("host-target");

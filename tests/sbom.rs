@@ -74,19 +74,6 @@ fn fixture_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-crates")
 }
 
-/// The shared cargo home for crates.io downloads (as `tests/real_crates.rs`).
-fn cargo_cache() -> PathBuf {
-    let dir = std::env::var_os("ARCA_TEST_CARGO_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/arca-crates/cargo-home"));
-    if std::fs::create_dir_all(&dir).is_ok() {
-        return dir;
-    }
-    let fallback = std::env::temp_dir().join("arca-crates-cargo-home");
-    std::fs::create_dir_all(&fallback).expect("cargo cache dir");
-    fallback
-}
-
 /// The venv of `.ci/sbom-setup.sh`, or `None` (test skipped with a note)
 /// when its tools are missing; fails when `ARCA_REQUIRE_DOCKER=1`.
 fn venv() -> Option<PathBuf> {
@@ -123,7 +110,7 @@ impl SbomCrate {
         let test = DockerTest::with_crate(&fixture_root().join("sbom"), "sbom", "ws/app")?;
         let rust_cache = test.home.path().join("cache/rust");
         std::fs::create_dir_all(&rust_cache).expect("rust cache");
-        std::os::unix::fs::symlink(cargo_cache(), rust_cache.join("cargo-home"))
+        std::os::unix::fs::symlink(docker::shared_cargo_home(), rust_cache.join("cargo-home"))
             .expect("link the shared cargo home");
         Some(Self { test })
     }
@@ -208,7 +195,7 @@ impl SbomCrate {
             .args(features.iter().flat_map(|feature| ["--features", feature]))
             .arg("--manifest-path")
             .arg(self.test.crate_dir.join("Cargo.toml"))
-            .env("CARGO_HOME", cargo_cache())
+            .env("CARGO_HOME", docker::shared_cargo_home())
             .output()
             .expect("host cargo tree");
         assert!(
@@ -459,7 +446,7 @@ fn the_spdx_document_validates_and_lists_what_cargo_links() {
         sbom.test.work.path().to_path_buf(),
         sbom.test.work.path().canonicalize().expect("work"),
         sbom.test.home.path().to_path_buf(),
-        cargo_cache(),
+        docker::shared_cargo_home(),
     ] {
         let path = path.display().to_string();
         assert!(!text_of.contains(&path), "the SBOM names {path}");

@@ -121,3 +121,21 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |index| index + 1);
     (line, before[line_start..].chars().count())
 }
+
+/// An `invalid-type` error at `span` (a one-key table's wrong value or
+/// shape).
+pub fn invalid_type(span: Range<usize>, message: String) -> Finding {
+    Finding {
+        code: Code::InvalidType,
+        severity: Severity::Error,
+        span,
+        message,
+        fixes: Vec::new(),
+    }
+}
+
+/// `span`, else the key's, clamped to `text`.
+pub fn span_or_key(span: Option<Range<usize>>, key: &toml_edit::Key, text: &str) -> Range<usize> {
+    let span = span.or_else(|| key.span()).unwrap_or(0..0);
+    span.start.min(text.len())..span.end.min(text.len())
+}

@@ -7,11 +7,9 @@
 //! The checks (located findings, like [`super::checker`]) and the parsed
 //! [`LiveConfig`]. Pure: no IO.
 
-use std::ops::Range;
-
 use toml_edit::{Document, Item, Key};
 
-use super::finding::{Code, Finding, Severity};
+use super::finding::{Code, Finding, Severity, invalid_type, span_or_key};
 
 /// The table's name.
 pub const LIVE_TABLE: &str = "live";
@@ -43,8 +41,8 @@ pub fn parse(text: &str) -> LiveConfig {
 /// Findings for the `[live]` item `item` (whose key is `key`) of `text`.
 pub fn check(text: &str, key: &Key, item: &Item) -> Vec<Finding> {
     let Some(table) = item.as_table_like() else {
-        return vec![error(
-            span_of(item.span(), key, text),
+        return vec![invalid_type(
+            span_or_key(item.span(), key, text),
             "`live` must be a table. Write a `[live]` header and put `image = \"on-exit\"` below it."
                 .to_owned(),
         )];
@@ -58,7 +56,7 @@ pub fn check(text: &str, key: &Key, item: &Item) -> Vec<Finding> {
             findings.push(Finding {
                 code: Code::UnknownKey,
                 severity: Severity::Warning,
-                span: span_of(key.span(), key, text),
+                span: span_or_key(key.span(), key, text),
                 message: format!(
                     "Unknown key `{}` in [live]; Arca ignores it. The key is image.",
                     name.escape_debug()
@@ -71,27 +69,12 @@ pub fn check(text: &str, key: &Key, item: &Item) -> Vec<Finding> {
             .as_str()
             .is_some_and(|image| IMAGE_VALUES.contains(&image))
         {
-            findings.push(error(
-                span_of(value.span(), key, text),
+            findings.push(invalid_type(
+                span_or_key(value.span(), key, text),
                 "`image` must be \"on-exit\" (record the image when a live run ends) or \"never\"."
                     .to_owned(),
             ));
         }
     }
     findings
-}
-
-fn error(span: Range<usize>, message: String) -> Finding {
-    Finding {
-        code: Code::InvalidType,
-        severity: Severity::Error,
-        span,
-        message,
-        fixes: Vec::new(),
-    }
-}
-
-fn span_of(span: Option<Range<usize>>, key: &Key, text: &str) -> Range<usize> {
-    let span = span.or_else(|| key.span()).unwrap_or(0..0);
-    span.start.min(text.len())..span.end.min(text.len())
 }

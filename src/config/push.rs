@@ -6,11 +6,9 @@
 //! The checks (located findings, like [`super::checker`]) and the parsed
 //! [`PushConfig`]. Pure: no IO.
 
-use std::ops::Range;
-
 use toml_edit::{Document, Item, Key};
 
-use super::finding::{Code, Finding, Severity};
+use super::finding::{Code, Finding, Severity, invalid_type, span_or_key};
 
 /// The table's name.
 pub const PUSH_TABLE: &str = "push";
@@ -46,8 +44,8 @@ pub fn parse(text: &str) -> PushConfig {
 /// Findings for the `[push]` item `item` (whose key is `key`) of `text`.
 pub fn check(text: &str, key: &Key, item: &Item) -> Vec<Finding> {
     let Some(table) = item.as_table_like() else {
-        return vec![error(
-            span_of(item.span(), key, text),
+        return vec![invalid_type(
+            span_or_key(item.span(), key, text),
             "`push` must be a table. Write a `[push]` header and put `attestations = false` below it."
                 .to_owned(),
         )];
@@ -61,7 +59,7 @@ pub fn check(text: &str, key: &Key, item: &Item) -> Vec<Finding> {
             findings.push(Finding {
                 code: Code::UnknownKey,
                 severity: Severity::Warning,
-                span: span_of(key.span(), key, text),
+                span: span_or_key(key.span(), key, text),
                 message: format!(
                     "Unknown key `{}` in [push]; Arca ignores it. The key is attestations.",
                     crate::paths::terminal_safe(name)
@@ -71,29 +69,14 @@ pub fn check(text: &str, key: &Key, item: &Item) -> Vec<Finding> {
             continue;
         }
         if value.as_bool().is_none() {
-            findings.push(error(
-                span_of(value.span(), key, text),
+            findings.push(invalid_type(
+                span_or_key(value.span(), key, text),
                 "`attestations` must be true (attach the SBOM and provenance when pushing) or false."
                     .to_owned(),
             ));
         }
     }
     findings
-}
-
-fn error(span: Range<usize>, message: String) -> Finding {
-    Finding {
-        code: Code::InvalidType,
-        severity: Severity::Error,
-        span,
-        message,
-        fixes: Vec::new(),
-    }
-}
-
-fn span_of(span: Option<Range<usize>>, key: &Key, text: &str) -> Range<usize> {
-    let span = span.or_else(|| key.span()).unwrap_or(0..0);
-    span.start.min(text.len())..span.end.min(text.len())
 }
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ pub const LAYOUT_DIR: &str = crate::store::LAYOUT_DIR;
 /// The index annotation naming the image.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-fn descriptor(media_type: MediaType, blob: &BlobRef) -> Result<Descriptor> {
+/// An OCI descriptor of a stored blob.
+pub fn descriptor(media_type: MediaType, blob: &BlobRef) -> Result<Descriptor> {
     let digest: oci_spec::image::Digest = blob
         .digest
         .to_string()
@@ -48,6 +49,14 @@ pub fn manifest_bytes(config: &BlobRef, layers: &[BlobRef]) -> Result<Vec<u8>> {
         .context("Failed to build the image manifest")?;
     let value = serde_json::to_value(&manifest).context("Failed to encode the manifest")?;
     serde_json::to_vec(&value).context("Failed to encode the manifest")
+}
+
+/// The stored blob a descriptor names.
+pub fn blob_ref(descriptor: &Descriptor) -> Result<BlobRef> {
+    Ok(BlobRef {
+        digest: Digest::parse(descriptor.digest().as_ref())?,
+        size: descriptor.size(),
+    })
 }
 
 /// Writes the layout of `image` and the artifacts referring to it into
@@ -151,10 +160,7 @@ pub fn read_referrers(dir: &Path) -> Result<Vec<Referrer>> {
         if entry.artifact_type().is_none() {
             continue;
         }
-        let manifest = BlobRef {
-            digest: Digest::parse(entry.digest().as_ref())?,
-            size: entry.size(),
-        };
+        let manifest = blob_ref(entry)?;
         let path = blob_path(dir, &manifest.digest);
         let bytes = crate::fsread::read(&path, crate::fsread::Kind::StoreRecord)
             .with_context(|| format!("Cannot read {}", path.display()))?;
@@ -183,13 +189,7 @@ pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
         .annotations()
         .as_ref()
         .and_then(|annotations| annotations.get(REF_NAME).cloned());
-    let to_ref = |descriptor: &Descriptor| -> Result<BlobRef> {
-        Ok(BlobRef {
-            digest: Digest::parse(descriptor.digest().as_ref())?,
-            size: descriptor.size(),
-        })
-    };
-    let manifest_ref = to_ref(entry)?;
+    let manifest_ref = blob_ref(entry)?;
     let path = blob_path(dir, &manifest_ref.digest);
     let bytes = crate::fsread::read(&path, crate::fsread::Kind::StoreRecord)
         .with_context(|| format!("Cannot read {}", path.display()))?;
@@ -200,11 +200,11 @@ pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
         .with_context(|| format!("{} is not an image manifest", path.display()))?;
     let image = StoredImage {
         manifest: manifest_ref,
-        config: to_ref(manifest.config())?,
+        config: blob_ref(manifest.config())?,
         layers: manifest
             .layers()
             .iter()
-            .map(to_ref)
+            .map(blob_ref)
             .collect::<Result<Vec<_>>>()?,
     };
     Ok((image, ref_name))

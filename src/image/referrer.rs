@@ -11,7 +11,8 @@ use anyhow::{Context, Result, anyhow};
 use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
 
 use super::BlobRef;
-use crate::blobs::{BlobStore, Digest, Written};
+use super::layout::{blob_ref, descriptor};
+use crate::blobs::{BlobStore, Written};
 
 /// The empty config's media type and bytes.
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -36,15 +37,6 @@ impl Referrer {
     pub fn blobs(&self) -> [&BlobRef; 3] {
         [&self.config, &self.content, &self.manifest]
     }
-}
-
-fn descriptor(media_type: MediaType, blob: &BlobRef) -> Result<Descriptor> {
-    let digest: oci_spec::image::Digest = blob
-        .digest
-        .to_string()
-        .parse()
-        .map_err(|error| anyhow!("bad digest {}: {error}", blob.digest))?;
-    Ok(Descriptor::new(media_type, blob.size, digest))
 }
 
 /// Stores `content` and its artifact manifest referring to `subject` (an
@@ -120,12 +112,6 @@ pub fn parse(manifest: BlobRef, bytes: &[u8]) -> Result<Referrer> {
         .as_ref()
         .map(ToString::to_string)
         .ok_or_else(|| anyhow!("the manifest has no artifactType"))?;
-    let to_ref = |descriptor: &Descriptor| -> Result<BlobRef> {
-        Ok(BlobRef {
-            digest: Digest::parse(descriptor.digest().as_ref())?,
-            size: descriptor.size(),
-        })
-    };
     let layer = parsed
         .layers()
         .first()
@@ -133,9 +119,9 @@ pub fn parse(manifest: BlobRef, bytes: &[u8]) -> Result<Referrer> {
     Ok(Referrer {
         artifact_type,
         manifest,
-        content: to_ref(layer)?,
+        content: blob_ref(layer)?,
         content_media_type: layer.media_type().to_string(),
-        config: to_ref(parsed.config())?,
+        config: blob_ref(parsed.config())?,
     })
 }
 

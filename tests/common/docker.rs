@@ -539,3 +539,19 @@ pub fn docker_cli(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
+
+/// The cargo home shared by the tests that build crates with crates.io
+/// dependencies (`ARCA_TEST_CARGO_CACHE`, default
+/// `/var/cache/arca-crates/cargo-home` when writable, else one under the
+/// temp dir): downloads are cached across tests and runs.
+pub fn shared_cargo_home() -> PathBuf {
+    let dir = std::env::var_os("ARCA_TEST_CARGO_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/arca-crates/cargo-home"));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        return dir;
+    }
+    let fallback = std::env::temp_dir().join("arca-crates-cargo-home");
+    std::fs::create_dir_all(&fallback).expect("cargo cache dir");
+    fallback
+}

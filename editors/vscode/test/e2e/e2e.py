@@ -188,6 +188,18 @@ class World:
             time.sleep(0.05)
         raise Failure(f"the terminal never showed {pattern!r}; it shows {self.terminal_text()!r}")
 
+    def wait_editor(self, shows, what, timeout=15.0):
+        """Waits until the active editor's visible text satisfies `shows`."""
+        editor = self.page.locator(".editor-instance .monaco-editor .view-lines").first
+        deadline = time.time() + timeout
+        while True:
+            shown = editor.inner_text().replace("\xa0", " ")
+            if shows(shown):
+                return shown
+            if time.time() > deadline:
+                raise Failure(f"{what} is not open: {shown[:400]!r}")
+            time.sleep(0.2)
+
     # ---- acting ----
 
     def command(self, title):
@@ -318,12 +330,7 @@ def test_last_build_log_from_the_status_item(w):
     link.wait_for(timeout=10_000)
     w.shot("03b-status-tooltip")
     link.click()
-    editor = w.page.locator(".editor-instance .monaco-editor .view-lines").first
-    deadline = time.time() + 15
-    while "Compiling hello" not in editor.inner_text().replace("\xa0", " "):
-        if time.time() > deadline:
-            raise Failure(f"the build log is not open: {editor.inner_text()!r}")
-        time.sleep(0.2)
+    w.wait_editor(lambda shown: "Compiling hello" in shown, "the build log")
     w.shot("03c-last-build-log")
     w.command("View: Close All Editors")
 
@@ -340,15 +347,7 @@ def test_sbom_from_the_status_item(w):
     link.wait_for(timeout=10_000)
     w.shot("03d-status-tooltip-sbom")
     link.click()
-    editor = w.page.locator(".editor-instance .monaco-editor .view-lines").first
-    deadline = time.time() + 15
-    while True:
-        shown = editor.inner_text().replace("\xa0", " ")
-        if "SPDX-2.3" in shown and "hello-0.1.0" in shown:
-            break
-        if time.time() > deadline:
-            raise Failure(f"the SBOM is not open: {shown[:400]!r}")
-        time.sleep(0.2)
+    w.wait_editor(lambda shown: "SPDX-2.3" in shown and "hello-0.1.0" in shown, "the SBOM")
     w.shot("03e-sbom")
     w.command("View: Close All Editors")
 
