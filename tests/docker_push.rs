@@ -47,26 +47,7 @@ fn a_built_artifact_pushed_to_a_registry_pulls_and_runs() {
         .newest_for_crate(&test.crate_dir)
         .expect("an artifact");
     let destination = format!("{}/e2e/hello", registry.address);
-    let pushed = Command::new(env!("CARGO_BIN_EXE_arca"))
-        .args([
-            "push",
-            &artifact.metadata.artifact_id,
-            "--to",
-            &destination,
-            "--json",
-        ])
-        .env("ARCA_HOME", test.home.path())
-        .env("HOME", test.work.path())
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .output()
-        .unwrap();
-    assert!(
-        pushed.status.success(),
-        "push failed: {}",
-        String::from_utf8_lossy(&pushed.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&pushed.stdout).unwrap();
+    let result = push_json(&test, &artifact.metadata.artifact_id, &destination, &[]);
     let reference = result["ref"].as_str().unwrap().to_owned();
 
     // Docker pulls it by digest from the loopback registry and runs it.
@@ -182,13 +163,16 @@ fn a_layout_written_by_skopeo_pushes_and_runs() {
     );
 }
 
-/// `arca push --json` of the crate's newest artifact to `destination`, with
-/// `extra` arguments; the parsed answer (the push must succeed).
-fn push_json(test: &docker::DockerTest, destination: &str, extra: &[&str]) -> serde_json::Value {
+/// `arca push SELECTOR --to DESTINATION --json EXTRA...` in the test's
+/// home; the parsed answer (the push must succeed).
+fn push_json(
+    test: &docker::DockerTest,
+    selector: &str,
+    destination: &str,
+    extra: &[&str],
+) -> serde_json::Value {
     let pushed = Command::new(env!("CARGO_BIN_EXE_arca"))
-        .arg("push")
-        .arg(&test.crate_dir)
-        .args(["--to", destination, "--json"])
+        .args(["push", selector, "--to", destination, "--json"])
         .args(extra)
         .env("ARCA_HOME", test.home.path())
         .env("HOME", test.work.path())
@@ -296,8 +280,9 @@ fn the_sbom_and_provenance_attach_to_the_pushed_image() {
         return;
     };
     let registry = registry::Registry::start(None, None);
+    let crate_dir = &test.crate_dir.display().to_string();
     let destination = format!("{}/attest/hello", registry.address);
-    let first = push_json(&test, &destination, &[]);
+    let first = push_json(&test, crate_dir, &destination, &[]);
     assert_eq!(
         first["attached"],
         serde_json::json!(["application/spdx+json", "application/vnd.in-toto+json"]),
@@ -347,7 +332,7 @@ fn the_sbom_and_provenance_attach_to_the_pushed_image() {
     }
 
     // Again: every blob is there, the index already lists both.
-    let again = push_json(&test, &destination, &[]);
+    let again = push_json(&test, crate_dir, &destination, &[]);
     assert_eq!(again["bytesSent"], 0, "{again}");
     assert!(again["referrersTag"].is_null(), "{again}");
     assert_eq!(
@@ -357,7 +342,7 @@ fn the_sbom_and_provenance_attach_to_the_pushed_image() {
 
     // `--no-attest`: the image alone.
     let alone = format!("{}/attest/alone", registry.address);
-    let pushed = push_json(&test, &alone, &["--no-attest"]);
+    let pushed = push_json(&test, crate_dir, &alone, &["--no-attest"]);
     assert!(pushed["attached"].is_null(), "{pushed}");
     assert!(skopeo_raw(&format!("{alone}:{fallback_tag}")).is_none());
 
@@ -378,7 +363,7 @@ fn the_sbom_and_provenance_attach_to_the_pushed_image() {
     )
     .unwrap();
     let refusing = format!("127.0.0.1:{}/attest/refused", port.trim());
-    let refused = push_json(&test, &refusing, &[]);
+    let refused = push_json(&test, crate_dir, &refusing, &[]);
     let _ = proxy.kill();
     let _ = proxy.wait();
     assert_eq!(

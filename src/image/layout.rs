@@ -147,26 +147,37 @@ pub fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
     dir.join("blobs").join("sha256").join(digest.hex())
 }
 
+/// A layout's `index.json`.
+fn read_index(dir: &Path) -> Result<ImageIndex> {
+    let index_path = dir.join("index.json");
+    crate::fsread::read(&index_path, crate::fsread::Kind::StoreRecord)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| Ok(ImageIndex::from_reader(bytes.as_slice())?))
+        .with_context(|| format!("Cannot read {}", index_path.display()))
+}
+
+/// A small blob of a layout (a manifest), checked against its digest.
+fn read_checked(dir: &Path, digest: &Digest) -> Result<(PathBuf, Vec<u8>)> {
+    let path = blob_path(dir, digest);
+    let bytes = crate::fsread::read(&path, crate::fsread::Kind::StoreRecord)
+        .with_context(|| format!("Cannot read {}", path.display()))?;
+    if Digest::of(&bytes) != *digest {
+        bail!("{} does not match its digest", path.display());
+    }
+    Ok((path, bytes))
+}
+
 /// The artifacts a layout lists as referring to its image (an SBOM, a
 /// provenance statement), each manifest checked against its digest.
 pub fn read_referrers(dir: &Path) -> Result<Vec<Referrer>> {
-    let index_path = dir.join("index.json");
-    let index = crate::fsread::read(&index_path, crate::fsread::Kind::StoreRecord)
-        .map_err(anyhow::Error::from)
-        .and_then(|bytes| Ok(ImageIndex::from_reader(bytes.as_slice())?))
-        .with_context(|| format!("Cannot read {}", index_path.display()))?;
+    let index = read_index(dir)?;
     let mut referrers = Vec::new();
     for entry in index.manifests().iter().skip(1) {
         if entry.artifact_type().is_none() {
             continue;
         }
         let manifest = blob_ref(entry)?;
-        let path = blob_path(dir, &manifest.digest);
-        let bytes = crate::fsread::read(&path, crate::fsread::Kind::StoreRecord)
-            .with_context(|| format!("Cannot read {}", path.display()))?;
-        if Digest::of(&bytes) != manifest.digest {
-            bail!("{} does not match its digest", path.display());
-        }
+        let (path, bytes) = read_checked(dir, &manifest.digest)?;
         referrers.push(
             super::referrer::parse(manifest, &bytes)
                 .with_context(|| format!("{} is not an artifact manifest", path.display()))?,
@@ -177,11 +188,7 @@ pub fn read_referrers(dir: &Path) -> Result<Vec<Referrer>> {
 
 /// Reads a layout back: its one manifest, config and layers.
 pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
-    let index_path = dir.join("index.json");
-    let index = crate::fsread::read(&index_path, crate::fsread::Kind::StoreRecord)
-        .map_err(anyhow::Error::from)
-        .and_then(|bytes| Ok(ImageIndex::from_reader(bytes.as_slice())?))
-        .with_context(|| format!("Cannot read {}", index_path.display()))?;
+    let index = read_index(dir)?;
     let Some(entry) = index.manifests().first() else {
         bail!("{} lists no image", dir.join("index.json").display());
     };
@@ -190,12 +197,7 @@ pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
         .as_ref()
         .and_then(|annotations| annotations.get(REF_NAME).cloned());
     let manifest_ref = blob_ref(entry)?;
-    let path = blob_path(dir, &manifest_ref.digest);
-    let bytes = crate::fsread::read(&path, crate::fsread::Kind::StoreRecord)
-        .with_context(|| format!("Cannot read {}", path.display()))?;
-    if Digest::of(&bytes) != manifest_ref.digest {
-        bail!("{} does not match its digest", path.display());
-    }
+    let (path, bytes) = read_checked(dir, &manifest_ref.digest)?;
     let manifest = ImageManifest::from_reader(bytes.as_slice())
         .with_context(|| format!("{} is not an image manifest", path.display()))?;
     let image = StoredImage {
