@@ -188,6 +188,37 @@ fn push_json(
     serde_json::from_slice(&pushed.stdout).unwrap()
 }
 
+/// `tests/support/registry_proxy.py` in `mode` before the registry at
+/// `upstream`: the running proxy and its port.
+fn registry_proxy(upstream: &str, mode: &str) -> (Proxy, String) {
+    let mut proxy = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/registry_proxy.py"
+        ))
+        .args([upstream, mode])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the registry proxy");
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(proxy.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    (Proxy(proxy), port.trim().to_owned())
+}
+
+/// The proxy process, killed on drop (a failed assertion included).
+struct Proxy(std::process::Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `skopeo inspect --raw` of a reference, parsed; `None` when skopeo finds
 /// nothing there.
 fn skopeo_raw(reference: &str) -> Option<serde_json::Value> {
@@ -271,9 +302,12 @@ fn stored_document(test: &docker::DockerTest, provenance: bool) -> Vec<u8> {
 /// registry, which has no referrers API, they are listed under the
 /// distribution spec's `sha256-<hex>` fallback tag, as skopeo reads it; the
 /// documents in the registry's own storage are the stored ones byte for
-/// byte; a second push sends nothing; `--no-attest` pushes the image alone;
-/// a registry that refuses manifests with a `subject` still gets the image,
-/// with one warning.
+/// byte, and oras reads them back; a second push sends nothing;
+/// `--no-attest` pushes the image alone; before a registry with the OCI 1.1
+/// referrers API (`tests/support/registry_proxy.py referrers-api` in front
+/// of the real one, which lacks it) no fallback tag is written; a registry
+/// that refuses manifests with a `subject` still gets the image, with one
+/// warning.
 #[test]
 fn the_sbom_and_provenance_attach_to_the_pushed_image() {
     let Some(test) = built_example() else {
@@ -346,26 +380,45 @@ fn the_sbom_and_provenance_attach_to_the_pushed_image() {
     assert!(pushed["attached"].is_null(), "{pushed}");
     assert!(skopeo_raw(&format!("{alone}:{fallback_tag}")).is_none());
 
-    // A registry without OCI 1.1 manifests: the image lands, one warning.
-    let mut proxy = std::process::Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/refusing_proxy.py"
+    // A registry with the referrers API lists them itself: no fallback tag.
+    let (proxy, port) = registry_proxy(&registry.address, "referrers-api");
+    let native = format!("127.0.0.1:{port}/attest/native");
+    let listed_natively = push_json(&test, crate_dir, &native, &[]);
+    let referrers = Command::new("curl")
+        .args(["-fsS"])
+        .arg(format!(
+            "http://127.0.0.1:{port}/v2/attest/native/referrers/{digest}"
         ))
-        .arg(&registry.address)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs the refusing proxy");
-    let mut port = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(proxy.stdout.take().unwrap()),
-        &mut port,
-    )
-    .unwrap();
-    let refusing = format!("127.0.0.1:{}/attest/refused", port.trim());
+        .output()
+        .unwrap();
+    drop(proxy);
+    assert_eq!(
+        listed_natively["attached"], first["attached"],
+        "{listed_natively}"
+    );
+    assert!(
+        listed_natively["referrersTag"].is_null(),
+        "no fallback tag where the API lists them: {listed_natively}"
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&referrers.stdout).unwrap();
+    assert_eq!(
+        listed["manifests"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    assert!(
+        skopeo_raw(&format!(
+            "{}/attest/native:{fallback_tag}",
+            registry.address
+        ))
+        .is_none()
+    );
+
+    // A registry without OCI 1.1 manifests: the image lands, one warning.
+    let (proxy, port) = registry_proxy(&registry.address, "refuse-subject");
+    let refusing = format!("127.0.0.1:{port}/attest/refused");
     let refused = push_json(&test, crate_dir, &refusing, &[]);
-    let _ = proxy.kill();
-    let _ = proxy.wait();
+    drop(proxy);
     assert_eq!(
         refused["ref"].as_str().unwrap().split_once('@').unwrap().1,
         digest

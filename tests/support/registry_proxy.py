@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Registry behaviours Debian's distribution 2.8 lacks, for tests: an HTTP
+proxy on a free loopback port in front of a real registry (argv[1], e.g.
+127.0.0.1:5000) that forwards every request unchanged, except as argv[2]
+says:
+
+- `refuse-subject`: a manifest PUT whose body names a `subject` is answered
+  400 MANIFEST_INVALID, as registries without OCI 1.1 support answer;
+- `referrers-api`: the OCI 1.1 referrers API. A manifest PUT with a
+  `subject` is stored upstream and answered with the `OCI-Subject` header;
+  `GET /v2/<name>/referrers/<digest>` lists the manifests put with that
+  subject (an image index, as the distribution spec says).
+
+Prints `PORT` on its first line, then serves until killed."""
+
+import hashlib
+import http.client
+import http.server
+import json
+import re
+import sys
+import threading
+
+UPSTREAM = sys.argv[1]
+MODE = sys.argv[2] if len(sys.argv) > 2 else "refuse-subject"
+REFERRERS = {}  # (name, subject digest) -> [descriptor]
+LOCK = threading.Lock()
+
+
+class Proxy(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def reply(self, status, body, content_type="application/json", headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers:
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def referrers(self):
+        match = re.fullmatch(r"/v2/(.+)/referrers/(sha256:[0-9a-f]{64})(\?.*)?", self.path)
+        if not match:
+            return False
+        with LOCK:
+            manifests = list(REFERRERS.get((match.group(1), match.group(2)), []))
+        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}
+        self.reply(200, json.dumps(index).encode(), "application/vnd.oci.image.index.v1+json")
+        return True
+
+    def forward(self):
+        body = self.read_body()
+        if MODE == "referrers-api" and self.command in ("GET", "HEAD") and self.referrers():
+            return
+        subject = None
+        if MODE == "referrers-api" and self.command == "PUT" and "/manifests/" in self.path and b'"subject"' in body:
+            manifest = json.loads(body)
+            subject = manifest["subject"]["digest"]
+            name = self.path.split("/v2/", 1)[1].split("/manifests/", 1)[0]
+            entry = {
+                "mediaType": manifest.get("mediaType", "application/vnd.oci.image.manifest.v1+json"),
+                "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+                "size": len(body),
+            }
+            if "artifactType" in manifest:
+                entry["artifactType"] = manifest["artifactType"]
+            with LOCK:
+                listed = REFERRERS.setdefault((name, subject), [])
+                if entry not in listed:
+                    listed.append(entry)
+        if MODE == "refuse-subject" and self.command == "PUT" and "/manifests/" in self.path and b'"subject"' in body:
+            reply = b'{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid: subject not supported"}]}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+            return
+        upstream = http.client.HTTPConnection(UPSTREAM, timeout=60)
+        headers = {
+            key: value
+            for key, value in self.headers.items()
+            if key.lower() not in ("transfer-encoding", "content-length")
+        }
+        headers["Content-Length"] = str(len(body))
+        upstream.request(self.command, self.path, body=body or None, headers=headers)
+        answer = upstream.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        if subject and answer.status == 201:
+            self.send_header("OCI-Subject", subject)
+        if self.command == "HEAD":
+            self.send_header("Content-Length", answer.getheader("Content-Length", "0"))
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        upstream.close()
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+print(server.server_address[1], flush=True)
+server.serve_forever()
