@@ -114,6 +114,54 @@ fn package_reports_progress_and_output_and_turns_the_crate_fresh() {
     let fresh = server.status(&uri, "fresh");
     assert_eq!(fresh["artifact"]["id"], artifact_id.as_str());
 
+    // The image's SBOM (additive): counted in the status, served by
+    // `arca.sbom` as the CLI stores it, and as CycloneDX.
+    let sbom = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.sbom", "arguments": [{"crate": uri}]}),
+        )
+        .unwrap_or_else(|error| panic!("arca.sbom failed: {error}"));
+    let document = sbom["document"].as_str().unwrap();
+    let spdx: Value = serde_json::from_str(document).unwrap();
+    assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
+    assert_eq!(sbom["artifact"], artifact_id.as_str());
+    assert_eq!(
+        fresh["sbom"]["packages"],
+        spdx["packages"].as_array().unwrap().len(),
+        "{fresh}"
+    );
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(["sbom", &artifact_id])
+        .env("ARCA_HOME", test.home.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).trim_end(), document);
+    assert_eq!(
+        fresh["sbom"]["digest"],
+        format!("sha256:{}", sha256_hex(document.as_bytes())).as_str()
+    );
+    let cyclonedx = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.sbom", "arguments": [{"crate": uri, "format": "cyclonedx"}]}),
+        )
+        .unwrap();
+    let bom: Value = serde_json::from_str(cyclonedx["document"].as_str().unwrap()).unwrap();
+    assert_eq!(bom["specVersion"], "1.5");
+    let wrong = server.request(
+        "workspace/executeCommand",
+        json!({"command": "arca.sbom", "arguments": [{"crate": uri, "format": "xml"}]}),
+    );
+    assert!(
+        wrong.is_err_and(|error| {
+            error["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("\"spdx\" or \"cyclonedx\""))
+        }),
+        "a wrong format is refused with the valid ones"
+    );
+
     // Packaging a fresh crate answers at once.
     let again = server
         .request(
@@ -310,4 +358,9 @@ fn only_real_inputs_turn_a_built_crate_stale_in_the_editor() {
     assert_eq!(stale["reasons"], json!(["build.rs added"]), "{stale}");
     std::fs::remove_file(&script).unwrap();
     server.status(&uri, "fresh");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }

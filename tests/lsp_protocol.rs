@@ -45,7 +45,8 @@ fn initialize_advertises_the_protocol_capabilities() {
             "arca.push",
             "arca.run",
             "arca.stop",
-            "arca.buildLog"
+            "arca.buildLog",
+            "arca.sbom"
         ])
     );
     assert_eq!(
