@@ -765,6 +765,9 @@ fn an_engine_refusing_thin_archives_gets_a_build_over_the_base_or_a_full_load() 
         labels.get("io.khoek.arca.artifact-id"),
         Some(&outcome.artifact.metadata.artifact_id)
     );
+    // The image built over the base names its SBOM as the assembled one does.
+    let sbom = arca::sbom::stored::summary(&outcome.artifact.dir).expect("an SBOM");
+    assert_eq!(labels.get("io.khoek.arca.sbom"), Some(&sbom.digest));
 
     // Without the base, the full archive goes in (no thin one is tried).
     remove_image(&test, &tag);

@@ -181,14 +181,7 @@ impl SbomCrate {
     /// `cargo tree -e normal` of the copy on the host, for the host
     /// triple and `features`: the linked packages as `name@version`.
     fn host_cargo_tree(&self, features: &[&str]) -> BTreeSet<String> {
-        let rustc = Command::new("rustc")
-            .arg("-vV")
-            .output()
-            .expect("rustc -vV");
-        let host = String::from_utf8_lossy(&rustc.stdout)
-            .lines()
-            .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
-            .expect("a host line in rustc -vV");
+        let host = host_triple();
         let output = Command::new("cargo")
             .args(["tree", "--locked", "-e", "normal", "--target", &host])
             .args(["--prefix", "none", "--format", "{p}"])
@@ -704,4 +697,104 @@ fn an_sbom_of_a_crate_without_an_artifact_says_to_build_it() {
         assert!(output.stdout.is_empty(), "{args:?}: {}", text(&output));
     }
     assert!(!out.exists(), "no file written");
+}
+
+/// A git dependency, resolved by the real cargo from a repository on disk
+/// (no git host is reachable here): the SBOM names it by its URL and the
+/// locked commit, as `git rev-parse HEAD` gives it, with a `vcs_url` purl.
+/// Runs cargo on the host only; no engine needed.
+#[test]
+fn a_git_dependency_is_named_by_its_url_and_commit() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("gitdep");
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::write(
+        repo.join("Cargo.toml"),
+        "[package]\nname = \"gitdep\"\nversion = \"0.3.0\"\nedition = \"2021\"\nlicense = \"MIT\"\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("src/lib.rs"), "pub fn one() -> u8 { 1 }\n").unwrap();
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .expect("git runs");
+        assert!(output.status.success(), "git {args:?}: {}", text(&output));
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "one"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let app = work.path().join("app");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    let url = format!("file://{}", repo.display());
+    std::fs::write(
+        app.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ngitdep = {{ git = \"{url}\" }}\n\n[workspace]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(app.join("src/main.rs"), "fn main() { gitdep::one(); }\n").unwrap();
+    let home = work.path().join("cargo-home");
+    let locked = Command::new("cargo")
+        .args(["generate-lockfile", "--manifest-path"])
+        .arg(app.join("Cargo.toml"))
+        .env("CARGO_HOME", &home)
+        .output()
+        .unwrap();
+    assert!(locked.status.success(), "{}", text(&locked));
+    let target = host_triple();
+    let manifests = vec![app.join("Cargo.toml")];
+    let linked = arca::sbom::linked::resolve(
+        &arca::sbom::linked::Request {
+            manifest_path: &app.join("Cargo.toml"),
+            workspace_root: &app,
+            target: &target,
+            features: &[],
+            cargo_home: Some(&home),
+            manifests: &manifests,
+        },
+        None,
+    )
+    .expect("the graph resolves");
+    let names: Vec<&str> = linked.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["app", "gitdep"]);
+    let dep = &linked.packages[1];
+    assert_eq!(
+        dep.source,
+        arca::sbom::Source::Git {
+            url: url.clone(),
+            commit: commit.clone()
+        }
+    );
+    assert_eq!(dep.license.as_deref(), Some("MIT"));
+    assert_eq!(dep.checksum, None, "git packages have no lock checksum");
+    assert!(
+        dep.purl()
+            .starts_with("pkg:cargo/gitdep@0.3.0?vcs_url=git%2Bfile:"),
+        "{}",
+        dep.purl()
+    );
+    assert!(
+        dep.purl().ends_with(&format!("%40{commit}")),
+        "{}",
+        dep.purl()
+    );
+    assert_eq!(linked.depends_on, [(0, 1)]);
+}
+
+/// The host's target triple (`rustc -vV`).
+fn host_triple() -> String {
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+        .expect("a host line in rustc -vV")
 }

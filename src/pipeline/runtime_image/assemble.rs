@@ -29,6 +29,9 @@ pub(super) struct Assembled {
     pub(super) base_layers: usize,
     /// The new layers' files, for engines that take them by a build.
     pub(super) ca_layer: bool,
+    /// The config's labels (the record's and the SBOM's), for engines
+    /// that take the image by a build.
+    pub(super) labels: Vec<(String, String)>,
 }
 
 pub(super) fn assemble(
@@ -111,6 +114,7 @@ pub(super) fn assemble(
         config,
         base_layers: base.layers.len(),
         ca_layer,
+        labels,
     })
 }
 

@@ -187,9 +187,9 @@ pub(super) async fn load_by_build(
         containerfile.push_str(&format!("COPY arca-init {INIT_IN_IMAGE}\n"));
         context.add_file("arca-init", init, 0o755)?;
     }
-    let labels = metadata
-        .image_labels()
-        .into_iter()
+    let labels = assembled
+        .labels
+        .iter()
         .map(|(key, value)| {
             serde_json::to_string(&value)
                 .map(|value| format!("{key}={value}"))
