@@ -64,6 +64,11 @@ fn image_of(test: &DockerTest, id: &str) -> StoredImage {
         .0
 }
 
+fn referrers_of(test: &DockerTest, id: &str) -> Vec<arca::image::referrer::Referrer> {
+    let artifact = test.store().select(id).expect("record")[0].clone();
+    arca::image::layout::read_referrers(&artifact.dir.join("image")).expect("referrers")
+}
+
 fn blobs(test: &DockerTest) -> BlobStore {
     BlobStore::at(test.home.path().join("blobs"))
 }
@@ -455,6 +460,8 @@ fn prune_frees_unreferenced_blobs_keeps_referenced_ones_and_waits_for_builds() {
     let second_id = artifact_id(&second);
     let first_image = image_of(&test, &first_id);
     let second_image = image_of(&test, &second_id);
+    let first_referrers = referrers_of(&test, &first_id);
+    let second_referrers = referrers_of(&test, &second_id);
 
     // Age the first record so `prune local --days 1` removes it.
     let first_dir = test.store().select(&first_id).expect("record")[0]
@@ -506,16 +513,30 @@ fn prune_frees_unreferenced_blobs_keeps_referenced_ones_and_waits_for_builds() {
         .and_then(|bytes| bytes.split(' ').next())
         .and_then(|bytes| bytes.parse().ok())
         .unwrap_or_else(|| panic!("no freed bytes in {stdout}"));
+    // The first artifact's SBOM and provenance go with it; the second's stay.
+    let second_blobs: Vec<_> = second_image
+        .blobs()
+        .chain(
+            second_referrers
+                .iter()
+                .flat_map(|referrer| referrer.blobs()),
+        )
+        .collect();
     let first_only: Vec<_> = first_image
         .blobs()
-        .filter(|blob| !second_image.blobs().any(|kept| kept == *blob))
+        .chain(first_referrers.iter().flat_map(|referrer| referrer.blobs()))
+        .filter(|blob| !second_blobs.contains(blob))
         .collect();
+    assert!(
+        !first_referrers.is_empty(),
+        "the first artifact has its SBOM"
+    );
     let expected: u64 = first_only.iter().map(|blob| blob.size).sum();
     assert_eq!(freed, expected, "{stdout}");
     for blob in first_only {
         assert!(!store.has(&blob.digest), "{} collected", blob.digest);
     }
-    for blob in second_image.blobs() {
+    for blob in second_blobs {
         assert!(store.has(&blob.digest), "{} kept", blob.digest);
     }
     // What remains still exports, and the base in use stays imported.

@@ -144,6 +144,16 @@ pub async fn remove_containers_of_this_process() {
         let _ = engine.stop_container(&id, STOP_GRACE_SECONDS).await;
         let _ = engine.remove_container(&id).await;
     }
+    // The run's own cleanup may hold the removal (the engine answers 409
+    // "already in progress"): wait until the engine lists none, so nothing
+    // is left once the process is gone. (The caller bounds the wait.)
+    while engine
+        .containers_with_labels(&[mine.as_str()])
+        .await
+        .is_ok_and(|left| !left.is_empty())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Runs the crate live until `cancel` fires or the run cannot go on.
