@@ -546,3 +546,49 @@ fn the_fetch_reports_bytes_per_layer_and_a_cancel_leaves_no_artifact() {
 docker::engine_tests! {
     a_base_only_in_a_registry_is_fetched_by_arca: [docker, podman];
 }
+
+/// A registry that lies about manifests (`tests/support/registry_proxy.py`
+/// in a hostile mode in front of a real registry holding the base): each
+/// lie is refused quickly with an error naming it, the engine is not asked
+/// to pull from the liar instead, and nothing is left.
+#[test]
+fn a_registry_lying_about_manifests_is_refused_and_leaves_nothing() {
+    if !tools_present() {
+        return;
+    }
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let registry = Registry::start(None, None);
+    registry.put_image(&format!("docker-daemon:{RUNTIME_BASE}"), "hostile:1");
+    for (mode, expected) in [
+        ("oversize-manifest", "more than the 4096 KiB Arca reads"),
+        (
+            "huge-length-manifest",
+            "is 999999999 bytes, more than the 4096 KiB",
+        ),
+        ("lying-tag-digest", "the registry announced"),
+        ("huge-index", "lists 5000 manifests, more than the 1024"),
+        ("nested-index", "names another index"),
+    ] {
+        let (proxy, port) = registry::registry_proxy(&registry.address, mode);
+        let base = format!("127.0.0.1:{port}/hostile:1");
+        let started = std::time::Instant::now();
+        let output = build(&test, &base, &[]);
+        let took = started.elapsed();
+        drop(proxy);
+        assert!(!output.status.success(), "{mode}: {}", text(&output));
+        let log = stderr(&output);
+        assert!(log.contains(expected), "{mode}: {log}");
+        assert!(
+            log.contains(&base),
+            "{mode}: the error names the image: {log}"
+        );
+        assert!(!log.contains("asking the engine to pull"), "{mode}: {log}");
+        assert!(
+            took < std::time::Duration::from_secs(120),
+            "{mode}: took {took:?}"
+        );
+        assert_nothing_left(&test, &base);
+    }
+}

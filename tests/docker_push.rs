@@ -188,37 +188,6 @@ fn push_json(
     serde_json::from_slice(&pushed.stdout).unwrap()
 }
 
-/// `tests/support/registry_proxy.py` in `mode` before the registry at
-/// `upstream`: the running proxy and its port.
-fn registry_proxy(upstream: &str, mode: &str) -> (Proxy, String) {
-    let mut proxy = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/registry_proxy.py"
-        ))
-        .args([upstream, mode])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs the registry proxy");
-    let mut port = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(proxy.stdout.take().unwrap()),
-        &mut port,
-    )
-    .unwrap();
-    (Proxy(proxy), port.trim().to_owned())
-}
-
-/// The proxy process, killed on drop (a failed assertion included).
-struct Proxy(std::process::Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `skopeo inspect --raw` of a reference, parsed; `None` when skopeo finds
 /// nothing there.
 fn skopeo_raw(reference: &str) -> Option<serde_json::Value> {
@@ -381,7 +350,7 @@ fn the_sbom_and_provenance_attach_to_the_pushed_image() {
     assert!(skopeo_raw(&format!("{alone}:{fallback_tag}")).is_none());
 
     // A registry with the referrers API lists them itself: no fallback tag.
-    let (proxy, port) = registry_proxy(&registry.address, "referrers-api");
+    let (proxy, port) = registry::registry_proxy(&registry.address, "referrers-api");
     let native = format!("127.0.0.1:{port}/attest/native");
     let listed_natively = push_json(&test, crate_dir, &native, &[]);
     let referrers = Command::new("curl")
@@ -415,7 +384,7 @@ fn the_sbom_and_provenance_attach_to_the_pushed_image() {
     );
 
     // A registry without OCI 1.1 manifests: the image lands, one warning.
-    let (proxy, port) = registry_proxy(&registry.address, "refuse-subject");
+    let (proxy, port) = registry::registry_proxy(&registry.address, "refuse-subject");
     let refusing = format!("127.0.0.1:{port}/attest/refused");
     let refused = push_json(&test, crate_dir, &refusing, &[]);
     drop(proxy);

@@ -777,6 +777,41 @@ fn token_registry_pushes_with_a_bearer_token_from_the_token_service() {
     // Every upload went through with a token (the registry accepted them).
     assert!(registry.upload_requests() >= 2, "{:?}", registry.requests());
 
+    // Arca's own bounded manifest read (a base fetch) goes through the same
+    // token service: the pushed manifest comes back by tag, byte for byte.
+    let (_, pushed_digest) = reference.rsplit_once('@').expect("pushed by digest");
+    let pulled = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use arca::registry::credentials::{Credential, Login, Secret};
+        let pull_from = arca::registry::destination::Destination::parse(&destination, "latest")
+            .expect("destination");
+        let credential = Credential {
+            login: Login::Password {
+                username: "alice".to_owned(),
+                password: Secret::new(password),
+            },
+            source: "the test".to_owned(),
+        };
+        let client = arca::registry::client::RegistryClient::connect_pull(
+            &pull_from,
+            Some(&credential),
+            false,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("connect: {error}"));
+        client
+            .manifest(pushed_digest)
+            .await
+            .unwrap_or_else(|error| panic!("manifest: {error}"))
+    });
+    let digest = reference
+        .rsplit_once('@')
+        .map(|(_, digest)| digest.to_owned());
+    assert_eq!(
+        digest,
+        Some(format!("sha256:{}", sha256_hex(&pulled))),
+        "the manifest read back is the pushed one"
+    );
+
     // Neither the password nor a token reaches the trace log, the record
     // or the pushed image.
     let logs = String::from_utf8_lossy(&output.stderr);

@@ -24,6 +24,9 @@ use super::source::Blob;
 
 /// Bytes read per upload request (`oci-client` sends one chunk per PATCH).
 const CHUNK: usize = 4 * 1024 * 1024;
+/// The largest manifest or index read from a registry (real ones are a
+/// few KiB; Docker's registry itself refuses more than 4 MiB).
+pub const MANIFEST_MAX: usize = 4 << 20;
 
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -153,6 +156,9 @@ pub struct RegistryClient {
     /// For an identity-token login: when the access token it was exchanged
     /// for expires (seconds since 1970).
     access_expires_at: std::sync::Mutex<Option<u64>>,
+    /// The bearer token the registry's token service gave for the last
+    /// operation authenticated (for Arca's own bounded manifest reads).
+    bearer: std::sync::Mutex<Option<String>>,
 }
 
 impl RegistryClient {
@@ -316,6 +322,7 @@ impl RegistryClient {
             mount_source: tokio::sync::Mutex::new(None),
             challenge: tokio::sync::OnceCell::new(),
             access_expires_at: std::sync::Mutex::new(None),
+            bearer: std::sync::Mutex::new(None),
         })
     }
 
@@ -328,10 +335,14 @@ impl RegistryClient {
         operations: &[RegistryOperation],
     ) -> Result<(), RegistryError> {
         for operation in operations {
-            self.client
+            let token = self
+                .client
                 .auth(&self.reference, auth, *operation)
                 .await
                 .map_err(RegistryError::from_oci)?;
+            if let (Some(token), Ok(mut bearer)) = (token, self.bearer.lock()) {
+                *bearer = Some(token);
+            }
         }
         // A basic-auth registry only says no on a real request.
         let probe = format!("sha256:{}", "0".repeat(64));
@@ -400,6 +411,9 @@ impl RegistryClient {
         }
         if let Ok(mut at) = self.access_expires_at.lock() {
             *at = Some(access.expires_at);
+        }
+        if let Ok(mut bearer) = self.bearer.lock() {
+            *bearer = Some(access.token.clone());
         }
         *covered = None;
         Ok(())
@@ -538,20 +552,94 @@ impl RegistryClient {
 impl RegistryClient {
     /// `GET /v2/<repo>/manifests/<tag or digest>`: the manifest's exact
     /// bytes (an image manifest or an index / manifest list, OCI or
-    /// Docker), for the caller to check against a digest.
+    /// Docker), for the caller to check against a digest. Read by Arca's
+    /// own client, not `oci-client` (which reads a body whole): at most
+    /// [`MANIFEST_MAX`] bytes (refused from `Content-Length`, else cut while
+    /// streaming), redirects as [`super::token::redirect_policy`] allows.
+    /// Fetched by tag, the bytes must match a `Docker-Content-Digest` the
+    /// registry sends.
     pub async fn manifest(&self, tag_or_digest: &str) -> Result<bytes::Bytes, RegistryError> {
-        let reference = self.reference_to(tag_or_digest);
         let accepted = [
             oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
             oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
             oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
             oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
-        ];
-        self.client
-            .pull_manifest_raw(&reference, &self.auth, &accepted)
+        ]
+        .join(", ");
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{tag_or_digest}",
+            self.scheme,
+            self.reference.resolve_registry(),
+            self.reference.repository()
+        );
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .user_agent(USER_AGENT)
+                .redirect(super::token::redirect_policy())
+                .build()
+                .map_err(|error| RegistryError::Tls(error.to_string()))?,
+        };
+        let mut request = http.get(&url).header(reqwest::header::ACCEPT, accepted);
+        let bearer = self.bearer.lock().ok().and_then(|bearer| bearer.clone());
+        request = match (&self.auth, bearer.as_ref()) {
+            (RegistryAuth::Bearer(token), _) | (_, Some(token)) => request.bearer_auth(token),
+            (RegistryAuth::Basic(username, password), None) => {
+                request.basic_auth(username, Some(password))
+            }
+            _ => request,
+        };
+        let mut response = request
+            .send()
             .await
-            .map(|(bytes, _)| bytes)
-            .map_err(RegistryError::from_oci)
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|error| match error.status().map(|status| status.as_u16()) {
+                Some(404) => RegistryError::Refused(format!(
+                    "manifest unknown: the repository has no `{tag_or_digest}`"
+                )),
+                _ => super::error::classify_request(&error),
+            })?;
+        if let Some(length) = response.content_length()
+            && length > MANIFEST_MAX as u64
+        {
+            return Err(RegistryError::Untrusted(format!(
+                "the manifest `{tag_or_digest}` is {length} bytes, more than the {} KiB Arca reads; nothing was stored",
+                MANIFEST_MAX >> 10
+            )));
+        }
+        let announced = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| super::error::classify_request(&error))?
+        {
+            if body.len() + chunk.len() > MANIFEST_MAX {
+                return Err(RegistryError::Untrusted(format!(
+                    "the manifest `{tag_or_digest}` is more than the {} KiB Arca reads; nothing was stored",
+                    MANIFEST_MAX >> 10
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !tag_or_digest.contains(':')
+            && let Some(announced) = announced
+            && announced.starts_with("sha256:")
+        {
+            let actual = crate::blobs::Digest::of(&body).to_string();
+            if actual != announced {
+                return Err(RegistryError::Untrusted(format!(
+                    "the manifest `{tag_or_digest}` hashes to {actual}, not the {announced} the registry announced; nothing was stored"
+                )));
+            }
+        }
+        Ok(bytes::Bytes::from(body))
     }
 
     /// `GET /v2/<repo>/blobs/<digest>` as a stream, with the length the

@@ -14,6 +14,10 @@ pub enum RegistryError {
     Unauthorized(String),
     /// The registry refused what was sent (its answer).
     Refused(String),
+    /// The registry's answer broke a bound or did not verify (a manifest
+    /// over the size limit, bytes that do not match their digest): it is
+    /// not to be trusted, and nothing of it was kept.
+    Untrusted(String),
 }
 
 impl std::fmt::Display for RegistryError {
@@ -23,6 +27,7 @@ impl std::fmt::Display for RegistryError {
             RegistryError::Tls(text) => write!(formatter, "TLS failed: {text}"),
             RegistryError::Unauthorized(text) => write!(formatter, "not authorized: {text}"),
             RegistryError::Refused(text) => write!(formatter, "refused: {text}"),
+            RegistryError::Untrusted(text) => write!(formatter, "untrustworthy answer: {text}"),
         }
     }
 }

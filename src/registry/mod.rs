@@ -401,6 +401,10 @@ fn explain(
             "{registry} refused {}: {detail}. {nothing}",
             during.unwrap_or("the push")
         ),
+        (RegistryError::Untrusted(detail), during) => format!(
+            "{registry} sent an answer Arca does not trust during {}: {detail}. {nothing}",
+            during.unwrap_or("the push")
+        ),
     };
     PushError::Failed(message)
 }

@@ -36,6 +36,9 @@ use crate::image::BlobRef;
 
 /// The largest config Arca reads from a registry.
 const CONFIG_MAX: usize = 16 << 20;
+/// The most entries an image index may list (real ones list a few dozen,
+/// attestations included).
+const INDEX_ENTRIES_MAX: usize = 1024;
 /// Bytes read per step while a layer streams into the store.
 const STEP: usize = 1 << 20;
 
@@ -123,21 +126,27 @@ pub async fn open(reference: &str) -> Result<RemoteBase, FetchError> {
         .map_err(FetchError::Unavailable)?;
     let insecure = insecure_from_env(&destination.registry);
     let registry = &destination.registry;
-    let unavailable = |error: RegistryError| {
-        FetchError::Unavailable(match error {
-            RegistryError::Unreachable(detail) => format!("cannot reach {registry}: {detail}"),
-            RegistryError::Tls(detail) => format!(
-                "a secure (TLS) connection to {registry} failed: {detail} (a private CA goes in /etc/docker/certs.d/{registry}/ca.crt; a plain-HTTP registry beyond loopback needs ARCA_INSECURE_REGISTRIES={registry})"
-            ),
-            RegistryError::Unauthorized(detail) => format!(
-                "{registry} refused {} ({detail}); log in with `docker login {registry}` or `podman login {registry}`",
-                match &credential {
-                    Some(credential) => format!("the login from {}", credential.source),
-                    None => "an anonymous pull (no credentials for it were found)".to_owned(),
-                }
-            ),
-            RegistryError::Refused(detail) => format!("{registry} refused the request: {detail}"),
-        })
+    let unavailable = |error: RegistryError| match error {
+        RegistryError::Unreachable(detail) => {
+            FetchError::Unavailable(format!("cannot reach {registry}: {detail}"))
+        }
+        RegistryError::Tls(detail) => FetchError::Unavailable(format!(
+            "a secure (TLS) connection to {registry} failed: {detail} (a private CA goes in /etc/docker/certs.d/{registry}/ca.crt; a plain-HTTP registry beyond loopback needs ARCA_INSECURE_REGISTRIES={registry})"
+        )),
+        RegistryError::Unauthorized(detail) => FetchError::Unavailable(format!(
+            "{registry} refused {} ({detail}); log in with `docker login {registry}` or `podman login {registry}`",
+            match &credential {
+                Some(credential) => format!("the login from {}", credential.source),
+                None => "an anonymous pull (no credentials for it were found)".to_owned(),
+            }
+        )),
+        RegistryError::Refused(detail) => {
+            FetchError::Unavailable(format!("{registry} refused the request: {detail}"))
+        }
+        // A lying registry is not a reason to ask another puller.
+        RegistryError::Untrusted(detail) => FetchError::Invalid(format!(
+            "{registry} cannot be trusted for {reference}: {detail}. The registry (or something between it and this machine) is broken or hostile."
+        )),
     };
     let client = RegistryClient::connect_pull(&destination, credential.as_ref(), insecure)
         .await
@@ -153,6 +162,11 @@ pub async fn open(reference: &str) -> Result<RemoteBase, FetchError> {
         bytes = client.manifest(&chosen).await.map_err(unavailable)?;
         check_manifest(&name, &chosen, &bytes)?;
         manifest = parse_json(&name, &bytes)?;
+        if manifest.get("manifests").is_some() {
+            return Err(FetchError::Invalid(format!(
+                "The index of {name} names another index ({chosen}) for this platform, not an image manifest; Arca follows one level. Push the image as a plain index of image manifests."
+            )));
+        }
     }
     let descriptor = |value: &serde_json::Value| -> Result<(Digest, u64), FetchError> {
         let digest = value["digest"]
@@ -231,6 +245,12 @@ fn host_platform() -> (&'static str, &'static str) {
 /// linux/amd64.
 fn choose_platform(name: &str, index: &serde_json::Value) -> Result<String, FetchError> {
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    if entries.len() > INDEX_ENTRIES_MAX {
+        return Err(FetchError::Invalid(format!(
+            "The index of {name} lists {} manifests, more than the {INDEX_ENTRIES_MAX} Arca reads; nothing was stored.",
+            entries.len()
+        )));
+    }
     let find = |os: &str, arch: &str| {
         entries.iter().find_map(|entry| {
             let platform = &entry["platform"];
@@ -342,6 +362,12 @@ impl RemoteBase {
             | RegistryError::Tls(detail)
             | RegistryError::Unauthorized(detail)
             | RegistryError::Refused(detail) => detail,
+            RegistryError::Untrusted(detail) => {
+                return FetchError::Invalid(format!(
+                    "fetching {what} of {} failed: {detail}",
+                    self.name
+                ));
+            }
         };
         FetchError::Unavailable(format!("fetching {what} of {} failed: {detail}", self.name))
     }

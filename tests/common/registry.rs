@@ -695,3 +695,34 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// `tests/support/registry_proxy.py` in `mode` before the registry at
+/// `upstream`: the running proxy and its port.
+pub fn registry_proxy(upstream: &str, mode: &str) -> (Proxy, String) {
+    let mut proxy = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/registry_proxy.py"
+        ))
+        .args([upstream, mode])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the registry proxy");
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(proxy.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    (Proxy(proxy), port.trim().to_owned())
+}
+
+/// The proxy process, killed on drop (a failed assertion included).
+pub struct Proxy(std::process::Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -11,6 +11,19 @@ says:
   `GET /v2/<name>/referrers/<digest>` lists the manifests put with that
   subject (an image index, as the distribution spec says).
 
+Hostile modes, for a base fetched through the proxy (each lies about a
+manifest GET and forwards the rest):
+
+- `oversize-manifest`: a manifest answered as a chunked stream of 5 MiB
+  (no Content-Length);
+- `huge-length-manifest`: a manifest announced with a Content-Length of
+  999,999,999 bytes, of which a few are sent before the connection closes;
+- `lying-tag-digest`: the manifest fetched by tag with one byte added, under
+  the registry's own `Docker-Content-Digest`;
+- `huge-index`: the tag answers an image index of 5,000 entries;
+- `nested-index`: the tag answers an index whose linux/amd64 entry is
+  another index (served by its digest), which points back at the first.
+
 Prints `PORT` on its first line, then serves until killed."""
 
 import hashlib
@@ -67,8 +80,71 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         self.reply(200, json.dumps(index).encode(), "application/vnd.oci.image.index.v1+json")
         return True
 
+    def hostile_manifest(self):
+        """Answers a manifest GET as the hostile MODE says; False when the
+        request is forwarded unchanged."""
+        match = re.fullmatch(r"/v2/(.+)/manifests/([^/?]+)", self.path)
+        if self.command != "GET" or not match:
+            return False
+        reference = match.group(2)
+        by_tag = not reference.startswith("sha256:")
+        if MODE == "oversize-manifest":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b" " * (1 << 20)
+            try:
+                for _ in range(5):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return True
+        if MODE == "huge-length-manifest":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Content-Length", "999999999")
+            self.end_headers()
+            try:
+                self.wfile.write(b"{")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+            return True
+        if MODE == "lying-tag-digest" and by_tag:
+            upstream = http.client.HTTPConnection(UPSTREAM, timeout=60)
+            upstream.request("GET", self.path, headers={"Accept": self.headers.get("Accept", "")})
+            answer = upstream.getresponse()
+            data = answer.read() + b" "
+            self.reply(answer.status, data, answer.getheader("Content-Type", "application/json"),
+                       [("Docker-Content-Digest", answer.getheader("Docker-Content-Digest", ""))])
+            upstream.close()
+            return True
+        index_type = "application/vnd.oci.image.index.v1+json"
+        if MODE == "huge-index" and by_tag:
+            entries = [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": "sha256:" + hashlib.sha256(b"%d" % n).hexdigest(), "size": 500,
+                        "platform": {"os": "linux", "architecture": "riscv%d" % n}} for n in range(5000)]
+            self.reply(200, json.dumps({"schemaVersion": 2, "mediaType": index_type, "manifests": entries}).encode(), index_type)
+            return True
+        if MODE == "nested-index":
+            def index(digest):
+                entry = {"mediaType": index_type, "digest": digest, "size": 300,
+                         "platform": {"os": "linux", "architecture": "amd64"}}
+                return json.dumps({"schemaVersion": 2, "mediaType": index_type, "manifests": [entry]}).encode()
+            # The inner index points at a made-up digest; the outer at the inner.
+            inner = index("sha256:" + "1" * 64)
+            inner_digest = "sha256:" + hashlib.sha256(inner).hexdigest()
+            body = inner if reference == inner_digest else index(inner_digest)
+            self.reply(200, body, index_type)
+            return True
+        return False
+
     def forward(self):
         body = self.read_body()
+        if self.hostile_manifest():
+            return
         if MODE == "referrers-api" and self.command in ("GET", "HEAD") and self.referrers():
             return
         subject = None
