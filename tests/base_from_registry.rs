@@ -574,8 +574,10 @@ fn a_registry_lying_about_manifests_is_refused_and_leaves_nothing() {
         let (proxy, port) = registry::registry_proxy(&registry.address, mode);
         let base = format!("127.0.0.1:{port}/hostile:1");
         let started = std::time::Instant::now();
-        let output = build(&test, &base, &[]);
+        let (output, peak_mib) = with_peak_rss(test.host_build_command(&base));
         let took = started.elapsed();
+        eprintln!("{mode}: refused in {took:?}, peak RSS {peak_mib} MiB");
+        assert!(peak_mib < 200, "{mode}: peak RSS {peak_mib} MiB");
         drop(proxy);
         assert!(!output.status.success(), "{mode}: {}", text(&output));
         let log = stderr(&output);
@@ -591,4 +593,41 @@ fn a_registry_lying_about_manifests_is_refused_and_leaves_nothing() {
         );
         assert_nothing_left(&test, &base);
     }
+}
+
+/// Runs `command` to its end; its output and the peak resident size (MiB)
+/// of it and whatever it waited for (`wait4`'s `ru_maxrss`: an upper bound
+/// on Arca's own).
+// The child is reaped by `wait4` (for its rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn with_peak_rss(mut command: std::process::Command) -> (Output, u64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn arca");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: waits for our own child, writing into the two locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: stdout.join().expect("stdout"),
+        stderr: stderr.join().expect("stderr"),
+    };
+    (output, usage.ru_maxrss as u64 / 1024)
 }
