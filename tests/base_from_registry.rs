@@ -570,6 +570,7 @@ fn a_registry_lying_about_manifests_is_refused_and_leaves_nothing() {
         ("lying-tag-digest", "the registry announced"),
         ("huge-index", "lists 5000 manifests, more than the 1024"),
         ("nested-index", "names another index"),
+        ("oversize-blob", "bytes its manifest declares"),
     ] {
         let (proxy, port) = registry::registry_proxy(&registry.address, mode);
         let base = format!("127.0.0.1:{port}/hostile:1");

@@ -353,6 +353,10 @@ impl RemoteBase {
                 self.name
             ))),
             Err(Copy::Store(error)) => Err(FetchError::Store(error)),
+            Err(Copy::Oversize) => Err(FetchError::Invalid(format!(
+                "The registry sent more of {what} of {} than the {} bytes its manifest declares; it was discarded at that point and nothing was stored. The registry (or something between it and this machine) is broken or hostile.",
+                self.name, layer.size
+            ))),
         }
     }
 
@@ -411,21 +415,37 @@ enum Copy {
     DiffId(Digest),
     /// Writing into the store failed.
     Store(anyhow::Error),
+    /// The registry sent more bytes than the manifest declares.
+    Oversize,
 }
 
 /// A reader that hashes and counts what passes, and remembers whether an
 /// error came from below it (the registry) rather than from a decoder.
+/// The registry's bytes, hashed and counted as they are read; more than
+/// `declared` is an error at once (nothing beyond is read or written).
 struct Counted<R> {
     inner: R,
     hasher: Sha256,
     received: Arc<AtomicU64>,
     failed: Option<io::ErrorKind>,
+    declared: u64,
+    total: u64,
+    oversize: bool,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.inner.read(buf) {
             Ok(count) => {
+                self.total += count as u64;
+                if self.total > self.declared {
+                    self.oversize = true;
+                    self.failed = Some(io::ErrorKind::InvalidData);
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "more bytes than the manifest declares",
+                    ));
+                }
                 self.hasher.update(&buf[..count]);
                 self.received.fetch_add(count as u64, Ordering::Relaxed);
                 Ok(count)
@@ -450,6 +470,9 @@ fn copy_layer(
         hasher: Sha256::new(),
         received: received.clone(),
         failed: None,
+        declared: layer.size,
+        total: 0,
+        oversize: false,
     };
     let mut writer = blobs.writer().map_err(Copy::Store)?;
     let mut buffer = vec![0u8; STEP];
@@ -465,12 +488,21 @@ fn copy_layer(
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     drop(reader);
+                    if counted.oversize {
+                        return Err(Copy::Oversize);
+                    }
                     if counted.failed.is_some() {
                         return Err(Copy::Source(error));
                     }
                     // Undecodable: most likely the bytes are not the ones
                     // the digest names, which is the clearer thing to say.
-                    io::copy(&mut counted, &mut io::sink()).map_err(Copy::Source)?;
+                    if let Err(error) = io::copy(&mut counted, &mut io::sink()) {
+                        return Err(if counted.oversize {
+                            Copy::Oversize
+                        } else {
+                            Copy::Source(error)
+                        });
+                    }
                     let compressed = format!("sha256:{:x}", counted.hasher.finalize());
                     return Err(if compressed != layer.digest.to_string() {
                         Copy::Compressed
@@ -484,7 +516,13 @@ fn copy_layer(
         }
     }
     // Whatever follows the compressed stream counts for its digest too.
-    io::copy(&mut counted, &mut io::sink()).map_err(Copy::Source)?;
+    if let Err(error) = io::copy(&mut counted, &mut io::sink()) {
+        return Err(if counted.oversize {
+            Copy::Oversize
+        } else {
+            Copy::Source(error)
+        });
+    }
     let compressed =
         Digest::parse(&format!("sha256:{:x}", counted.hasher.finalize())).map_err(Copy::Store)?;
     if compressed != layer.digest {

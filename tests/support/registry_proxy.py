@@ -21,6 +21,8 @@ manifest GET and forwards the rest):
 - `lying-tag-digest`: the manifest fetched by tag with one byte added, under
   the registry's own `Docker-Content-Digest`;
 - `huge-index`: the tag answers an image index of 5,000 entries;
+- `oversize-blob`: each layer blob (not the config) is followed by 16 MiB
+  more than the manifest declares, sent chunked;
 - `nested-index`: the tag answers an index whose linux/amd64 entry is
   another index (served by its digest), which points back at the first.
 
@@ -38,6 +40,7 @@ UPSTREAM = sys.argv[1]
 MODE = sys.argv[2] if len(sys.argv) > 2 else "refuse-subject"
 REFERRERS = {}  # (name, subject digest) -> [descriptor]
 LOCK = threading.Lock()
+CONFIGS = set()  # config digests seen in forwarded manifests
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
@@ -128,6 +131,20 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                         "platform": {"os": "linux", "architecture": "riscv%d" % n}} for n in range(5000)]
             self.reply(200, json.dumps({"schemaVersion": 2, "mediaType": index_type, "manifests": entries}).encode(), index_type)
             return True
+        if MODE == "oversize-blob":
+            # Forwarded, noting the config digest (its blob stays honest).
+            upstream = http.client.HTTPConnection(UPSTREAM, timeout=60)
+            upstream.request("GET", self.path, headers={"Accept": self.headers.get("Accept", "")})
+            answer = upstream.getresponse()
+            data = answer.read()
+            try:
+                CONFIGS.add(json.loads(data)["config"]["digest"])
+            except (ValueError, KeyError, TypeError):
+                pass
+            self.reply(answer.status, data, answer.getheader("Content-Type", "application/json"),
+                       [("Docker-Content-Digest", answer.getheader("Docker-Content-Digest", ""))])
+            upstream.close()
+            return True
         if MODE == "nested-index":
             def index(digest):
                 entry = {"mediaType": index_type, "digest": digest, "size": 300,
@@ -141,9 +158,30 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             return True
         return False
 
+    def oversize_blob(self):
+        match = re.fullmatch(r"/v2/(.+)/blobs/(sha256:[0-9a-f]{64})", self.path)
+        if MODE != "oversize-blob" or self.command != "GET" or not match or match.group(2) in CONFIGS:
+            return False
+        upstream = http.client.HTTPConnection(UPSTREAM, timeout=60)
+        upstream.request("GET", self.path)
+        answer = upstream.getresponse()
+        data = answer.read()
+        upstream.close()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in [data] + [b"\0" * (1 << 20)] * 16:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return True
+
     def forward(self):
         body = self.read_body()
-        if self.hostile_manifest():
+        if self.hostile_manifest() or self.oversize_blob():
             return
         if MODE == "referrers-api" and self.command in ("GET", "HEAD") and self.referrers():
             return
