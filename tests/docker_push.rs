@@ -114,26 +114,12 @@ fn a_layout_written_by_skopeo_pushes_and_runs() {
     );
 
     let registry = registry::Registry::start(None, None);
-    let pushed = Command::new(env!("CARGO_BIN_EXE_arca"))
-        .args([
-            "push",
-            "skopeo01",
-            "--to",
-            &format!("{}/e2e/base", registry.address),
-            "--json",
-        ])
-        .env("ARCA_HOME", test.home.path())
-        .env("HOME", test.work.path())
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .output()
-        .unwrap();
-    assert!(
-        pushed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pushed.stderr)
+    let result = push_json(
+        &test,
+        "skopeo01",
+        &format!("{}/e2e/base", registry.address),
+        &[],
     );
-    let result: serde_json::Value = serde_json::from_slice(&pushed.stdout).unwrap();
     let image = PulledImage(result["ref"].as_str().unwrap().to_owned());
     let pull = Command::new("docker")
         .args(["pull", &image.0])
