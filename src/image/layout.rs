@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use oci_spec::image::{
-    Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType,
-    OciLayoutBuilder,
+    ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType, OciLayoutBuilder,
 };
 
+use super::descriptor::{blob_ref, descriptor};
 use super::referrer::Referrer;
 use super::{BlobRef, StoredImage};
 use crate::blobs::{BlobStore, Digest};
@@ -23,16 +23,6 @@ use crate::blobs::{BlobStore, Digest};
 pub const LAYOUT_DIR: &str = crate::store::LAYOUT_DIR;
 /// The index annotation naming the image.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-/// An OCI descriptor of a stored blob.
-pub fn descriptor(media_type: MediaType, blob: &BlobRef) -> Result<Descriptor> {
-    let digest: oci_spec::image::Digest = blob
-        .digest
-        .to_string()
-        .parse()
-        .map_err(|error| anyhow!("bad digest {}: {error}", blob.digest))?;
-    Ok(Descriptor::new(media_type, blob.size, digest))
-}
 
 /// The manifest's bytes for this config and these layers.
 pub fn manifest_bytes(config: &BlobRef, layers: &[BlobRef]) -> Result<Vec<u8>> {
@@ -49,14 +39,6 @@ pub fn manifest_bytes(config: &BlobRef, layers: &[BlobRef]) -> Result<Vec<u8>> {
         .context("Failed to build the image manifest")?;
     let value = serde_json::to_value(&manifest).context("Failed to encode the manifest")?;
     serde_json::to_vec(&value).context("Failed to encode the manifest")
-}
-
-/// The stored blob a descriptor names.
-pub fn blob_ref(descriptor: &Descriptor) -> Result<BlobRef> {
-    Ok(BlobRef {
-        digest: Digest::parse(descriptor.digest().as_ref())?,
-        size: descriptor.size(),
-    })
 }
 
 /// Writes the layout of `image` and the artifacts referring to it into

@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod base;
 pub mod config;
+pub mod descriptor;
 pub mod export;
 pub mod gc;
 pub mod layer;

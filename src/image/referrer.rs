@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use oci_spec::image::{Descriptor, ImageManifest, ImageManifestBuilder, MediaType};
 
 use super::BlobRef;
-use super::layout::{blob_ref, descriptor};
+use super::descriptor::{blob_ref, descriptor};
 use crate::blobs::{BlobStore, Written};
 
 /// The empty config's media type and bytes.
