@@ -421,8 +421,8 @@ enum Copy {
 
 /// A reader that hashes and counts what passes, and remembers whether an
 /// error came from below it (the registry) rather than from a decoder.
-/// The registry's bytes, hashed and counted as they are read; more than
-/// `declared` is an error at once (nothing beyond is read or written).
+/// More than `declared` bytes is an error at once (nothing beyond is read
+/// or written).
 struct Counted<R> {
     inner: R,
     hasher: Sha256,
@@ -430,7 +430,22 @@ struct Counted<R> {
     failed: Option<io::ErrorKind>,
     declared: u64,
     total: u64,
-    oversize: bool,
+}
+
+impl<R> Counted<R> {
+    /// Whether the registry sent more than the manifest declares.
+    fn oversize(&self) -> bool {
+        self.total > self.declared
+    }
+}
+
+/// Reads the rest of `counted` (its digest covers it all).
+fn drain<R: Read>(counted: &mut Counted<R>) -> Result<(), Copy> {
+    match io::copy(counted, &mut io::sink()) {
+        Ok(_) => Ok(()),
+        Err(_) if counted.oversize() => Err(Copy::Oversize),
+        Err(error) => Err(Copy::Source(error)),
+    }
 }
 
 impl<R: Read> Read for Counted<R> {
@@ -438,8 +453,7 @@ impl<R: Read> Read for Counted<R> {
         match self.inner.read(buf) {
             Ok(count) => {
                 self.total += count as u64;
-                if self.total > self.declared {
-                    self.oversize = true;
+                if self.oversize() {
                     self.failed = Some(io::ErrorKind::InvalidData);
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -472,7 +486,6 @@ fn copy_layer(
         failed: None,
         declared: layer.size,
         total: 0,
-        oversize: false,
     };
     let mut writer = blobs.writer().map_err(Copy::Store)?;
     let mut buffer = vec![0u8; STEP];
@@ -488,7 +501,7 @@ fn copy_layer(
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     drop(reader);
-                    if counted.oversize {
+                    if counted.oversize() {
                         return Err(Copy::Oversize);
                     }
                     if counted.failed.is_some() {
@@ -496,13 +509,7 @@ fn copy_layer(
                     }
                     // Undecodable: most likely the bytes are not the ones
                     // the digest names, which is the clearer thing to say.
-                    if let Err(error) = io::copy(&mut counted, &mut io::sink()) {
-                        return Err(if counted.oversize {
-                            Copy::Oversize
-                        } else {
-                            Copy::Source(error)
-                        });
-                    }
+                    drain(&mut counted)?;
                     let compressed = format!("sha256:{:x}", counted.hasher.finalize());
                     return Err(if compressed != layer.digest.to_string() {
                         Copy::Compressed
@@ -516,13 +523,7 @@ fn copy_layer(
         }
     }
     // Whatever follows the compressed stream counts for its digest too.
-    if let Err(error) = io::copy(&mut counted, &mut io::sink()) {
-        return Err(if counted.oversize {
-            Copy::Oversize
-        } else {
-            Copy::Source(error)
-        });
-    }
+    drain(&mut counted)?;
     let compressed =
         Digest::parse(&format!("sha256:{:x}", counted.hasher.finalize())).map_err(Copy::Store)?;
     if compressed != layer.digest {
