@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod paths;
 pub mod pipeline;
 pub mod plan;
+pub mod platform;
 pub mod registry;
 pub mod runner;
 pub mod sbom;

@@ -156,6 +156,24 @@ pub const PROXY: KeySpec = KeySpec {
     required: false,
 };
 
+pub const PLATFORMS: KeySpec = KeySpec {
+    name: "platforms",
+    kind: ValueKind::StringArray,
+    summary: "Platforms the image is built for (cross-compiled, one OCI index)",
+    doc: "**platforms** — the platforms the image is built for: `linux/amd64`, `linux/arm64`, \
+          `linux/arm/v7`, `linux/386`, `linux/ppc64le`, `linux/s390x`, `linux/riscv64`. Default: the \
+          engine's platform only.\n\n\
+          Every binary is cross-compiled in the one builder (`cargo build --target <triple>`, no \
+          emulation): the builder recipe adds the Rust target (rustup, or a Debian `rustc` that has \
+          its standard library) and the GNU C cross compiler (`gcc-aarch64-linux-gnu`, ...). The \
+          runtime base is taken per platform from its image index. The engine gets the image of its \
+          own platform; the artifact's OCI layout and `arca push` hold an image index of all of them.\n\n\
+          ```toml\n[rust]\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n```\n\n\
+          Override once with `arca build rust --platform linux/arm64`.",
+    example: "platforms = [\"linux/amd64\", \"linux/arm64\"]",
+    required: false,
+};
+
 pub const INIT: KeySpec = KeySpec {
     name: "init",
     kind: ValueKind::Bool,
@@ -188,8 +206,8 @@ pub const PUSH_TO: KeySpec = KeySpec {
 
 /// Every key of `[rust]`, in the order the documentation and completion list
 /// them.
-pub const RUST_KEYS: [KeySpec; 10] = [
-    PROFILE, FEATURES, BIN, BASE_IMAGE, PACKAGES, TOOLCHAIN, ENV, PROXY, INIT, PUSH_TO,
+pub const RUST_KEYS: [KeySpec; 11] = [
+    PROFILE, FEATURES, BIN, BASE_IMAGE, PACKAGES, TOOLCHAIN, ENV, PROXY, INIT, PLATFORMS, PUSH_TO,
 ];
 
 /// The spec of a `[rust]` key.

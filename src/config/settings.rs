@@ -32,6 +32,8 @@ pub struct BuilderConfig {
     pub proxy: Option<bool>,
     /// A static init in the image (default false).
     pub init: Option<bool>,
+    /// The platforms to build for, as written (`None`: the engine's).
+    pub platforms: Option<Vec<String>>,
 }
 
 /// Splits feature values on commas and whitespace, drops empties and
@@ -129,6 +131,15 @@ pub fn parse_builder_settings(text: &str) -> BuilderConfig {
         env,
         proxy: boolean(schema::PROXY.name),
         init: boolean(schema::INIT.name),
+        platforms: rust
+            .get(schema::PLATFORMS.name)
+            .and_then(Item::as_array)
+            .map(|array| {
+                array
+                    .iter()
+                    .filter_map(|value| value.as_str().map(str::to_owned))
+                    .collect()
+            }),
     }
 }
 
