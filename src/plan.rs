@@ -11,6 +11,7 @@
 use anyhow::{Result, anyhow, bail};
 
 use crate::config::RustConfig;
+use crate::platform::Platform;
 use crate::workspace::CrateFacts;
 
 pub use crate::builder_image::{
@@ -187,13 +188,17 @@ pub struct PinnedToolchain {
     pub source: String,
 }
 
-/// What shapes the builder image beyond its base: extra system packages and
-/// a pinned toolchain. Part of the builder tag.
+/// What shapes the builder image beyond its base: extra system packages, a
+/// pinned toolchain and the platforms it cross-compiles for. Part of the
+/// builder tag.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuilderShape {
     /// Extra system packages, sorted, without duplicates.
     pub packages: Vec<String>,
     pub toolchain: Option<PinnedToolchain>,
+    /// The platforms other than the builder's own that its recipe adds a
+    /// Rust target and a C cross compiler for, sorted.
+    pub cross: Vec<Platform>,
 }
 
 impl BuilderShape {
@@ -227,6 +232,9 @@ pub struct BuildExtras {
     pub proxy: bool,
     /// A static init in the image.
     pub init: bool,
+    /// The platforms the image is built for, sorted; empty: the engine's
+    /// own only (see [`BuildExtras::platforms_or`]).
+    pub platforms: Vec<Platform>,
 }
 
 impl Default for BuildExtras {
@@ -236,6 +244,7 @@ impl Default for BuildExtras {
             env: Vec::new(),
             proxy: true,
             init: false,
+            platforms: Vec::new(),
         }
     }
 }
@@ -256,7 +265,36 @@ impl BuildExtras {
         if self.init {
             suffix.push_str("+init");
         }
+        if !self.platforms.is_empty() && self.platforms != [Platform::host()] {
+            let names: Vec<&str> = self
+                .platforms
+                .iter()
+                .map(|platform| platform.name())
+                .collect();
+            suffix.push_str(&format!("+platforms={}", names.join(",")));
+        }
         suffix
+    }
+
+    /// The platforms to build for, `engine`'s own when none were asked.
+    pub fn platforms_or(&self, engine: Platform) -> Vec<Platform> {
+        if self.platforms.is_empty() {
+            vec![engine]
+        } else {
+            self.platforms.clone()
+        }
+    }
+
+    /// Sets the platforms (a `--platform` override or the config's list):
+    /// the builder then cross-compiles for every one but its own.
+    pub fn set_platforms(&mut self, platforms: Vec<Platform>) {
+        let host = Platform::host();
+        self.shape.cross = platforms
+            .iter()
+            .copied()
+            .filter(|platform| *platform != host)
+            .collect();
+        self.platforms = platforms;
     }
 }
 
@@ -300,15 +338,21 @@ pub fn resolve_extras(
         env.push((name.clone(), value.clone()));
     }
     env.sort();
-    Ok(BuildExtras {
+    let platforms = crate::platform::parse_list(config.platforms.as_deref().unwrap_or_default())
+        .map_err(|error| anyhow!("{error} (in `[rust] platforms`)"))?;
+    let mut extras = BuildExtras {
         shape: BuilderShape {
             packages,
             toolchain,
+            cross: Vec::new(),
         },
         env,
         proxy: config.proxy.unwrap_or(true),
         init,
-    })
+        platforms: Vec::new(),
+    };
+    extras.set_platforms(platforms);
+    Ok(extras)
 }
 
 /// The toolchain a `rust-toolchain.toml` (or legacy `rust-toolchain`) pins,
@@ -354,12 +398,19 @@ pub fn shaped_builder_image_tag(builder_base_image: &str, shape: &BuilderShape) 
         .toolchain
         .as_ref()
         .map_or("", |toolchain| toolchain.name.as_str());
-    let hash = length_prefixed_hash(&[
-        BUILDER_RECIPE_TAG_VERSION,
-        builder_base_image,
-        &shape.packages.join(" "),
-        toolchain,
-    ]);
+    let mut parts = vec![
+        BUILDER_RECIPE_TAG_VERSION.to_owned(),
+        builder_base_image.to_owned(),
+        shape.packages.join(" "),
+        toolchain.to_owned(),
+    ];
+    // Only a cross-compiling builder hashes its targets, so every builder
+    // tag of a single-platform build stays what it was.
+    if !shape.cross.is_empty() {
+        let targets: Vec<&str> = shape.cross.iter().map(|p| p.rust_target()).collect();
+        parts.push(format!("cross={}", targets.join(" ")));
+    }
+    let hash = length_prefixed_hash(&parts);
     format!("{BUILDER_IMAGE_PREFIX}:{hash}")
 }
 
@@ -651,6 +702,7 @@ mod tests {
             env: vec![("RUSTFLAGS".into(), "-Copt-level=1".into())],
             proxy: Some(false),
             init: Some(true),
+            platforms: None,
         };
         let extras = resolve_extras(&config, &crate_dir).unwrap();
         // `init` installs the init's package into the builder.
@@ -686,6 +738,7 @@ mod tests {
             &BuilderShape {
                 packages: vec!["make".into()],
                 toolchain: None,
+                cross: Vec::new(),
             },
         );
         assert_ne!(plain, with_make);

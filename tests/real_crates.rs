@@ -421,6 +421,7 @@ fn a_recipe_whose_download_fails_leaves_no_builder_tag_and_names_the_step() {
                 name: "1.77".into(),
                 source: String::new(),
             }),
+            cross: Vec::new(),
         },
     );
     let image = real

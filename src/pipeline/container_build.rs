@@ -829,6 +829,7 @@ mod tests {
                     name: "1.95".into(),
                     source: "`[rust] toolchain` in .arca/config.toml".into(),
                 }),
+                cross: Vec::new(),
             },
             ..Default::default()
         };

@@ -73,6 +73,7 @@ mod tests {
                 name: "1.96".into(),
                 source: "/src/it's/rust-toolchain.toml".into(),
             }),
+            cross: Vec::new(),
         };
         let text = builder_containerfile("rust:1", &shape);
         assert!(text.starts_with("FROM rust:1\n"), "{text}");
