@@ -37,6 +37,9 @@ pub struct SettingsOverrides {
     pub features: Option<Vec<String>>,
     pub bin: Option<String>,
     pub base_image: Option<String>,
+    /// Platforms to build for (`--platform`), each may hold several split by
+    /// commas; overrides `[rust] platforms`.
+    pub platforms: Option<Vec<String>>,
 }
 
 /// Fully resolved settings of one build.
@@ -286,14 +289,20 @@ impl BuildExtras {
     }
 
     /// Sets the platforms (a `--platform` override or the config's list):
-    /// the builder then cross-compiles for every one but its own.
-    pub fn set_platforms(&mut self, platforms: Vec<Platform>) {
+    /// the builder then cross-compiles for every one but its own. The
+    /// builder's own platform is always built too: the engine runs it, and
+    /// the record's image is that one.
+    pub fn set_platforms(&mut self, mut platforms: Vec<Platform>) {
         let host = Platform::host();
         self.shape.cross = platforms
             .iter()
             .copied()
             .filter(|platform| *platform != host)
             .collect();
+        if !platforms.is_empty() && !platforms.contains(&host) {
+            platforms.push(host);
+            platforms.sort();
+        }
         self.platforms = platforms;
     }
 }

@@ -432,6 +432,7 @@ fn package_with_events(
             features: Some(vec![]),
             bin: None,
             base_image: Some(base.to_owned()),
+            platforms: None,
         },
         host_build: true,
         force: true,

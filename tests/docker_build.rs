@@ -25,6 +25,7 @@ fn request(test: &DockerTest) -> BuildRequest {
             features: Some(vec![]),
             bin: None,
             base_image: Some(RUNTIME_BASE.into()),
+            platforms: None,
         },
         host_build: false,
         force: false,

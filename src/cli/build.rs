@@ -44,6 +44,10 @@ pub struct BuildArgs {
     /// The runtime base image (e.g. `debian:bookworm-slim`).
     #[arg(long)]
     pub base_image: Option<String>,
+    /// Platforms to build for, cross-compiled (`linux/amd64,linux/arm64`;
+    /// repeatable); overrides `[rust] platforms`.
+    #[arg(long = "platform", action = ArgAction::Append)]
+    pub platforms: Option<Vec<String>>,
     /// Save these settings in `.arca/config.toml` as the crate's defaults.
     #[arg(short = 'u', long = "set-default")]
     pub set_default: bool,
@@ -68,6 +72,7 @@ impl BuildArgs {
                 features: self.features.clone(),
                 bin: self.bin.clone(),
                 base_image: self.base_image.clone(),
+                platforms: self.platforms.clone(),
             },
             host_build: self.host_build,
             force: self.force,

@@ -50,6 +50,24 @@ pub fn diff_ids(config: &[u8]) -> Result<Vec<Digest>> {
         .collect()
 }
 
+/// The platform a config names, `os/architecture[/variant]` as written
+/// (`unknown/unknown` when it names none or is not JSON).
+pub fn platform_name(config: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(config).unwrap_or_default();
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown")
+    };
+    let mut name = format!("{}/{}", field("os"), field("architecture"));
+    if let Some(variant) = value.get("variant").and_then(|v| v.as_str()) {
+        name.push('/');
+        name.push_str(variant);
+    }
+    name.escape_debug().to_string()
+}
+
 /// The runtime image's config bytes.
 pub fn derive(base: &[u8], derivation: &Derivation<'_>) -> Result<Vec<u8>> {
     let raw: Value =

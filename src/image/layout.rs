@@ -4,6 +4,10 @@
 //! `blobs/sha256/*` hard links into the shared store (copies when a hard
 //! link fails, e.g. across file systems). Any OCI tool reads it
 //! (`skopeo inspect oci:DIR`).
+//!
+//! A multi-platform artifact's first entry is an image index instead (one
+//! manifest per platform, each with its `platform`), as `docker buildx`
+//! and ko write it; [`read`] resolves it to the engine's platform.
 
 use std::collections::HashMap;
 use std::fs;
@@ -11,13 +15,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use oci_spec::image::{
-    ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType, OciLayoutBuilder,
+    Arch, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType,
+    OciLayoutBuilder, Os, PlatformBuilder,
 };
 
 use super::descriptor::{blob_ref, descriptor};
 use super::referrer::Referrer;
 use super::{BlobRef, StoredImage};
 use crate::blobs::{BlobStore, Digest};
+use crate::platform::Platform;
 
 /// The directory of an artifact's layout, beside its record.
 pub const LAYOUT_DIR: &str = crate::store::LAYOUT_DIR;
@@ -41,6 +47,43 @@ pub fn manifest_bytes(config: &BlobRef, layers: &[BlobRef]) -> Result<Vec<u8>> {
     serde_json::to_vec(&value).context("Failed to encode the manifest")
 }
 
+/// The image index bytes naming each platform's manifest.
+pub fn index_bytes(images: &[(Platform, StoredImage)]) -> Result<Vec<u8>> {
+    let manifests = images
+        .iter()
+        .map(|(platform, image)| {
+            let mut entry = descriptor(MediaType::ImageManifest, &image.manifest)?;
+            entry.set_platform(Some(oci_platform(*platform)?));
+            Ok(entry)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .context("Failed to build the image index")?;
+    let value = serde_json::to_value(&index).context("Failed to encode the image index")?;
+    serde_json::to_vec(&value).context("Failed to encode the image index")
+}
+
+fn oci_platform(platform: Platform) -> Result<oci_spec::image::Platform> {
+    let mut builder = PlatformBuilder::default()
+        .os(Os::from(platform.os()))
+        .architecture(Arch::from(platform.architecture()));
+    if let Some(variant) = platform.variant() {
+        builder = builder.variant(variant.to_owned());
+    }
+    builder.build().context("Failed to build a platform")
+}
+
+/// A multi-platform image: its index blob and each platform's image.
+#[derive(Debug, Clone)]
+pub struct PlatformIndex {
+    pub index: BlobRef,
+    pub images: Vec<(Platform, StoredImage)>,
+}
+
 /// Writes the layout of `image` and the artifacts referring to it into
 /// `dir` (which must not exist yet), linking their blobs from the store.
 pub fn write(
@@ -50,11 +93,37 @@ pub fn write(
     ref_name: &str,
     referrers: &[Referrer],
 ) -> Result<()> {
+    let first = descriptor(MediaType::ImageManifest, &image.manifest)?;
+    write_entries(dir, blobs, image.blobs(), first, ref_name, referrers)
+}
+
+/// [`write`] for a multi-platform image: the first entry is its index.
+pub fn write_index(
+    dir: &Path,
+    blobs: &BlobStore,
+    index: &PlatformIndex,
+    ref_name: &str,
+    referrers: &[Referrer],
+) -> Result<()> {
+    let first = descriptor(MediaType::ImageIndex, &index.index)?;
+    let linked = std::iter::once(&index.index)
+        .chain(index.images.iter().flat_map(|(_, image)| image.blobs()));
+    write_entries(dir, blobs, linked, first, ref_name, referrers)
+}
+
+fn write_entries<'a>(
+    dir: &Path,
+    blobs: &BlobStore,
+    linked: impl Iterator<Item = &'a BlobRef>,
+    first: oci_spec::image::Descriptor,
+    ref_name: &str,
+    referrers: &'a [Referrer],
+) -> Result<()> {
     let blob_dir = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blob_dir)
         .with_context(|| format!("Failed to create {}", blob_dir.display()))?;
     let referred = referrers.iter().flat_map(|referrer| referrer.blobs());
-    for blob in image.blobs().chain(referred) {
+    for blob in linked.chain(referred) {
         let source = blobs.path(&blob.digest);
         let dest = blob_dir.join(blob.digest.hex());
         if dest.exists() {
@@ -76,7 +145,7 @@ pub fn write(
         .context("Failed to build oci-layout")?;
     fs::write(dir.join("oci-layout"), layout.to_string()?)
         .with_context(|| format!("Failed to write {}", dir.join("oci-layout").display()))?;
-    let mut manifest = descriptor(MediaType::ImageManifest, &image.manifest)?;
+    let mut manifest = first;
     manifest.set_annotations(Some(HashMap::from([(
         REF_NAME.to_owned(),
         ref_name.to_owned(),
@@ -168,7 +237,9 @@ pub fn read_referrers(dir: &Path) -> Result<Vec<Referrer>> {
     Ok(referrers)
 }
 
-/// Reads a layout back: its one manifest, config and layers.
+/// Reads a layout back: its one manifest, config and layers (of a
+/// multi-platform image, those of this machine's platform, else the
+/// first listed).
 pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
     let index = read_index(dir)?;
     let Some(entry) = index.manifests().first() else {
@@ -178,11 +249,61 @@ pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
         .annotations()
         .as_ref()
         .and_then(|annotations| annotations.get(REF_NAME).cloned());
+    if *entry.media_type() == MediaType::ImageIndex {
+        let images = read_platforms(dir)?;
+        let host = Platform::host();
+        let chosen = images
+            .iter()
+            .find(|(platform, _)| *platform == Some(host))
+            .or(images.first())
+            .map(|(_, image)| image.clone())
+            .with_context(|| format!("The image index of {} lists no image", dir.display()))?;
+        return Ok((chosen, ref_name));
+    }
+    Ok((read_image(dir, entry)?, ref_name))
+}
+
+/// Every platform's image of a layout: one for a single-platform layout
+/// (its platform read from the config), each entry of a multi-platform
+/// one's index. A platform Arca does not know is `None`.
+pub fn read_platforms(dir: &Path) -> Result<Vec<(Option<Platform>, StoredImage)>> {
+    let index = read_index(dir)?;
+    let Some(entry) = index.manifests().first() else {
+        bail!("{} lists no image", dir.join("index.json").display());
+    };
+    if *entry.media_type() != MediaType::ImageIndex {
+        let image = read_image(dir, entry)?;
+        let (_, config) = read_checked(dir, &image.config.digest)?;
+        let platform = Platform::parse(&super::config::platform_name(&config)).ok();
+        return Ok(vec![(platform, image)]);
+    }
+    let index_ref = blob_ref(entry)?;
+    let (path, bytes) = read_checked(dir, &index_ref.digest)?;
+    let platforms = ImageIndex::from_reader(bytes.as_slice())
+        .with_context(|| format!("{} is not an image index", path.display()))?;
+    platforms
+        .manifests()
+        .iter()
+        .map(|entry| {
+            let platform = entry.platform().as_ref().and_then(|platform| {
+                Platform::from_oci(
+                    &platform.os().to_string(),
+                    &platform.architecture().to_string(),
+                    platform.variant().as_deref(),
+                )
+            });
+            Ok((platform, read_image(dir, entry)?))
+        })
+        .collect()
+}
+
+/// One image manifest of a layout, with its config and layers.
+fn read_image(dir: &Path, entry: &oci_spec::image::Descriptor) -> Result<StoredImage> {
     let manifest_ref = blob_ref(entry)?;
     let (path, bytes) = read_checked(dir, &manifest_ref.digest)?;
     let manifest = ImageManifest::from_reader(bytes.as_slice())
         .with_context(|| format!("{} is not an image manifest", path.display()))?;
-    let image = StoredImage {
+    Ok(StoredImage {
         manifest: manifest_ref,
         config: blob_ref(manifest.config())?,
         layers: manifest
@@ -190,8 +311,7 @@ pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
             .iter()
             .map(blob_ref)
             .collect::<Result<Vec<_>>>()?,
-    };
-    Ok((image, ref_name))
+    })
 }
 
 #[cfg(test)]

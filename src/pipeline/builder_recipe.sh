@@ -6,6 +6,8 @@
 #   ARCA_PACKAGES          extra system packages, space-separated ([rust] packages)
 #   ARCA_TOOLCHAIN         pinned Rust toolchain, or empty
 #   ARCA_TOOLCHAIN_SOURCE  where it was pinned (a file path or `[rust] toolchain`)
+#   ARCA_CROSS             platforms to cross-compile for, space-separated entries
+#                          `<rust triple>:<C compiler>:<package>,<package>` ([rust] platforms)
 # The host CA bundle is at /opt/arca/host-ca.crt (empty when the host has none);
 # proxies come as build arguments.
 #
@@ -121,6 +123,56 @@ elif ! has_toolchain; then
         chmod 0755 /opt/arca/bin/$tool
     done
 fi
+
+# Cross targets: for each, /opt/arca/targets/<triple>/{rustc,cargo} link to a
+# toolchain whose sysroot has the target's standard library (the default one,
+# after `rustup target add` where rustup manages it; else a second toolchain
+# such as Debian's /usr/bin/rustc with libstd-rust-dev:<arch>), and the C
+# cross compiler (linker, and `cc` for -sys crates) is installed.
+has_target() {
+    sysroot=$("$1" --print sysroot 2>/dev/null) || return 1
+    [ -d "$sysroot/lib/rustlib/$2/lib" ]
+}
+for entry in ${ARCA_CROSS:-}; do
+    triple=${entry%%:*}
+    rest=${entry#*:}
+    compiler=${rest%%:*}
+    cross_packages=$(echo "${rest#*:}" | tr ',' ' ')
+    step="the Rust standard library for $triple"
+    default_rustc=$(command -v rustc)
+    target_rustc=""
+    if has_target "$default_rustc" "$triple"; then
+        target_rustc=$default_rustc
+    elif command -v rustup >/dev/null 2>&1; then
+        step="rustup target add $triple"
+        rustup target add "$triple"
+        target_rustc=$default_rustc
+    else
+        for candidate in /usr/bin/rustc /usr/local/bin/rustc; do
+            if [ "$candidate" != "$default_rustc" ] && [ -x "$candidate" ] && has_target "$candidate" "$triple"; then
+                target_rustc=$candidate
+                break
+            fi
+        done
+    fi
+    if [ -z "$target_rustc" ]; then
+        echo "arca: no Rust standard library for $triple: the builder's rustc ($default_rustc) lacks it and there is no rustup to add it" >&2
+        false
+    fi
+    target_cargo=$(dirname "$target_rustc")/cargo
+    [ -x "$target_cargo" ] || target_cargo=$(command -v cargo)
+    mkdir -p "/opt/arca/targets/$triple"
+    ln -sf "$target_rustc" "/opt/arca/targets/$triple/rustc"
+    ln -sf "$target_cargo" "/opt/arca/targets/$triple/cargo"
+    if ! command -v "$compiler" >/dev/null 2>&1; then
+        step="install the C cross compiler for $triple: $cross_packages"
+        # shellcheck disable=SC2086
+        install_packages $cross_packages
+    fi
+    step="$compiler --version (the C cross compiler for $triple)"
+    "$compiler" --version >/dev/null
+    echo "arca: cross target $triple: rustc $target_rustc, cargo $target_cargo, C compiler $compiler"
+done
 
 step="done"
 echo "arca: builder recipe finished"

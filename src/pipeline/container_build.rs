@@ -27,7 +27,7 @@ use super::job::{
 };
 use super::recipes;
 use super::source::{self, CONTAINER_SOURCE_ROOT};
-use super::{network, session};
+use super::{cross, network, session};
 use crate::engine::tar_context::TarContext;
 use crate::engine::{
     BUILD_LABEL, ContainerEngine, ContainerSpec, MountSource, MountSpec, OutputLine, Stream,
@@ -201,7 +201,10 @@ pub(super) async fn build(
 
     let spec = ContainerSpec {
         image: prepared.builder_image_tag.clone(),
-        cmd: cargo_command(&container_manifest, prepared),
+        cmd: cross::container_command(
+            &cargo_command(&container_manifest, prepared),
+            &prepared.extras.shape.cross,
+        ),
         env: build_env(prepared, has_ca),
         working_dir: Some(container_crate_dir),
         user,
@@ -221,10 +224,15 @@ pub(super) async fn build(
 
     let messages = Mutex::new(CargoMessages::new(&source_root, &facts.workspace_root));
     let stderr_tail = Mutex::new(Vec::<String>::new());
+    let cross_platform = Mutex::new(None::<crate::platform::Platform>);
     let on_line = |line: OutputLine| {
         let shown = match line.stream {
             Stream::Stdout => lock(&messages).handle_line(&line.text),
             Stream::Stderr => {
+                if let Some(platform) = cross::marker_platform(&line.text) {
+                    *lock(&cross_platform) = Some(platform);
+                    lock(&stderr_tail).clear();
+                }
                 if let Some(progress) = cargo_messages::parse_progress(&line.text) {
                     events(BuildEvent::Progress {
                         task: ProgressTask::Compile {
@@ -273,6 +281,7 @@ pub(super) async fn build(
         None => {
             // Forget anything a lost session printed: cargo runs again.
             *lock(&messages) = CargoMessages::new(&source_root, &facts.workspace_root);
+            *lock(&cross_platform) = None;
             let container = ContainerRun::create(engine.clone(), &spec, cancel).await?;
             let upload = upload.map(|tar| ("/".to_owned(), tar));
             match container.run(upload, &on_line, cancel).await {
@@ -284,22 +293,39 @@ pub(super) async fn build(
             }
         }
     };
-    let messages = messages
+    let mut messages = messages
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Each platform's compile repeats the warnings of the others.
+    let mut diagnostics = Vec::new();
+    for diagnostic in std::mem::take(&mut messages.diagnostics) {
+        if !diagnostics.contains(&diagnostic) {
+            diagnostics.push(diagnostic);
+        }
+    }
     if exit_code != 0 {
         if let Some(container) = &container {
             container.remove().await;
         }
+        let mut cargo_errors = cargo_error_lines(
+            stderr_tail
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if let Some(platform) = *lock(&cross_platform) {
+            cargo_errors.insert(
+                0,
+                format!(
+                    "(cross-compiling for {platform}, target {}; the build for the builder's own platform succeeded)",
+                    platform.rust_target()
+                ),
+            );
+        }
         return Err(BuildError::Compile {
             crate_name: facts.name.clone(),
             exit_code,
-            diagnostics: messages.diagnostics,
-            cargo_errors: cargo_error_lines(
-                stderr_tail
-                    .into_inner()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            ),
+            diagnostics,
+            cargo_errors,
         });
     }
 
@@ -336,6 +362,24 @@ pub(super) async fn build(
     events(BuildEvent::StageDone {
         message: format!("Containerized cargo build finished for `{}`.", facts.name),
     });
+    let cross = prepared
+        .extras
+        .shape
+        .cross
+        .iter()
+        .map(|&platform| cross::CrossBinary {
+            platform,
+            binary: cross::binary_path(&target_dir, platform, &settings.profile, &settings.bin),
+        })
+        .collect::<Vec<_>>();
+    if let Some(missing) = cross.iter().find(|built| !built.binary.is_file()) {
+        return Err(anyhow!(
+            "The cross build for {} finished but the binary is missing: {}",
+            missing.platform,
+            missing.binary.display()
+        )
+        .into());
+    }
     let builder_id = cancellable(cancel, engine.inspect_image(&prepared.builder_image_tag))
         .await?
         .map(|image| image.id)
@@ -344,7 +388,8 @@ pub(super) async fn build(
         .unwrap_or_else(crate::sbom::linked::host_target);
     Ok(Compiled {
         binary,
-        diagnostics: messages.diagnostics,
+        cross,
+        diagnostics,
         target_dir,
         path_map,
         record_env: false,
@@ -378,12 +423,25 @@ async fn copy_outputs(
     }
     std::fs::create_dir_all(&host_dir)
         .with_context(|| format!("Failed to create {}", host_dir.display()))?;
-    for name in [bin.clone(), format!("{bin}.d")] {
-        let path = format!("{container_dir}/{name}");
+    let mut files: Vec<(String, PathBuf)> = [bin.clone(), format!("{bin}.d")]
+        .into_iter()
+        .map(|name| (format!("{container_dir}/{name}"), host_dir.join(name)))
+        .collect();
+    for &platform in &prepared.extras.shape.cross {
+        let relative = cross::binary_path(Path::new(""), platform, &prepared.settings.profile, bin);
+        files.push((
+            format!("{CONTAINER_CACHE_ROOT}/target/{}", relative.display()),
+            target_dir.join(relative),
+        ));
+    }
+    for (path, dest) in files {
         let bytes = cancellable(cancel, engine.read_file(container, &path))
             .await?
             .ok_or_else(|| anyhow!("The build finished but {path} is missing in the container."))?;
-        let dest = host_dir.join(&name);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("Failed to create {}", parent.display()))?;
+        }
         std::fs::write(&dest, bytes)
             .with_context(|| format!("Failed to write {}", dest.display()))?;
     }

@@ -37,7 +37,96 @@ pub(super) async fn build(
             features_suffix(&settings.features)
         ),
     });
-    let mut command = tokio::process::Command::new("cargo");
+    let messages = Mutex::new(CargoMessages::new(
+        &facts.workspace_root,
+        &facts.workspace_root,
+    ));
+    // Every cross toolchain is found before anything compiles.
+    let platforms = prepared.extras.shape.cross.clone();
+    let all_tools = tokio::task::spawn_blocking(move || {
+        platforms
+            .into_iter()
+            .map(|platform| Ok((platform, super::cross::host_tools(platform)?)))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .await
+    .map_err(|error| anyhow!("The toolchain lookup failed: {error}"))??;
+    run_cargo(prepared, None, &messages, events, cancel).await?;
+    let mut cross = Vec::new();
+    for (platform, tools) in all_tools {
+        events(BuildEvent::Output {
+            line: super::cross::marker_line(platform),
+        });
+        run_cargo(prepared, Some((platform, tools)), &messages, events, cancel).await?;
+        let binary = super::cross::binary_path(
+            &facts.target_directory,
+            platform,
+            &settings.profile,
+            &settings.bin,
+        );
+        if !binary.is_file() {
+            return Err(anyhow!(
+                "Cargo finished but the binary for {platform} is missing: {}",
+                binary.display()
+            )
+            .into());
+        }
+        cross.push(super::cross::CrossBinary { platform, binary });
+    }
+    let messages = messages
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let binary = facts
+        .target_directory
+        .join(plan::profile_output_dir(&settings.profile))
+        .join(&settings.bin);
+    if !binary.is_file() {
+        return Err(anyhow!(
+            "Cargo finished but the binary is missing: {}",
+            binary.display()
+        )
+        .into());
+    }
+    events(BuildEvent::StageDone {
+        message: format!("Host cargo build finished for `{}`.", facts.name),
+    });
+    let mut diagnostics = Vec::new();
+    for diagnostic in messages.diagnostics {
+        if !diagnostics.contains(&diagnostic) {
+            diagnostics.push(diagnostic);
+        }
+    }
+    Ok(Compiled {
+        binary,
+        cross,
+        diagnostics,
+        target_dir: facts.target_directory.clone(),
+        path_map: Vec::new(),
+        record_env: true,
+        sbom_inputs: SbomInputs {
+            cargo_home: None,
+            target: crate::sbom::linked::host_target(),
+            builder_image: None,
+            started_epoch_ms: 0,
+        },
+    })
+}
+
+/// One host cargo run: for the host's platform, or with `cross`'s tools
+/// and `--target` for another. Its messages join `messages`.
+async fn run_cargo(
+    prepared: &PreparedBuild,
+    cross: Option<(crate::platform::Platform, super::cross::HostTools)>,
+    messages: &Mutex<CargoMessages>,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<(), BuildError> {
+    let facts = &prepared.facts;
+    let settings = &prepared.settings;
+    let program = cross
+        .as_ref()
+        .map_or_else(|| "cargo".into(), |(_, tools)| tools.cargo.clone());
+    let mut command = tokio::process::Command::new(program);
     command
         .current_dir(&facts.crate_dir)
         .arg("build")
@@ -54,16 +143,20 @@ pub(super) async fn build(
     if !settings.features.is_empty() {
         command.arg("--features").arg(settings.features.join(","));
     }
+    if let Some((platform, tools)) = &cross {
+        command
+            .args(["--target", platform.rust_target()])
+            .envs(super::cross::cross_variables(
+                *platform,
+                &tools.rustc.display().to_string(),
+            ));
+    }
     let mut child = command
         .spawn()
         .context("Failed to run `cargo build` on the host: is cargo installed and on PATH?")?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(anyhow!("cargo's output pipes were not set up").into());
     };
-    let messages = Mutex::new(CargoMessages::new(
-        &facts.workspace_root,
-        &facts.workspace_root,
-    ));
     let stderr_lines = Mutex::new(Vec::<String>::new());
     let read_stdout = async {
         let mut lines = BufReader::new(stdout).lines();
@@ -114,50 +207,36 @@ pub(super) async fn build(
         _ = cancel.cancelled() => return Err(BuildError::Cancelled),
         status = run => status.context("Failed waiting for cargo")?,
     };
-    let messages = messages
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !status.success() {
-        let cargo_errors = stderr_lines
+        let mut cargo_errors: Vec<String> = stderr_lines
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .into_iter()
             .filter(|line| line.starts_with("error"))
             .collect();
+        if let Some((platform, _)) = &cross {
+            cargo_errors.insert(
+                0,
+                format!(
+                    "(cross-compiling for {platform}, target {}; the build for the host's own platform succeeded)",
+                    platform.rust_target()
+                ),
+            );
+        }
+        let diagnostics = std::mem::take(
+            &mut messages
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .diagnostics,
+        );
         return Err(BuildError::Compile {
             crate_name: facts.name.clone(),
             exit_code: status.code().map(i64::from).unwrap_or(-1),
-            diagnostics: messages.diagnostics,
+            diagnostics,
             cargo_errors,
         });
     }
-    let binary = facts
-        .target_directory
-        .join(plan::profile_output_dir(&settings.profile))
-        .join(&settings.bin);
-    if !binary.is_file() {
-        return Err(anyhow!(
-            "Cargo finished but the binary is missing: {}",
-            binary.display()
-        )
-        .into());
-    }
-    events(BuildEvent::StageDone {
-        message: format!("Host cargo build finished for `{}`.", facts.name),
-    });
-    Ok(Compiled {
-        binary,
-        diagnostics: messages.diagnostics,
-        target_dir: facts.target_directory.clone(),
-        path_map: Vec::new(),
-        record_env: true,
-        sbom_inputs: SbomInputs {
-            cargo_home: None,
-            target: crate::sbom::linked::host_target(),
-            builder_image: None,
-            started_epoch_ms: 0,
-        },
-    })
+    Ok(())
 }
 
 /// Reads `reader` to its end, calling `on_line` with each line ended by

@@ -183,8 +183,10 @@ pub struct PackageOutcome {
 /// A built binary (no image).
 #[derive(Debug, Clone)]
 pub struct BinaryOutcome {
-    /// The binary on the host.
+    /// The binary on the host (for the builder's own platform).
     pub binary: PathBuf,
+    /// The binaries cross-compiled for the other platforms asked for.
+    pub cross: Vec<super::cross::CrossBinary>,
     pub diagnostics: Vec<CompilerDiagnostic>,
     /// Exactly what went into the binary; its digest is the artifact's
     /// `build_fingerprint`.
@@ -279,6 +281,8 @@ pub struct PreparedBuild {
 /// What cargo left behind, before the manifest is recorded.
 pub(super) struct Compiled {
     pub(super) binary: PathBuf,
+    /// The binaries cross-compiled for the other platforms.
+    pub(super) cross: Vec<super::cross::CrossBinary>,
     pub(super) diagnostics: Vec<CompilerDiagnostic>,
     /// A host directory with cargo's `<profile>/<bin>.d` and
     /// `<profile>/build/*/output`.

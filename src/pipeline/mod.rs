@@ -29,6 +29,7 @@ pub mod cache_usage;
 pub mod cargo_messages;
 mod container_build;
 pub mod crate_lock;
+pub mod cross;
 pub mod freshness;
 mod host_build;
 pub mod job;
@@ -67,6 +68,7 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
         ("features", overrides.features.is_some()),
         ("bin", overrides.bin.is_some()),
         ("base_image", overrides.base_image.is_some()),
+        ("platforms", overrides.platforms.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, given)| given.then_some(key))
@@ -78,7 +80,12 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
     }
     let (config, builder_config) = crate::config::load_all(&facts.crate_dir)?;
     let settings = plan::resolve_settings(&request.overrides, &config, &facts)?;
-    let extras = plan::resolve_extras(&builder_config, &facts.crate_dir)?;
+    let mut extras = plan::resolve_extras(&builder_config, &facts.crate_dir)?;
+    if let Some(platforms) = &request.overrides.platforms {
+        let platforms = crate::platform::parse_list(platforms)
+            .map_err(|error| anyhow!("{error} (in `--platform`)"))?;
+        extras.set_platforms(platforms);
+    }
     crate::paths::validate_component("binary name", &settings.bin)?;
     // The base image goes into a Containerfile's FROM line and a tag: only
     // a well-formed reference may.
@@ -86,6 +93,11 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
         anyhow::bail!(
             "The runtime base image `{}` is not a valid image reference: {reason}. Use a reference like `debian:bookworm-slim`.",
             settings.base_image.escape_debug()
+        );
+    }
+    if extras.init && !extras.shape.cross.is_empty() {
+        anyhow::bail!(
+            "`init = true` cannot be combined with platforms beyond the builder's own yet: the init is the builder's `tini-static`, built for its platform only. Drop `init` or build for one platform."
         );
     }
     ensure_lockfile(&facts)?;
@@ -360,6 +372,7 @@ async fn compile(
     };
     Ok(BinaryOutcome {
         binary: compiled.binary,
+        cross: compiled.cross,
         diagnostics: compiled.diagnostics,
         manifest,
         sbom_inputs: SbomInputs {

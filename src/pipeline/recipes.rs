@@ -35,13 +35,35 @@ pub fn builder_containerfile(
         "FROM {builder_base_image}\n\
 COPY {ca} {BUILDER_SCRIPT_NAME} /opt/arca/\n\
 ENV PATH=/opt/arca/bin:${{PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}}\n\
-RUN ARCA_PACKAGES={} ARCA_TOOLCHAIN={} ARCA_TOOLCHAIN_SOURCE={} sh /opt/arca/{BUILDER_SCRIPT_NAME}\n\
+RUN ARCA_PACKAGES={} ARCA_TOOLCHAIN={} ARCA_TOOLCHAIN_SOURCE={}{} sh /opt/arca/{BUILDER_SCRIPT_NAME}\n\
 RUN cargo --version || {{ echo \"{}\" >&2; exit 1; }}\n",
         shell_quote(&shape.packages.join(" ")),
         shell_quote(&toolchain),
         shell_quote(&source),
+        cross_variable(&shape.cross),
         CARGO_CHECK_FAILED,
     )
+}
+
+/// ` ARCA_CROSS='<triple>:<compiler>:<package>,<package> ...'`, or nothing
+/// for a builder that cross-compiles for no platform (so the recipe line,
+/// and the image, of every single-platform builder stay what they were).
+fn cross_variable(cross: &[crate::platform::Platform]) -> String {
+    if cross.is_empty() {
+        return String::new();
+    }
+    let entries: Vec<String> = cross
+        .iter()
+        .map(|platform| {
+            format!(
+                "{}:{}:{}",
+                platform.rust_target(),
+                platform.gnu_compiler(),
+                platform.debian_cross_packages().join(",")
+            )
+        })
+        .collect();
+    format!(" ARCA_CROSS={}", shell_quote(&entries.join(" ")))
 }
 
 /// One single-quoted shell word on one line (control characters, which
@@ -86,6 +108,22 @@ mod tests {
         assert!(script < check, "{text}");
         assert!(text.ends_with("exit 1; }\n"), "{text}");
         assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(!text.contains("ARCA_CROSS"), "{text}");
+    }
+
+    #[test]
+    fn a_cross_compiling_builder_names_each_target_its_compiler_and_packages() {
+        let shape = crate::plan::BuilderShape {
+            cross: vec![crate::platform::Platform::parse("linux/arm64").unwrap()],
+            ..Default::default()
+        };
+        let text = builder_containerfile("rust:1", &shape);
+        assert!(
+            text.contains(" ARCA_CROSS='aarch64-unknown-linux-gnu:aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu,libc6-dev-arm64-cross' sh /opt/arca/builder.sh\n"),
+            "{text}"
+        );
+        assert!(BUILDER_SCRIPT.contains("rustup target add \"$triple\""));
+        assert!(BUILDER_SCRIPT.contains("/opt/arca/targets/$triple/rustc"));
     }
 
     #[test]

@@ -43,11 +43,12 @@ use crate::engine::ContainerEngine;
 use crate::image::base::{CreatedBlobs, take_back};
 use crate::image::layout;
 use crate::plan;
+use crate::platform::Platform;
 use crate::store::{self, ArtifactMetadata, StoredArtifact};
 use crate::units::human_size;
 
 use assemble::{assemble, init_binary};
-use base_source::ensure_base;
+use base_source::{Base, ensure_base, ensure_platform_base};
 use ca_layer::ensure_ca_bundle;
 use load::{engine_holds_base_layers, load, write_full_archive};
 use support::{blocking, short};
@@ -266,6 +267,19 @@ async fn package_inner(
             )
         })?;
 
+    let platform_index = assemble_other_platforms(
+        env,
+        engine,
+        prepared,
+        metadata,
+        built,
+        &assembled.image,
+        created,
+        events,
+        cancel,
+    )
+    .await?;
+
     let pending = env.store().create(&metadata.artifact_id)?;
     let archive = if write_archive {
         let final_archive = env
@@ -321,8 +335,9 @@ async fn package_inner(
         let blobs = blobs.clone();
         let image = assembled.image.clone();
         let ref_name = metadata.remote_tag.clone();
-        blocking(cancel, move || {
-            layout::write(&dir, &blobs, &image, &ref_name, &referrers)
+        blocking(cancel, move || match &platform_index {
+            Some(index) => layout::write_index(&dir, &blobs, index, &ref_name, &referrers),
+            None => layout::write(&dir, &blobs, &image, &ref_name, &referrers),
         })
         .await?;
     }
@@ -337,4 +352,81 @@ async fn package_inner(
         archive,
         image_id,
     })
+}
+
+/// The images for the platforms beyond the engine's (`built.cross`): each
+/// over that platform's base ([`ensure_platform_base`]), with its binary;
+/// none is loaded into the engine. Returns their index with the engine's
+/// image first, or `None` for a single-platform build.
+#[allow(clippy::too_many_arguments)]
+async fn assemble_other_platforms(
+    env: &BuildEnv,
+    engine: &Arc<dyn ContainerEngine>,
+    prepared: &PreparedBuild,
+    metadata: &ArtifactMetadata,
+    built: &BinaryOutcome,
+    engine_image: &crate::image::StoredImage,
+    created: &CreatedBlobs,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<Option<layout::PlatformIndex>, BuildError> {
+    if built.cross.is_empty() {
+        return Ok(None);
+    }
+    let blobs = env.blobs().clone();
+    let base_image = &prepared.settings.base_image;
+    let mut images = vec![(Platform::host(), engine_image.clone())];
+    for cross in &built.cross {
+        let platform = cross.platform;
+        events(BuildEvent::Stage {
+            title: format!("Assembling the {platform} image"),
+            detail: format!("{base_image} for {platform}"),
+        });
+        let record = ensure_platform_base(env, base_image, platform, events, cancel).await?;
+        let base = Base {
+            record,
+            in_engine: false,
+        };
+        let base = ensure_ca_bundle(env, engine, prepared, metadata, base, events, cancel).await?;
+        let assembled = {
+            let blobs = blobs.clone();
+            let base = base.record.clone();
+            let binary = cross.binary.clone();
+            let metadata = metadata.clone();
+            let created = created.clone();
+            blocking(cancel, move || {
+                assemble(&blobs, &base, &binary, None, &metadata, &[], &created)
+            })
+            .await?
+        };
+        let binary_layer = assembled.image.layers.last().cloned();
+        events(BuildEvent::StageDone {
+            message: format!(
+                "The {platform} image assembled: binary layer {} ({}).",
+                human_size(binary_layer.as_ref().map_or(0, |layer| layer.size)),
+                binary_layer
+                    .as_ref()
+                    .map(|layer| short(&layer.digest))
+                    .unwrap_or_default()
+            ),
+        });
+        images.push((platform, assembled.image));
+    }
+    let index = {
+        let blobs = blobs.clone();
+        let images = images.clone();
+        let created = created.clone();
+        blocking(cancel, move || {
+            let written = blobs.put_bytes(&layout::index_bytes(&images)?)?;
+            if written.created {
+                created
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(written.digest.clone());
+            }
+            Ok(crate::image::BlobRef::from(&written))
+        })
+        .await?
+    };
+    Ok(Some(layout::PlatformIndex { index, images }))
 }

@@ -129,6 +129,9 @@ impl std::fmt::Display for PushError {
 
 impl std::error::Error for PushError {}
 
+/// The OCI image index media type.
+const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
 /// A sink for push events, shareable with upload streams.
 pub type Events = Arc<dyn Fn(PushEvent) + Send + Sync>;
 
@@ -166,10 +169,20 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
         scheme: client.scheme,
     });
 
-    let blobs: Vec<_> = image.blobs().cloned().collect();
+    // Every platform's layers then config; a blob two platforms share
+    // (none usually) is sent once.
+    let mut blobs: Vec<(source::Blob, bool)> = Vec::new();
+    for platform_image in image.images() {
+        for blob in &platform_image.layers {
+            blobs.push((blob.clone(), false));
+        }
+        blobs.push((platform_image.config.clone(), true));
+    }
+    let mut seen = std::collections::HashSet::new();
+    blobs.retain(|(blob, _)| seen.insert(blob.digest.clone()));
     let total = blobs.len();
     let mut outcome = PushOutcome {
-        uploaded_ref: destination.by_digest(&image.manifest_digest()),
+        uploaded_ref: destination.by_digest(&image.pushed_digest()),
         tag_ref: destination.to_string(),
         bytes_sent: 0,
         uploaded: 0,
@@ -179,8 +192,8 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
         attached: None,
         warnings: Vec::new(),
     };
-    let is_config = |index: usize| index + 1 == total;
-    for (index, blob) in blobs.iter().enumerate() {
+    for (index, (blob, is_config)) in blobs.iter().enumerate() {
+        let is_config = *is_config;
         let report = |action| {
             events(PushEvent::Blob {
                 index,
@@ -192,11 +205,7 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
         };
         let what = format!(
             "{} {}/{total} ({})",
-            if is_config(index) {
-                "the config"
-            } else {
-                "layer"
-            },
+            if is_config { "the config" } else { "layer" },
             index + 1,
             blob.digest
         );
@@ -215,7 +224,7 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
             continue;
         }
         let mut mounted = false;
-        if !is_config(index) {
+        if !is_config {
             for from in request
                 .mount_from
                 .iter()
@@ -268,17 +277,51 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
             Some("the manifest"),
         )
     })?;
-    client
-        .put_manifest(&image.manifest, &image.manifest_media_type)
-        .await
-        .map_err(|error| {
-            explain_write(
-                &destination,
-                credential.as_ref(),
-                error,
-                Some("the manifest"),
-            )
-        })?;
+    match &image.index {
+        None => client
+            .put_manifest(&image.manifest, &image.manifest_media_type)
+            .await
+            .map_err(|error| {
+                explain_write(
+                    &destination,
+                    credential.as_ref(),
+                    error,
+                    Some("the manifest"),
+                )
+            })?,
+        Some(index) => {
+            // Each platform's manifest by digest, then the index under the
+            // tag: the tag never names an index whose images are missing.
+            for platform_image in image.images() {
+                client
+                    .put_manifest_as(
+                        &platform_image.manifest_digest(),
+                        &platform_image.manifest,
+                        &platform_image.manifest_media_type,
+                    )
+                    .await
+                    .map_err(|error| {
+                        explain_write(
+                            &destination,
+                            credential.as_ref(),
+                            error,
+                            Some("a platform's manifest"),
+                        )
+                    })?;
+            }
+            client
+                .put_manifest(index, OCI_INDEX_MEDIA_TYPE)
+                .await
+                .map_err(|error| {
+                    explain_write(
+                        &destination,
+                        credential.as_ref(),
+                        error,
+                        Some("the image index (the registry may not accept multi-platform images)"),
+                    )
+                })?;
+        }
+    }
     if request.attestations && !image.referrers.is_empty() {
         match attach::attach(&client, &image).await {
             Ok(attached) => {

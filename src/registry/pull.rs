@@ -33,6 +33,7 @@ use super::error::RegistryError;
 use crate::blobs::{BlobStore, Digest, Written};
 use crate::config::image_ref;
 use crate::image::BlobRef;
+use crate::platform::Platform;
 
 /// The largest config Arca reads from a registry.
 const CONFIG_MAX: usize = 16 << 20;
@@ -117,6 +118,15 @@ pub fn registry_of(reference: &str) -> Option<(Destination, String)> {
 /// Connects (credentials as for a push, pull rights only) and reads the
 /// manifest of `reference`, resolving an index to this platform.
 pub async fn open(reference: &str) -> Result<RemoteBase, FetchError> {
+    open_for(reference, None).await
+}
+
+/// [`open`] for `platform` (`None`: this machine's, else linux/amd64): an
+/// index without it is refused naming the platforms it has.
+pub async fn open_for(
+    reference: &str,
+    platform: Option<Platform>,
+) -> Result<RemoteBase, FetchError> {
     let (destination, wanted) = registry_of(reference)
         .ok_or_else(|| FetchError::Unavailable(format!("`{reference}` names no registry")))?;
     let registry = destination.registry.clone();
@@ -158,7 +168,10 @@ pub async fn open(reference: &str) -> Result<RemoteBase, FetchError> {
     }
     let mut manifest = parse_json(&name, &bytes)?;
     if manifest.get("manifests").is_some() {
-        let chosen = choose_platform(&name, &manifest)?;
+        let chosen = match platform {
+            Some(platform) => choose_exactly(&name, &manifest, platform)?,
+            None => choose_platform(&name, &manifest)?,
+        };
         bytes = client.manifest(&chosen).await.map_err(unavailable)?;
         check_manifest(&name, &chosen, &bytes)?;
         manifest = parse_json(&name, &bytes)?;
@@ -239,6 +252,54 @@ fn host_platform() -> (&'static str, &'static str) {
         other => other,
     };
     ("linux", arch)
+}
+
+/// The digest of the index entry for exactly `platform`; without one, the
+/// error names the platforms the index has.
+fn choose_exactly(
+    name: &str,
+    index: &serde_json::Value,
+    platform: Platform,
+) -> Result<String, FetchError> {
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    if entries.len() > INDEX_ENTRIES_MAX {
+        return Err(FetchError::Invalid(format!(
+            "The index of {name} lists {} manifests, more than the {INDEX_ENTRIES_MAX} Arca reads; nothing was stored.",
+            entries.len()
+        )));
+    }
+    let mut listed = Vec::new();
+    for entry in &entries {
+        let oci = &entry["platform"];
+        let (Some(os), Some(architecture)) = (oci["os"].as_str(), oci["architecture"].as_str())
+        else {
+            continue;
+        };
+        let variant = oci["variant"].as_str();
+        if Platform::from_oci(os, architecture, variant) == Some(platform)
+            && let Some(digest) = entry["digest"].as_str()
+        {
+            return Ok(digest.to_owned());
+        }
+        let shown = match variant {
+            Some(variant) => format!("{os}/{architecture}/{variant}"),
+            None => format!("{os}/{architecture}"),
+        }
+        .escape_debug()
+        .to_string();
+        // Attestation entries (`unknown/unknown`) are not platforms.
+        if os != "unknown" && !listed.contains(&shown) {
+            listed.push(shown);
+        }
+    }
+    Err(FetchError::Invalid(format!(
+        "{name} has no image for {platform}: its index lists {}. Choose a base published for {platform}, or drop {platform} from `[rust] platforms`.",
+        if listed.is_empty() {
+            "no platforms".to_owned()
+        } else {
+            listed.join(", ")
+        }
+    )))
 }
 
 /// The digest of the index entry for this machine's platform, else
@@ -558,6 +619,32 @@ mod tests {
         assert_eq!(wanted, "latest");
         assert!(registry_of("debian:bookworm-slim").is_none());
         assert!(registry_of("nvidia/cuda:12.8.1-runtime-ubuntu24.04").is_none());
+    }
+
+    #[test]
+    fn a_wanted_platform_is_taken_exactly_or_refused_naming_what_the_index_has() {
+        let index = serde_json::json!({"manifests": [
+            {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"}},
+        ]});
+        let arm64 = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(choose_exactly("x", &index, arm64).unwrap(), "sha256:arm");
+        let only_amd = serde_json::json!({"manifests": [
+            {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:att", "platform": {"os": "unknown", "architecture": "unknown"}},
+        ]});
+        match choose_exactly("reg/x", &only_amd, arm64) {
+            Err(FetchError::Invalid(message)) => {
+                assert!(
+                    message.contains(
+                        "reg/x has no image for linux/arm64: its index lists linux/amd64."
+                    ),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

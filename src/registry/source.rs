@@ -54,6 +54,11 @@ pub struct Image {
     pub origin: String,
     /// Artifacts referring to the image (its SBOM, its provenance).
     pub referrers: Vec<Referrer>,
+    /// A multi-platform artifact's image index (pushed under the tag, after
+    /// every platform's manifest by digest), and the images of its other
+    /// platforms; `None` and empty for a single-platform one.
+    pub index: Option<Vec<u8>>,
+    pub other_platforms: Vec<Image>,
 }
 
 /// An artifact whose `subject` is the image: its blobs (the empty config,
@@ -75,6 +80,20 @@ impl Image {
     /// Layers and config, in upload order.
     pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
         self.layers.iter().chain(std::iter::once(&self.config))
+    }
+
+    /// `sha256:<hex>` of what the tag names: the index of a multi-platform
+    /// image, else the manifest.
+    pub fn pushed_digest(&self) -> String {
+        match &self.index {
+            Some(index) => format!("sha256:{:x}", Sha256::digest(index)),
+            None => self.manifest_digest(),
+        }
+    }
+
+    /// Every image to push: this one, then the other platforms'.
+    pub fn images(&self) -> impl Iterator<Item = &Image> {
+        std::iter::once(self).chain(self.other_platforms.iter())
     }
 }
 
@@ -132,6 +151,51 @@ pub fn read_layout(dir: &Path) -> Result<Image, String> {
             })
             .unwrap_or(&several[0]),
     };
+    let (mut image, index) = if *descriptor.media_type() == MediaType::ImageIndex {
+        let (index_bytes, _) = read_checked_manifest(dir, descriptor)?;
+        let platforms = ImageIndex::from_reader(index_bytes.as_slice())
+            .map_err(|error| format!("its image index is not readable ({error})"))?;
+        let host = crate::platform::Platform::host();
+        let mut images = Vec::new();
+        let mut primary = None;
+        for entry in platforms.manifests() {
+            let is_host = entry.platform().as_ref().is_some_and(|platform| {
+                crate::platform::Platform::from_oci(
+                    &platform.os().to_string(),
+                    &platform.architecture().to_string(),
+                    platform.variant().as_deref(),
+                ) == Some(host)
+            });
+            let image = read_layout_image(dir, entry)?;
+            if is_host && primary.is_none() {
+                primary = Some(image);
+            } else {
+                images.push(image);
+            }
+        }
+        let mut primary = match primary {
+            Some(image) => image,
+            None if !images.is_empty() => images.remove(0),
+            None => return Err("its image index lists no image".to_owned()),
+        };
+        primary.other_platforms = images;
+        (primary, Some(index_bytes))
+    } else {
+        (read_layout_image(dir, descriptor)?, None)
+    };
+    let subject = image.manifest_digest();
+    image.referrers = manifests
+        .iter()
+        .filter(|entry| entry.artifact_type().is_some())
+        .map(|entry| layout_referrer(dir, entry, &subject))
+        .collect::<Result<Vec<_>, _>>()?;
+    image.index = index;
+    Ok(image)
+}
+
+/// A layout blob that is a manifest or index, read whole and checked
+/// against its digest.
+fn read_checked_manifest(dir: &Path, descriptor: &Descriptor) -> Result<(Vec<u8>, String), String> {
     let manifest_blob = layout_blob(dir, descriptor)?;
     let manifest = std::fs::read(&manifest_blob.data.path).map_err(|error| {
         format!(
@@ -147,6 +211,14 @@ pub fn read_layout(dir: &Path) -> Result<Image, String> {
             manifest_blob.digest
         ));
     }
+    Ok((manifest, actual))
+}
+
+/// One image manifest of a layout with its config and layers, each
+/// checked to be present with its recorded size.
+fn read_layout_image(dir: &Path, descriptor: &Descriptor) -> Result<Image, String> {
+    let manifest_blob = layout_blob(dir, descriptor)?;
+    let (manifest, _) = read_checked_manifest(dir, descriptor)?;
     let parsed = ImageManifest::from_reader(manifest.as_slice()).map_err(|error| {
         format!(
             "{} is not an image manifest ({error})",
@@ -164,18 +236,15 @@ pub fn read_layout(dir: &Path) -> Result<Image, String> {
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_else(|| descriptor.media_type().to_string());
-    let referrers = manifests
-        .iter()
-        .filter(|entry| entry.artifact_type().is_some())
-        .map(|entry| layout_referrer(dir, entry, &actual))
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(Image {
         layers,
         config,
         manifest,
         manifest_media_type: media_type,
         origin: dir.display().to_string(),
-        referrers,
+        referrers: Vec::new(),
+        index: None,
+        other_platforms: Vec::new(),
     })
 }
 
@@ -387,6 +456,8 @@ pub fn read_docker_archive(path: &Path) -> Result<Image, String> {
         manifest_media_type: OCI_MANIFEST.to_owned(),
         origin: path.display().to_string(),
         referrers: Vec::new(),
+        index: None,
+        other_platforms: Vec::new(),
     })
 }
 

@@ -78,6 +78,7 @@ pub fn start(
             features: args.features.map(|features| features.into_values()),
             bin: args.bin,
             base_image: args.base_image,
+            platforms: None,
         },
         host_build: args.host_build,
         force: args.force,

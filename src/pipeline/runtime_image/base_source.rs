@@ -17,6 +17,7 @@ use crate::pipeline::container_build::ensure_image;
 use crate::pipeline::job::{
     BuildEnv, BuildError, BuildEvent, EventSink, PreparedBuild, ProgressTask, cancellable,
 };
+use crate::platform::Platform;
 use crate::registry::pull;
 use crate::store::{self};
 use crate::units::human_size;
@@ -47,10 +48,19 @@ pub(super) async fn ensure_base(
             let bases = bases.clone();
             let blobs = blobs.clone();
             let reference = reference.clone();
+            // Of that name, the engine's platform (a multi-platform build
+            // stores the other platforms' bases under the same name).
+            let host = Some(Platform::host());
             blocking(cancel, move || {
                 Ok(bases
-                    .find_by_reference(&reference)
-                    .filter(|record| record.complete(&blobs).unwrap_or(false)))
+                    .list()
+                    .into_iter()
+                    .filter(|record| record.references.contains(&reference))
+                    .filter(|record| {
+                        record_platform(&blobs, record).is_none_or(|p| p.is_none() || p == host)
+                    })
+                    .filter(|record| record.complete(&blobs).unwrap_or(false))
+                    .max_by_key(|record| record.imported_at_epoch_ms))
             })
             .await?
         };
@@ -67,7 +77,7 @@ pub(super) async fn ensure_base(
             });
         }
         if pull::registry_of(reference).is_some() {
-            match fetch_from_registry(env, reference, events, cancel).await {
+            match fetch_from_registry(env, reference, None, events, cancel).await {
                 Ok(record) => {
                     return Ok(Base {
                         record,
@@ -211,6 +221,7 @@ pub(super) async fn ensure_base(
 pub(super) async fn fetch_from_registry(
     env: &BuildEnv,
     reference: &str,
+    platform: Option<Platform>,
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<BaseRecord, pull::FetchError> {
@@ -223,7 +234,7 @@ pub(super) async fn fetch_from_registry(
     let remote = tokio::select! {
         biased;
         _ = cancel.cancelled() => return Err(FetchError::Cancelled),
-        remote = pull::open(reference) => remote?,
+        remote = pull::open_for(reference, platform) => remote?,
     };
     let bases = env.bases().clone();
     let blobs = env.blobs().clone();
@@ -268,7 +279,7 @@ pub(super) async fn fetch_from_registry(
             _ => true,
         });
     fetch_layers(
-        env, remote, image_id, references, ca_bundle, reference, events, cancel,
+        env, remote, image_id, references, ca_bundle, reference, platform, events, cancel,
     )
     .await
 }
@@ -282,6 +293,7 @@ pub(super) async fn fetch_layers(
     references: Vec<String>,
     ca_bundle: Option<CaBundle>,
     reference: &str,
+    platform: Option<Platform>,
     events: EventSink<'_>,
     cancel: &CancellationToken,
 ) -> Result<BaseRecord, pull::FetchError> {
@@ -313,6 +325,15 @@ pub(super) async fn fetch_layers(
                 remote.name
             ))
         })?;
+        if let Some(wanted) = platform {
+            let has = image::config::platform_name(&config_bytes);
+            if Platform::parse(&has).ok() != Some(wanted) {
+                return Err(FetchError::Invalid(format!(
+                    "{} is an image for {has}, not {wanted} (a single image, not an index of platforms). Choose a base published for {wanted}, or drop {wanted} from `[rust] platforms`.",
+                    remote.name
+                )));
+            }
+        }
         if diff_ids.len() != remote.layers.len() {
             return Err(FetchError::Invalid(format!(
                 "The manifest of {} names {} layers but its config {}; nothing was stored.",
@@ -389,6 +410,70 @@ pub(super) async fn fetch_layers(
             Err(error)
         }
     }
+}
+
+/// The base for a platform other than the engine's: a complete stored base
+/// of that name for that platform, else that platform's image fetched from
+/// the base's registry (its index). The engine is never asked: it holds
+/// one platform of a name.
+pub(super) async fn ensure_platform_base(
+    env: &BuildEnv,
+    reference: &str,
+    platform: Platform,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<BaseRecord, BuildError> {
+    let known = {
+        let bases = env.bases().clone();
+        let blobs = env.blobs().clone();
+        let reference = reference.to_owned();
+        blocking(cancel, move || {
+            Ok(bases
+                .list()
+                .into_iter()
+                .filter(|record| record.references.contains(&reference))
+                .filter(|record| record.complete(&blobs).unwrap_or(false))
+                .filter(|record| record_platform(&blobs, record) == Some(Some(platform)))
+                .max_by_key(|record| record.imported_at_epoch_ms))
+        })
+        .await?
+    };
+    if let Some(record) = known {
+        events(BuildEvent::StageDone {
+            message: format!(
+                "Base image for {platform} in the store ({}, {} layers).",
+                short(&record.image_id),
+                record.layers.len()
+            ),
+        });
+        return Ok(record);
+    }
+    if pull::registry_of(reference).is_none() {
+        return Err(anyhow!(
+            "The base image `{reference}` names no registry, and the engine holds one platform of an image: Arca takes {platform} from the base's registry index. Use a base reference with its registry (e.g. `docker.io/library/debian:bookworm-slim`), or drop {platform} from `[rust] platforms`."
+        )
+        .into());
+    }
+    fetch_from_registry(env, reference, Some(platform), events, cancel)
+        .await
+        .map_err(|error| match error {
+            pull::FetchError::Cancelled => BuildError::Cancelled,
+            pull::FetchError::Store(error) => BuildError::Failed(error.context(format!(
+                "Failed to store the {platform} base image `{reference}` fetched from its registry"
+            ))),
+            pull::FetchError::Unavailable(reason) | pull::FetchError::Invalid(reason) => {
+                BuildError::Failed(anyhow!(
+                    "Cannot get the {platform} image of the base `{reference}`: {reason}"
+                ))
+            }
+        })
+}
+
+/// The platform a stored base's config names: `None` when its config is
+/// unreadable, `Some(None)` for a platform Arca does not know.
+fn record_platform(blobs: &BlobStore, record: &BaseRecord) -> Option<Option<Platform>> {
+    let bytes = blobs.read(&record.config.digest).ok()?;
+    Some(Platform::parse(&image::config::platform_name(&bytes)).ok())
 }
 
 /// A complete base already in the store, used under `reference`: the
