@@ -20,6 +20,7 @@ pub mod destination;
 pub mod error;
 pub mod fixture;
 mod helper_process;
+pub mod mirrors;
 pub mod pull;
 pub mod record;
 pub mod source;

@@ -122,13 +122,39 @@ pub async fn open(reference: &str) -> Result<RemoteBase, FetchError> {
 }
 
 /// [`open`] for `platform` (`None`: this machine's, else linux/amd64): an
-/// index without it is refused naming the platforms it has.
+/// index without it is refused naming the platforms it has. For a platform,
+/// a Docker Hub name (`debian:12`) is read from Docker Hub's mirrors
+/// ([`super::mirrors`]) then Docker Hub itself, the first that answers.
 pub async fn open_for(
     reference: &str,
     platform: Option<Platform>,
 ) -> Result<RemoteBase, FetchError> {
-    let (destination, wanted) = registry_of(reference)
-        .ok_or_else(|| FetchError::Unavailable(format!("`{reference}` names no registry")))?;
+    let sources = match (registry_of(reference), platform) {
+        (Some(source), _) => vec![source],
+        (None, Some(_)) => super::mirrors::docker_hub_sources(reference),
+        (None, None) => Vec::new(),
+    };
+    if sources.is_empty() {
+        return Err(FetchError::Unavailable(format!(
+            "`{reference}` names no registry"
+        )));
+    }
+    let mut reasons = Vec::new();
+    for (destination, wanted) in sources {
+        match open_at(reference, destination, wanted, platform).await {
+            Err(FetchError::Unavailable(reason)) => reasons.push(reason),
+            other => return other,
+        }
+    }
+    Err(FetchError::Unavailable(reasons.join("; ")))
+}
+
+async fn open_at(
+    reference: &str,
+    destination: Destination,
+    wanted: String,
+    platform: Option<Platform>,
+) -> Result<RemoteBase, FetchError> {
     let registry = destination.registry.clone();
     let credential = tokio::task::spawn_blocking(move || credentials::lookup(&registry))
         .await

@@ -301,10 +301,16 @@ pub(super) async fn fetch_layers(
     let bases = env.bases().clone();
     let blobs = env.blobs().clone();
     events(BuildEvent::Notice {
-        message: format!(
-            "The engine lacks `{reference}`; fetching it from {} into the layer store.",
-            remote.name
-        ),
+        message: match platform {
+            Some(platform) => format!(
+                "Fetching the {platform} image of `{reference}` from {} into the layer store.",
+                remote.name
+            ),
+            None => format!(
+                "The engine lacks `{reference}`; fetching it from {} into the layer store.",
+                remote.name
+            ),
+        },
     });
     let started = std::time::Instant::now();
     let created = CreatedBlobs::default();
@@ -447,12 +453,6 @@ pub(super) async fn ensure_platform_base(
             ),
         });
         return Ok(record);
-    }
-    if pull::registry_of(reference).is_none() {
-        return Err(anyhow!(
-            "The base image `{reference}` names no registry, and the engine holds one platform of an image: Arca takes {platform} from the base's registry index. Use a base reference with its registry (e.g. `docker.io/library/debian:bookworm-slim`), or drop {platform} from `[rust] platforms`."
-        )
-        .into());
     }
     fetch_from_registry(env, reference, Some(platform), events, cancel)
         .await
