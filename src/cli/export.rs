@@ -1,6 +1,8 @@
-//! `arca export [SELECTOR] [-o FILE]`: writes an artifact's standalone
-//! image archive (docker-archive, loadable by `docker load` and `podman
-//! load`) by copying blobs from the store, never by an engine export.
+//! `arca export [SELECTOR] [-o FILE] [--platform P | --oci]`: writes an
+//! artifact's standalone image archive (docker-archive, loadable by
+//! `docker load` and `podman load`; of one platform's image with
+//! `--platform`; or with `--oci` an OCI archive of the whole layout) by
+//! copying blobs from the store, never by an engine export.
 //!
 //! SELECTOR is an artifact id, a unique id prefix or a crate name (its
 //! newest artifact); without one, the crate in the current directory.
@@ -24,23 +26,56 @@ pub struct ExportArgs {
     /// Where to write the archive (default: `image.tar` beside the record).
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
+    /// The platform's image to export (`linux/arm64`; default: the
+    /// engine's) from a multi-platform artifact.
+    #[arg(long, conflicts_with = "oci")]
+    platform: Option<String>,
+    /// Write an OCI archive of every platform's image and the index
+    /// (`oci-archive:` for skopeo and podman) instead of a docker-archive.
+    #[arg(long)]
+    oci: bool,
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let home = crate::paths::arca_home()?;
     let store = Store::at(home.join("containers"));
+    let platform = args
+        .platform
+        .as_deref()
+        .map(crate::platform::Platform::parse)
+        .transpose()
+        .map_err(|error| anyhow!("{error} (in `--platform`)"))?;
     let artifact = select(&store, args.selector.as_deref())?;
+    if args.oci && args.output.is_none() {
+        anyhow::bail!(
+            "`--oci` needs `-o FILE`: the archive beside the record is the docker-archive."
+        );
+    }
+    if platform.is_some() && args.output.is_none() {
+        anyhow::bail!(
+            "`--platform` needs `-o FILE`: the archive beside the record is the engine's platform."
+        );
+    }
     let dest = args.output.unwrap_or_else(|| artifact.archive_path());
     let blobs = BlobStore::at(home.join("blobs"));
     // Held shared, so `arca prune` cannot collect a blob mid-copy.
     let _lock = blobs.lock_shared()?;
     let started = std::time::Instant::now();
-    let bytes = crate::image::export::export_artifact(
-        &blobs,
-        &artifact.dir,
-        &artifact.metadata.local_tag,
-        &dest,
-    )?;
+    let bytes = if args.oci {
+        crate::image::export::export_oci_archive(&blobs, &artifact.dir, &dest)?
+    } else {
+        // Another platform's archive gets a tag of its own, so loading it
+        // never replaces the engine's image under the artifact's tag.
+        let tag = match platform {
+            Some(platform) if platform != crate::platform::Platform::host() => format!(
+                "{}-{}",
+                artifact.metadata.local_tag,
+                platform.name().replace('/', "-")
+            ),
+            _ => artifact.metadata.local_tag.clone(),
+        };
+        crate::image::export::export_platform(&blobs, &artifact.dir, &tag, &dest, platform)?
+    };
     eprintln!(
         "Exported {} ({}) in {:.2} s.",
         artifact.metadata.artifact_id,

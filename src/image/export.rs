@@ -17,6 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::{BlobRef, StoredImage, layout};
 use crate::blobs::{BlobStore, Check};
+use crate::platform::Platform;
 
 /// Writes the full archive of the artifact in `artifact_dir` to `dest`,
 /// tagged `repo_tag`. An artifact without a layout (made by the original
@@ -26,6 +27,19 @@ pub fn export_artifact(
     artifact_dir: &Path,
     repo_tag: &str,
     dest: &Path,
+) -> Result<u64> {
+    export_platform(blobs, artifact_dir, repo_tag, dest, None)
+}
+
+/// [`export_artifact`] of one platform's image (`None`: the engine's, as
+/// the layout reads back); a platform the artifact lacks is refused naming
+/// those it has.
+pub fn export_platform(
+    blobs: &BlobStore,
+    artifact_dir: &Path,
+    repo_tag: &str,
+    dest: &Path,
+    platform: Option<Platform>,
 ) -> Result<u64> {
     let layout_dir = artifact_dir.join(layout::LAYOUT_DIR);
     if !layout_dir.join("index.json").is_file() {
@@ -45,12 +59,100 @@ pub fn export_artifact(
             Ok(std::io::copy(&mut source, file)?)
         });
     }
-    let (image, _) = layout::read(&layout_dir)?;
+    let image = match platform {
+        None => layout::read(&layout_dir)?.0,
+        Some(wanted) => {
+            let images = layout::read_platforms(&layout_dir)?;
+            let names: Vec<String> = images
+                .iter()
+                .map(|(platform, _)| {
+                    platform.map_or("an unknown platform".to_owned(), |p| p.to_string())
+                })
+                .collect();
+            images
+                .into_iter()
+                .find(|(platform, _)| *platform == Some(wanted))
+                .map(|(_, image)| image)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "Artifact {} has no image for {wanted}: it was built for {}. Build it with `--platform {wanted}` (or add it to `[rust] platforms`).",
+                        artifact_dir
+                            .file_name()
+                            .map_or_else(|| artifact_dir.display().to_string(), |name| name.to_string_lossy().into_owned()),
+                        names.join(", ")
+                    )
+                })?
+        }
+    };
     for blob in image.blobs() {
         ensure_blob(blobs, &layout_dir, artifact_dir, blob)?;
     }
     let config = blobs.read(&image.config.digest)?;
     write_image(blobs, &image, &config, repo_tag, dest)
+}
+
+/// Writes the artifact's whole OCI layout (every platform's image, the
+/// index, the SBOM and provenance) as an OCI archive (`oci-archive:` for
+/// skopeo and podman), each blob checked first. Returns the bytes written.
+pub fn export_oci_archive(blobs: &BlobStore, artifact_dir: &Path, dest: &Path) -> Result<u64> {
+    let layout_dir = artifact_dir.join(layout::LAYOUT_DIR);
+    if !layout_dir.join("index.json").is_file() {
+        bail!(
+            "{} has no OCI image layout (an artifact of the original CLI); rebuild the crate (`arca build rust PATH --force`).",
+            artifact_dir.display()
+        );
+    }
+    for (_, image) in layout::read_platforms(&layout_dir)? {
+        for blob in image.blobs() {
+            ensure_blob(blobs, &layout_dir, artifact_dir, blob)?;
+        }
+    }
+    write_atomically(dest, |file| {
+        let mut counted = CountingWriter {
+            inner: file,
+            written: 0,
+        };
+        {
+            let mut archive = tar::Builder::new(&mut counted);
+            archive.mode(tar::HeaderMode::Deterministic);
+            archive.follow_symlinks(false);
+            for name in ["oci-layout", "index.json"] {
+                archive.append_path_with_name(layout_dir.join(name), name)?;
+            }
+            let blob_dir = layout_dir.join("blobs").join("sha256");
+            let mut names: Vec<_> = fs::read_dir(&blob_dir)
+                .with_context(|| format!("Cannot read {}", blob_dir.display()))?
+                .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+                .collect();
+            names.sort();
+            for name in names {
+                let path = blob_dir.join(&name);
+                if !fs::symlink_metadata(&path)?.is_file() {
+                    continue;
+                }
+                archive.append_path_with_name(&path, Path::new("blobs/sha256").join(&name))?;
+            }
+            archive.finish()?;
+        }
+        Ok(counted.written)
+    })
+}
+
+/// Counts the bytes written through it.
+struct CountingWriter<'a> {
+    inner: &'a mut fs::File,
+    written: u64,
+}
+
+impl Write for CountingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.written += written as u64;
+        Ok(written)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn write_image(
