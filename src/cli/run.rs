@@ -36,6 +36,11 @@ pub struct RunArgs {
     /// the binary and restart it in the same container.
     #[arg(long)]
     pub watch: bool,
+    /// Run the image of this platform (`linux/arm64`): built with the
+    /// others, loaded under a tag of its own, run through the engine's
+    /// emulation (QEMU registered with binfmt_misc).
+    #[arg(long)]
+    pub platform: Option<String>,
 }
 
 /// Runs `arca run`.
@@ -45,6 +50,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .build()
         .context("Failed to start the async runtime")?;
     if args.watch {
+        if args.platform.is_some() {
+            anyhow::bail!(
+                "`--watch` runs the engine's own platform only; drop `--platform` (or run the other platform's image without `--watch`)."
+            );
+        }
         let request = crate::runner::live::LiveRequest {
             path: args.path.clone(),
             program_args: (!args.args.is_empty()).then(|| args.args.clone()),
@@ -63,10 +73,32 @@ async fn run_image(args: RunArgs) -> Result<ExitCode> {
             on_signal.cancel();
         }
     });
-    let request = BuildRequest {
+    let platform = args
+        .platform
+        .as_deref()
+        .map(crate::platform::Platform::parse)
+        .transpose()
+        .map_err(|error| anyhow::anyhow!("{error} (in `--platform`)"))?
+        .filter(|platform| *platform != crate::platform::Platform::host());
+    let mut request = BuildRequest {
         path: args.path.clone(),
         ..Default::default()
     };
+    if let Some(platform) = platform {
+        // The build covers the configured platforms and this one.
+        let crate_dir = crate::workspace::resolve_manifest_path(&args.path)?
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| args.path.clone());
+        let configured = crate::config::load_all(&crate_dir)?
+            .1
+            .platforms
+            .unwrap_or_default();
+        let mut platforms = configured;
+        platforms.push(platform.name().to_owned());
+        request.overrides.platforms = Some(platforms);
+        runner::check_emulation(platform)?;
+    }
     let console = Console::new();
     let events = |event: BuildEvent| console.show(event);
     let outcome = pipeline::package(&env, &request, &events, &interrupted).await;
@@ -94,9 +126,19 @@ async fn run_image(args: RunArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| args.path.clone());
     let config = runner::run_config(&crate_dir)?;
     let program_args = (!args.args.is_empty()).then(|| args.args.clone());
-    let spec = runner::run_spec(&artifact, &crate_dir, &config, program_args);
+    let mut spec = runner::run_spec(&artifact, &crate_dir, &config, program_args);
     let engine = env.engine().await?;
-    runner::ensure_image(&engine, &artifact).await?;
+    let platform_tag = match platform {
+        Some(platform) => {
+            let tag = runner::load_platform_image(&engine, &env, &artifact, platform).await?;
+            spec.container.image = tag.clone();
+            Some(tag)
+        }
+        None => {
+            runner::ensure_image(&engine, &artifact).await?;
+            None
+        }
+    };
     let started = runner::start(&engine, &spec).await?;
     eprintln!(
         "==> Running {} (container {}); Ctrl-C stops it",
@@ -121,6 +163,10 @@ async fn run_image(args: RunArgs) -> Result<ExitCode> {
     };
     let exit = runner::follow(&engine, &started.container, &print).await;
     stopper.abort();
+    if let Some(tag) = platform_tag {
+        // The other platform's tag lives for the run only.
+        let _ = engine.remove_image(&tag).await;
+    }
     let code = exit?;
     if code != 0 {
         eprintln!("The program exited with code {code}.");

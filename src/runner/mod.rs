@@ -117,6 +117,79 @@ pub async fn ensure_image(
         .with_context(|| format!("Failed to load {} into the engine", archive.display()))
 }
 
+/// Refuses a platform this machine cannot run: one other than its own
+/// needs QEMU registered with the kernel's binfmt_misc (checked for a
+/// local engine; a remote one is left to say so itself).
+pub fn check_emulation(platform: crate::platform::Platform) -> Result<()> {
+    if platform == crate::platform::Platform::host() {
+        return Ok(());
+    }
+    let remote = std::env::var("DOCKER_HOST").is_ok_and(|host| host.starts_with("tcp://"));
+    if remote {
+        return Ok(());
+    }
+    let qemu = match platform.rust_target().split('-').next().unwrap_or_default() {
+        "armv7" => "arm",
+        "i686" => "i386",
+        "powerpc64le" => "ppc64le",
+        "riscv64gc" => "riscv64",
+        other => other,
+    };
+    let entry = std::path::Path::new("/proc/sys/fs/binfmt_misc").join(format!("qemu-{qemu}"));
+    let enabled =
+        std::fs::read_to_string(&entry).is_ok_and(|text| text.lines().next() == Some("enabled"));
+    if !enabled {
+        anyhow::bail!(
+            "This machine cannot run {platform} images: no QEMU is registered for it with binfmt_misc ({} is missing). Install Debian's `qemu-user-static` and `binfmt-support` (or run `docker run --privileged --rm tonistiigi/binfmt --install {}`), or run the image on a {platform} machine.",
+            entry.display(),
+            platform.architecture()
+        );
+    }
+    Ok(())
+}
+
+/// Loads the artifact's `platform` image into the engine under a tag of
+/// its own (`<tag>-linux-arm64`), from its layout; returns the tag.
+pub async fn load_platform_image(
+    engine: &Arc<dyn ContainerEngine>,
+    env: &crate::pipeline::BuildEnv,
+    artifact: &StoredArtifact,
+    platform: crate::platform::Platform,
+) -> Result<String> {
+    let tag = format!(
+        "{}-{}",
+        artifact.metadata.local_tag,
+        platform.name().replace('/', "-")
+    );
+    let dir = tempfile::tempdir().context("Cannot create a temporary directory")?;
+    let archive = dir.path().join("image.tar");
+    {
+        let (blobs, artifact_dir, tag, archive) = (
+            env.blobs().clone(),
+            artifact.dir.clone(),
+            tag.clone(),
+            archive.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let _lock = blobs.lock_shared()?;
+            crate::image::export::export_platform(
+                &blobs,
+                &artifact_dir,
+                &tag,
+                &archive,
+                Some(platform),
+            )
+        })
+        .await
+        .context("The export task failed")??;
+    }
+    engine
+        .load_image(&archive)
+        .await
+        .with_context(|| format!("Failed to load the {platform} image into the engine"))?;
+    Ok(tag)
+}
+
 /// Follows the container's output until it exits, then removes it;
 /// returns its exit code.
 pub async fn follow(
