@@ -213,12 +213,15 @@ pub(super) async fn build(
         name: None,
         auto_remove: false,
     };
+    // A session runs one builder image: another one (packages, toolchain
+    // or cross targets changed) gets a session of its own.
     let session_name = format!(
         "arca-session-{}",
         &plan::length_prefixed_hash(&[
             cache_key.clone(),
             host_cache.display().to_string(),
             source_root.display().to_string(),
+            prepared.builder_image_tag.clone(),
         ])[..24]
     );
 

@@ -7,7 +7,7 @@
 //! [`SESSION_SECONDS`] and removed by the engine when that ends
 //! (`auto_remove`), so an idle session never outlives that time.
 //!
-//! One session per crate build cache, source root and `ARCA_HOME`
+//! One session per crate build cache, source root, builder image and `ARCA_HOME`
 //! (`arca-session-<hash>`), labelled [`SESSION_LABEL`] and with the crate
 //! directory label. A cancelled or failed build removes its session
 //! (which kills cargo); a session that ended during a build makes the build
