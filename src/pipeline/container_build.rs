@@ -612,7 +612,7 @@ fn failed_recipe_step(line: &str) -> Option<String> {
 /// What to do about a failed recipe step.
 fn recipe_hint(step: &str, prepared: &PreparedBuild) -> String {
     if let Some(pinned) = &prepared.extras.shape.toolchain
-        && (step.contains("rustup") || step.contains("toolchain"))
+        && (step.contains("toolchain") || (step.contains("rustup") && !step.contains("target add")))
     {
         return format!(
             "The Rust toolchain `{}` pinned by {} is not in the builder and could not be installed: \
@@ -620,6 +620,19 @@ fn recipe_hint(step: &str, prepared: &PreparedBuild) -> String {
              toolchain, or pin one the builder has (`cargo --version` in it).",
             pinned.name, pinned.source
         );
+    }
+    if let Some(target) = step.strip_prefix("the Rust standard library for ") {
+        return format!(
+            "The builder has no Rust standard library for {target} and no rustup to add it. Use a builder whose toolchain has it (rustup: `rustup target add {target}`, which needs network access to static.rust-lang.org; Debian: a `rustc` with `libstd-rust-dev` of that architecture), or drop the platform from `[rust] platforms`."
+        );
+    }
+    if let Some(target) = step.strip_prefix("rustup target add ") {
+        return format!(
+            "rustup could not add the target {target}: it needs network access to static.rust-lang.org. Use a builder image that has it installed, or drop the platform from `[rust] platforms`."
+        );
+    }
+    if step.starts_with("install the C cross compiler") {
+        return "The builder's package manager could not install the C cross compiler named above: check that its package mirror is reachable, or use a builder image that has it.".to_owned();
     }
     if step.starts_with("install packages") {
         return "Check the names in `[rust] packages` (they are the base image's package names) and that its package mirror is reachable.".to_owned();
