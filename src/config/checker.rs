@@ -2278,11 +2278,6 @@ mod platforms_tests {
         let removed = fixed(&text, "Remove `platforms`");
         assert_eq!(removed, BASE);
         assert_eq!(check(&removed, None), Vec::new());
-        // Not an error: a config with it still builds.
-        assert!(
-            crate::config::first_error(std::path::Path::new("/w/demo"), None, Some(&text), &[])
-                .is_none()
-        );
         // An empty entry names nothing either.
         let text = with("[\"linux/amd64\", \" \"]");
         let finding = &check(&text, None)[0];
