@@ -485,8 +485,9 @@ pub fn read_manifest(artifact: &StoredArtifact) -> Option<crate::manifest::Manif
 }
 
 /// What today's builder settings (`[rust] packages`, `toolchain`, `env`,
-/// `init`, a `rust-toolchain.toml`) add to the build mode; nothing when the
-/// config cannot be read (its errors are reported on their own).
+/// `init`, `platforms`, a `rust-toolchain.toml`) add to the build mode;
+/// nothing when the config cannot be read (its errors are reported on their
+/// own).
 fn current_extras_suffix(crate_dir: &Path) -> String {
     crate::config::load_all(crate_dir)
         .and_then(|(_, builder)| crate::plan::resolve_extras(&builder, crate_dir))
@@ -521,7 +522,9 @@ pub fn relive_manifest(
 
 /// Reasons for a build mode that differs: which builder setting changed
 /// (`toolchain changed`, `packages changed`, `env changed`, `init
-/// changed`), or `build mode changed` for the builder itself.
+/// changed`, and `platforms changed: linux/amd64 -> linux/amd64,
+/// linux/arm64` with both lists), or `build mode changed` for the builder
+/// itself.
 fn mode_changes(recorded: &str, today: &str) -> Vec<String> {
     if recorded == today {
         return Vec::new();
@@ -554,6 +557,21 @@ fn mode_changes(recorded: &str, today: &str) -> Vec<String> {
             reasons.push(format!("{key} changed"));
         }
     }
+    // A mode names its platforms only when they are more (or other) than
+    // the one the engine builds for by default, so no part is that one.
+    let platforms = |extras: &[(String, String)]| {
+        extras
+            .iter()
+            .find(|(name, _)| name == "platforms")
+            .map_or_else(
+                || "the engine's platform".to_owned(),
+                |(_, list)| list.split(',').collect::<Vec<_>>().join(", "),
+            )
+    };
+    let (before, after) = (platforms(&recorded_extras), platforms(&today_extras));
+    if before != after {
+        reasons.push(format!("platforms changed: {before} -> {after}"));
+    }
     reasons
 }
 
@@ -575,6 +593,63 @@ mod tests {
         assert_eq!(
             mode_changes("container:k+packages=make", "container:j"),
             ["build mode changed", "packages changed"]
+        );
+    }
+
+    #[test]
+    fn a_platform_list_change_names_both_lists() {
+        assert_eq!(
+            mode_changes(
+                "container:k+platforms=linux/amd64,linux/arm64",
+                "container:k+platforms=linux/amd64,linux/arm64"
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            mode_changes(
+                "container:k+packages=make+platforms=linux/arm64",
+                "container:k+packages=make+platforms=linux/amd64,linux/arm64"
+            ),
+            ["platforms changed: linux/arm64 -> linux/amd64, linux/arm64"]
+        );
+        assert_eq!(
+            mode_changes(
+                "container:k+init",
+                "container:k+init+platforms=linux/amd64,linux/arm64"
+            ),
+            ["platforms changed: the engine's platform -> linux/amd64, linux/arm64"]
+        );
+        assert_eq!(
+            mode_changes("container:k+platforms=linux/386", "container:k"),
+            ["platforms changed: linux/386 -> the engine's platform"]
+        );
+    }
+
+    #[test]
+    fn the_mode_a_platform_list_gives_reads_back_as_its_platforms() {
+        // The suffix plan writes, read by `mode_changes`: a list beyond the
+        // host's names its platforms; the host's alone is no change.
+        let mut extras = crate::plan::BuildExtras::default();
+        let host = crate::platform::Platform::host();
+        let other = crate::platform::Platform::all()
+            .find(|platform| *platform != host)
+            .unwrap();
+        let plain = format!("container:k{}", extras.mode_suffix());
+        extras.set_platforms(vec![host]);
+        assert_eq!(
+            mode_changes(&plain, &format!("container:k{}", extras.mode_suffix())),
+            Vec::<String>::new()
+        );
+        let mut both = vec![host, other];
+        both.sort();
+        extras.set_platforms(both.clone());
+        let names: Vec<&str> = both.iter().map(|platform| platform.name()).collect();
+        assert_eq!(
+            mode_changes(&plain, &format!("container:k{}", extras.mode_suffix())),
+            [format!(
+                "platforms changed: the engine's platform -> {}",
+                names.join(", ")
+            )]
         );
     }
 

@@ -195,6 +195,46 @@ fn check_prints_located_findings_and_fails_on_errors() {
 }
 
 #[test]
+fn check_reports_platform_problems_and_passes_with_only_warnings() {
+    let fixture = Fixture::new();
+    let demo = fixture.demo_crate(&format!(
+        "{GOOD_CONFIG}platforms = [\"linux/amd64\", \"linux/amr64\", \"linux/x86_64\"]\n"
+    ));
+    let config = demo.join(".arca/config.toml");
+    let output = fixture.arca(&["check", demo.to_str().expect("path")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "{}:5:29: error[invalid-value]: Arca cannot build for the platform `linux/amr64`.",
+            config.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Did you mean `linux/arm64`?"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}:5:44: warning[invalid-value]: `linux/x86_64` is `linux/amd64`, already listed",
+            config.display()
+        )),
+        "{stdout}"
+    );
+    // Warnings alone do not fail the check.
+    fixture.write(
+        "demo/.arca/config.toml",
+        format!("{GOOD_CONFIG}platforms = []\n"),
+    );
+    let output = fixture.arca(&["check", demo.to_str().expect("path")]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("warning[empty-value]: `platforms = []` names no platform"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
 fn check_passes_a_good_config() {
     let fixture = Fixture::new();
     let demo = fixture.demo_crate(GOOD_CONFIG);

@@ -556,3 +556,71 @@ fn set_defaults_creates_a_missing_config() {
     assert!(new_text.contains("profile = \"release\""), "{new_text}");
     assert!(new_text.contains("features = []"), "{new_text}");
 }
+
+#[test]
+fn platforms_are_checked_fixed_completed_and_hovered_through_the_server() {
+    let mut fixture = Fixture::new(COMPLETE_CONFIG, false);
+    let text = format!(
+        "{COMPLETE_CONFIG}platforms = [\"linux/amd64\", \"linux/amr64\", \"linux/arm64/v8\"]\n"
+    );
+    let uri = fixture.uri.clone();
+    let diagnostics = fixture.edit(&text);
+    assert_eq!(codes(&diagnostics), ["invalid-value"], "{diagnostics:#?}");
+    let unknown = &diagnostics[0];
+    assert_eq!(covered(&text, &unknown["range"]), "\"linux/amr64\"");
+    assert_eq!(unknown["severity"], 1);
+    assert!(
+        unknown["message"]
+            .as_str()
+            .unwrap()
+            .contains("Valid platforms: linux/amd64, linux/arm64"),
+        "{unknown}"
+    );
+    let actions = fixture.code_actions(unknown);
+    assert_eq!(actions[0]["title"], "Use platform `linux/arm64`");
+    assert_eq!(actions[0]["isPreferred"], true);
+    let fixed = apply(&text, &actions[0], &uri);
+    // Now `linux/arm64/v8` names `linux/arm64` again: a warning whose fix
+    // removes it.
+    let diagnostics = fixture.edit(&fixed);
+    assert_eq!(codes(&diagnostics), ["invalid-value"], "{diagnostics:#?}");
+    let repeated = &diagnostics[0];
+    assert_eq!(covered(&fixed, &repeated["range"]), "\"linux/arm64/v8\"");
+    assert_eq!(repeated["severity"], 2);
+    let actions = fixture.code_actions(repeated);
+    let clean = apply(&fixed, &actions[0], &uri);
+    assert_eq!(
+        clean,
+        format!("{COMPLETE_CONFIG}platforms = [\"linux/amd64\", \"linux/arm64\"]\n")
+    );
+    assert!(fixture.edit(&clean).is_empty());
+
+    let typing = format!("{COMPLETE_CONFIG}platforms = [\"linux/amd64\", \"\"]\n");
+    fixture.edit(&typing);
+    let entries = labels(
+        &fixture
+            .server
+            .request(
+                "textDocument/completion",
+                json!({"textDocument": {"uri": uri}, "position": position_after(&typing, "\"linux/amd64\", \"")}),
+            )
+            .unwrap(),
+    );
+    assert!(entries.contains(&"linux/arm64".to_owned()), "{entries:?}");
+    assert!(!entries.contains(&"linux/amd64".to_owned()), "{entries:?}");
+    let hover = fixture
+        .server
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": position_after(&typing, "platf")}),
+        )
+        .unwrap();
+    assert_eq!(covered(&typing, &hover["range"]), "platforms");
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("**platforms**"),
+        "{hover}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The VS Code extension's JSON schema for `.arca/config.toml`
 //! (editors/vscode/schemas) must describe exactly the keys and types of
-//! `config::schema`, the table the checker, completion and hover use.
+//! `config::schema`, the table the checker, completion and hover use (and
+//! offer exactly the platforms `platform` knows).
 
 use arca::config::schema::{RUST_KEYS, RUST_TABLE, ValueKind};
 use serde_json::Value;
@@ -63,4 +64,23 @@ fn the_vscode_schema_matches_config_schema() {
             spec.name
         );
     }
+}
+
+#[test]
+fn the_vscode_schema_offers_exactly_the_platforms_arca_builds_for() {
+    let schema = vscode_schema();
+    let platforms = &schema["properties"][RUST_TABLE]["properties"]["platforms"];
+    let names: Vec<&str> = platforms["items"]["enum"]
+        .as_array()
+        .expect("an enum of platform names")
+        .iter()
+        .map(|name| name.as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, arca::platform::Platform::names());
+    assert_eq!(platforms["uniqueItems"], true);
+    assert_eq!(
+        platforms["items"]["enum"],
+        arca::config::schema::json_schema()["properties"][RUST_TABLE]["properties"]["platforms"]["items"]
+            ["enum"]
+    );
 }

@@ -12,6 +12,7 @@ use std::ops::Range;
 use super::scan::{Context, Partial, Scan, TokenKind, extend_word, floor_char_boundary};
 use super::schema::{self, KeySpec, RUST_TABLE};
 use crate::builder_image;
+use crate::platform::Platform;
 use crate::workspace::CrateFacts;
 
 /// What a completion item completes.
@@ -162,6 +163,14 @@ fn value_hover(spec: &KeySpec, value: Option<&str>, facts: Option<&CrateFacts>) 
             Some(facts) => format!("Feature `{value}` of crate `{}`.", facts.name),
             None => format!("Feature `{value}`."),
         },
+        "platforms" if !value.is_empty() => match crate::platform::parse_list(&[value]) {
+            Ok(platforms) => platforms
+                .into_iter()
+                .map(platform_doc)
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+            Err(error) => error.message,
+        },
         _ => String::new(),
     };
     if detail.is_empty() {
@@ -169,6 +178,28 @@ fn value_hover(spec: &KeySpec, value: Option<&str>, facts: Option<&CrateFacts>) 
     } else {
         format!("{detail}\n\n---\n\n{}", key_hover(spec, facts))
     }
+}
+
+/// What building for `platform` takes, for completion and hover.
+fn platform_doc(platform: Platform) -> String {
+    let [gcc, libc] = platform.debian_cross_packages();
+    let how = if platform == Platform::host() {
+        "The platform of this machine: built without cross-compiling.".to_owned()
+    } else {
+        format!(
+            "Cross-compiled in the builder: the Rust target and `{}` (Debian's `{gcc}` and `{libc}`) are added to it.",
+            platform.gnu_compiler()
+        )
+    };
+    format!(
+        "Platform `{}` (OCI architecture `{}`{}): `cargo build --target {}`. {how}",
+        platform.name(),
+        platform.architecture(),
+        platform
+            .variant()
+            .map_or_else(String::new, |variant| format!(", variant `{variant}`")),
+        platform.rust_target()
+    )
 }
 
 fn code_list(names: &[String]) -> String {
@@ -504,6 +535,43 @@ fn value_completions(
                 })
                 .unwrap_or_default()
         }
+        "platforms" if in_array => {
+            // The platforms not listed yet (by meaning: `linux/arm64/v8`
+            // lists `linux/arm64`), besides the entry being edited.
+            let listed: Vec<Platform> = scan
+                .tokens
+                .iter()
+                .filter(|token| token.path == path && !token.span.contains(&offset))
+                .filter_map(|token| match &token.kind {
+                    TokenKind::Value(Some(value)) => crate::platform::parse_list(&[value]).ok(),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            Platform::all()
+                .filter(|platform| !listed.contains(platform))
+                .map(|platform| {
+                    (
+                        platform.name().to_owned(),
+                        platform.rust_target().to_owned(),
+                        platform_doc(platform),
+                    )
+                })
+                .collect()
+        }
+        "platforms" => {
+            // `platforms = ` before the bracket: the usual pair.
+            let pair = "[\"linux/amd64\", \"linux/arm64\"]";
+            return vec![Completion {
+                label: pair.to_owned(),
+                kind: CompletionKind::Value,
+                detail: "an image index for amd64 and arm64".to_owned(),
+                documentation: spec.doc.to_owned(),
+                insert_text: pair.to_owned(),
+                snippet: None,
+                replace_span: Some(partial.span(text, offset)),
+            }];
+        }
         "features" => {
             // `features = ` before the bracket: offer the empty set.
             return vec![Completion {
@@ -580,6 +648,7 @@ mod tests {
             "env",
             "proxy",
             "init",
+            "platforms",
             "push_to",
         ];
         let all_keys = vec![
@@ -592,6 +661,7 @@ mod tests {
             "env",
             "proxy",
             "init",
+            "platforms",
             "push_to",
         ];
         let profiles = vec!["dev", "release", "test", "bench", "release-lto"];
@@ -871,6 +941,149 @@ mod tests {
         assert!(hovered.is_some());
         eprintln!("completion and hover on {} bytes: {elapsed:?}", text.len());
         assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    }
+}
+
+#[cfg(test)]
+mod platforms_tests {
+    use super::*;
+
+    fn at(marked: &str) -> (String, usize) {
+        let offset = marked.find('|').expect("a | cursor marker");
+        (marked.replacen('|', "", 1), offset)
+    }
+
+    fn items(marked: &str) -> Vec<Completion> {
+        let (text, offset) = at(marked);
+        completions(&text, offset, None)
+    }
+
+    fn labels(marked: &str) -> Vec<String> {
+        items(marked).into_iter().map(|item| item.label).collect()
+    }
+
+    #[test]
+    fn the_key_completes_from_the_schema_with_an_array_snippet() {
+        let found = items("[rust]\nprofile = \"release\"\nplat|");
+        let key = found
+            .iter()
+            .find(|item| item.label == "platforms")
+            .expect("platforms offered");
+        assert_eq!(key.kind, CompletionKind::Key);
+        assert_eq!(key.detail, schema::PLATFORMS.summary);
+        assert_eq!(key.documentation, schema::PLATFORMS.doc);
+        assert_eq!(key.snippet.as_deref(), Some("platforms = [$1]"));
+        // Once set, it is not offered again.
+        assert!(!labels("[rust]\nplatforms = []\n|").contains(&"platforms".to_owned()));
+    }
+
+    #[test]
+    fn entries_complete_with_every_platform_not_yet_listed() {
+        let names: Vec<String> = Platform::names().into_iter().map(str::to_owned).collect();
+        assert_eq!(labels("[rust]\nplatforms = [\"|\"]"), names);
+        assert_eq!(labels("[rust]\nplatforms = [|]"), names);
+        let rest: Vec<String> = names
+            .iter()
+            .filter(|name| *name != "linux/amd64" && *name != "linux/arm64")
+            .cloned()
+            .collect();
+        // Listed by another spelling still counts as listed.
+        assert_eq!(
+            labels("[rust]\nplatforms = [\"linux/x86_64\", \"linux/arm64/v8\", \"|"),
+            rest
+        );
+        assert_eq!(
+            labels("[rust]\nplatforms = [\n  \"linux/amd64,linux/arm64\",\n  |\n]\n"),
+            rest
+        );
+        // The entry being edited does not hide its own platform.
+        assert!(
+            labels("[rust]\nplatforms = [\"linux/arm|64\"]").contains(&"linux/arm64".to_owned())
+        );
+        let arm = items("[rust]\nplatforms = [\"|\"]")
+            .into_iter()
+            .find(|item| item.label == "linux/arm/v7")
+            .unwrap();
+        assert_eq!(arm.kind, CompletionKind::Value);
+        assert_eq!(arm.detail, "armv7-unknown-linux-gnueabihf");
+        assert!(
+            arm.documentation.contains("variant `v7`"),
+            "{}",
+            arm.documentation
+        );
+        let host = Platform::host();
+        let native = items("[rust]\nplatforms = [\"|\"]")
+            .into_iter()
+            .find(|item| item.label == host.name())
+            .unwrap();
+        assert!(
+            native.documentation.contains("without cross-compiling"),
+            "{}",
+            native.documentation
+        );
+    }
+
+    #[test]
+    fn applying_an_entry_completion_writes_the_quoted_name() {
+        for (marked, label, expected) in [
+            (
+                "[rust]\nplatforms = [\"linux/amd64\", \"linux/ar|",
+                "linux/arm64",
+                "[rust]\nplatforms = [\"linux/amd64\", \"linux/arm64\"",
+            ),
+            (
+                "[rust]\nplatforms = [|]",
+                "linux/s390x",
+                "[rust]\nplatforms = [\"linux/s390x\"]",
+            ),
+            (
+                "[rust]\nplatforms = |",
+                "[\"linux/amd64\", \"linux/arm64\"]",
+                "[rust]\nplatforms = [\"linux/amd64\", \"linux/arm64\"]",
+            ),
+        ] {
+            let (text, offset) = at(marked);
+            let found = completions(&text, offset, None);
+            let item = found
+                .iter()
+                .find(|item| item.label == label)
+                .unwrap_or_else(|| panic!("no {label} in {found:?}"));
+            let mut out = text.clone();
+            out.replace_range(
+                item.replace_span.clone().unwrap_or(offset..offset),
+                &item.insert_text,
+            );
+            assert_eq!(out, expected, "{marked:?}");
+        }
+        let done = "[rust]\nprofile = \"dev\"\nfeatures = []\nbase_image = \"busybox\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n";
+        assert!(crate::config::checker::check(done, None).is_empty());
+    }
+
+    #[test]
+    fn hover_shows_the_key_doc_and_what_an_entry_builds_with() {
+        let text = "[rust]\nplatforms = [\"linux/arm64\", \"linux/amr64\"]\n";
+        let key = hover(text, text.find("platforms").unwrap() + 3, None).expect("key hover");
+        assert_eq!(&text[key.span.clone()], "platforms");
+        assert_eq!(key.markdown, schema::PLATFORMS.doc);
+        let arm = hover(text, text.find("arm64").unwrap(), None).expect("value hover");
+        assert_eq!(&text[arm.span.clone()], "\"linux/arm64\"");
+        assert!(
+            arm.markdown
+                .contains("`cargo build --target aarch64-unknown-linux-gnu`"),
+            "{}",
+            arm.markdown
+        );
+        assert!(
+            arm.markdown.ends_with(schema::PLATFORMS.doc),
+            "{}",
+            arm.markdown
+        );
+        let typo = hover(text, text.find("amr64").unwrap(), None).expect("value hover");
+        assert!(
+            typo.markdown.contains("Did you mean `linux/arm64`?"),
+            "{}",
+            typo.markdown
+        );
     }
 }
 

@@ -5,9 +5,10 @@
 //! Layered like taplo: **syntax** first (an unparsable file gets one
 //! `toml-syntax` finding at the parser's span and nothing else), then
 //! **structure** (unknown keys and tables, wrong types), then **values**
-//! (empty values, profiles, features, binaries, image references, missing
-//! settings, the CUDA builder note). Checks that need the crate's Cargo facts
-//! (custom profiles, features, binaries) run only when facts are given.
+//! (empty values, profiles, features, binaries, image references, builder
+//! settings, platforms, missing settings, the CUDA builder note). Checks
+//! that need the crate's Cargo facts (custom profiles, features, binaries)
+//! run only when facts are given.
 //!
 //! Spans come from `toml_edit`'s parsed [`Document`], so dotted keys
 //! (`rust.profile = "x"`) and inline tables (`rust = { profile = "x" }`) are
@@ -23,6 +24,7 @@ use super::image_ref;
 use super::schema::{self, KeySpec, RUST_TABLE, ValueKind};
 use super::suggest::{nearest, ranked};
 use crate::builder_image;
+use crate::platform::Platform;
 use crate::workspace::{BUILT_IN_PROFILES, CrateFacts};
 
 /// At most this many findings are reported: a pathological file (a million
@@ -441,6 +443,9 @@ impl<'a> Checker<'a> {
             (ValueKind::StringArray, Value::Array(array)) if spec.name == "packages" => {
                 self.check_packages(array)
             }
+            (ValueKind::StringArray, Value::Array(array)) if spec.name == "platforms" => {
+                self.check_platforms(key, item, array, span)
+            }
             (ValueKind::StringArray, Value::Array(array)) => self.check_features(array),
             (ValueKind::StringArray, Value::String(_)) => {
                 let fix = Fix {
@@ -688,6 +693,145 @@ impl<'a> Checker<'a> {
                     }],
                 };
                 self.push(code, Severity::Error, span, message, vec![fix]);
+            }
+        }
+    }
+
+    /// Each entry of `platforms` names platforms as `arca build` reads
+    /// them ([`crate::platform::parse_list`]: several may share an entry,
+    /// split by commas): an unknown one is an error with the closest name
+    /// as a fix, a platform named again (after normalization, as
+    /// `linux/arm64/v8` is `linux/arm64`) a warning with its removal.
+    fn check_platforms(
+        &mut self,
+        key: &Key,
+        item: &Item,
+        array: &toml_edit::Array,
+        span: Range<usize>,
+    ) {
+        if array.is_empty() {
+            // A warning, not an error: the build reads `[]` as no list at
+            // all and builds for the engine's platform, so nothing fails;
+            // but a list written empty reads as "build for nothing", which
+            // is never what it does.
+            let key_range = key_span(key, self.text);
+            let fixes = self
+                .remove_line_fix(schema::PLATFORMS.name, &key_range, item)
+                .into_iter()
+                .collect();
+            self.push(
+                Code::EmptyValue,
+                Severity::Warning,
+                span,
+                format!(
+                    "`platforms = []` names no platform, so the image is built for the engine's platform, as without the key. Remove the line, or list the platforms, e.g. `{}`.",
+                    schema::PLATFORMS.example
+                ),
+                fixes,
+            );
+            return;
+        }
+        // Each platform listed so far, with how its first entry spells it.
+        let mut seen: Vec<(Platform, String)> = Vec::new();
+        for element in array.iter() {
+            if self.full() {
+                return;
+            }
+            let Some(span) = element.span().map(|span| clamp_span(self.text, span)) else {
+                continue;
+            };
+            let remove = |what: &str| Fix {
+                title: format!("Remove `{}` from platforms", shown(what)),
+                edits: vec![TextEdit {
+                    span: array_element_removal(self.text, &span),
+                    new_text: String::new(),
+                }],
+            };
+            let Value::String(entry) = element else {
+                self.push(
+                    Code::InvalidType,
+                    Severity::Error,
+                    span.clone(),
+                    format!(
+                        "Each entry of `platforms` must be a string naming a platform, e.g. `\"linux/arm64\"`, but this one is {}.",
+                        describe_value(element)
+                    ),
+                    vec![remove(&self.text[span.clone()])],
+                );
+                continue;
+            };
+            let entry = entry.value();
+            let parts: Vec<&str> = entry
+                .split(',')
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .collect();
+            if parts.is_empty() {
+                self.push(
+                    Code::EmptyValue,
+                    Severity::Warning,
+                    span.clone(),
+                    "This entry of `platforms` is empty and names no platform. Remove it."
+                        .to_owned(),
+                    vec![remove(entry)],
+                );
+                continue;
+            }
+            let single = parts.len() == 1;
+            for part in parts {
+                match Platform::parse(part) {
+                    Err(error) => {
+                        let message = if part.chars().count() > MAX_SHOWN_VALUE {
+                            // Say it with the value shortened (which is no
+                            // platform either, and classified the same).
+                            Platform::parse(&shown(part))
+                                .err()
+                                .map_or(error.message, |short| short.message)
+                        } else {
+                            error.message
+                        };
+                        let mut fixes: Vec<Fix> = error
+                            .suggestion
+                            .filter(|_| single)
+                            .map(|name| replace_fix(&span, name, "Use platform"))
+                            .into_iter()
+                            .collect();
+                        fixes.push(remove(entry));
+                        self.push(
+                            Code::InvalidValue,
+                            Severity::Error,
+                            span.clone(),
+                            message,
+                            fixes,
+                        );
+                    }
+                    Ok(platform) => match seen.iter().find(|(known, _)| *known == platform) {
+                        Some((_, first)) => {
+                            let what = if first.eq_ignore_ascii_case(part) {
+                                format!("`{}` is already listed", shown(part))
+                            } else {
+                                format!(
+                                    "`{}` is `{platform}`, already listed as `{}`",
+                                    shown(part),
+                                    shown(first)
+                                )
+                            };
+                            let (fixes, what_to_do) = if single {
+                                (vec![remove(entry)], "Remove this entry.")
+                            } else {
+                                (Vec::new(), "Remove it from this entry.")
+                            };
+                            self.push(
+                                Code::InvalidValue,
+                                Severity::Warning,
+                                span.clone(),
+                                format!("{what}: each platform is built once. {what_to_do}"),
+                                fixes,
+                            );
+                        }
+                        None => seen.push((platform, part.to_owned())),
+                    },
+                }
             }
         }
     }
@@ -1658,6 +1802,26 @@ mod tests {
                 ),
                 None,
             ),
+            (
+                "unknown platforms",
+                format!("{COMPLETE}platforms = [\"linux/amr64\", \"windows/amd64\", \"arm64\"]\n"),
+                None,
+            ),
+            (
+                "repeated platform",
+                format!("{COMPLETE}platforms = [\"linux/arm64\", \"linux/aarch64\"]\n"),
+                None,
+            ),
+            (
+                "empty platforms",
+                format!("{COMPLETE}platforms = []\n"),
+                None,
+            ),
+            (
+                "platforms not an array",
+                format!("{COMPLETE}platforms = \"linux/arm64\"\n"),
+                None,
+            ),
         ];
         let mut rendered = String::new();
         for (title, text, facts) in corpus {
@@ -1922,5 +2086,271 @@ mod push_to_tests {
         let wrong_type = format!("{BASE}push_to = 5000\n");
         assert_eq!(check(&wrong_type, None)[0].code, Code::InvalidType);
         assert_eq!(parse_push_to(&wrong_type), None);
+    }
+}
+
+#[cfg(test)]
+mod platforms_tests {
+    use super::*;
+    use crate::config::settings::parse_builder_settings;
+    use crate::platform::parse_list;
+
+    const BASE: &str = "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"busybox\"\n";
+
+    fn with(platforms: &str) -> String {
+        format!("{BASE}platforms = {platforms}\n")
+    }
+
+    fn apply(text: &str, fix: &Fix) -> String {
+        let mut edits = fix.edits.clone();
+        edits.sort_by_key(|edit| std::cmp::Reverse(edit.span.start));
+        let mut out = text.to_owned();
+        for edit in edits {
+            out.replace_range(edit.span, &edit.new_text);
+        }
+        out
+    }
+
+    /// The fix titled `title` of the only finding, applied.
+    fn fixed(text: &str, title: &str) -> String {
+        let findings = check(text, None);
+        assert_eq!(findings.len(), 1, "{text}: {findings:?}");
+        let fix = findings[0]
+            .fixes
+            .iter()
+            .find(|fix| fix.title == title)
+            .unwrap_or_else(|| panic!("no fix {title:?} in {:?}", findings[0].fixes));
+        apply(text, fix)
+    }
+
+    #[test]
+    fn platform_lists_the_build_accepts_are_clean() {
+        let all: Vec<String> = Platform::names()
+            .iter()
+            .map(|name| format!("\"{name}\""))
+            .collect();
+        let every = format!("[{}]", all.join(", "));
+        for list in [
+            "[\"linux/amd64\", \"linux/arm64\"]",
+            "[\"linux/arm/v7\"]",
+            "['linux/amd64,linux/arm64']",
+            "[ \"LINUX/AMD64\" , \" linux/arm \" ]",
+            "[\n  \"linux/amd64\", # here\n  \"linux/riscv64\",\n]",
+            every.as_str(),
+        ] {
+            let text = with(list);
+            assert_eq!(check(&text, None), Vec::new(), "{text}");
+            let written = parse_builder_settings(&text).platforms.expect("a list");
+            assert!(parse_list(&written).is_ok_and(|p| !p.is_empty()), "{list}");
+        }
+        // Dotted keys are read (and located) the same.
+        let dotted = "rust.profile = \"dev\"\nrust.features = []\nrust.base_image = \"busybox\"\nrust.platforms = [\"linux/arm64\", \"linux/amr64\"]\n";
+        let findings = check(dotted, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(&dotted[findings[0].span.clone()], "\"linux/amr64\"");
+    }
+
+    #[test]
+    fn an_unknown_platform_is_an_error_on_its_entry_with_the_closest_as_a_fix() {
+        let text = with("[\"linux/amd64\", \"linux/amr64\"]");
+        let findings = check(&text, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let finding = &findings[0];
+        assert_eq!(
+            (finding.code, finding.severity),
+            (Code::InvalidValue, Severity::Error)
+        );
+        assert_eq!(&text[finding.span.clone()], "\"linux/amr64\"");
+        let error = Platform::parse("linux/amr64").unwrap_err();
+        assert_eq!(finding.message, error.message);
+        assert!(
+            finding
+                .message
+                .contains("Valid platforms: linux/amd64, linux/arm64"),
+            "{}",
+            finding.message
+        );
+        let titles: Vec<&str> = finding.fixes.iter().map(|fix| fix.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "Use platform `linux/arm64`",
+                "Remove `linux/amr64` from platforms"
+            ]
+        );
+        let used = fixed(&text, "Use platform `linux/arm64`");
+        assert_eq!(used, with("[\"linux/amd64\", \"linux/arm64\"]"));
+        assert_eq!(check(&used, None), Vec::new());
+        let removed = fixed(&text, "Remove `linux/amr64` from platforms");
+        assert_eq!(removed, with("[\"linux/amd64\"]"));
+        assert_eq!(check(&removed, None), Vec::new());
+
+        // Nothing close: the message still lists the valid platforms, and
+        // removal is the only fix.
+        let text = with("[\"plan9/amd64\"]");
+        let finding = &check(&text, None)[0];
+        assert!(finding.message.contains("Linux images only"), "{finding:?}");
+        assert!(finding.message.contains("linux/riscv64"), "{finding:?}");
+        assert_eq!(finding.fixes.len(), 1, "{finding:?}");
+        assert_eq!(
+            fixed(&text, "Remove `plan9/amd64` from platforms"),
+            with("[]")
+        );
+        // Several platforms in one entry (as `--platform a,b`): the bad one
+        // is named, and the entry is not replaced by one platform.
+        let text = with("[\"linux/amd64,linux/amr64\"]");
+        let finding = &check(&text, None)[0];
+        assert!(finding.message.contains("`linux/amr64`"), "{finding:?}");
+        assert_eq!(&text[finding.span.clone()], "\"linux/amd64,linux/amr64\"");
+        assert!(
+            finding
+                .fixes
+                .iter()
+                .all(|fix| !fix.title.starts_with("Use")),
+            "{finding:?}"
+        );
+    }
+
+    #[test]
+    fn a_platform_named_twice_is_a_warning_whose_fix_removes_it() {
+        let text = with("[\"linux/arm64\", \"linux/amd64\", \"linux/arm64/v8\"]");
+        let findings = check(&text, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let finding = &findings[0];
+        assert_eq!(
+            (finding.code, finding.severity),
+            (Code::InvalidValue, Severity::Warning)
+        );
+        assert_eq!(&text[finding.span.clone()], "\"linux/arm64/v8\"");
+        assert_eq!(
+            finding.message,
+            "`linux/arm64/v8` is `linux/arm64`, already listed as `linux/arm64`: each platform is built once. Remove this entry."
+        );
+        let removed = fixed(&text, "Remove `linux/arm64/v8` from platforms");
+        assert_eq!(removed, with("[\"linux/arm64\", \"linux/amd64\"]"));
+        assert_eq!(check(&removed, None), Vec::new());
+
+        let text = with("[\"linux/amd64\", \"linux/amd64\", \"linux/386\"]");
+        let finding = &check(&text, None)[0];
+        assert_eq!(
+            finding.message,
+            "`linux/amd64` is already listed: each platform is built once. Remove this entry."
+        );
+        assert_eq!(finding.span.start, text.rfind("\"linux/amd64\"").unwrap());
+        assert_eq!(
+            fixed(&text, "Remove `linux/amd64` from platforms"),
+            with("[\"linux/amd64\", \"linux/386\"]")
+        );
+        // Inside one entry: a warning, with no fix that would drop the
+        // entry's other platform.
+        let text = with("[\"linux/amd64\", \"linux/arm64,linux/x86_64\"]");
+        let findings = check(&text, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].severity, Severity::Warning);
+        assert!(findings[0].fixes.is_empty(), "{findings:?}");
+        assert!(
+            findings[0].message.ends_with("Remove it from this entry."),
+            "{findings:?}"
+        );
+    }
+
+    #[test]
+    fn an_empty_list_warns_that_it_builds_for_the_engines_platform() {
+        let text = with("[]");
+        let findings = check(&text, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let finding = &findings[0];
+        assert_eq!(
+            (finding.code, finding.severity),
+            (Code::EmptyValue, Severity::Warning)
+        );
+        assert_eq!(&text[finding.span.clone()], "[]");
+        assert!(
+            finding
+                .message
+                .contains("built for the engine's platform, as without the key"),
+            "{}",
+            finding.message
+        );
+        // What the message claims: the build reads `[]` as no list.
+        let written = parse_builder_settings(&text).platforms.unwrap();
+        assert_eq!(parse_list(&written), Ok(Vec::new()));
+        let removed = fixed(&text, "Remove `platforms`");
+        assert_eq!(removed, BASE);
+        assert_eq!(check(&removed, None), Vec::new());
+        // An empty entry names nothing either.
+        let text = with("[\"linux/amd64\", \" \"]");
+        let finding = &check(&text, None)[0];
+        assert_eq!(
+            (finding.code, finding.severity),
+            (Code::EmptyValue, Severity::Warning)
+        );
+        assert_eq!(&text[finding.span.clone()], "\" \"");
+        assert_eq!(
+            fixed(&text, "Remove ` ` from platforms"),
+            with("[\"linux/amd64\"]")
+        );
+        // Inline: no line to remove, still the warning.
+        let inline = "rust = { profile = \"dev\", features = [], base_image = \"busybox\", platforms = [] }\n";
+        let findings = check(inline, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].code, Code::EmptyValue);
+        assert!(findings[0].fixes.is_empty());
+    }
+
+    #[test]
+    fn wrong_types_are_located_errors() {
+        let text = with("\"linux/arm64\"");
+        let finding = &check(&text, None)[0];
+        assert_eq!(finding.code, Code::InvalidType);
+        assert!(
+            finding
+                .message
+                .contains("`platforms` must be an array of strings"),
+            "{}",
+            finding.message
+        );
+        let wrapped = fixed(&text, "Wrap in an array: platforms = [\"linux/arm64\"]");
+        assert_eq!(wrapped, with("[\"linux/arm64\"]"));
+        assert_eq!(check(&wrapped, None), Vec::new());
+
+        let text = with("[\"linux/arm64\", 64]");
+        let findings = check(&text, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].code, Code::InvalidType);
+        assert_eq!(&text[findings[0].span.clone()], "64");
+        assert_eq!(
+            fixed(&text, "Remove `64` from platforms"),
+            with("[\"linux/arm64\"]")
+        );
+        let table = format!("{BASE}[rust.platforms]\namd64 = true\n");
+        let findings = check(&table, None);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].code, Code::InvalidType);
+        assert_eq!(&table[findings[0].span.clone()], "platforms");
+    }
+
+    #[test]
+    fn huge_values_and_lists_give_short_messages_and_bounded_findings() {
+        let long = format!("linux/{}", "a".repeat(5_000_000));
+        let text = with(&format!("[\"{long}\"]"));
+        let findings = check(&text, None);
+        assert_eq!(findings.len(), 1);
+        assert!(
+            findings[0].message.len() < 400,
+            "{}",
+            findings[0].message.len()
+        );
+        assert!(
+            findings[0].message.contains("linux/aaa"),
+            "{}",
+            findings[0].message
+        );
+        let many = with(&format!("[{}]", "\"linux/amd64\", ".repeat(100_000)));
+        let started = std::time::Instant::now();
+        let findings = check(&many, None);
+        assert_eq!(findings.len(), MAX_FINDINGS);
+        assert!(findings.iter().all(|f| f.severity == Severity::Warning));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

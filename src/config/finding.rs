@@ -37,8 +37,9 @@ pub enum Code {
     UnknownBinary,
     AmbiguousBinary,
     InvalidImage,
-    /// A builder setting (`packages`, `toolchain`, `env`) with a value
-    /// Arca refuses (additive to PROTOCOL.md).
+    /// A builder setting (`packages`, `toolchain`, `env`) or a `platforms`
+    /// entry with a value Arca refuses, or (a warning) a platform listed
+    /// twice (additive to PROTOCOL.md).
     InvalidValue,
     MissingSetting,
     CudaBuilder,

@@ -140,13 +140,30 @@ pub fn first_error(
 }
 
 /// The `[rust]` setting a finding is about: by its code where the code
-/// names one, else the key that starts the finding's line.
+/// names one, else the `[rust]` key whose value holds it (an entry of an
+/// array written over several lines), else the key that starts the
+/// finding's line.
 fn finding_setting<'a>(finding: &Finding, text: &'a str) -> Option<&'a str> {
     match finding.code {
         Code::AmbiguousBinary | Code::UnknownBinary => return Some("bin"),
         Code::UnknownFeature => return Some("features"),
         Code::UnknownProfile => return Some("profile"),
         _ => {}
+    }
+    if let Ok(document) = toml_edit::Document::parse(text)
+        && let Some(rust) = document
+            .as_table()
+            .get(schema::RUST_TABLE)
+            .and_then(toml_edit::Item::as_table_like)
+    {
+        let holder = rust.iter().find(|(_, item)| {
+            item.as_value()
+                .and_then(toml_edit::Value::span)
+                .is_some_and(|span| span.contains(&finding.span.start))
+        });
+        if let Some(spec) = holder.and_then(|(name, _)| schema::key(name)) {
+            return Some(spec.name);
+        }
     }
     let line_start = text
         .get(..finding.span.start)?
@@ -257,5 +274,36 @@ mod first_error_tests {
             first_error(dir, Some(&facts), Some(bad_image), &["base_image"]),
             None
         );
+    }
+
+    #[test]
+    fn a_bad_platform_refuses_a_build_and_an_empty_or_repeated_list_does_not() {
+        let facts = crate::workspace::test_facts(&["demo"], &[]);
+        let dir = std::path::Path::new("/w/demo");
+        let base = "[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"debian:12\"\n";
+        let bad = format!("{base}platforms = [\"linux/amd64\", \"linux/amr64\"]\n");
+        let error = first_error(dir, Some(&facts), Some(&bad), &[]).expect("an error");
+        assert!(error.contains("Did you mean `linux/arm64`?"), "{error}");
+        assert!(error.contains("(line 5)"), "{error}");
+        // A `--platform` given for the build settles the config's list,
+        // also when the list is written over several lines.
+        assert_eq!(
+            first_error(dir, Some(&facts), Some(&bad), &["platforms"]),
+            None
+        );
+        let lines = format!("{base}platforms = [\n  \"linux/amd64\",\n  \"linux/amr64\",\n]\n");
+        assert!(first_error(dir, Some(&facts), Some(&lines), &[]).is_some());
+        assert_eq!(
+            first_error(dir, Some(&facts), Some(&lines), &["platforms"]),
+            None
+        );
+        for warned in ["[]", "[\"linux/arm64\", \"linux/arm64/v8\"]"] {
+            let text = format!("{base}platforms = {warned}\n");
+            assert_eq!(
+                first_error(dir, Some(&facts), Some(&text), &[]),
+                None,
+                "{warned}"
+            );
+        }
     }
 }

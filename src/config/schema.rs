@@ -224,7 +224,8 @@ pub const PUSH_TO_PATTERN: &str = "^[^@\\s]+$";
 pub const RUST_TABLE_DOC: &str = "**[rust]** — how Arca builds this crate into an image.\n\n\
      Keys: `profile`, `features`, `base_image` (all needed for a build) and `bin` (needed when the \
      crate has several binaries); for shaping the builder `packages`, `toolchain`, `env`, \
-     `proxy`, and `init` for the image; and `push_to` (where `arca push` sends the image). Command arguments override these values; \
+     `proxy`, and `init` for the image; `platforms` (the platforms the image is built for); and \
+     `push_to` (where `arca push` sends the image). Command arguments override these values; \
      `arca build rust ... --set-default` saves them here.";
 
 /// A built-in Cargo profile with its one-line description.
@@ -385,6 +386,14 @@ pub fn json_schema() -> serde_json::Value {
             "toolchain" => {
                 property["examples"] = serde_json::json!(["stable", "1.96", "nightly-2026-05-01"]);
             }
+            "platforms" => {
+                // The names as Arca writes them (what completion offers); a
+                // validator of this schema flags the other spellings the
+                // checker accepts and normalizes (`linux/arm64/v8`).
+                property["items"]["enum"] = crate::platform::Platform::names().into();
+                property["uniqueItems"] = true.into();
+                property["examples"] = serde_json::json!([["linux/amd64", "linux/arm64"]]);
+            }
             "push_to" => {
                 // REGISTRY/REPOSITORY[:TAG]: lowercase path, no digest.
                 property["pattern"] = PUSH_TO_PATTERN.into();
@@ -467,6 +476,11 @@ mod tests {
             assert_eq!(property["markdownDescription"], spec.doc);
         }
         assert_eq!(rust["properties"]["bin"]["pattern"], "^[^/\\\\]+$");
+        assert_eq!(
+            rust["properties"]["platforms"]["items"]["enum"],
+            serde_json::json!(crate::platform::Platform::names())
+        );
+        assert_eq!(rust["properties"]["platforms"]["uniqueItems"], true);
         assert!(
             rust["properties"]["base_image"]["examples"]
                 .as_array()
@@ -490,6 +504,10 @@ mod push_to_tests {
             assert!(properties[spec.name].is_object(), "{} missing", spec.name);
         }
         assert_eq!(properties["push_to"]["pattern"], PUSH_TO_PATTERN);
+        assert_eq!(
+            properties["platforms"]["items"]["enum"],
+            json_schema()["properties"]["rust"]["properties"]["platforms"]["items"]["enum"]
+        );
         assert_eq!(
             json_schema()["properties"]["rust"]["properties"]["push_to"]["pattern"],
             PUSH_TO_PATTERN

@@ -32,12 +32,14 @@ test("relative schema URLs become file:// URIs inside the installed extension", 
 test("the schema documents every [rust] key", () => {
   const schema = readJson("schemas/arca-config.schema.json");
   const rust = schema.properties.rust;
-  assert.deepEqual(Object.keys(rust.properties).sort(), ["base_image", "bin", "env", "features", "init", "packages", "profile", "proxy", "push_to", "toolchain"]);
+  assert.deepEqual(Object.keys(rust.properties).sort(), ["base_image", "bin", "env", "features", "init", "packages", "platforms", "profile", "proxy", "push_to", "toolchain"]);
   for (const [key, value] of Object.entries<any>(rust.properties)) {
     assert.ok(value.description.length > 20, `${key} has a description`);
   }
   assert.equal(rust.additionalProperties, false);
   assert.equal(rust.properties.features.type, "array");
+  assert.equal(rust.properties.platforms.type, "array");
+  assert.ok(rust.properties.platforms.items.enum.includes("linux/arm64"), "platforms are an enum");
 });
 
 test("every contributed command is in the command table and none collides with a server command", () => {
