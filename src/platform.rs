@@ -140,12 +140,19 @@ impl Platform {
             return Ok(Platform { known });
         }
         let shown = trimmed.escape_debug().to_string();
-        let suggestion = KNOWN
-            .iter()
-            .map(|known| (strsim::jaro_winkler(&normalized, known.name), known.name))
-            .filter(|(score, _)| *score >= 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, name)| name);
+        // A bare architecture (`arm64`) means that Linux platform.
+        let bare = (!normalized.contains('/') && !normalized.is_empty())
+            .then(|| Platform::parse(&format!("linux/{normalized}")).ok())
+            .flatten()
+            .map(Platform::name);
+        let suggestion = bare.or_else(|| {
+            KNOWN
+                .iter()
+                .map(|known| (strsim::jaro_winkler(&normalized, known.name), known.name))
+                .filter(|(score, _)| *score >= 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, name)| name)
+        });
         let os = normalized.split('/').next().unwrap_or_default();
         let what = if !normalized.contains('/') {
             format!("`{shown}` is not a platform: write it as OS/ARCH, e.g. `linux/arm64`")
@@ -317,6 +324,10 @@ mod tests {
         );
         let other_os = Platform::parse("windows/amd64").unwrap_err();
         assert!(other_os.message.contains("Linux images only"), "{other_os}");
+        assert_eq!(
+            Platform::parse("arm64").unwrap_err().suggestion,
+            Some("linux/arm64")
+        );
         let bare = Platform::parse("arm64\u{1b}").unwrap_err();
         assert!(
             bare.message.contains("`arm64\\u{1b}` is not a platform"),

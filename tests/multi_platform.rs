@@ -298,7 +298,10 @@ fn a_builder_without_the_targets_standard_library_names_it_and_tags_nothing() {
         message.contains("failed at step: the Rust standard library for s390x-unknown-linux-gnu"),
         "{message}"
     );
-    assert!(message.contains("rustup target add s390x-unknown-linux-gnu"), "{message}");
+    assert!(
+        message.contains("rustup target add s390x-unknown-linux-gnu"),
+        "{message}"
+    );
     assert!(message.contains("no builder image was tagged"), "{message}");
     assert!(test.store().list().artifacts.is_empty());
 }
@@ -321,8 +324,11 @@ fn a_build_script_refusing_cross_compilation_is_named_as_such() {
         "fn main() {\n    if std::env::var(\"TARGET\") != std::env::var(\"HOST\") {\n        panic!(\"no-cross cannot be cross-compiled\");\n    }\n}\n",
     )
     .expect("build.rs");
-    std::fs::write(root.join("src/main.rs"), "fn main() { println!(\"native\"); }\n")
-        .expect("main.rs");
+    std::fs::write(
+        root.join("src/main.rs"),
+        "fn main() { println!(\"native\"); }\n",
+    )
+    .expect("main.rs");
     let Some(test) = DockerTest::with_crate(&root, "no-cross", "") else {
         return;
     };
@@ -337,7 +343,10 @@ fn a_build_script_refusing_cross_compilation_is_named_as_such() {
         message.contains("(cross-compiling for linux/arm64, target aarch64-unknown-linux-gnu; the build for the host's own platform succeeded)"),
         "{message}"
     );
-    assert!(message.contains("failed to run custom build command"), "{message}");
+    assert!(
+        message.contains("failed to run custom build command"),
+        "{message}"
+    );
     assert!(test.store().list().artifacts.is_empty());
 }
 
@@ -367,7 +376,10 @@ fn the_arm64_image_runs_through_the_engines_emulation_and_builds_reproducibly() 
         .expect("arca run");
     if emulated {
         assert!(ran.status.success(), "{}", text(&ran));
-        assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), "c-build says 42");
+        assert_eq!(
+            String::from_utf8_lossy(&ran.stdout).trim(),
+            "c-build says 42"
+        );
         assert!(stderr(&ran).contains("-linux-arm64"), "{}", text(&ran));
     } else {
         assert!(
@@ -397,7 +409,12 @@ fn the_arm64_image_runs_through_the_engines_emulation_and_builds_reproducibly() 
             .iter()
             .find(|(platform, _)| platform.map(|p| p.name()) == Some("linux/arm64"))
             .expect("an arm64 image");
-        image.layers.last().expect("binary layer").digest.to_string()
+        image
+            .layers
+            .last()
+            .expect("binary layer")
+            .digest
+            .to_string()
     };
     let first = layer_of(test.home.path(), &artifact.metadata.artifact_id);
     let other_home = tempfile::tempdir().expect("home");
@@ -415,7 +432,10 @@ fn the_arm64_image_runs_through_the_engines_emulation_and_builds_reproducibly() 
         .expect("arca build");
     assert!(again.status.success(), "{}", text(&again));
     let second = layer_of(other_home.path(), &artifact_id(&again));
-    assert_eq!(first, second, "the arm64 binary layer differs between homes");
+    assert_eq!(
+        first, second,
+        "the arm64 binary layer differs between homes"
+    );
     let _ = std::process::Command::new("docker")
         .args(["rmi", "-f"])
         .arg(
