@@ -78,6 +78,10 @@ pub struct CrateStatus {
     /// The newest artifact's SBOM (additive; `null` when it has none).
     #[serde(default)]
     pub sbom: Option<crate::sbom::stored::Summary>,
+    /// The platforms of the newest artifact's image index (additive;
+    /// absent for a single-platform image, which is the engine's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
 }
 
 /// A running container of the crate, as the status object shows it.
@@ -181,6 +185,7 @@ pub fn assess(input: &Assessment) -> CrateStatus {
         pushed: input.artifact.and_then(Pushed::of),
         running: None,
         sbom: None,
+        platforms: Vec::new(),
     };
     if input.building {
         status.state = State::Building;
@@ -401,6 +406,10 @@ pub fn evaluate(crate_dir: &Path, store: &crate::store::Store) -> CrateStatus {
     status.sbom = artifact
         .as_ref()
         .and_then(|artifact| crate::sbom::stored::summary(&artifact.dir));
+    status.platforms = artifact
+        .as_ref()
+        .map(|artifact| crate::image::layout::platform_names(&artifact.layout_dir()))
+        .unwrap_or_default();
     status
 }
 

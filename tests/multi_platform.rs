@@ -213,6 +213,18 @@ fn one_build_cross_compiles_c_for_arm64_in_the_builder_and_pushes_one_index() {
     let (printed, code) = test.run_image(&artifact.metadata.local_tag);
     assert_eq!((printed.as_str(), code), ("c-build says 42", 0));
     check_two_platform_layout(&test, &id, "c-build says 42");
+    let status = test
+        .arca()
+        .args(["status", "--json"])
+        .arg(&test.crate_dir)
+        .output()
+        .expect("arca status");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(
+        status["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"]),
+        "{status}"
+    );
 
     // The push sends one index naming both platforms; again, nothing.
     let destination = format!("{}/c-build:multi", registry.address);

@@ -91,5 +91,8 @@ fn render(status: &CrateStatus) -> String {
     if let Some(fingerprint) = &status.fingerprint {
         out.push_str(&format!("  fingerprint {fingerprint}\n"));
     }
+    if !status.platforms.is_empty() {
+        out.push_str(&format!("  platforms {}\n", status.platforms.join(", ")));
+    }
     out
 }

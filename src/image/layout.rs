@@ -263,6 +263,43 @@ pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
     Ok((read_image(dir, entry)?, ref_name))
 }
 
+/// The platforms of a multi-platform layout's index, as `os/arch[/variant]`
+/// (empty for a single-platform layout, or one that cannot be read).
+/// Reads only `index.json` and the index.
+pub fn platform_names(dir: &Path) -> Vec<String> {
+    let Ok(index) = read_index(dir) else {
+        return Vec::new();
+    };
+    let Some(entry) = index.manifests().first() else {
+        return Vec::new();
+    };
+    if *entry.media_type() != MediaType::ImageIndex {
+        return Vec::new();
+    }
+    let Ok(index_ref) = blob_ref(entry) else {
+        return Vec::new();
+    };
+    let Ok((_, bytes)) = read_checked(dir, &index_ref.digest) else {
+        return Vec::new();
+    };
+    let Ok(platforms) = ImageIndex::from_reader(bytes.as_slice()) else {
+        return Vec::new();
+    };
+    platforms
+        .manifests()
+        .iter()
+        .filter_map(|entry| entry.platform().as_ref())
+        .map(|platform| {
+            let mut name = format!("{}/{}", platform.os(), platform.architecture());
+            if let Some(variant) = platform.variant() {
+                name.push('/');
+                name.push_str(variant);
+            }
+            name.escape_debug().to_string()
+        })
+        .collect()
+}
+
 /// Every platform's image of a layout: one for a single-platform layout
 /// (its platform read from the config), each entry of a multi-platform
 /// one's index. A platform Arca does not know is `None`.

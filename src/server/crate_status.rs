@@ -430,7 +430,11 @@ fn list_store(store: &crate::store::Store, dirs: &[PathBuf]) -> Vec<StoreEntry> 
             let sbom = newest
                 .as_ref()
                 .and_then(|artifact| crate::sbom::stored::summary(&artifact.dir));
-            (dir.clone(), newest, manifest, sbom)
+            let platforms = newest
+                .as_ref()
+                .map(|artifact| crate::image::layout::platform_names(&artifact.layout_dir()))
+                .unwrap_or_default();
+            (dir.clone(), newest, manifest, sbom, platforms)
         })
         .collect()
 }
@@ -443,7 +447,7 @@ fn store_listed(state: &mut State, generation: u64, listing: Result<Vec<StoreEnt
     super::startup_clock::reached("store listed");
     match listing {
         Ok(listing) => {
-            for (dir, artifact, manifest, sbom) in listing {
+            for (dir, artifact, manifest, sbom, platforms) in listing {
                 let Some(entry) = state.crates.get_mut(&dir) else {
                     continue;
                 };
@@ -451,6 +455,9 @@ fn store_listed(state: &mut State, generation: u64, listing: Result<Vec<StoreEnt
                     .as_ref()
                     .zip(sbom)
                     .map(|(artifact, sbom)| (artifact.metadata.artifact_id.clone(), sbom));
+                entry.platforms = artifact
+                    .as_ref()
+                    .map(|artifact| (artifact.metadata.artifact_id.clone(), platforms));
                 let changed = entry.store_listed(artifact, manifest);
                 // Settings that were (or may be: a job still resolving
                 // them without this artifact) completed from the artifact.

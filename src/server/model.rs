@@ -51,6 +51,9 @@ pub struct CrateEntry {
     /// The SBOM summary of an artifact (by id), as the store listing read
     /// it; shown while that artifact is the newest.
     pub sbom: Option<(String, crate::sbom::stored::Summary)>,
+    /// The platforms of an artifact's image index (by id), as the store
+    /// listing read them; shown while that artifact is the newest.
+    pub platforms: Option<(String, Vec<String>)>,
     /// The store has been listed for this crate (artifact is meaningful).
     pub artifact_known: bool,
     /// The last hash started before the first watches were in place: their
@@ -78,12 +81,13 @@ pub struct CrateEntry {
 /// One crate's line of a store listing: its newest artifact and that
 /// artifact's input manifest.
 /// A crate's newest artifact as the store listing found it: the artifact,
-/// its input manifest and its SBOM's summary.
+/// its input manifest, its SBOM's summary and its platforms.
 pub type StoreEntry = (
     PathBuf,
     Option<StoredArtifact>,
     Option<Manifest>,
     Option<crate::sbom::stored::Summary>,
+    Vec<String>,
 );
 
 /// Never equal to a real fingerprint: stands for "differs, digest still
@@ -106,6 +110,7 @@ impl CrateEntry {
             artifact: None,
             manifest: None,
             sbom: None,
+            platforms: None,
             artifact_known: false,
             hashed_unwatched: false,
             hashing: false,
@@ -302,6 +307,12 @@ impl CrateEntry {
             }
             _ => None,
         };
+        verdict.platforms = match (&self.platforms, &self.artifact) {
+            (Some((id, platforms)), Some(artifact)) if *id == artifact.metadata.artifact_id => {
+                platforms.clone()
+            }
+            _ => Vec::new(),
+        };
         Some(verdict)
     }
 
@@ -333,6 +344,7 @@ impl CrateEntry {
             pushed: self.artifact.as_ref().and_then(status::Pushed::of),
             running: self.activity.running().cloned(),
             sbom: None,
+            platforms: Vec::new(),
         }
     }
 }

@@ -69,6 +69,9 @@ export function viewOf(status: CrateStatus): StatusView {
   if (status.artifact && !message.includes(status.artifact.tag)) {
     lines.push("", `Image: \`${status.artifact.tag}\``);
   }
+  if (status.platforms && status.platforms.length > 0) {
+    lines.push("", `Platforms: ${status.platforms.map(escapeMarkdown).join(", ")}`);
+  }
   if (status.running) {
     lines.push("", `Running in container \`${status.running.container.slice(0, 12)}\`.`);
   }

@@ -23,6 +23,8 @@ export interface CrateStatus {
   running?: RunningContainer | null;
   /** The newest image's SBOM (additive; absent from older servers). */
   sbom?: SbomSummary | null;
+  /** The platforms of the newest image's index (additive; absent for one platform). */
+  platforms?: string[];
 }
 
 export interface SbomSummary {

@@ -136,3 +136,9 @@ test("a fresh image's tooltip counts its SBOM's packages and links to it", () =>
   assert.doesNotMatch(viewOf(status("stale", { sbom })).tooltip, /SBOM/);
   assert.doesNotMatch(viewOf(status("fresh", { sbom: null })).tooltip, /SBOM/);
 });
+
+test("a multi-platform image's tooltip lists its platforms; a single-platform one says nothing", () => {
+  const both = viewOf(status("fresh", { platforms: ["linux/amd64", "linux/arm64"] }));
+  assert.match(both.tooltip, /^Platforms: linux\/amd64, linux\/arm64$/m);
+  assert.doesNotMatch(viewOf(status("fresh", {})).tooltip, /Platforms/);
+});
