@@ -4,6 +4,13 @@
 //! directory tell what was sent. Killed on drop. Without the tools
 //! (.ci/registry-setup.sh) `tools_present` is false with a note, or fails
 //! when `ARCA_REQUIRE_DOCKER=1`.
+//!
+//! A two-platform base for the multi-platform tests: the OCI image layout
+//! [`MULTI_PLATFORM_BASE_LAYOUT`] made by `.ci/fixtures.sh` (with
+//! `.ci/oci-layout.py`, from Debian's arm64 packages that
+//! `.ci/cross-setup.sh` makes reachable), pushed whole by
+//! [`Registry::put_multi_platform_base`]; [`multi_platform_base_present`]
+//! says whether it is there.
 #![allow(dead_code)]
 
 // Also loaded by the other shared module: each test file may use either or both.
@@ -31,6 +38,38 @@ pub fn tools_present() -> bool {
             "ARCA_REQUIRE_DOCKER=1 but docker-registry/skopeo/htpasswd/openssl are missing: run .ci/registry-setup.sh"
         );
         eprintln!("note: docker-registry or skopeo missing (.ci/registry-setup.sh); skipping");
+    }
+    present
+}
+
+/// An OCI image layout whose `latest` ([`MULTI_PLATFORM_BASE_REF`]) is an
+/// image index of two single-layer images with their `platform`:
+/// linux/amd64, the layer of `arca-test/busybox:latest` (busybox-static,
+/// glibc runtime libraries, CA bundle), and linux/arm64, the same recipe
+/// from Debian bookworm's arm64 `busybox-static`, `libc6` and `libgcc-s1`
+/// (the loader at `/lib/ld-linux-aarch64.so.1`). Each config has `os`,
+/// `architecture`, `rootfs.diff_ids` and `Env` `PATH=…`; layers are gzip.
+/// Written by `.ci/fixtures.sh` (section (d)), rebuilt when its
+/// `MULTI_VERSION` changes.
+pub const MULTI_PLATFORM_BASE_LAYOUT: &str = "/var/cache/arca-fixtures/multi-base-oci";
+
+/// The tag of the index in [`MULTI_PLATFORM_BASE_LAYOUT`]'s `index.json`.
+pub const MULTI_PLATFORM_BASE_REF: &str = "latest";
+
+/// Whether [`MULTI_PLATFORM_BASE_LAYOUT`] is there; without it a note, or a
+/// failure when `ARCA_REQUIRE_DOCKER=1`.
+pub fn multi_platform_base_present() -> bool {
+    let present = Path::new(MULTI_PLATFORM_BASE_LAYOUT)
+        .join("index.json")
+        .is_file();
+    if !present {
+        assert!(
+            std::env::var("ARCA_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "ARCA_REQUIRE_DOCKER=1 but the multi-platform base {MULTI_PLATFORM_BASE_LAYOUT} is missing: run .ci/cross-setup.sh and .ci/fixtures.sh"
+        );
+        eprintln!(
+            "note: no multi-platform base at {MULTI_PLATFORM_BASE_LAYOUT} (.ci/cross-setup.sh, .ci/fixtures.sh); skipping"
+        );
     }
     present
 }
@@ -263,6 +302,18 @@ impl Registry {
             String::from_utf8_lossy(&output.stderr)
         );
         reference
+    }
+
+    /// Copies the multi-platform base ([`MULTI_PLATFORM_BASE_LAYOUT`]) into
+    /// the registry with skopeo, every platform and the index itself
+    /// (`skopeo copy --all`, digests kept), as `REPOSITORY:TAG`; returns
+    /// `ADDRESS/REPOSITORY:TAG`. Check [`multi_platform_base_present`] first.
+    pub fn put_multi_platform_base(&self, name: &str) -> String {
+        self.put_image_with(
+            &format!("oci:{MULTI_PLATFORM_BASE_LAYOUT}:{MULTI_PLATFORM_BASE_REF}"),
+            name,
+            &["--all", "--dest-tls-verify=false"],
+        )
     }
 
     /// Blob files stored, with their sizes.
