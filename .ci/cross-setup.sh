@@ -87,3 +87,23 @@ if [ "$before" = none ]; then
 fi
 say "cross route: $(/usr/bin/rustc --version) with $(/usr/bin/rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu, $(aarch64-linux-gnu-gcc --version | sed -n 1p), $(qemu-aarch64-static --version | sed -n 1p)"
 test -d "$(/usr/bin/rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu"
+
+# QEMU for aarch64 registered with binfmt_misc (flag F: the interpreter is
+# opened now, so it works inside containers too), so the engine runs arm64
+# images (`arca run --platform linux/arm64`, `docker run --platform`).
+# Skipped, with a note, where the kernel refuses (an unprivileged CI box).
+binfmt=/proc/sys/fs/binfmt_misc
+if [ ! -e "$binfmt/register" ]; then
+    mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
+fi
+if [ -e "$binfmt/qemu-aarch64" ]; then
+    say "binfmt_misc: qemu-aarch64 $(sed -n 1p "$binfmt/qemu-aarch64")"
+elif [ -w "$binfmt/register" ] && [ -f /usr/lib/binfmt.d/qemu-aarch64.conf ]; then
+    if printf '%s' "$(cat /usr/lib/binfmt.d/qemu-aarch64.conf)" >"$binfmt/register" 2>/dev/null; then
+        say "binfmt_misc: registered qemu-aarch64 ($(sed -n 1p "$binfmt/qemu-aarch64"))"
+    else
+        say "note: the kernel refused to register qemu-aarch64; arm64 images will not run here"
+    fi
+else
+    say "note: binfmt_misc is not available; arm64 images will not run here"
+fi

@@ -260,7 +260,23 @@ pub(super) async fn fetch_from_registry(
         .map_err(store_error)?
     };
     let previous = match existing {
-        Ok(record) => return Ok(stored_base_used(&bases, record, reference, events)),
+        Ok(record) => {
+            // A single image (not an index) of another platform is already
+            // stored: it is still not this platform's.
+            if let Some(wanted) = platform
+                && record_platform(&blobs, &record) != Some(Some(wanted))
+            {
+                let has = blobs
+                    .read(&record.config.digest)
+                    .map(|bytes| image::config::platform_name(&bytes))
+                    .unwrap_or_else(|_| "an unknown platform".to_owned());
+                return Err(FetchError::Invalid(format!(
+                    "{} is an image for {has}, not {wanted} (a single image, not an index of platforms). Choose a base published for {wanted}, or drop {wanted} from `[rust] platforms`.",
+                    remote.name
+                )));
+            }
+            return Ok(stored_base_used(&bases, record, reference, events));
+        }
         Err(previous) => previous,
     };
     // A record whose blobs went (pruned, corrupt) keeps its names and its
