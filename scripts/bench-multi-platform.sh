@@ -8,6 +8,13 @@
 #           second build is fresh), and their ratio
 #   edit    ITER one-line rebuilds alternating one platform and both: the
 #           whole `arca build` time of each and the ratio of the medians
+#   same-compiler reference (when /usr/bin/rustc has the arm64 standard
+#           library, as on these machines, where the builder's arm64 route
+#           is Debian's rustc while its amd64 compiler is rustup's): cold
+#           host builds of the same crate with that one toolchain, amd64
+#           and arm64, so the cost of cross-compiling is told apart from
+#           the cost of the other compiler
+# PARTS=reference runs only that part.
 # The two-platform base is the fixture index (.ci/fixtures.sh's
 # multi-base-oci) in a loopback registry acting as Docker Hub's mirror for
 # the CUDA fixture name. Needs the engine, fixtures, registry tools and
@@ -60,6 +67,21 @@ crate=$work/ripgrep-14.1.1
 source=$crate/crates/core/main.rs
 flags=(--profile release --features '' --base-image "$BASE" --bin rg)
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -d /usr/lib/rustlib/aarch64-unknown-linux-gnu ] && [ -x /usr/bin/cargo ]; then
+    reference() {
+        CARGO_TERM_COLOR=never RUSTC=/usr/bin/rustc \
+            CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+            CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+            /usr/bin/cargo build --locked --release --bin rg --manifest-path "$crate/Cargo.toml" \
+            --target-dir "$work/reference-$1" "${@:2}" 2>"$work/reference-$1.log" || { cat "$work/reference-$1.log"; exit 1; }
+    }
+    reference amd64
+    reference arm64 --target aarch64-unknown-linux-gnu
+    ref_amd64=$(finished "$work/reference-amd64.log" 1)
+    ref_arm64=$(finished "$work/reference-arm64.log" 1)
+    echo "same compiler ($(/usr/bin/rustc --version | cut -d' ' -f1-2), host): linux/amd64 ${ref_amd64} s, linux/arm64 (cross) ${ref_arm64} s, ratio $(echo "scale=2; $ref_arm64 / $ref_amd64" | bc)"
+fi
+[ "${PARTS:-all}" = reference ] && exit 0
 build() { "$ARCA" build rust "$crate" "${flags[@]}" --platform "$1" >/dev/null 2>"$2" || { cat "$2"; exit 1; }; }
 build linux/amd64 "$work/cold-amd64.log"
 build linux/amd64,linux/arm64 "$work/cold-both.log"

@@ -226,6 +226,37 @@ fn one_build_cross_compiles_c_for_arm64_in_the_builder_and_pushes_one_index() {
         "{status}"
     );
 
+    // A registry refusing image indexes: a clear error, nothing recorded,
+    // and the platform manifests it took are said to stay untagged.
+    let (_proxy, port) = registry::registry_proxy(&registry.address, "refuse-index");
+    let refused = test
+        .arca()
+        .args([
+            "push",
+            &id,
+            "--to",
+            &format!("127.0.0.1:{port}/c-build:refused"),
+        ])
+        .env("HOME", test.work.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .output()
+        .expect("arca push");
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("image indexes are not supported"),
+        "{message}"
+    );
+    assert!(message.contains("the image index"), "{message}");
+    assert!(message.contains("untagged"), "{message}");
+    assert!(
+        message.contains("nothing was recorded as pushed"),
+        "{message}"
+    );
+    let record = test.store().select(&id).expect("record")[0].clone();
+    assert_eq!(record.metadata.uploaded_ref, None);
+
     // The push sends one index naming both platforms; again, nothing.
     let destination = format!("{}/c-build:multi", registry.address);
     let first = push_json(&test, &id, &destination);

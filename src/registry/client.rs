@@ -642,6 +642,83 @@ impl RegistryClient {
         Ok(bytes::Bytes::from(body))
     }
 
+    /// Whether the repository holds the manifest `digest` (`HEAD`).
+    pub async fn manifest_exists(&self, digest: &str) -> Result<bool, RegistryError> {
+        let response = self
+            .authorized(reqwest::Method::HEAD, &self.manifest_url(digest))?
+            .send()
+            .await
+            .map_err(|error| super::error::classify_request(&error))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            status => Err(RegistryError::Refused(format!(
+                "HEAD of the manifest {digest} answered {status}"
+            ))),
+        }
+    }
+
+    /// Deletes the manifest `digest` (`DELETE`); `Ok(false)` when the
+    /// registry does not allow deleting (distribution's default).
+    pub async fn delete_manifest(&self, digest: &str) -> Result<bool, RegistryError> {
+        let response = self
+            .authorized(reqwest::Method::DELETE, &self.manifest_url(digest))?
+            .send()
+            .await
+            .map_err(|error| super::error::classify_request(&error))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(true),
+            404 | 405 => Ok(false),
+            status => Err(RegistryError::Refused(format!(
+                "DELETE of the manifest {digest} answered {status}"
+            ))),
+        }
+    }
+
+    fn manifest_url(&self, tag_or_digest: &str) -> String {
+        format!(
+            "{}://{}/v2/{}/manifests/{tag_or_digest}",
+            self.scheme,
+            self.reference.resolve_registry(),
+            self.reference.repository()
+        )
+    }
+
+    /// A request with this connection's login (the bearer token oci-client's
+    /// exchange gave, else basic auth), on Arca's HTTP client.
+    fn authorized(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, RegistryError> {
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .user_agent(USER_AGENT)
+                .redirect(super::token::redirect_policy())
+                .build()
+                .map_err(|error| RegistryError::Tls(error.to_string()))?,
+        };
+        let request = http.request(method, url).header(
+            reqwest::header::ACCEPT,
+            [
+                oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+                oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+            ]
+            .join(", "),
+        );
+        let bearer = self.bearer.lock().ok().and_then(|bearer| bearer.clone());
+        Ok(match (&self.auth, bearer.as_ref()) {
+            (RegistryAuth::Bearer(token), _) | (_, Some(token)) => request.bearer_auth(token),
+            (RegistryAuth::Basic(username, password), None) => {
+                request.basic_auth(username, Some(password))
+            }
+            _ => request,
+        })
+    }
+
     /// `GET /v2/<repo>/blobs/<digest>` as a stream, with the length the
     /// registry announced. Bytes that do not match the digest end the
     /// stream with an [`std::io::ErrorKind::InvalidData`] error.

@@ -293,7 +293,12 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
         Some(index) => {
             // Each platform's manifest by digest, then the index under the
             // tag: the tag never names an index whose images are missing.
+            let mut put_now = Vec::new();
             for platform_image in image.images() {
+                let digest = platform_image.manifest_digest();
+                if !client.manifest_exists(&digest).await.unwrap_or(true) {
+                    put_now.push(digest);
+                }
                 client
                     .put_manifest_as(
                         &platform_image.manifest_digest(),
@@ -310,17 +315,38 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
                         )
                     })?;
             }
-            client
-                .put_manifest(index, OCI_INDEX_MEDIA_TYPE)
-                .await
-                .map_err(|error| {
-                    explain_write(
-                        &destination,
-                        credential.as_ref(),
-                        error,
-                        Some("the image index (the registry may not accept multi-platform images)"),
-                    )
-                })?;
+            if let Err(error) = client.put_manifest(index, OCI_INDEX_MEDIA_TYPE).await {
+                // The platforms' manifests this push added would be left
+                // untagged: take them back where the registry allows it.
+                let mut removed = 0;
+                for digest in &put_now {
+                    if client.delete_manifest(digest).await.unwrap_or(false) {
+                        removed += 1;
+                    }
+                }
+                let left = put_now.len() - removed;
+                let message = explain_write(
+                    &destination,
+                    credential.as_ref(),
+                    error,
+                    Some("the image index (the registry may not accept multi-platform images)"),
+                )
+                .to_string();
+                return Err(PushError::Failed(format!(
+                    "{message} {}",
+                    if left == 0 {
+                        format!(
+                            "The {} platform manifests this push added were removed again; nothing was recorded as pushed.",
+                            put_now.len()
+                        )
+                    } else {
+                        format!(
+                            "{left} platform manifest(s) this push added stay in {} untagged (it does not allow deleting them; its garbage collection removes untagged manifests); nothing was recorded as pushed. Push one platform with `arca export --platform` and another tool, or use a registry that accepts OCI image indexes.",
+                            destination.registry
+                        )
+                    }
+                )));
+            }
         }
     }
     if request.attestations && !image.referrers.is_empty() {

@@ -6,6 +6,8 @@ says:
 
 - `refuse-subject`: a manifest PUT whose body names a `subject` is answered
   400 MANIFEST_INVALID, as registries without OCI 1.1 support answer;
+- `refuse-index`: a manifest PUT of an image index is answered 400
+  MANIFEST_INVALID, as registries without multi-platform support answer;
 - `referrers-api`: the OCI 1.1 referrers API. A manifest PUT with a
   `subject` is stored upstream and answered with the `OCI-Subject` header;
   `GET /v2/<name>/referrers/<digest>` lists the manifests put with that
@@ -201,6 +203,20 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 listed = REFERRERS.setdefault((name, subject), [])
                 if entry not in listed:
                     listed.append(entry)
+        refused_index = (
+            MODE == "refuse-index"
+            and self.command == "PUT"
+            and "/manifests/" in self.path
+            and "image.index" in self.headers.get("Content-Type", "")
+        )
+        if refused_index:
+            reply = b'{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid: image indexes are not supported"}]}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+            return
         if MODE == "refuse-subject" and self.command == "PUT" and "/manifests/" in self.path and b'"subject"' in body:
             reply = b'{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid: subject not supported"}]}'
             self.send_response(400)
