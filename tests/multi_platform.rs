@@ -267,6 +267,56 @@ fn one_build_cross_compiles_c_for_arm64_in_the_builder_and_pushes_one_index() {
     assert_eq!(again["bytesSent"], 0, "{again}");
     assert_eq!(again["uploaded"], 0, "{again}");
 
+    // One platform alone goes as a plain image of that platform.
+    let arm64_only = format!("{}/c-build:arm64", registry.address);
+    let pushed = test
+        .arca()
+        .args([
+            "push",
+            &id,
+            "--to",
+            &arm64_only,
+            "--platform",
+            "linux/arm64",
+            "--json",
+        ])
+        .env("HOME", test.work.path())
+        .output()
+        .expect("arca push");
+    assert!(pushed.status.success(), "{}", text(&pushed));
+    let manifest = skopeo_raw(&format!("docker://{arm64_only}"));
+    assert_eq!(
+        manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{manifest}"
+    );
+    let inspected = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{arm64_only}"))
+        .output()
+        .expect("skopeo inspect");
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&inspected.stdout).expect("inspect JSON");
+    assert_eq!(inspected["Architecture"], "arm64", "{inspected}");
+    let lacking = test
+        .arca()
+        .args([
+            "push",
+            &id,
+            "--to",
+            &arm64_only,
+            "--platform",
+            "linux/s390x",
+        ])
+        .output()
+        .expect("arca push");
+    assert!(!lacking.status.success());
+    assert!(
+        stderr(&lacking)
+            .contains("no image for linux/s390x: it was built for linux/amd64, linux/arm64"),
+        "{}",
+        text(&lacking)
+    );
+
     // Up to date for the same platforms; another platform list is stale.
     let rebuilt = test.build_cli_env(&["--platform", "linux/amd64,linux/arm64"], None, &mirror);
     assert!(rebuilt.status.success(), "{}", text(&rebuilt));

@@ -38,10 +38,20 @@ pub struct PushArgs {
     /// `[push] attestations = false` in .arca/config.toml).
     #[arg(long)]
     no_attest: bool,
+    /// Push only these platforms of a multi-platform artifact
+    /// (`linux/amd64,linux/arm64`; default: all it has).
+    #[arg(long = "platform", action = clap::ArgAction::Append)]
+    platforms: Option<Vec<String>>,
 }
 
 pub fn run(args: PushArgs) -> Result<ExitCode> {
     let store = Store::open_default()?;
+    let platforms = args
+        .platforms
+        .as_deref()
+        .map(crate::platform::parse_list)
+        .transpose()
+        .map_err(|error| anyhow::anyhow!("{error} (in `--platform`)"))?;
     let artifact = select_artifact(&store, args.selector.as_deref())?;
     let destination = destination_for(&artifact, args.to.as_deref())?;
     let insecure = args.insecure || registry::destination::insecure_from_env(&destination.registry);
@@ -53,6 +63,7 @@ pub fn run(args: PushArgs) -> Result<ExitCode> {
         destination,
         insecure,
         attestations,
+        platforms,
     };
     let runtime = tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
     let console = Arc::new(Console::new(!args.json));

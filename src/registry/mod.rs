@@ -49,6 +49,8 @@ pub struct PushRequest {
     pub mount_from: Vec<String>,
     /// Also attach the image's SBOM and provenance (OCI referrers).
     pub attestations: bool,
+    /// Push only these platforms of a multi-platform artifact (`None`: all).
+    pub platforms: Option<Vec<crate::platform::Platform>>,
 }
 
 /// What happened to one blob.
@@ -153,8 +155,13 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
     let destination = request.destination.clone();
     let artifact = request.artifact.clone();
     let registry = destination.registry.clone();
+    let platforms = request.platforms.clone();
     let (image, credential) = tokio::task::spawn_blocking(move || {
         let image = source::read(&artifact)?;
+        let image = match &platforms {
+            Some(platforms) => image.only(platforms)?,
+            None => image,
+        };
         let credential = credentials::lookup(&registry)?;
         Ok::<_, String>((image, credential))
     })

@@ -59,6 +59,9 @@ pub struct Image {
     /// platforms; `None` and empty for a single-platform one.
     pub index: Option<Vec<u8>>,
     pub other_platforms: Vec<Image>,
+    /// The platform the layout's index names for this image (`None`: a
+    /// single-platform artifact, the engine's).
+    pub platform: Option<crate::platform::Platform>,
 }
 
 /// An artifact whose `subject` is the image: its blobs (the empty config,
@@ -89,6 +92,74 @@ impl Image {
             Some(index) => format!("sha256:{:x}", Sha256::digest(index)),
             None => self.manifest_digest(),
         }
+    }
+
+    /// Only `platforms` of it: one image pushed plain, or several under an
+    /// index of just those; a platform it lacks is refused naming those
+    /// it has. The referrers (SBOM, provenance) follow the engine's image.
+    pub fn only(self, platforms: &[crate::platform::Platform]) -> Result<Image, String> {
+        let has: Vec<crate::platform::Platform> = match self.platform {
+            Some(_) => self.images().filter_map(|image| image.platform).collect(),
+            None => vec![crate::platform::Platform::host()],
+        };
+        if let Some(missing) = platforms.iter().find(|platform| !has.contains(platform)) {
+            let names: Vec<&str> = has.iter().map(|platform| platform.name()).collect();
+            return Err(format!(
+                "The artifact has no image for {missing}: it was built for {}. Build it with `--platform` naming {missing} (or add it to `[rust] platforms`), then push.",
+                names.join(", ")
+            ));
+        }
+        if self.index.is_none() {
+            return Ok(self);
+        }
+        let Image {
+            index,
+            other_platforms,
+            referrers,
+            ..
+        } = self.clone();
+        let mut kept: Vec<Image> = std::iter::once(Image {
+            index: None,
+            other_platforms: Vec::new(),
+            ..self
+        })
+        .chain(other_platforms)
+        .filter(|image| {
+            image
+                .platform
+                .is_some_and(|platform| platforms.contains(&platform))
+        })
+        .collect();
+        // The SBOM and provenance describe the engine's image (their
+        // subject): they go along only with it.
+        let host = Some(crate::platform::Platform::host());
+        if kept.len() == 1 {
+            let mut single = kept.remove(0);
+            if single.platform == host {
+                single.referrers = referrers;
+            }
+            return Ok(single);
+        }
+        let digests: Vec<String> = kept.iter().map(Image::manifest_digest).collect();
+        let mut index: serde_json::Value = serde_json::from_slice(&index.unwrap_or_default())
+            .map_err(|error| format!("its image index is not readable ({error})"))?;
+        if let Some(entries) = index["manifests"].as_array_mut() {
+            entries.retain(|entry| {
+                entry["digest"]
+                    .as_str()
+                    .is_some_and(|digest| digests.iter().any(|kept| kept == digest))
+            });
+        }
+        let mut primary = kept.remove(0);
+        primary.other_platforms = kept;
+        primary.index = Some(
+            serde_json::to_vec(&index)
+                .map_err(|error| format!("cannot write the index ({error})"))?,
+        );
+        if primary.platform == host {
+            primary.referrers = referrers;
+        }
+        Ok(primary)
     }
 
     /// Every image to push: this one, then the other platforms'.
@@ -159,14 +230,16 @@ pub fn read_layout(dir: &Path) -> Result<Image, String> {
         let mut images = Vec::new();
         let mut primary = None;
         for entry in platforms.manifests() {
-            let is_host = entry.platform().as_ref().is_some_and(|platform| {
+            let platform = entry.platform().as_ref().and_then(|platform| {
                 crate::platform::Platform::from_oci(
                     &platform.os().to_string(),
                     &platform.architecture().to_string(),
                     platform.variant().as_deref(),
-                ) == Some(host)
+                )
             });
-            let image = read_layout_image(dir, entry)?;
+            let is_host = platform == Some(host);
+            let mut image = read_layout_image(dir, entry)?;
+            image.platform = platform;
             if is_host && primary.is_none() {
                 primary = Some(image);
             } else {
@@ -245,6 +318,7 @@ fn read_layout_image(dir: &Path, descriptor: &Descriptor) -> Result<Image, Strin
         referrers: Vec::new(),
         index: None,
         other_platforms: Vec::new(),
+        platform: None,
     })
 }
 
@@ -458,6 +532,7 @@ pub fn read_docker_archive(path: &Path) -> Result<Image, String> {
         referrers: Vec::new(),
         index: None,
         other_platforms: Vec::new(),
+        platform: None,
     })
 }
 

@@ -162,6 +162,7 @@ fn prepare(dir: &std::path::Path, args: PushArgs) -> Result<PushRequest, String>
         artifact,
         destination,
         attestations,
+        platforms: None,
     })
 }
 
