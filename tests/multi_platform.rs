@@ -362,6 +362,8 @@ fn a_base_without_the_platform_is_refused_naming_what_it_has_and_leaves_no_recor
         message.contains("is an image for linux/amd64, not linux/arm64"),
         "{message}"
     );
+    // Refused before anything compiled.
+    assert!(!message.contains("Compiling"), "{message}");
     assert!(test.store().list().artifacts.is_empty());
 
     // An unknown platform is refused before anything runs, with the
@@ -383,8 +385,46 @@ fn a_builder_without_the_targets_standard_library_names_it_and_tags_nothing() {
         return;
     };
     // The fixture builder has arm64's standard library (Debian's rustc),
-    // not s390x's, and no rustup to add it.
-    let refused = test.build_cli(&["--platform", "linux/amd64,linux/s390x"], None);
+    // not s390x's, and no rustup to add it. The base has an s390x image
+    // (a one-file layer: it is never run), so the build gets that far.
+    let registry = Registry::start(None, None);
+    let dir = test.work.path().join("s390x-base");
+    let saved = dir.join("amd64.tar");
+    std::fs::create_dir_all(dir.join("rootfs/etc")).expect("rootfs");
+    std::fs::write(dir.join("rootfs/etc/s390x"), "s390x\n").expect("file");
+    let run = |command: &mut Command| {
+        let output = command.output().expect("run");
+        assert!(output.status.success(), "{command:?}: {}", text(&output));
+    };
+    run(Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&saved)
+        .arg(RUNTIME_BASE));
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(dir.join("s390x.tar"))
+        .arg("-C")
+        .arg(dir.join("rootfs"))
+        .arg("."));
+    run(Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/oci-layout.py"))
+        .arg(dir.join("layout"))
+        .args(["--ref", "latest"])
+        .arg(format!("linux/amd64=docker-archive:{}", saved.display()))
+        .arg(format!(
+            "linux/s390x=layer:{}",
+            dir.join("s390x.tar").display()
+        )));
+    registry.put_image_with(
+        &format!("oci:{}:latest", dir.join("layout").display()),
+        RUNTIME_BASE,
+        &["--all", "--dest-tls-verify=false"],
+    );
+    let refused = test.build_cli_env(
+        &["--platform", "linux/amd64,linux/s390x"],
+        None,
+        &[("ARCA_REGISTRY_MIRRORS", registry.address.as_str())],
+    );
     assert!(!refused.status.success(), "{}", text(&refused));
     let message = stderr(&refused);
     assert!(
@@ -425,9 +465,12 @@ fn a_build_script_refusing_cross_compilation_is_named_as_such() {
     let Some(test) = DockerTest::with_crate(&root, "no-cross", "") else {
         return;
     };
+    let registry = Registry::start(None, None);
+    registry.put_multi_platform_base(RUNTIME_BASE);
     let refused = test
         .host_build_command(RUNTIME_BASE)
         .args(["--platform", "linux/amd64,linux/arm64"])
+        .env("ARCA_REGISTRY_MIRRORS", &registry.address)
         .output()
         .expect("arca build");
     assert!(!refused.status.success(), "{}", text(&refused));

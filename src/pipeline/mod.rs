@@ -211,6 +211,7 @@ pub async fn package_with(
     let engine = env.engine().await?;
     let artifact_id = env.store().new_artifact_id();
     let result = async {
+        runtime_image::prefetch_platform_bases(env, &prepared, events, cancel).await?;
         let binary = compile(env, &engine, &prepared, &artifact_id, events, cancel).await?;
         let packaged = runtime_image::package(
             env,

@@ -97,6 +97,33 @@ pub(super) async fn package(
     result
 }
 
+/// Makes sure every other platform's base is in the store before anything
+/// compiles, so a base without a wanted platform fails the build at once
+/// (packaging then finds each stored).
+pub(super) async fn prefetch_platform_bases(
+    env: &BuildEnv,
+    prepared: &PreparedBuild,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<(), BuildError> {
+    if prepared.extras.shape.cross.is_empty() {
+        return Ok(());
+    }
+    let lock = {
+        let blobs = env.blobs().clone();
+        blocking(cancel, move || blobs.lock_shared()).await?
+    };
+    for &platform in &prepared.extras.shape.cross {
+        events(BuildEvent::Stage {
+            title: format!("Preparing the {platform} base image"),
+            detail: format!("{} for {platform}", prepared.settings.base_image),
+        });
+        ensure_platform_base(env, &prepared.settings.base_image, platform, events, cancel).await?;
+    }
+    drop(lock);
+    Ok(())
+}
+
 fn record_for(
     engine: &dyn ContainerEngine,
     prepared: &PreparedBuild,
