@@ -24,6 +24,13 @@ use super::source::Blob;
 
 /// Bytes read per upload request (`oci-client` sends one chunk per PATCH).
 const CHUNK: usize = 4 * 1024 * 1024;
+/// The manifest media types Arca reads (OCI and Docker, image and index).
+const MANIFEST_TYPES: [&str; 4] = [
+    oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+    oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+    oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
+    oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+];
 /// The largest manifest or index read from a registry (real ones are a
 /// few KiB; Docker's registry itself refuses more than 4 MiB).
 pub const MANIFEST_MAX: usize = 4 << 20;
@@ -559,38 +566,10 @@ impl RegistryClient {
     /// Fetched by tag, the bytes must match a `Docker-Content-Digest` the
     /// registry sends.
     pub async fn manifest(&self, tag_or_digest: &str) -> Result<bytes::Bytes, RegistryError> {
-        let accepted = [
-            oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
-            oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
-            oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
-            oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
-        ]
-        .join(", ");
-        let url = format!(
-            "{}://{}/v2/{}/manifests/{tag_or_digest}",
-            self.scheme,
-            self.reference.resolve_registry(),
-            self.reference.repository()
-        );
-        let http = match &self.http {
-            Some(http) => http.clone(),
-            None => reqwest::Client::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .read_timeout(READ_TIMEOUT)
-                .user_agent(USER_AGENT)
-                .redirect(super::token::redirect_policy())
-                .build()
-                .map_err(|error| RegistryError::Tls(error.to_string()))?,
-        };
-        let mut request = http.get(&url).header(reqwest::header::ACCEPT, accepted);
-        let bearer = self.bearer.lock().ok().and_then(|bearer| bearer.clone());
-        request = match (&self.auth, bearer.as_ref()) {
-            (RegistryAuth::Bearer(token), _) | (_, Some(token)) => request.bearer_auth(token),
-            (RegistryAuth::Basic(username, password), None) => {
-                request.basic_auth(username, Some(password))
-            }
-            _ => request,
-        };
+        let accepted = MANIFEST_TYPES.join(", ");
+        let request = self
+            .authorized(reqwest::Method::GET, &self.manifest_url(tag_or_digest))?
+            .header(reqwest::header::ACCEPT, accepted);
         let mut response = request
             .send()
             .await
@@ -646,6 +625,7 @@ impl RegistryClient {
     pub async fn manifest_exists(&self, digest: &str) -> Result<bool, RegistryError> {
         let response = self
             .authorized(reqwest::Method::HEAD, &self.manifest_url(digest))?
+            .header(reqwest::header::ACCEPT, MANIFEST_TYPES.join(", "))
             .send()
             .await
             .map_err(|error| super::error::classify_request(&error))?;
@@ -663,6 +643,7 @@ impl RegistryClient {
     pub async fn delete_manifest(&self, digest: &str) -> Result<bool, RegistryError> {
         let response = self
             .authorized(reqwest::Method::DELETE, &self.manifest_url(digest))?
+            .header(reqwest::header::ACCEPT, MANIFEST_TYPES.join(", "))
             .send()
             .await
             .map_err(|error| super::error::classify_request(&error))?;
@@ -701,14 +682,7 @@ impl RegistryClient {
                 .build()
                 .map_err(|error| RegistryError::Tls(error.to_string()))?,
         };
-        let request = http.request(method, url).header(
-            reqwest::header::ACCEPT,
-            [
-                oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
-                oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
-            ]
-            .join(", "),
-        );
+        let request = http.request(method, url);
         let bearer = self.bearer.lock().ok().and_then(|bearer| bearer.clone());
         Ok(match (&self.auth, bearer.as_ref()) {
             (RegistryAuth::Bearer(token), _) | (_, Some(token)) => request.bearer_auth(token),
