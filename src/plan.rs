@@ -236,7 +236,7 @@ pub struct BuildExtras {
     /// A static init in the image.
     pub init: bool,
     /// The platforms the image is built for, sorted; empty: the engine's
-    /// own only (see [`BuildExtras::platforms_or`]).
+    /// own only; else always including it (see [`BuildExtras::set_platforms`]).
     pub platforms: Vec<Platform>,
 }
 
@@ -277,15 +277,6 @@ impl BuildExtras {
             suffix.push_str(&format!("+platforms={}", names.join(",")));
         }
         suffix
-    }
-
-    /// The platforms to build for, `engine`'s own when none were asked.
-    pub fn platforms_or(&self, engine: Platform) -> Vec<Platform> {
-        if self.platforms.is_empty() {
-            vec![engine]
-        } else {
-            self.platforms.clone()
-        }
     }
 
     /// Sets the platforms (a `--platform` override or the config's list):
@@ -482,6 +473,35 @@ pub fn container_fingerprint_settings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platforms_beyond_the_host_shape_the_builder_and_the_mode_and_the_host_stays() {
+        let host = Platform::host();
+        let other = Platform::all().find(|platform| *platform != host).unwrap();
+        let mut extras = BuildExtras::default();
+        extras.set_platforms(vec![other]);
+        let mut both = vec![host, other];
+        both.sort();
+        assert_eq!(
+            extras.platforms, both,
+            "the host's platform is always built"
+        );
+        assert_eq!(extras.shape.cross, [other]);
+        assert!(
+            extras.mode_suffix().contains("+platforms="),
+            "{}",
+            extras.mode_suffix()
+        );
+        assert_ne!(
+            shaped_builder_image_tag("debian:12", &extras.shape),
+            shaped_builder_image_tag("debian:12", &BuilderShape::default()),
+            "a cross-compiling builder is another image"
+        );
+        let mut host_only = BuildExtras::default();
+        host_only.set_platforms(vec![host]);
+        assert!(host_only.shape.cross.is_empty());
+        assert_eq!(host_only.mode_suffix(), "", "the host alone is the default");
+    }
 
     fn facts(bins: &[&str]) -> CrateFacts {
         crate::workspace::test_facts(bins, &["a", "b", "c"])
