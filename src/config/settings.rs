@@ -98,16 +98,16 @@ pub fn parse_builder_settings(text: &str) -> BuilderConfig {
     else {
         return BuilderConfig::default();
     };
-    let packages = rust
-        .get(schema::PACKAGES.name)
-        .and_then(Item::as_array)
-        .map(|array| {
+    // The string entries of an array key (`None`: absent or not an array).
+    let strings = |key: &str| {
+        rust.get(key).and_then(Item::as_array).map(|array| {
             array
                 .iter()
                 .filter_map(|value| value.as_str().map(str::to_owned))
-                .collect()
+                .collect::<Vec<String>>()
         })
-        .unwrap_or_default();
+    };
+    let packages = strings(schema::PACKAGES.name).unwrap_or_default();
     let env = rust
         .get(schema::ENV.name)
         .and_then(Item::as_table_like)
@@ -131,15 +131,7 @@ pub fn parse_builder_settings(text: &str) -> BuilderConfig {
         env,
         proxy: boolean(schema::PROXY.name),
         init: boolean(schema::INIT.name),
-        platforms: rust
-            .get(schema::PLATFORMS.name)
-            .and_then(Item::as_array)
-            .map(|array| {
-                array
-                    .iter()
-                    .filter_map(|value| value.as_str().map(str::to_owned))
-                    .collect()
-            }),
+        platforms: strings(schema::PLATFORMS.name),
     }
 }
 

@@ -623,35 +623,36 @@ impl RegistryClient {
 
     /// Whether the repository holds the manifest `digest` (`HEAD`).
     pub async fn manifest_exists(&self, digest: &str) -> Result<bool, RegistryError> {
-        let response = self
-            .authorized(reqwest::Method::HEAD, &self.manifest_url(digest))?
-            .header(reqwest::header::ACCEPT, MANIFEST_TYPES.join(", "))
-            .send()
+        self.manifest_request(reqwest::Method::HEAD, digest, &[404])
             .await
-            .map_err(|error| super::error::classify_request(&error))?;
-        match response.status().as_u16() {
-            200..=299 => Ok(true),
-            404 => Ok(false),
-            status => Err(RegistryError::Refused(format!(
-                "HEAD of the manifest {digest} answered {status}"
-            ))),
-        }
     }
 
     /// Deletes the manifest `digest` (`DELETE`); `Ok(false)` when the
     /// registry does not allow deleting (distribution's default).
     pub async fn delete_manifest(&self, digest: &str) -> Result<bool, RegistryError> {
+        self.manifest_request(reqwest::Method::DELETE, digest, &[404, 405])
+            .await
+    }
+
+    /// `method` on the manifest `digest`: `Ok(true)` on success, `Ok(false)`
+    /// on one of the `no` statuses, else an error naming the status.
+    async fn manifest_request(
+        &self,
+        method: reqwest::Method,
+        digest: &str,
+        no: &[u16],
+    ) -> Result<bool, RegistryError> {
         let response = self
-            .authorized(reqwest::Method::DELETE, &self.manifest_url(digest))?
+            .authorized(method.clone(), &self.manifest_url(digest))?
             .header(reqwest::header::ACCEPT, MANIFEST_TYPES.join(", "))
             .send()
             .await
             .map_err(|error| super::error::classify_request(&error))?;
         match response.status().as_u16() {
             200..=299 => Ok(true),
-            404 | 405 => Ok(false),
+            status if no.contains(&status) => Ok(false),
             status => Err(RegistryError::Refused(format!(
-                "DELETE of the manifest {digest} answered {status}"
+                "{method} of the manifest {digest} answered {status}"
             ))),
         }
     }
