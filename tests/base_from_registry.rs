@@ -572,6 +572,7 @@ fn a_registry_lying_about_manifests_is_refused_and_leaves_nothing() {
         ("huge-index", "lists 5000 manifests, more than the 1024"),
         ("nested-index", "names another index"),
         ("oversize-blob", "bytes its manifest declares"),
+        ("blob-redirect-loop", "more than 5 redirects"),
     ] {
         let (proxy, port) = registry::registry_proxy(&registry.address, mode);
         let base = format!("127.0.0.1:{port}/hostile:1");
@@ -595,6 +596,93 @@ fn a_registry_lying_about_manifests_is_refused_and_leaves_nothing() {
         );
         assert_nothing_left(&test, &base);
     }
+}
+
+/// An HTTPS registry that redirects a blob to plain HTTP: refused before
+/// anything is sent in clear (the plain-HTTP listener is never contacted),
+/// the engine not asked instead, nothing left.
+#[test]
+fn a_redirect_from_https_to_http_is_refused_and_nothing_goes_out_in_clear() {
+    if !tools_present() {
+        return;
+    }
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let registry = Registry::start(None, None);
+    registry.put_image(&format!("docker-daemon:{RUNTIME_BASE}"), "redirected:1");
+    let certs = tempfile::tempdir().expect("certs");
+    let tls = registry::make_tls(certs.path());
+    let clear = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    clear.set_nonblocking(true).expect("nonblocking");
+    let clear_port = clear.local_addr().expect("port").port();
+    let (proxy, port) = registry::registry_proxy_over(
+        &registry.address,
+        &format!("blob-redirect-http {clear_port}"),
+        Some(&tls),
+    );
+    let base = format!("127.0.0.1:{port}/redirected:1");
+    let output = test
+        .host_build_command(&base)
+        .env("SSL_CERT_FILE", &tls.ca)
+        .output()
+        .expect("run arca");
+    drop(proxy);
+    assert!(!output.status.success(), "{}", text(&output));
+    let log = stderr(&output);
+    assert!(log.contains("from https to http"), "{log}");
+    assert!(log.contains(&base), "the error names the image: {log}");
+    assert!(!log.contains("asking the engine to pull"), "{log}");
+    assert!(
+        clear.accept().is_err(),
+        "the plain-HTTP listener was contacted"
+    );
+    assert_nothing_left(&test, &base);
+}
+
+/// A registry that stops sending in the middle of a layer: the fetch ends
+/// after the read timeout (`ARCA_REGISTRY_READ_TIMEOUT`, 2 s here) naming
+/// it, leaves no temporary file, and the engine's pull (which the proxy no
+/// longer stalls) gives the base instead.
+#[test]
+fn a_registry_that_stalls_mid_layer_times_out_and_the_engine_pulls_instead() {
+    if !tools_present() {
+        return;
+    }
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    let registry = Registry::start(None, None);
+    registry.put_image(&format!("docker-daemon:{RUNTIME_BASE}"), "stall:1");
+    let (proxy, port) = registry::registry_proxy(&registry.address, "stall-blob");
+    let base = format!("127.0.0.1:{port}/stall:1");
+    let started = std::time::Instant::now();
+    let output = test
+        .host_build_command(&base)
+        .env("ARCA_REGISTRY_READ_TIMEOUT", "2")
+        .output()
+        .expect("run arca");
+    let took = started.elapsed();
+    drop(proxy);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        log.contains("the registry sent nothing for 2 s"),
+        "the stall is named: {log}"
+    );
+    assert!(log.contains("asking the engine to pull"), "{log}");
+    // The stalled proxy would have held the connection for 60 s.
+    assert!(
+        took < std::time::Duration::from_secs(55),
+        "the read timeout ended the stall: {took:?}"
+    );
+    assert_eq!(
+        files_under(&test.home.path().join("blobs/tmp")),
+        [] as [String; 0]
+    );
+    let _ = std::process::Command::new(test.kind.name())
+        .args(["rmi", "-f", &base])
+        .output();
 }
 
 /// Runs `command` to its end; its output and the peak resident size (MiB)

@@ -1146,3 +1146,49 @@ fn token_services_that_answer_access_token_only_work_too() {
     assert_eq!(pushed["uploaded"], 2, "{pushed}");
     assert!(tokens.requests().iter().all(|r| r.granted));
 }
+
+/// A registry whose upload answer sends the blob elsewhere (another
+/// repository, another host): refused before a byte of the blob goes out,
+/// nothing recorded, and the other host never contacted.
+#[test]
+fn an_upload_location_outside_the_repository_or_the_registry_is_refused() {
+    if !tools_present() {
+        return;
+    }
+    let registry = Registry::start(None, None);
+    let user = User::new();
+    let store = user.store();
+    let layers = vec![fixture::layer_tar(&[("app", &main_source("elsewhere"))])];
+    let artifact =
+        fixture::write_artifact(&store, "loc00001", &user.crate_dir(), &layers, Form::Layout)
+            .unwrap();
+    // A listener on the "other host" that counts who connects.
+    let foreign = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    foreign.set_nonblocking(true).unwrap();
+    let foreign_port = foreign.local_addr().unwrap().port();
+    for (mode, expected) in [
+        (
+            "upload-location-outside".to_owned(),
+            "is outside the repository's uploads (/v2/demo/blobs/uploads/)",
+        ),
+        (
+            format!("upload-location-foreign {foreign_port}"),
+            "points away from 127.0.0.1:",
+        ),
+    ] {
+        let (_proxy, port) = registry::registry_proxy(&registry.address, &mode);
+        let refused = failed(&user.push("loc00001", &format!("127.0.0.1:{port}/demo")));
+        eprintln!("{mode}: {refused}");
+        assert!(refused.contains(expected), "{mode}: {refused}");
+        assert!(
+            refused.contains("Nothing was recorded"),
+            "{mode}: {refused}"
+        );
+        assert!(reread(&artifact, &store).metadata.uploaded_ref.is_none());
+        assert!(registry.blob_sizes().is_empty(), "{mode}: a blob arrived");
+        assert!(
+            foreign.accept().is_err(),
+            "{mode}: the other host was contacted"
+        );
+    }
+}

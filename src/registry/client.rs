@@ -36,7 +36,19 @@ const MANIFEST_TYPES: [&str; 4] = [
 pub const MANIFEST_MAX: usize = 4 << 20;
 
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long a registry may send nothing before a request fails, unless
+/// `ARCA_REGISTRY_READ_TIMEOUT` (seconds) says otherwise.
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The read timeout: `ARCA_REGISTRY_READ_TIMEOUT` seconds when it is a
+/// positive number, else [`READ_TIMEOUT`].
+fn read_timeout() -> std::time::Duration {
+    std::env::var("ARCA_REGISTRY_READ_TIMEOUT")
+        .ok()
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .filter(|seconds| *seconds > 0)
+        .map_or(READ_TIMEOUT, std::time::Duration::from_secs)
+}
 const USER_AGENT: &str = concat!("arca/", env!("CARGO_PKG_VERSION"));
 
 fn scheme(protocol: &ClientProtocol) -> &'static str {
@@ -56,7 +68,7 @@ fn http_client(destination: &Destination) -> Result<reqwest::Client, RegistryErr
     reqwest::Client::builder()
         .tls_certs_merge(roots)
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
+        .read_timeout(read_timeout())
         .user_agent(USER_AGENT)
         .redirect(super::token::redirect_policy())
         .build()
@@ -152,8 +164,10 @@ pub struct RegistryClient {
     pub scheme: &'static str,
     /// The user's login, for the multi-scope tokens of mounts.
     login: Option<Login>,
-    /// A client for the token service (same trust as `client`).
-    http: Option<reqwest::Client>,
+    /// Arca's own HTTP client (same trust as `client`, redirects under
+    /// [`super::token::redirect_policy`]): the token service, manifests,
+    /// blob reads and uploads.
+    http: reqwest::Client,
     /// The source repository the cached push token may also read (after a
     /// mount token was fetched for it).
     mount_source: tokio::sync::Mutex<Option<String>>,
@@ -163,8 +177,8 @@ pub struct RegistryClient {
     /// For an identity-token login: when the access token it was exchanged
     /// for expires (seconds since 1970).
     access_expires_at: std::sync::Mutex<Option<u64>>,
-    /// The bearer token the registry's token service gave for the last
-    /// operation authenticated (for Arca's own bounded manifest reads).
+    /// The bearer token the registry's token service gave for the widest
+    /// operation authenticated (for Arca's own requests).
     bearer: std::sync::Mutex<Option<String>>,
 }
 
@@ -292,7 +306,6 @@ impl RegistryClient {
         let mut client = Self::with_protocol(reference, protocol, destination, &auth)?;
         client.authenticate(&auth, operations).await?;
         client.login = credential.map(|credential| credential.login.clone());
-        client.http = Some(http_client(destination)?);
         client.access_expires_at = std::sync::Mutex::new(expires_at);
         if let Some(challenge) = challenge {
             // Mounts ask the same service: no second `GET /v2/`.
@@ -312,7 +325,7 @@ impl RegistryClient {
             protocol,
             extra_root_certificates: certs_d(&destination.registry),
             connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(READ_TIMEOUT),
+            read_timeout: Some(read_timeout()),
             user_agent: USER_AGENT,
             platform_resolver: None,
             ..ClientConfig::default()
@@ -325,7 +338,7 @@ impl RegistryClient {
             auth: auth.clone(),
             scheme,
             login: None,
-            http: None,
+            http: http_client(destination)?,
             mount_source: tokio::sync::Mutex::new(None),
             challenge: tokio::sync::OnceCell::new(),
             access_expires_at: std::sync::Mutex::new(None),
@@ -347,7 +360,11 @@ impl RegistryClient {
                 .auth(&self.reference, auth, *operation)
                 .await
                 .map_err(RegistryError::from_oci)?;
-            if let (Some(token), Ok(mut bearer)) = (token, self.bearer.lock()) {
+            // The first operation's token is kept: push's scope
+            // (`pull,push`) covers the reads too.
+            if let (Some(token), Ok(mut bearer)) = (token, self.bearer.lock())
+                && bearer.is_none()
+            {
                 *bearer = Some(token);
             }
         }
@@ -390,10 +407,10 @@ impl RegistryClient {
             .ok()
             .and_then(|at| *at)
             .is_some_and(|at| at < super::token::now_secs() + 30);
-        let (Some(Login::Identity(refresh)), Some(http), true) = (&self.login, &self.http, due)
-        else {
+        let (Some(Login::Identity(refresh)), true) = (&self.login, due) else {
             return Ok(());
         };
+        let http = &self.http;
         let mut covered = self.mount_source.lock().await;
         let base = format!("{}://{}", self.scheme, self.reference.resolve_registry());
         let scopes = [format!(
@@ -435,7 +452,7 @@ impl RegistryClient {
         if covered.as_deref() == Some(from) {
             return;
         }
-        let Some(http) = &self.http else { return };
+        let http = &self.http;
         let base = format!("{}://{}", self.scheme, self.reference.resolve_registry());
         let challenge = self
             .challenge
@@ -470,21 +487,6 @@ impl RegistryClient {
             )
             .await;
         *covered = Some(from.to_owned());
-    }
-
-    /// Uploads a blob in chunks, streamed from disk, calling `sent` with
-    /// the bytes handed to the connection so far.
-    pub async fn upload(
-        &self,
-        blob: &Blob,
-        sent: Arc<dyn Fn(u64) + Send + Sync>,
-    ) -> Result<(), RegistryError> {
-        let stream = blob_stream(blob.clone(), sent);
-        self.client
-            .push_blob_stream(&self.reference, stream, &blob.digest, Some(blob.size))
-            .await
-            .map(|_| ())
-            .map_err(RegistryError::from_oci)
     }
 
     /// `PUT /v2/<repo>/manifests/<tag>` with the manifest's exact bytes.
@@ -568,7 +570,7 @@ impl RegistryClient {
     pub async fn manifest(&self, tag_or_digest: &str) -> Result<bytes::Bytes, RegistryError> {
         let accepted = MANIFEST_TYPES.join(", ");
         let request = self
-            .authorized(reqwest::Method::GET, &self.manifest_url(tag_or_digest))?
+            .authorized(reqwest::Method::GET, &self.manifest_url(tag_or_digest))
             .header(reqwest::header::ACCEPT, accepted);
         let mut response = request
             .send()
@@ -643,7 +645,7 @@ impl RegistryClient {
         no: &[u16],
     ) -> Result<bool, RegistryError> {
         let response = self
-            .authorized(method.clone(), &self.manifest_url(digest))?
+            .authorized(method.clone(), &self.manifest_url(digest))
             .header(reqwest::header::ACCEPT, MANIFEST_TYPES.join(", "))
             .send()
             .await
@@ -666,37 +668,29 @@ impl RegistryClient {
         )
     }
 
-    /// A request with this connection's login (the bearer token oci-client's
-    /// exchange gave, else basic auth), on Arca's HTTP client.
-    fn authorized(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-    ) -> Result<reqwest::RequestBuilder, RegistryError> {
-        let http = match &self.http {
-            Some(http) => http.clone(),
-            None => reqwest::Client::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .read_timeout(READ_TIMEOUT)
-                .user_agent(USER_AGENT)
-                .redirect(super::token::redirect_policy())
-                .build()
-                .map_err(|error| RegistryError::Tls(error.to_string()))?,
-        };
-        let request = http.request(method, url);
+    /// A request with this connection's login (the bearer token the token
+    /// service gave, else the login itself), on Arca's HTTP client. Only
+    /// for URLs of this registry: reqwest drops the credentials itself on a
+    /// redirect to another host.
+    fn authorized(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url);
         let bearer = self.bearer.lock().ok().and_then(|bearer| bearer.clone());
-        Ok(match (&self.auth, bearer.as_ref()) {
-            (RegistryAuth::Bearer(token), _) | (_, Some(token)) => request.bearer_auth(token),
-            (RegistryAuth::Basic(username, password), None) => {
+        match (bearer.as_ref(), &self.auth) {
+            (Some(token), _) | (None, RegistryAuth::Bearer(token)) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(username, password)) => {
                 request.basic_auth(username, Some(password))
             }
             _ => request,
-        })
+        }
     }
 
     /// `GET /v2/<repo>/blobs/<digest>` as a stream, with the length the
-    /// registry announced. Bytes that do not match the digest end the
-    /// stream with an [`std::io::ErrorKind::InvalidData`] error.
+    /// registry announced. Read by Arca's own client: redirects as
+    /// [`super::token::redirect_policy`] allows (blobs are often served by
+    /// another host, which gets no credentials), each read bounded by the
+    /// read timeout. Bytes that do not match the digest end the stream with
+    /// an [`std::io::ErrorKind::InvalidData`] error, a registry silent for
+    /// the read timeout with [`std::io::ErrorKind::TimedOut`].
     pub async fn blob_stream(
         &self,
         digest: &str,
@@ -708,35 +702,213 @@ impl RegistryClient {
         RegistryError,
     > {
         use futures_util::StreamExt;
-        let sized = self
-            .client
-            .pull_blob_stream(&self.reference, digest)
+        use sha2::Digest as _;
+        let expected = crate::blobs::Digest::parse(digest)
+            .map_err(|_| {
+                RegistryError::Untrusted(format!(
+                    "`{}` is not a sha256 digest",
+                    digest.escape_debug()
+                ))
+            })?
+            .to_string();
+        let response = self
+            .authorized(reqwest::Method::GET, &self.blob_url(digest))
+            .send()
             .await
-            .map_err(RegistryError::from_oci)?;
-        let stream = sized
-            .stream
-            .map(|item| {
-                item.map_err(|error| {
-                    let mismatch = error
-                        .get_ref()
-                        .is_some_and(|inner| inner.is::<oci_client::errors::DigestError>());
-                    if mismatch {
-                        std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string())
-                    } else {
-                        error
+            .map_err(|error| super::error::classify_request(&error))?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        let length = response.content_length();
+        let body = Box::pin(response.bytes_stream());
+        let verified = futures_util::stream::unfold(
+            Some((body, sha2::Sha256::new(), expected)),
+            |state| async move {
+                let (mut body, mut hasher, expected) = state?;
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        hasher.update(&chunk);
+                        Some((Ok(chunk), Some((body, hasher, expected))))
                     }
-                })
-            })
-            .boxed();
-        Ok((sized.content_length, stream))
+                    Some(Err(error)) => Some((Err(read_failure(&error)), None)),
+                    None => {
+                        let actual = format!("sha256:{:x}", hasher.finalize());
+                        (actual != expected).then(|| {
+                            let error = std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                format!("the bytes hash to {actual}, not {expected}"),
+                            );
+                            (Err(error), None)
+                        })
+                    }
+                }
+            },
+        )
+        .boxed();
+        Ok((length, verified))
+    }
+
+    /// Uploads a blob as `docker push` does: `POST` opens an upload, one
+    /// `PATCH` streams the blob from disk (calling `sent` with the bytes
+    /// handed to the connection so far), `PUT ?digest=` closes it. Every
+    /// `Location` the registry answers must stay in this repository's
+    /// uploads on this registry ([`Self::upload_location`]): the login is
+    /// never sent elsewhere.
+    pub async fn upload(
+        &self,
+        blob: &Blob,
+        sent: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<(), RegistryError> {
+        use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+        let opened = self
+            .authorized(reqwest::Method::POST, &self.uploads_url())
+            .header(CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(|error| super::error::classify_request(&error))?;
+        let location = self.upload_location(expect(opened, 202).await?)?;
+        let patched = self
+            .authorized(reqwest::Method::PATCH, location.as_str())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, blob.size)
+            .body(reqwest::Body::wrap_stream(file_chunks(blob.clone(), sent)))
+            .send()
+            .await
+            .map_err(|error| super::error::classify_request(&error))?;
+        let mut location = self.upload_location(expect(patched, 202).await?)?;
+        location
+            .query_pairs_mut()
+            .append_pair("digest", &blob.digest);
+        let closed = self
+            .authorized(reqwest::Method::PUT, location.as_str())
+            .header(CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(|error| super::error::classify_request(&error))?;
+        expect(closed, 201).await.map(|_| ())
+    }
+
+    /// The `Location` of an upload answer, resolved against the request:
+    /// refused ([`RegistryError::Untrusted`]) unless it is on this
+    /// registry (same scheme, host and port) and under
+    /// `/v2/<repository>/blobs/uploads/`.
+    fn upload_location(&self, response: reqwest::Response) -> Result<reqwest::Url, RegistryError> {
+        let registry = self.reference.registry();
+        let header = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| {
+                RegistryError::Refused(format!(
+                    "the registry answered an upload without a `Location` to send it to (HTTP {})",
+                    response.status().as_u16()
+                ))
+            })?;
+        let shown = strip_query(header).escape_debug().to_string();
+        let location = response.url().join(header).map_err(|_| {
+            RegistryError::Untrusted(format!("the upload `Location` `{shown}` is not a URL"))
+        })?;
+        let origin = reqwest::Url::parse(&format!(
+            "{}://{}/",
+            self.scheme,
+            self.reference.resolve_registry()
+        ))
+        .map_err(|error| RegistryError::Refused(format!("bad registry address: {error}")))?
+        .origin();
+        if location.origin() != origin {
+            return Err(RegistryError::Untrusted(format!(
+                "the upload `Location` `{shown}` points away from {registry}; Arca sends the blob and the login to {registry} only"
+            )));
+        }
+        let uploads = format!("/v2/{}/blobs/uploads/", self.reference.repository());
+        if !location.path().starts_with(&uploads) {
+            return Err(RegistryError::Untrusted(format!(
+                "the upload `Location` `{shown}` is outside the repository's uploads ({uploads}); Arca sends blobs there only"
+            )));
+        }
+        Ok(location)
+    }
+
+    fn blob_url(&self, digest: &str) -> String {
+        format!(
+            "{}://{}/v2/{}/blobs/{digest}",
+            self.scheme,
+            self.reference.resolve_registry(),
+            self.reference.repository()
+        )
+    }
+
+    fn uploads_url(&self) -> String {
+        format!(
+            "{}://{}/v2/{}/blobs/uploads/",
+            self.scheme,
+            self.reference.resolve_registry(),
+            self.reference.repository()
+        )
+    }
+}
+
+/// `response` when its status is `status`, else the registry's refusal.
+async fn expect(
+    response: reqwest::Response,
+    status: u16,
+) -> Result<reqwest::Response, RegistryError> {
+    if response.status().as_u16() == status {
+        Ok(response)
+    } else {
+        Err(refusal(response).await)
+    }
+}
+
+/// The most of an error answer's body read (envelopes are a few hundred
+/// bytes).
+const REFUSAL_MAX: usize = 64 << 10;
+
+/// An error answer as [`RegistryError`]: `HTTP <status> from <url>: <the
+/// registry's error envelope>`, `Unauthorized` for 401 and 403.
+async fn refusal(mut response: reqwest::Response) -> RegistryError {
+    let status = response.status().as_u16();
+    let url = strip_query(response.url().as_str()).to_owned();
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= REFUSAL_MAX {
+            body.truncate(REFUSAL_MAX);
+            break;
+        }
+    }
+    let text = format!(
+        "HTTP {status} from {url}: {}",
+        envelope_text(&String::from_utf8_lossy(&body))
+    );
+    if status == 401 || status == 403 {
+        RegistryError::Unauthorized(text)
+    } else {
+        RegistryError::Refused(text)
+    }
+}
+
+/// A failed read of a response body as an I/O error: a registry silent
+/// for the read timeout is [`std::io::ErrorKind::TimedOut`], saying so.
+fn read_failure(error: &reqwest::Error) -> std::io::Error {
+    if error.is_timeout() {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the registry sent nothing for {} s (ARCA_REGISTRY_READ_TIMEOUT sets this)",
+                read_timeout().as_secs()
+            ),
+        )
+    } else {
+        std::io::Error::other(super::error::classify_request(error).to_string())
     }
 }
 
 /// The blob's bytes as a stream of 4 MiB chunks read from its file.
-fn blob_stream(
+fn file_chunks(
     blob: Blob,
     sent: Arc<dyn Fn(u64) + Send + Sync>,
-) -> impl Stream<Item = Result<bytes::Bytes, OciDistributionError>> + Send + 'static {
+) -> impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
     struct Reader {
         file: Option<tokio::io::Take<tokio::fs::File>>,
         blob: Blob,
@@ -767,7 +939,7 @@ fn blob_stream(
             }
             if buffer.is_empty() {
                 if reader.done != reader.blob.size {
-                    return Err(OciDistributionError::IoError(std::io::Error::new(
+                    return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         format!(
                             "{} ended after {} of {} bytes",
@@ -775,7 +947,7 @@ fn blob_stream(
                             reader.done,
                             reader.blob.size
                         ),
-                    )));
+                    ));
                 }
                 return Ok(None);
             }

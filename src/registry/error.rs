@@ -33,8 +33,9 @@ impl std::fmt::Display for RegistryError {
 }
 
 /// A failed HTTP request as a [`RegistryError`]: a 401/403 answer as
-/// `Unauthorized`, another status as `Refused`, and without an answer the
-/// causes (without URLs) as `Tls` or `Unreachable`.
+/// `Unauthorized`, another status as `Refused`, redirects Arca's policy
+/// refused as `Untrusted`, and without an answer the causes (without URLs)
+/// as `Tls` or `Unreachable`.
 pub(super) fn classify_request(error: &reqwest::Error) -> RegistryError {
     if let Some(status) = error.status() {
         let text = format!("HTTP {status}");
@@ -56,6 +57,11 @@ pub(super) fn classify_request(error: &reqwest::Error) -> RegistryError {
         parts.push(strip_urls(&error.to_string()));
     }
     let text = parts.join(": ");
+    if error.is_redirect() {
+        // A redirect loop or one to plain HTTP: not a registry to trust
+        // (nor to hand to the engine instead).
+        return RegistryError::Untrusted(format!("its redirects were refused: {text}"));
+    }
     let lower = text.to_ascii_lowercase();
     if lower.contains("certificate")
         || lower.contains("tls")

@@ -748,14 +748,28 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
 }
 
 /// `tests/support/registry_proxy.py` in `mode` before the registry at
-/// `upstream`: the running proxy and its port.
+/// `upstream`: the running proxy and its port. A mode taking an argument
+/// is written `MODE ARG`.
 pub fn registry_proxy(upstream: &str, mode: &str) -> (Proxy, String) {
-    let mut proxy = Command::new("python3")
+    registry_proxy_over(upstream, mode, None)
+}
+
+/// [`registry_proxy`], speaking HTTPS with `tls`'s server certificate when
+/// given.
+pub fn registry_proxy_over(upstream: &str, mode: &str, tls: Option<&Tls>) -> (Proxy, String) {
+    let mut command = Command::new("python3");
+    if let Some(tls) = tls {
+        command
+            .env("PROXY_TLS_CERT", &tls.cert)
+            .env("PROXY_TLS_KEY", &tls.key);
+    }
+    let mut proxy = command
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/support/registry_proxy.py"
         ))
-        .args([upstream, mode])
+        .arg(upstream)
+        .args(mode.split(' '))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 runs the registry proxy");

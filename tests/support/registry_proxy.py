@@ -28,7 +28,24 @@ manifest GET and forwards the rest):
 - `nested-index`: the tag answers an index whose linux/amd64 entry is
   another index (served by its digest), which points back at the first.
 
-Prints `PORT` on its first line, then serves until killed."""
+- `blob-redirect-loop`: every blob GET is answered 307 to itself with one
+  more `?hop=N` (a redirect loop);
+- `blob-redirect-http PORT`: every blob GET is answered 307 to the same
+  path on `http://127.0.0.1:PORT` (served over TLS, see below, this is a
+  redirect from https to http);
+- `stall-blob`: the first layer blob GET (not a config) sends its headers
+  and half its bytes, then nothing for 60 s; later GETs are forwarded.
+
+Hostile modes for a push (a blob upload's `Location` rewritten):
+
+- `upload-location-outside`: the `Location` of an upload's start names
+  another repository of the same registry;
+- `upload-location-foreign`: the `Location` names another host
+  (`http://127.0.0.2:PORT/...`, PORT argv[3]).
+
+With PROXY_TLS_CERT and PROXY_TLS_KEY (PEM files) in the environment the
+proxy speaks HTTPS. Prints `PORT` on its first line, then serves until
+killed."""
 
 import hashlib
 import http.client
@@ -36,13 +53,18 @@ import http.server
 import json
 import re
 import sys
+import os
+import ssl
 import threading
+import time
 
 UPSTREAM = sys.argv[1]
 MODE = sys.argv[2] if len(sys.argv) > 2 else "refuse-subject"
 REFERRERS = {}  # (name, subject digest) -> [descriptor]
 LOCK = threading.Lock()
 CONFIGS = set()  # config digests seen in forwarded manifests
+STALLED = []  # the blob the stall-blob mode stalled, once
+FOREIGN_PORT = sys.argv[3] if len(sys.argv) > 3 else "9"
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
@@ -133,7 +155,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                         "platform": {"os": "linux", "architecture": "riscv%d" % n}} for n in range(5000)]
             self.reply(200, json.dumps({"schemaVersion": 2, "mediaType": index_type, "manifests": entries}).encode(), index_type)
             return True
-        if MODE == "oversize-blob":
+        if MODE in ("oversize-blob", "stall-blob"):
             # Forwarded, noting the config digest (its blob stays honest).
             upstream = http.client.HTTPConnection(UPSTREAM, timeout=60)
             upstream.request("GET", self.path, headers={"Accept": self.headers.get("Accept", "")})
@@ -181,9 +203,57 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             pass
         return True
 
+    def hostile_blob(self):
+        """Answers a blob GET as the redirect-loop and stall modes say."""
+        match = re.fullmatch(r"/v2/(.+)/blobs/(sha256:[0-9a-f]{64})(\?hop=(\d+))?", self.path)
+        if self.command != "GET" or not match:
+            return False
+        if MODE == "blob-redirect-http":
+            location = "http://127.0.0.1:%s%s" % (FOREIGN_PORT, self.path)
+            self.reply(307, b"", "text/plain", [("Location", location)])
+            return True
+        if MODE == "blob-redirect-loop":
+            hop = int(match.group(4) or 0) + 1
+            location = "/v2/%s/blobs/%s?hop=%d" % (match.group(1), match.group(2), hop)
+            self.reply(307, b"", "text/plain", [("Location", location)])
+            return True
+        if MODE == "stall-blob" and match.group(2) not in CONFIGS:
+            with LOCK:
+                if STALLED:
+                    return False
+                STALLED.append(match.group(2))
+            upstream = http.client.HTTPConnection(UPSTREAM, timeout=60)
+            upstream.request("GET", self.path)
+            data = upstream.getresponse().read()
+            upstream.close()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                time.sleep(60)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+            return True
+        return False
+
+    def rewrite_location(self, value):
+        """An upload's Location as the upload-location modes rewrite it."""
+        match = re.match(r"(https?://[^/]+)?/v2/(.+?)/blobs/uploads/(.*)", value)
+        if not match:
+            return value
+        if MODE == "upload-location-outside":
+            return "/v2/elsewhere/blobs/uploads/" + match.group(3)
+        if MODE == "upload-location-foreign":
+            return "http://127.0.0.2:%s/v2/%s/blobs/uploads/%s" % (FOREIGN_PORT, match.group(2), match.group(3))
+        return value
+
     def forward(self):
         body = self.read_body()
-        if self.hostile_manifest() or self.oversize_blob():
+        if self.hostile_manifest() or self.oversize_blob() or self.hostile_blob():
             return
         if MODE == "referrers-api" and self.command in ("GET", "HEAD") and self.referrers():
             return
@@ -237,6 +307,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         data = answer.read()
         self.send_response(answer.status)
         for key, value in answer.getheaders():
+            if key.lower() == "location" and self.command == "POST":
+                value = self.rewrite_location(value)
             if key.lower() not in ("transfer-encoding", "connection", "content-length"):
                 self.send_header(key, value)
         if subject and answer.status == 201:
@@ -254,5 +326,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+if os.environ.get("PROXY_TLS_CERT"):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.environ["PROXY_TLS_CERT"], os.environ["PROXY_TLS_KEY"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()
