@@ -618,4 +618,38 @@ mod tests {
             assert_eq!(read_file(&store, &both, BUNDLE, 16).unwrap(), b"pem");
         }
     }
+
+    #[test]
+    fn a_million_entry_layer_is_read_streaming() {
+        use std::io::Write;
+        use std::time::{Duration, Instant};
+        const COUNT: u32 = 1_000_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::at(dir.path().join("blobs"));
+        let started = Instant::now();
+        let mut writer = store.writer().unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(0);
+        header.set_mode(0o644);
+        for index in 1..=COUNT {
+            header.set_path(format!("d/{index:07}")).unwrap();
+            header.set_cksum();
+            writer.write_all(header.as_bytes()).unwrap();
+        }
+        writer.write_all(&[0u8; 1024]).unwrap();
+        let layer: BlobRef = writer.commit().unwrap().into();
+        assert_eq!(layer.size, (u64::from(COUNT) + 2) * 512);
+        let written = started.elapsed();
+        let last = format!("/d/{COUNT:07}");
+        let started = Instant::now();
+        assert!(has_path(&store, std::slice::from_ref(&layer), &last).unwrap());
+        let looked_up = started.elapsed();
+        assert_eq!(read_file(&store, &layer, &last, 16).unwrap(), b"");
+        let read = started.elapsed() - looked_up;
+        eprintln!(
+            "a {COUNT}-entry layer: written in {written:.2?}, has_path in {looked_up:.2?}, read_file in {read:.2?}"
+        );
+        assert!(looked_up + read < Duration::from_secs(120));
+    }
 }
