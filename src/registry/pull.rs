@@ -11,7 +11,9 @@
 //! that does not match is never moved into the store (its temporary file
 //! is deleted, a warning logged). Layers are stored uncompressed, as an
 //! engine import stores them, so the record of a fetched base is the same
-//! as that of an exported one.
+//! as that of an exported one; a gzip layer may unpack to at most 100
+//! times its compressed size (`ARCA_LAYER_MAX_RATIO`), and 1 GiB whatever
+//! its size, so a decompression bomb is cut off before it fills the disk.
 //!
 //! [`FetchError::Unavailable`] means the registry could not be used at all
 //! (unreachable, TLS, login, a layer format Arca does not read): the
@@ -42,6 +44,13 @@ const CONFIG_MAX: usize = 16 << 20;
 const INDEX_ENTRIES_MAX: usize = 1024;
 /// Bytes read per step while a layer streams into the store.
 const STEP: usize = 1 << 20;
+/// How many times its compressed size a gzip layer may unpack to, unless
+/// `ARCA_LAYER_MAX_RATIO` says otherwise (real layers compress 2–10x).
+const LAYER_RATIO_DEFAULT: u64 = 100;
+/// What a gzip layer may always unpack to, however small it is compressed.
+const LAYER_UNPACKED_FLOOR: u64 = 1 << 30;
+/// The environment variable that overrides [`LAYER_RATIO_DEFAULT`].
+const LAYER_RATIO_VARIABLE: &str = "ARCA_LAYER_MAX_RATIO";
 
 /// Why a base could not be fetched.
 #[derive(Debug)]
@@ -418,9 +427,11 @@ impl RemoteBase {
         let blobs = blobs.clone();
         let layer_copy = layer.clone();
         let expected = diff_id.clone();
+        let ratio = layer_ratio();
+        let limit = unpacked_limit(layer.size, ratio);
         let copied = tokio::task::spawn_blocking(move || {
             let source = tokio_util::io::SyncIoBridge::new(reader);
-            copy_layer(&blobs, source, &layer_copy, &expected, &received)
+            copy_layer(&blobs, source, &layer_copy, &expected, &received, limit)
         })
         .await
         .map_err(|error| FetchError::Store(anyhow::anyhow!("A store task failed: {error}")))?;
@@ -444,6 +455,7 @@ impl RemoteBase {
                 "The registry sent more of {what} of {} than the {} bytes its manifest declares; it was discarded at that point and nothing was stored. The registry (or something between it and this machine) is broken or hostile.",
                 self.name, layer.size
             ))),
+            Err(Copy::Expands) => Err(expands(&self.name, layer, limit, ratio)),
         }
     }
 
@@ -504,6 +516,57 @@ enum Copy {
     Store(anyhow::Error),
     /// The registry sent more bytes than the manifest declares.
     Oversize,
+    /// The layer unpacks to more than its limit (a decompression bomb).
+    Expands,
+}
+
+/// The refusal of `layer` of the image `name`, which unpacks to more than
+/// `limit` bytes (`ratio` times its compressed size, or the floor).
+fn expands(name: &str, layer: &RemoteLayer, limit: u64, ratio: u64) -> FetchError {
+    let digest = &layer.digest;
+    tracing::warn!("discarding layer {digest} of {name}: it unpacks to more than {limit} bytes");
+    FetchError::Invalid(format!(
+        "The layer {digest} of {name} unpacks to more than {limit} bytes, over {ratio} times its compressed size of {} bytes, as a decompression bomb would; it was stopped there and nothing was stored. If the image really holds such a layer, set {LAYER_RATIO_VARIABLE} to a larger ratio.",
+        layer.size
+    ))
+}
+
+/// The ratio from `ARCA_LAYER_MAX_RATIO`, else [`LAYER_RATIO_DEFAULT`];
+/// read once (an invalid value is warned about once).
+fn layer_ratio() -> u64 {
+    static RATIO: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *RATIO.get_or_init(|| {
+        let value = std::env::var_os(LAYER_RATIO_VARIABLE);
+        ratio_from(
+            value
+                .as_ref()
+                .map(|value| value.to_string_lossy())
+                .as_deref(),
+        )
+    })
+}
+
+/// A ratio read from `value` (a positive integer); anything else is
+/// ignored, with a warning, for [`LAYER_RATIO_DEFAULT`].
+fn ratio_from(value: Option<&str>) -> u64 {
+    let Some(value) = value else {
+        return LAYER_RATIO_DEFAULT;
+    };
+    match value.trim().parse::<u64>() {
+        Ok(ratio) if ratio > 0 => ratio,
+        _ => {
+            tracing::warn!(
+                "ignoring {LAYER_RATIO_VARIABLE}={value:?}: it is not a positive integer; layers may unpack to {LAYER_RATIO_DEFAULT} times their compressed size"
+            );
+            LAYER_RATIO_DEFAULT
+        }
+    }
+}
+
+/// The most bytes a gzip layer of `compressed` bytes may unpack to:
+/// `ratio` times that, and at least [`LAYER_UNPACKED_FLOOR`].
+fn unpacked_limit(compressed: u64, ratio: u64) -> u64 {
+    compressed.saturating_mul(ratio).max(LAYER_UNPACKED_FLOOR)
 }
 
 /// A reader that hashes and counts what passes, and remembers whether an
@@ -559,12 +622,17 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+/// Streams `source` (the layer's bytes as the registry holds them) into
+/// the store uncompressed, checking both digests. A gzip layer that
+/// unpacks to more than `limit` bytes is stopped there ([`Copy::Expands`]);
+/// a plain one is bounded by its declared size already.
 fn copy_layer(
     blobs: &BlobStore,
     source: impl Read,
     layer: &RemoteLayer,
     diff_id: &Digest,
     received: &Arc<AtomicU64>,
+    limit: u64,
 ) -> Result<Written, Copy> {
     let mut counted = Counted {
         inner: io::BufReader::with_capacity(STEP, source),
@@ -576,6 +644,11 @@ fn copy_layer(
     };
     let mut writer = blobs.writer().map_err(Copy::Store)?;
     let mut buffer = vec![0u8; STEP];
+    let limit = match layer.compression {
+        // Its uncompressed bytes are the ones `counted` bounds.
+        Compression::None => u64::MAX,
+        Compression::Gzip => limit,
+    };
     {
         let mut reader: Box<dyn Read + '_> = match layer.compression {
             Compression::None => Box::new(&mut counted),
@@ -605,6 +678,10 @@ fn copy_layer(
                     });
                 }
             };
+            if writer.written().saturating_add(count as u64) > limit {
+                // Dropping the writer deletes its temporary file.
+                return Err(Copy::Expands);
+            }
             io::Write::write_all(&mut writer, &buffer[..count])
                 .map_err(|error| Copy::Store(writer.explain(error)))?;
         }
@@ -720,6 +797,7 @@ mod tests {
             &layer,
             &Digest::of(&tar),
             &received,
+            LAYER_UNPACKED_FLOOR,
         )
         .unwrap_or_else(|_| panic!("copy"));
         assert_eq!(written.digest, Digest::of(&tar));
@@ -738,6 +816,7 @@ mod tests {
             &layer,
             &Digest::of(&tar),
             &received,
+            LAYER_UNPACKED_FLOOR,
         );
         assert!(matches!(result, Err(Copy::Compressed)));
         // A right compressed digest but the wrong diff id.
@@ -747,6 +826,7 @@ mod tests {
             &layer,
             &Digest::of(b"other"),
             &received,
+            LAYER_UNPACKED_FLOOR,
         );
         assert!(matches!(result, Err(Copy::DiffId(_))));
         assert!(blobs.list().unwrap().is_empty());
@@ -754,5 +834,112 @@ mod tests {
             .unwrap()
             .collect();
         assert!(tmp.is_empty(), "{tmp:?}");
+    }
+
+    /// The files in the store's temporary directory.
+    fn temporary_files(root: &std::path::Path) -> Vec<std::fs::DirEntry> {
+        std::fs::read_dir(root.join("tmp"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_stopped_at_its_limit_and_nothing_is_stored() {
+        use std::io::Write;
+        const UNPACKED: usize = 64 << 20;
+        const LIMIT: u64 = 8 << 20;
+        // 64 MiB of zeros, compressed while it is written (about 64 KiB).
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let zeros = vec![0u8; STEP];
+        let mut hasher = Sha256::new();
+        for _ in 0..UNPACKED / STEP {
+            encoder.write_all(&zeros).unwrap();
+            hasher.update(&zeros);
+        }
+        let bomb = encoder.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let diff_id = Digest::parse(&format!("sha256:{:x}", hasher.finalize())).unwrap();
+        let layer = RemoteLayer {
+            digest: Digest::of(&bomb),
+            size: bomb.len() as u64,
+            compression: Compression::Gzip,
+        };
+        let root = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::at(root.path());
+        let received = Arc::new(AtomicU64::new(0));
+        let result = copy_layer(&blobs, bomb.as_slice(), &layer, &diff_id, &received, LIMIT);
+        assert!(matches!(result, Err(Copy::Expands)));
+        assert!(blobs.list().unwrap().is_empty());
+        let tmp = temporary_files(root.path());
+        assert!(tmp.is_empty(), "{tmp:?}");
+        // With room for it, the same layer is stored.
+        let result = copy_layer(
+            &blobs,
+            bomb.as_slice(),
+            &layer,
+            &diff_id,
+            &received,
+            UNPACKED as u64,
+        );
+        assert!(matches!(result, Ok(ref written) if written.digest == diff_id));
+    }
+
+    #[test]
+    fn a_plain_layer_is_bounded_by_its_declared_size_not_the_ratio() {
+        let root = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::at(root.path());
+        let tar = vec![7u8; 3 * STEP];
+        let layer = RemoteLayer {
+            digest: Digest::of(&tar),
+            size: tar.len() as u64,
+            compression: Compression::None,
+        };
+        let received = Arc::new(AtomicU64::new(0));
+        let written = copy_layer(
+            &blobs,
+            tar.as_slice(),
+            &layer,
+            &Digest::of(&tar),
+            &received,
+            STEP as u64,
+        )
+        .unwrap_or_else(|_| panic!("copy"));
+        assert_eq!(written.size, tar.len() as u64);
+        assert!(blobs.has(&Digest::of(&tar)));
+    }
+
+    #[test]
+    fn the_unpacked_limit_is_a_ratio_of_the_compressed_size_with_a_floor() {
+        assert_eq!(ratio_from(None), LAYER_RATIO_DEFAULT);
+        assert_eq!(ratio_from(Some("250")), 250);
+        assert_eq!(ratio_from(Some(" 7 ")), 7);
+        for invalid in ["0", "-3", "1.5", "many", ""] {
+            assert_eq!(ratio_from(Some(invalid)), LAYER_RATIO_DEFAULT, "{invalid}");
+        }
+        assert_eq!(unpacked_limit(1 << 20, 100), LAYER_UNPACKED_FLOOR);
+        assert_eq!(unpacked_limit(100 << 20, 100), 10_000 << 20);
+        assert_eq!(unpacked_limit(u64::MAX / 2, 100), u64::MAX);
+    }
+
+    #[test]
+    fn a_layer_that_expands_is_refused_saying_what_to_do() {
+        let layer = RemoteLayer {
+            digest: Digest::of(b"bomb"),
+            size: 4096,
+            compression: Compression::Gzip,
+        };
+        let FetchError::Invalid(message) = expands("reg/base", &layer, 1 << 30, 100) else {
+            panic!("not Invalid");
+        };
+        for part in [
+            &format!("The layer {} of reg/base", layer.digest),
+            "more than 1073741824 bytes, over 100 times its compressed size of 4096 bytes",
+            "decompression bomb",
+            "nothing was stored",
+            "set ARCA_LAYER_MAX_RATIO",
+        ] {
+            assert!(message.contains(part), "{message}");
+        }
     }
 }
