@@ -1,7 +1,7 @@
 //! Why talking to a registry failed: [`RegistryError`], sorted so messages
 //! can say what to do, and [`classify_request`], which sorts a failed HTTP
-//! request into it. Below both the `oci-client` seam (`client`) and
-//! the token exchange (`token`), which each report with it.
+//! request into it. Below both the registry seam (`client`) and
+//! the token service (`token`), which each report with it.
 
 /// Why talking to the registry failed, sorted so messages can say what to do.
 #[derive(Debug)]

@@ -5,12 +5,10 @@
 //! (`host[:port]` or URLs, comma-separated), which wins; Docker Hub itself
 //! comes last, as the engine tries them.
 
-use super::destination::Destination;
+use super::destination::{DOCKER_HUB, Destination};
 
 /// The daemon configuration read for its `registry-mirrors`.
 const DAEMON_JSON: &str = "/etc/docker/daemon.json";
-/// Docker Hub's registry name.
-pub const DOCKER_HUB: &str = "docker.io";
 
 /// Each mirror's `host[:port]`, in order.
 pub fn mirrors() -> Vec<String> {

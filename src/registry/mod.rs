@@ -11,7 +11,7 @@
 //! **A push that fails or is cancelled records nothing;** the record is
 //! written only after the registry accepted the manifest. **Credentials go
 //! only to the registry:** never into records, logs or messages. Reaches
-//! the registry only through [`client`] (the `oci-client` seam).
+//! the registry only through [`client`] (and its blob transfers in `transfer`).
 
 pub mod attach;
 pub mod client;
@@ -25,6 +25,7 @@ pub mod pull;
 pub mod record;
 pub mod source;
 mod token;
+mod transfer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,16 +1,11 @@
-//! The OAuth2 refresh-token grant of the registry token protocol, for
-//! identity tokens (`identitytoken` in an auth file, a credential helper's
-//! `<token>` user): `oci-client` only knows basic credentials and ready
-//! bearer tokens, so an identity token is exchanged here, as the docker CLI
-//! does: `GET /v2/` names the token service (`WWW-Authenticate: Bearer
-//! realm=…,service=…`), then `POST realm` with `grant_type=refresh_token`,
-//! the service, the scopes and `client_id=arca` answers an access token,
-//! which `client` hands to `oci-client` as a bearer token.
-//!
-//! The same request with basic credentials and several scopes gives
-//! cross-repository mounts a token that may read the source repository too
-//! (`oci-client` asks for the target's scope only, which a token registry
-//! refuses for a mount).
+//! The registry token protocol, as the docker CLI speaks it: `GET /v2/`
+//! names the token service (`WWW-Authenticate: Bearer realm=…,service=…`);
+//! a `GET realm?scope=…&service=…`, with basic credentials or none
+//! (anonymous), answers a token; for an identity token (`identitytoken` in
+//! an auth file, a credential helper's `<token>` user) a `POST realm` with
+//! `grant_type=refresh_token`, the service, the scopes and
+//! `client_id=arca` answers one. Several scopes in one request give
+//! cross-repository mounts a token that may read the source repository too.
 //!
 //! The refresh token goes only to the realm the registry named, in a POST
 //! body (never a URL); neither it nor any access token is logged.
@@ -67,7 +62,9 @@ pub struct Challenge {
 
 /// What is sent to the token service.
 pub enum Grant<'a> {
-    /// Basic credentials on a `GET` (what `oci-client` does for one scope).
+    /// No credentials on a `GET` (an anonymous pull).
+    Anonymous,
+    /// Basic credentials on a `GET`.
     Password {
         username: &'a str,
         password: &'a str,
@@ -109,30 +106,6 @@ pub async fn challenge(
         })
 }
 
-/// Exchanges `refresh_token` for an access token valid for `scopes`
-/// (`repository:NAME:pull,push`) on the registry at `base`
-/// (`https://host:port`); `None` when the registry needs no login at all.
-pub async fn exchange(
-    http: &reqwest::Client,
-    base: &str,
-    refresh_token: &str,
-    scopes: &[String],
-) -> Result<Option<Access>, RegistryError> {
-    let challenge = match challenge(http, base).await {
-        Ok(Some(challenge)) => challenge,
-        Ok(None) => return Ok(None),
-        Err(RegistryError::Unauthorized(detail)) => {
-            return Err(RegistryError::Unauthorized(format!(
-                "the login is an identity token, but {detail}; log in with a username and password or access token instead"
-            )));
-        }
-        Err(error) => return Err(error),
-    };
-    request(http, &challenge, &Grant::Refresh(refresh_token), scopes)
-        .await
-        .map(Some)
-}
-
 /// A token from the token service and when it stops being valid.
 pub struct Access {
     pub token: String,
@@ -152,7 +125,7 @@ pub async fn request(
     check_realm(challenge)?;
     let asked_at = now_secs();
     let sent = match grant {
-        Grant::Password { username, password } => {
+        Grant::Anonymous | Grant::Password { .. } => {
             let mut query: Vec<(&str, &str)> = scopes
                 .iter()
                 .map(|scope| ("scope", scope.as_str()))
@@ -160,11 +133,15 @@ pub async fn request(
             if let Some(service) = &challenge.service {
                 query.push(("service", service));
             }
-            http.get(&challenge.realm)
-                .query(&query)
-                .basic_auth(username, Some(password))
-                .send()
-                .await
+            let request = http.get(&challenge.realm).query(&query);
+            match grant {
+                Grant::Password { username, password } => {
+                    request.basic_auth(username, Some(password))
+                }
+                _ => request,
+            }
+            .send()
+            .await
         }
         Grant::Refresh(refresh_token) => {
             let body = {
@@ -193,6 +170,7 @@ pub async fn request(
     let body = bounded_text(answer, &challenge.realm).await?;
     if !status.is_success() {
         let what = match grant {
+            Grant::Anonymous => "an anonymous token",
             Grant::Password { .. } => "the login",
             Grant::Refresh(_) => "the identity token",
         };
@@ -226,20 +204,6 @@ pub async fn request(
                 challenge.realm
             ))
         })
-}
-
-/// Before a password goes to the registry at `base`: refuses when its
-/// token service (if it names one) would receive it unencrypted; else the
-/// challenge, for later token requests to reuse. A registry that cannot be
-/// asked is left to the request that follows, which reports it.
-pub async fn refuse_unsafe_realm(
-    http: &reqwest::Client,
-    base: &str,
-) -> Result<Option<Challenge>, RegistryError> {
-    match challenge(http, base).await {
-        Ok(Some(challenge)) => check_realm(&challenge).map(|()| Some(challenge)),
-        _ => Ok(None),
-    }
 }
 
 /// Refuses a realm that would send the login unencrypted, or anywhere
@@ -478,9 +442,11 @@ mod tests {
         let base = hostile_service(|_, _| {
             b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"ftp://evil.example/token\",service=\"r\"\r\nContent-Length: 0\r\n\r\n".to_vec()
         });
-        let error = refuse_unsafe_realm(&http(), &base)
+        let named = challenge(&http(), &base).await.unwrap().expect("a realm");
+        let error = request(&http(), &named, &password(), &[])
             .await
-            .expect_err("refused");
+            .err()
+            .expect("refused");
         assert!(
             format!("{error:?}").contains("not an http(s) URL"),
             "{error:?}"
@@ -490,10 +456,11 @@ mod tests {
         let base = hostile_service(|_, port| {
             format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\"\r\nContent-Length: 0\r\n\r\n").into_bytes()
         });
-        refuse_unsafe_realm(&http(), &base).await.unwrap();
-        // One that needs no login, or basic auth at the registry itself.
+        let named = challenge(&http(), &base).await.unwrap().expect("a realm");
+        assert!(check_realm(&named).is_ok());
+        // One that needs no login names no token service.
         let base = hostile_service(|_, _| b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());
-        refuse_unsafe_realm(&http(), &base).await.unwrap();
+        assert!(challenge(&http(), &base).await.unwrap().is_none());
     }
 
     #[test]
