@@ -225,3 +225,141 @@ fn file_chunks(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    use futures_util::StreamExt;
+
+    use super::super::credentials::{Credential, Login, Secret};
+    use super::super::destination::Destination;
+    use super::*;
+
+    /// A loopback HTTP service on `host` answering each request (one per
+    /// connection) with `answer(head, port)` (the raw response); the heads
+    /// it was sent are kept in the returned list.
+    fn service(
+        host: &str,
+        answer: impl Fn(&str, u16) -> Vec<u8> + Send + 'static,
+    ) -> (u16, Arc<Mutex<Vec<String>>>) {
+        let listener = std::net::TcpListener::bind((host, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    // A TLS handshake (the client tries HTTPS first): a
+                    // plain-HTTP server cannot answer it; hang up.
+                    if head.is_empty() && byte[0] == 0x16 {
+                        break;
+                    }
+                    head.push(byte[0]);
+                }
+                if head.is_empty() {
+                    continue;
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let response = answer(&head, port);
+                seen.lock().unwrap().push(head);
+                let _ = stream.write_all(&response);
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+            }
+        });
+        (port, heads)
+    }
+
+    /// A basic-auth registry that serves a blob by redirecting to another
+    /// host: the blob arrives verified, the other host never sees the
+    /// login, and a blob whose bytes lie ends the stream as invalid data.
+    #[tokio::test]
+    async fn a_blob_redirected_to_another_host_gets_no_credentials() {
+        let blob = b"layer bytes".to_vec();
+        let digest = crate::blobs::Digest::of(&blob).to_string();
+        let served = blob.clone();
+        let (store_port, store_heads) = service("127.0.0.2", move |head, _| {
+            let body = if head.contains("/lying") {
+                b"other bytes".to_vec()
+            } else {
+                served.clone()
+            };
+            let mut response = format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            response.extend_from_slice(&body);
+            response
+        });
+        let (registry_port, registry_heads) = service("127.0.0.1", move |head, _| {
+            let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+            let status = if path.contains("/blobs/sha256:") && head.starts_with("GET") {
+                let target = if path.contains(&"1".repeat(64)) {
+                    "lying"
+                } else {
+                    "blob"
+                };
+                format!(
+                    "307 Temporary Redirect\r\nLocation: http://127.0.0.2:{store_port}/{target}"
+                )
+            } else if head.starts_with("HEAD") {
+                "404 Not Found".to_owned()
+            } else {
+                "200 OK".to_owned()
+            };
+            format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+                .into_bytes()
+        });
+        let destination = Destination {
+            registry: format!("127.0.0.1:{registry_port}"),
+            repository: "team/base".into(),
+            tag: "1".into(),
+        };
+        let credential = Credential {
+            login: Login::Password {
+                username: "alice".into(),
+                password: Secret::new("s3cret"),
+            },
+            source: "a test".into(),
+        };
+        let client = RegistryClient::connect_pull(&destination, Some(&credential), false)
+            .await
+            .unwrap();
+        let (_, mut stream) = client.blob_stream(&digest).await.unwrap();
+        let mut received = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            received.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(received, blob);
+        let registry_heads = registry_heads.lock().unwrap().clone();
+        assert!(
+            registry_heads
+                .iter()
+                .any(|head| head.contains("GET /v2/team/base/blobs/")
+                    && head.to_ascii_lowercase().contains("authorization: basic")),
+            "the registry itself gets the login: {registry_heads:?}"
+        );
+        let store_heads = store_heads.lock().unwrap().clone();
+        assert_eq!(store_heads.len(), 1, "{store_heads:?}");
+        assert!(
+            !store_heads[0]
+                .to_ascii_lowercase()
+                .contains("authorization"),
+            "the other host got the login: {store_heads:?}"
+        );
+        // Bytes that do not match the digest asked for end the stream.
+        let lying = format!("sha256:{}", "1".repeat(64));
+        let (_, mut stream) = client.blob_stream(&lying).await.unwrap();
+        let mut last = None;
+        while let Some(chunk) = stream.next().await {
+            last = Some(chunk);
+        }
+        let error = last.expect("an item").expect_err("refused");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "{error}");
+    }
+}
