@@ -171,10 +171,14 @@ fn parse_gpus(value: &Value) -> Result<GpuRequest, String> {
     }
 }
 
+/// A name the engine passes as `NAME=value` unchanged: not empty, not
+/// starting with a digit, without `=` (where the engine splits), spaces or
+/// control characters (a newline or NUL). Dots and dashes are allowed
+/// (`spring.profiles.active` is a real one).
 fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.contains('=')
-        && !name.contains('\0')
+        && !name.chars().any(|c| c.is_control() || c.is_whitespace())
         && !name.chars().next().is_some_and(|c| c.is_ascii_digit())
 }
 
@@ -244,7 +248,7 @@ fn check_table(text: &str, table: &dyn TableLike, findings: &mut Vec<Finding>) {
                                 Code::InvalidType,
                                 var_span,
                                 format!(
-                                    "`{}` is not a valid environment variable name. Use letters, digits and underscores, not starting with a digit.",
+                                    "`{}` is not a valid environment variable name: it may not be empty, start with a digit, or hold `=`, spaces or control characters (the engine would pass another variable). Use letters, digits and underscores.",
                                     var.escape_debug()
                                 ),
                             ));

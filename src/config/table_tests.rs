@@ -78,6 +78,18 @@ mod run {
         assert_eq!(&text[found[0].span.clone()], "\"a\\u0000--privileged\"");
         assert_eq!(&text[found[1].span.clone()], "\"x\\u0000y\"");
         assert!(found[1].message.contains("`A`"), "{}", found[1].message);
+        // A name with a newline, a space or an `=` would reach the engine as
+        // another variable: an error on the name, dots and dashes are fine.
+        let text = "[run.env]\n\"A\\nPATH\" = \"x\"\n\"B C\" = \"y\"\n\"D=E\" = \"z\"\n\"spring.profiles-active\" = \"prod\"\n";
+        let found = findings(text);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|f| f.message.contains("not a valid environment variable name")),
+            "{found:?}"
+        );
+        assert!(found[0].message.contains("A\\nPATH"), "{}", found[0].message);
     }
 
     #[test]
