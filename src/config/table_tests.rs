@@ -89,7 +89,11 @@ mod run {
                 .all(|f| f.message.contains("not a valid environment variable name")),
             "{found:?}"
         );
-        assert!(found[0].message.contains("A\\nPATH"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("A\\nPATH"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

@@ -60,9 +60,16 @@ fn in_layer(blobs: &BlobStore, layer: &BlobRef, wanted: &Path) -> Result<Layer> 
     for entry in archive.entries_with_seek().with_context(unreadable)? {
         let entry = entry.with_context(unreadable)?;
         let name = entry_name(&entry, &layer.digest)?;
+        let kind = entry.header().entry_type();
         match effect(&name, wanted, &layer.digest)? {
-            Effect::Adds => held = Some(is_file_or_link(entry.header().entry_type())),
+            Effect::Adds => held = Some(is_file_or_link(kind)),
             Effect::Removes => removed = true,
+            // A directory above the wanted path replaced by something that
+            // holds nothing (a file, device or FIFO) hides it below. A
+            // symlink there is left alone: it is not followed.
+            Effect::None if wanted.starts_with(&name) && !kind.is_dir() && !kind.is_symlink() => {
+                removed = true;
+            }
             Effect::None => {}
         }
     }
@@ -74,9 +81,10 @@ fn in_layer(blobs: &BlobStore, layer: &BlobRef, wanted: &Path) -> Result<Layer> 
 }
 
 /// Whether an entry of this type is what [`has_path`] counts as present:
-/// a regular file, a hard link or a symlink (links are not followed).
+/// a regular file (a sparse one too: engines write it as one), a hard link
+/// or a symlink (links are not followed).
 fn is_file_or_link(kind: tar::EntryType) -> bool {
-    kind.is_file() || kind.is_hard_link() || kind.is_symlink()
+    kind.is_file() || kind.is_gnu_sparse() || kind.is_hard_link() || kind.is_symlink()
 }
 
 /// The bytes of the regular file at `path` (absolute) in one layer, at
@@ -108,6 +116,12 @@ fn read_entry(
     max: u64,
 ) -> Result<Vec<u8>> {
     let kind = entry.header().entry_type();
+    if kind.is_gnu_sparse() {
+        bail!(
+            "{path} in the layer {} is stored sparse (a GNU sparse entry), which Arca does not read out of layers; the layer is not what Arca expects",
+            layer.digest
+        );
+    }
     if !kind.is_file() {
         bail!(
             "{path} in the layer {} is a {kind:?} entry, not a regular file; Arca does not follow links inside layers",
@@ -534,6 +548,59 @@ mod tests {
                 &[raw_entry(b"etc/ssl/certs/ca-certificates.crt", kind, b"")],
             );
             assert!(present(&store, &[&link]), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_sparse_entry_claiming_gigabytes_is_read_without_allocating_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::at(dir.path().join("blobs"));
+        // A GNU sparse entry: 8 GiB of real size (the most 11 octal digits
+        // say), one 512-byte block stored.
+        let mut header = tar::Header::new_gnu();
+        let name = b"etc/ssl/certs/ca-certificates.crt";
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_entry_type(tar::EntryType::GNUSparse);
+        header.set_size(512);
+        header.set_mode(0o644);
+        {
+            let gnu = header.as_gnu_mut().unwrap();
+            let octal = |field: &mut [u8], value: u64| {
+                let text = format!("{value:0width$o}", width = field.len() - 1);
+                field[..text.len()].copy_from_slice(text.as_bytes());
+            };
+            octal(&mut gnu.realsize, (1 << 33) - 1);
+            octal(&mut gnu.sparse[0].offset, (1 << 33) - 513);
+            octal(&mut gnu.sparse[0].numbytes, 512);
+        }
+        header.set_cksum();
+        let mut sparse = header.as_bytes().to_vec();
+        sparse.extend_from_slice(&[b'x'; 512]);
+        let layer = raw_layer(&store, &[sparse]);
+        let started = std::time::Instant::now();
+        // Present (a file), but far over any limit to read.
+        assert!(present(&store, &[&layer]));
+        let error = read_file(&store, &layer, BUNDLE, 16 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("stored sparse"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_directory_above_replaced_by_a_file_hides_what_was_below() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::at(dir.path().join("blobs"));
+        let plain = raw_layer(&store, &[file("etc/ssl/certs/ca-certificates.crt", b"pem")]);
+        for kind in [tar::EntryType::Regular, tar::EntryType::Fifo] {
+            let replaced = raw_layer(&store, &[raw_entry(b"etc/ssl", kind, b"")]);
+            assert!(!present(&store, &[&plain, &replaced]), "{kind:?}");
+        }
+        // A directory entry there (a layer that only touches it) keeps it,
+        // and a symlink is not followed, so it says nothing either way.
+        for kind in [tar::EntryType::Directory, tar::EntryType::Symlink] {
+            let touched = raw_layer(&store, &[raw_entry(b"etc/ssl", kind, b"")]);
+            assert!(present(&store, &[&plain, &touched]), "{kind:?}");
         }
     }
 
