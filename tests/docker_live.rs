@@ -202,10 +202,19 @@ const FIRST_BUILD: Duration = Duration::from_secs(300);
 const UPDATE: Duration = Duration::from_secs(120);
 
 docker::engine_tests! {
-    // Podman too passes locally, but under CI load its attach to the
-    // restarted container has been seen to deliver nothing (issue 17's
-    // note): docker only in CI until that is fixed.
-    a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program: [docker];
+    a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program: [docker, podman];
+}
+
+/// When the engine last started the container (`State.StartedAt`): the
+/// same across a live update, which restarts the program, not the
+/// container.
+fn started_at(test: &DockerTest, container: &str) -> String {
+    let output = Command::new(test.kind.name())
+        .args(["inspect", "--format", "{{.State.StartedAt}}", container])
+        .output()
+        .expect("inspect");
+    assert!(output.status.success(), "{}", docker::text(&output));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program(engine: Engine) {
@@ -217,9 +226,15 @@ fn a_change_runs_in_the_same_container_and_a_compile_error_keeps_the_old_program
     watch.until("out: version: one", FIRST_BUILD);
     let containers = live_containers(&test);
     assert_eq!(containers.len(), 1, "one live container");
+    let first_start = started_at(&test, &containers[0]);
 
     std::fs::write(test.crate_dir.join("src/main.rs"), program("two")).expect("edit");
     let before = watch.until("out: version: two", UPDATE);
+    assert_eq!(
+        started_at(&test, &containers[0]),
+        first_start,
+        "the program was restarted, not the container"
+    );
     let separators: Vec<&String> = before
         .iter()
         .filter(|line| line.contains("── rebuilt after src/main.rs changed ("))

@@ -61,6 +61,8 @@ pub struct MountSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSpec {
     pub image: String,
+    /// Replaces the image's entrypoint when given.
+    pub entrypoint: Option<Vec<String>>,
     pub cmd: Vec<String>,
     pub env: Vec<(String, String)>,
     pub working_dir: Option<String>,
@@ -247,6 +249,15 @@ pub trait ContainerEngine: Send + Sync {
     async fn wait_container(&self, container: &str) -> Result<i64>;
     /// Kills a running container; one that is gone or stopped is fine.
     async fn kill_container(&self, container: &str) -> Result<()>;
+    /// Sends `signal` (`SIGUSR1`, …) to the container's main process.
+    /// (Default: a clear refusal.)
+    async fn signal_container(&self, container: &str, signal: &str) -> Result<()> {
+        anyhow::bail!(
+            "The {} engine at {} cannot send {signal} to container {container}.",
+            self.runtime_name(),
+            self.endpoint()
+        )
+    }
     /// Force-removes a container; a missing one is fine.
     async fn remove_container(&self, container: &str) -> Result<()>;
     /// Reads one regular file out of a (possibly stopped) container;

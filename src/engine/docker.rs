@@ -801,6 +801,21 @@ impl ContainerEngine for DockerEngine {
         }
     }
 
+    async fn signal_container(&self, container: &str, signal: &str) -> Result<()> {
+        let options = KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        self.docker
+            .kill_container(container, Some(options))
+            .await
+            .map_err(|error| {
+                anyhow!(
+                    "Failed to send {signal} to container {container}: {}",
+                    server_message(&error)
+                )
+            })
+    }
+
     async fn remove_container(&self, container: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         match self.docker.remove_container(container, Some(options)).await {
@@ -1106,6 +1121,7 @@ fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         .collect();
     ContainerCreateBody {
         image: Some(spec.image.clone()),
+        entrypoint: spec.entrypoint.clone(),
         cmd: Some(spec.cmd.clone()),
         env: Some(
             spec.env

@@ -201,6 +201,7 @@ pub(super) async fn build(
 
     let spec = ContainerSpec {
         image: prepared.builder_image_tag.clone(),
+        entrypoint: None,
         cmd: cross::container_command(
             &cargo_command(&container_manifest, prepared),
             &prepared.extras.shape.cross,

@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::supervisor::{self, Marker, Supervisor};
 use super::{STOP_GRACE_SECONDS, live_lock};
 use crate::config::run::RunConfig;
 use crate::engine::{ContainerEngine, OutputLine};
@@ -241,6 +242,25 @@ async fn start_watcher(
 struct Program {
     container: String,
     run: Option<JoinHandle<Result<i64>>>,
+    /// The supervisor the container runs the program under (`None`: the
+    /// image has no shell; the program is the container's command and an
+    /// update restarts the container).
+    supervisor: Option<Supervisor>,
+    /// The update whose new program the supervisor is starting: its
+    /// separator line is said when the supervisor says the program started.
+    pending: Arc<std::sync::Mutex<Option<PendingUpdate>>>,
+}
+
+/// A live update the supervisor was asked to apply.
+struct PendingUpdate {
+    change: String,
+    started: Instant,
+    cargo: Duration,
+    copy: Duration,
+    /// When the restart was asked for (its time to the new program is the
+    /// update's `stop`).
+    signalled: Instant,
+    diagnostics: Vec<CompilerDiagnostic>,
 }
 
 /// What the running program was built from.
@@ -362,16 +382,20 @@ impl Live<'_> {
             .push((LIVE_LABEL.to_owned(), std::process::id().to_string()));
         super::ensure_image(&self.engine, &artifact).await?;
         self.remove_program().await;
-        let container = self.engine.create_run_container(&spec).await?;
+        let program = format!("{BINARY_DIR}/{}", prepared.settings.bin);
+        let (container, supervisor) = self.create_container(&spec, &program).await?;
         let image = spec.container.image.clone();
         self.emit(LiveEvent::Started {
             container: container.clone(),
             image: image.clone(),
         });
-        let run = self.spawn_run(&container);
+        let pending = Arc::new(std::sync::Mutex::new(None));
+        let run = self.spawn_run(&container, supervisor.as_ref(), &pending);
         self.program = Some(Program {
             container,
             run: Some(run),
+            supervisor,
+            pending,
         });
         let manifest = crate::status::read_manifest(&artifact);
         self.running = Some(Running {
@@ -383,13 +407,53 @@ impl Live<'_> {
         Ok(true)
     }
 
-    /// Starts the container attached; its output goes to the sink.
-    fn spawn_run(&self, container: &str) -> JoinHandle<Result<i64>> {
+    /// Creates the run container with the program under the supervisor
+    /// when the image has a shell, else with the program as its command.
+    async fn create_container(
+        &self,
+        spec: &crate::engine::RunSpec,
+        program: &str,
+    ) -> Result<(String, Option<Supervisor>)> {
+        let supervisor = Supervisor::new();
+        let mut supervised = spec.clone();
+        let (entrypoint, cmd) =
+            supervisor.command(program, &spec.container.cmd, STOP_GRACE_SECONDS);
+        supervised.container.entrypoint = Some(entrypoint);
+        supervised.container.cmd = cmd;
+        let container = self.engine.create_run_container(&supervised).await?;
+        match self.engine.path_exists(&container, supervisor::SHELL).await {
+            Ok(true) => return Ok((container, Some(supervisor))),
+            Ok(false) => {}
+            Err(error) => tracing::debug!("cannot tell whether the image has a shell: {error:#}"),
+        }
+        let _ = self.engine.remove_container(&container).await;
+        self.emit(LiveEvent::Notice(format!(
+            "The image has no {}, so each update restarts the container.",
+            supervisor::SHELL
+        )));
+        Ok((self.engine.create_run_container(spec).await?, None))
+    }
+
+    /// Starts the container attached; its output goes to the sink, the
+    /// supervisor's markers become events.
+    fn spawn_run(
+        &self,
+        container: &str,
+        supervisor: Option<&Supervisor>,
+        pending: &Arc<std::sync::Mutex<Option<PendingUpdate>>>,
+    ) -> JoinHandle<Result<i64>> {
         let engine = self.engine.clone();
         let events = self.events.clone();
         let container = container.to_owned();
+        let supervisor = supervisor.cloned();
+        let pending = pending.clone();
         tokio::spawn(async move {
-            let output = move |line: OutputLine| events(LiveEvent::Output(line));
+            let output =
+                move |line: OutputLine| match supervisor.as_ref().and_then(|s| s.parse(&line.text))
+                {
+                    Some(marker) => on_marker(marker, &pending, &events),
+                    None => events(LiveEvent::Output(line)),
+                };
             engine.start_attached(&container, &output).await
         })
     }
@@ -558,7 +622,20 @@ impl Live<'_> {
             return Ok(Step::Continue);
         }
         let container = self.program.as_ref().expect("a program").container.clone();
-        let destination = "/usr/local/bin";
+        if self
+            .program
+            .as_ref()
+            .is_some_and(|program| program.supervisor.is_some())
+        {
+            let diagnostics = built.outcome.diagnostics.clone();
+            let update = (change, started, cargo, diagnostics);
+            let step = self.swap_supervised(&container, tar, update).await?;
+            if let Some(running) = self.running.as_mut() {
+                running.binary_digest = Some(digest);
+            }
+            return Ok(step);
+        }
+        let destination = BINARY_DIR;
         // The copy goes in while the old program stops: the engine replaces
         // the file (a new inode), so the running binary is not touched. An
         // engine that refuses to write it into a running container gets it
@@ -604,12 +681,78 @@ impl Live<'_> {
             timings: SwapTimings { cargo, stop, copy },
             diagnostics: built.outcome.diagnostics.clone(),
         });
-        let run = self.spawn_run(&container);
-        if let Some(program) = self.program.as_mut() {
-            program.run = Some(run);
+        if let Some(program) = self.program.as_ref() {
+            let run = self.spawn_run(&container, None, &program.pending);
+            if let Some(program) = self.program.as_mut() {
+                program.run = Some(run);
+            }
         }
         let running = self.running.as_mut().expect("a running program");
         running.binary_digest = Some(digest);
+        Ok(Step::Continue)
+    }
+
+    /// The supervised swap: the binary copied in while the old program
+    /// runs, then the supervisor asked to restart it (the separator is said
+    /// when it says the new program started). A container that stopped
+    /// (its supervisor was stopped from outside) is started again, running
+    /// the new binary.
+    async fn swap_supervised(
+        &mut self,
+        container: &str,
+        tar: Vec<u8>,
+        (change, started, cargo, diagnostics): (String, Instant, Duration, Vec<CompilerDiagnostic>),
+    ) -> Result<Step> {
+        let copying = Instant::now();
+        if let Err(error) = self.engine.upload_tar(container, BINARY_DIR, tar).await {
+            return match self.engine.container_running(container).await {
+                Ok(None) => Ok(Step::End(LiveEnd::ContainerRemoved {
+                    container: container.to_owned(),
+                })),
+                _ => {
+                    self.replace(format!("the engine refused the copy ({error:#})"))
+                        .await
+                }
+            };
+        }
+        let copy = copying.elapsed();
+        let Some(program) = self.program.as_ref() else {
+            return Ok(Step::Continue);
+        };
+        if let Ok(mut pending) = program.pending.lock() {
+            *pending = Some(PendingUpdate {
+                change,
+                started,
+                cargo,
+                copy,
+                signalled: Instant::now(),
+                diagnostics,
+            });
+        }
+        if program.run.is_none() {
+            let run = self.spawn_run(container, program.supervisor.as_ref(), &program.pending);
+            if let Some(program) = self.program.as_mut() {
+                program.run = Some(run);
+            }
+            return Ok(Step::Continue);
+        }
+        if let Err(error) = self
+            .engine
+            .signal_container(container, supervisor::RESTART_SIGNAL)
+            .await
+        {
+            return match self.engine.container_running(container).await {
+                Ok(None) => Ok(Step::End(LiveEnd::ContainerRemoved {
+                    container: container.to_owned(),
+                })),
+                _ => {
+                    self.replace(format!(
+                        "the engine refused to signal the program ({error:#})"
+                    ))
+                    .await
+                }
+            };
+        }
         Ok(Step::Continue)
     }
 
@@ -712,6 +855,34 @@ impl Live<'_> {
             let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
         }
         let _ = self.engine.remove_container(&program.container).await;
+    }
+}
+
+/// Where the program's binary is in the image.
+const BINARY_DIR: &str = "/usr/local/bin";
+
+/// What the supervisor said, as the live run's events.
+fn on_marker(marker: Marker, pending: &std::sync::Mutex<Option<PendingUpdate>>, events: &LiveSink) {
+    match marker {
+        Marker::Started => {
+            let update = pending.lock().ok().and_then(|mut pending| pending.take());
+            if let Some(update) = update {
+                events(LiveEvent::Updated {
+                    change: update.change,
+                    seconds: update.started.elapsed().as_secs_f64(),
+                    timings: SwapTimings {
+                        cargo: update.cargo,
+                        stop: update.signalled.elapsed(),
+                        copy: update.copy,
+                    },
+                    diagnostics: update.diagnostics,
+                });
+            }
+        }
+        Marker::Exited(code) => events(LiveEvent::Exited { code }),
+        Marker::Killed => events(LiveEvent::Killed {
+            grace_seconds: STOP_GRACE_SECONDS,
+        }),
     }
 }
 

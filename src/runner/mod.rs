@@ -13,6 +13,7 @@
 
 pub mod live;
 mod live_lock;
+pub mod supervisor;
 
 use std::path::Path;
 use std::sync::Arc;
