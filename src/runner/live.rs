@@ -1,11 +1,14 @@
 //! Live update (`arca run --watch`, the editors' Run Image (Live)): the
 //! crate's image runs in one container, and on every change that makes the
 //! crate stale the binary is rebuilt in the warm builder session and put
-//! into the **same** container: stop it (SIGTERM through the init, SIGKILL
-//! after [`STOP_GRACE_SECONDS`]), `PUT /containers/{id}/archive` the binary
-//! at `/usr/local/bin/<bin>`, start it again attached. The container keeps
-//! its id, published ports, environment, mounts and GPU requests; no image
-//! is assembled or loaded on this path.
+//! into the **same** container: `PUT /containers/{id}/archive` the binary
+//! at `/usr/local/bin/<bin>` while the old program runs, then the
+//! [`super::supervisor`] the program runs under restarts it (SIGTERM,
+//! SIGKILL after [`STOP_GRACE_SECONDS`]); the container never stops. An
+//! image without a shell runs the program as the container's command, and
+//! an update stops the container, copies, and starts it again attached.
+//! Either way the container keeps its id, published ports, environment,
+//! mounts and GPU requests; no image is assembled or loaded on this path.
 //!
 //! Staleness is judged as everywhere else: the running binary's input
 //! manifest relived against the disk ([`crate::status::relive_manifest`]),

@@ -498,6 +498,8 @@ def test_stop_a_running_image(w):
     w.wait_status(r"arca: stale", timeout=30)
 
 
+# Saves measured in the live step (the median is reported).
+LIVE_SAVES = 10
 LIVE_PROGRAM = ("fn main() {\n    println!(\"version: %s\");\n    loop {\n"
                 "        std::thread::sleep(std::time::Duration::from_secs(1));\n    }\n}\n")
 
@@ -509,21 +511,27 @@ def test_run_image_live_follows_a_save_in_the_editor(w):
     w.wait_terminal(r"version: one", timeout=BUILD_TIMEOUT)
     w.wait_terminal(r"Running arca-local:hello-[a-z0-9]+ live", timeout=30)
     w.open_file("src/main.rs")
-    # Line 2 retyped in the editor (auto-closed brackets are typed over).
-    w.page.keyboard.press("Control+G")
-    w.page.keyboard.type("2")
-    w.page.keyboard.press("Enter")
-    w.page.keyboard.press("Home")
-    w.page.keyboard.press("Shift+End")
-    w.page.keyboard.type('println!("version: two");')
-    started = time.monotonic()
-    w.page.keyboard.press("Control+S")
-    w.wait_terminal(r"version: two", timeout=120)
-    TIMINGS["live_save_to_terminal_seconds"] = time.monotonic() - started
-    w.wait_terminal(r"rebuilt after src/main\.rs changed", timeout=10)
-    if b"version: two" not in (w.crate / "src/main.rs").read_bytes():
-        raise Failure("the editor did not save the edit")
-    w.shot("17-live-update")
+    samples = []
+    for n in range(2, 2 + LIVE_SAVES):
+        version = "two" if n == 2 else "v%d" % n
+        # Line 2 retyped in the editor (auto-closed brackets are typed over).
+        w.page.keyboard.press("Control+G")
+        w.page.keyboard.type("2")
+        w.page.keyboard.press("Enter")
+        w.page.keyboard.press("Home")
+        w.page.keyboard.press("Shift+End")
+        w.page.keyboard.type('println!("version: %s");' % version)
+        started = time.monotonic()
+        w.page.keyboard.press("Control+S")
+        w.wait_terminal(r"version: %s\b" % version, timeout=120)
+        samples.append(time.monotonic() - started)
+        if n == 2:
+            w.wait_terminal(r"rebuilt after src/main\.rs changed", timeout=10)
+            if b"version: two" not in (w.crate / "src/main.rs").read_bytes():
+                raise Failure("the editor did not save the edit")
+            w.shot("17-live-update")
+    TIMINGS["live_save_to_terminal_seconds"] = samples
+    TIMINGS["live_save_to_terminal_median_seconds"] = statistics.median(samples)
     # Same-run reference: host `cargo build --release` of the same one-line
     # change, in an unwatched copy with a warm target directory.
     with tempfile.TemporaryDirectory() as scratch:
@@ -532,10 +540,13 @@ def test_run_image_live_follows_a_save_in_the_editor(w):
         (copy / "src/main.rs").write_text(LIVE_PROGRAM % "one")
         manifest = str(copy / "Cargo.toml")
         subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", manifest], check=True)
-        (copy / "src/main.rs").write_text(LIVE_PROGRAM % "two")
-        started = time.monotonic()
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", manifest], check=True)
-        TIMINGS["reference_host_cargo_release_one_line_seconds"] = time.monotonic() - started
+        references = []
+        for n in range(2, 2 + LIVE_SAVES):
+            (copy / "src/main.rs").write_text(LIVE_PROGRAM % ("v%d" % n))
+            started = time.monotonic()
+            subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", manifest], check=True)
+            references.append(time.monotonic() - started)
+        TIMINGS["reference_host_cargo_release_one_line_seconds"] = statistics.median(references)
     w.command("Arca: Stop")
     w.wait_terminal(r"exited with code 143", timeout=30)
     w.command("View: Close All Editors")
