@@ -632,3 +632,87 @@ fn an_engine_that_goes_away_ends_the_watch_and_the_next_watch_clears_what_it_lef
     assert_eq!(again.interrupt(), Some(130));
     assert_eq!(live_containers(&test), Vec::<String>::new());
 }
+
+/// Tags made for one test, removed however it ends.
+struct Tags(Vec<String>);
+
+impl Drop for Tags {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            let _ = Command::new("docker")
+                .args(["rmi", "-f", tag])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// An image without `/bin/sh` cannot run the supervisor: the program is
+/// the container's command, said once, and an update restarts the
+/// container (same id, a new start).
+#[test]
+fn an_image_without_a_shell_is_updated_by_restarting_the_container() {
+    let Some(test) = DockerTest::new() else {
+        return;
+    };
+    // The runtime fixture without its shell (a whiteout over it), under a
+    // CUDA runtime name so the builder is the promoted fixture.
+    let base = "nvidia/cuda:12.8.1-runtime-noshell";
+    let builder = "nvidia/cuda:12.8.1-devel-noshell";
+    let maker = format!("arca-test-noshell-{}", std::process::id());
+    let _tags = Tags(vec![base.to_owned(), builder.to_owned()]);
+    let removed = Command::new("docker")
+        .args([
+            "run",
+            "--name",
+            &maker,
+            RUNTIME_BASE,
+            "/bin/rm",
+            "-f",
+            "/usr/bin/sh",
+            "/usr/bin/dash",
+            "/bin/sh",
+        ])
+        .output()
+        .expect("docker run");
+    assert!(removed.status.success(), "{}", docker::text(&removed));
+    let committed = Command::new("docker")
+        .args(["commit", &maker, base])
+        .output()
+        .expect("docker commit");
+    let _ = Command::new("docker").args(["rm", "-f", &maker]).output();
+    assert!(committed.status.success(), "{}", docker::text(&committed));
+    let tagged = Command::new("docker")
+        .args(["tag", "nvidia/cuda:12.8.1-devel-ubuntu24.04", builder])
+        .output()
+        .expect("docker tag");
+    assert!(tagged.status.success(), "{}", docker::text(&tagged));
+
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("one")).expect("write main.rs");
+    std::fs::write(
+        test.crate_dir.join(".arca/config.toml"),
+        format!("[rust]\nprofile = \"release\"\nfeatures = []\nbase_image = \"{base}\"\n"),
+    )
+    .expect("write config");
+    let mut watch = Watch::start(&test);
+    let before = watch.until("out: version: one", FIRST_BUILD);
+    assert!(
+        before.iter().any(|line| line
+            .contains("The image has no /bin/sh, so each update restarts the container.")),
+        "{before:#?}"
+    );
+    let containers = live_containers(&test);
+    assert_eq!(containers.len(), 1);
+    let first_start = started_at(&test, &containers[0]);
+    std::fs::write(test.crate_dir.join("src/main.rs"), program("two")).expect("edit");
+    watch.until("out: version: two", UPDATE);
+    assert_eq!(live_containers(&test), containers, "the same container");
+    assert_ne!(
+        started_at(&test, &containers[0]),
+        first_start,
+        "the container itself was restarted"
+    );
+    assert_eq!(watch.interrupt(), Some(130));
+    assert_eq!(live_containers(&test), Vec::<String>::new());
+}
