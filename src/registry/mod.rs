@@ -286,18 +286,13 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
             Some("the manifest"),
         )
     })?;
+    let write_error =
+        |error, during: &str| explain_write(&destination, credential.as_ref(), error, Some(during));
     match &image.index {
         None => client
             .put_manifest(&image.manifest, &image.manifest_media_type)
             .await
-            .map_err(|error| {
-                explain_write(
-                    &destination,
-                    credential.as_ref(),
-                    error,
-                    Some("the manifest"),
-                )
-            })?,
+            .map_err(|error| write_error(error, "the manifest"))?,
         Some(index) => {
             // Each platform's manifest by digest, then the index under the
             // tag: the tag never names an index whose images are missing.
@@ -314,14 +309,7 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
                         &platform_image.manifest_media_type,
                     )
                     .await
-                    .map_err(|error| {
-                        explain_write(
-                            &destination,
-                            credential.as_ref(),
-                            error,
-                            Some("a platform's manifest"),
-                        )
-                    })?;
+                    .map_err(|error| write_error(error, "a platform's manifest"))?;
             }
             if let Err(error) = client.put_manifest(index, OCI_INDEX_MEDIA_TYPE).await {
                 // The platforms' manifests this push added would be left
@@ -333,11 +321,9 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
                     }
                 }
                 let left = put_now.len() - removed;
-                let message = explain_write(
-                    &destination,
-                    credential.as_ref(),
+                let message = write_error(
                     error,
-                    Some("the image index (the registry may not accept multi-platform images)"),
+                    "the image index (the registry may not accept multi-platform images)",
                 )
                 .to_string();
                 return Err(PushError::Failed(format!(

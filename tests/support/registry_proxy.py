@@ -97,6 +97,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def manifest_invalid(self, why):
+        """A 400 MANIFEST_INVALID answer, as registries refuse what they lack."""
+        envelope = {"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid: " + why}]}
+        self.reply(400, json.dumps(envelope).encode())
+
     def referrers(self):
         match = re.fullmatch(r"/v2/(.+)/referrers/(sha256:[0-9a-f]{64})(\?.*)?", self.path)
         if not match:
@@ -280,20 +285,10 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             and "image.index" in self.headers.get("Content-Type", "")
         )
         if refused_index:
-            reply = b'{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid: image indexes are not supported"}]}'
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
+            self.manifest_invalid("image indexes are not supported")
             return
         if MODE == "refuse-subject" and self.command == "PUT" and "/manifests/" in self.path and b'"subject"' in body:
-            reply = b'{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid: subject not supported"}]}'
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
+            self.manifest_invalid("subject not supported")
             return
         upstream = http.client.HTTPConnection(UPSTREAM, timeout=60)
         headers = {
