@@ -123,6 +123,18 @@ pub struct CargoMessages {
 }
 
 impl CargoMessages {
+    /// The diagnostics, each once (a build for several platforms compiles
+    /// the crate once per platform and repeats each warning), in order.
+    pub fn take_unique_diagnostics(&mut self) -> Vec<CompilerDiagnostic> {
+        let mut unique = Vec::new();
+        for diagnostic in std::mem::take(&mut self.diagnostics) {
+            if !unique.contains(&diagnostic) {
+                unique.push(diagnostic);
+            }
+        }
+        unique
+    }
+
     /// `source_root` is what `/work/source` maps to (for a host build, the
     /// paths are host paths already and nothing maps).
     pub fn new(source_root: &Path, workspace_root: &Path) -> Self {
@@ -198,6 +210,28 @@ impl CargoMessages {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diagnostics_repeated_by_each_platform_are_kept_once_in_order() {
+        let diagnostic = |message: &str| CompilerDiagnostic {
+            level: "warning".into(),
+            message: message.into(),
+            code: None,
+            rendered: None,
+            spans: Vec::new(),
+            package_id: "hello".into(),
+        };
+        let mut messages = CargoMessages::new(Path::new("/src"), Path::new("/src"));
+        messages.diagnostics = vec![
+            diagnostic("b"),
+            diagnostic("a"),
+            diagnostic("b"),
+            diagnostic("a"),
+        ];
+        let unique = messages.take_unique_diagnostics();
+        assert_eq!(unique, vec![diagnostic("b"), diagnostic("a")]);
+        assert!(messages.diagnostics.is_empty());
+    }
 
     #[test]
     fn cargo_progress_lines_give_counts_and_other_lines_none() {

@@ -300,13 +300,7 @@ pub(super) async fn build(
     let mut messages = messages
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    // Each platform's compile repeats the warnings of the others.
-    let mut diagnostics = Vec::new();
-    for diagnostic in std::mem::take(&mut messages.diagnostics) {
-        if !diagnostics.contains(&diagnostic) {
-            diagnostics.push(diagnostic);
-        }
-    }
+    let diagnostics = messages.take_unique_diagnostics();
     if exit_code != 0 {
         if let Some(container) = &container {
             container.remove().await;

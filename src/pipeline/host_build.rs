@@ -73,7 +73,7 @@ pub(super) async fn build(
         }
         cross.push(super::cross::CrossBinary { platform, binary });
     }
-    let messages = messages
+    let mut messages = messages
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let binary = facts
@@ -90,12 +90,7 @@ pub(super) async fn build(
     events(BuildEvent::StageDone {
         message: format!("Host cargo build finished for `{}`.", facts.name),
     });
-    let mut diagnostics = Vec::new();
-    for diagnostic in messages.diagnostics {
-        if !diagnostics.contains(&diagnostic) {
-            diagnostics.push(diagnostic);
-        }
-    }
+    let diagnostics = messages.take_unique_diagnostics();
     Ok(Compiled {
         binary,
         cross,
