@@ -33,10 +33,12 @@ trap 'quit=1' TERM INT
 stop_child() {
   [ -n "$child" ] || return 0
   kill -TERM "$child" 2>/dev/null
-  ( sleep "$grace"; kill -KILL "$child" 2>/dev/null && say killed ) &
+  ( sleep "$grace"; kill -KILL "$child" 2>/dev/null ) &
   killer=$!
   while kill -0 "$child" 2>/dev/null; do wait "$child" 2>/dev/null; done
-  kill "$killer" 2>/dev/null
+  # The killer ended by itself (status 0) only when it killed the program;
+  # said here, so `killed` comes before the next `started`.
+  kill -KILL "$killer" 2>/dev/null; wait "$killer" 2>/dev/null && say killed
   child=
 }
 start_child() { say started; "$@" & child=$!; }
