@@ -151,37 +151,23 @@ pub(super) async fn refusal(mut response: reqwest::Response) -> RegistryError {
     }
 }
 
-/// The body of `response`, at most `max` bytes (refused from its
-/// `Content-Length`, else cut while it streams); `what` names it in the
-/// error.
+/// The body of `response`, at most `max` bytes ([`super::bounded`]);
+/// `what` names it in the error.
 async fn bounded_body(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     max: usize,
     what: &str,
 ) -> Result<Vec<u8>, RegistryError> {
-    let over = |size: String| {
-        RegistryError::Untrusted(format!(
-            "{what} is {size}, more than the {} KiB Arca reads; nothing was stored",
-            max >> 10
-        ))
-    };
-    if let Some(length) = response.content_length()
-        && length > max as u64
-    {
-        return Err(over(format!("{length} bytes")));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    super::bounded::read(response, max)
         .await
-        .map_err(|error| classify_request(&error))?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(over("larger".to_owned()));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|error| match error {
+            super::bounded::Bounded::TooLarge(length) => RegistryError::Untrusted(format!(
+                "{what} is {}, more than the {} KiB Arca reads; nothing was stored",
+                length.map_or("larger".to_owned(), |length| format!("{length} bytes")),
+                max >> 10
+            )),
+            super::bounded::Bounded::Failed(error) => error,
+        })
 }
 
 /// What authorizes this connection's requests.

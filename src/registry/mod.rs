@@ -14,6 +14,7 @@
 //! the registry only through [`client`] (and its blob transfers in `transfer`).
 
 pub mod attach;
+mod bounded;
 pub mod client;
 pub mod credentials;
 pub mod destination;

@@ -227,25 +227,12 @@ fn check_realm(challenge: &Challenge) -> Result<(), RegistryError> {
 }
 
 /// The answer's body as text, at most [`TOKEN_BODY_MAX`] bytes.
-async fn bounded_text(mut answer: reqwest::Response, realm: &str) -> Result<String, RegistryError> {
-    if answer
-        .content_length()
-        .is_some_and(|length| length > TOKEN_BODY_MAX as u64)
-    {
-        return Err(too_large(realm));
+async fn bounded_text(answer: reqwest::Response, realm: &str) -> Result<String, RegistryError> {
+    match super::bounded::read(answer, TOKEN_BODY_MAX).await {
+        Ok(body) => Ok(String::from_utf8_lossy(&body).into_owned()),
+        Err(super::bounded::Bounded::TooLarge(_)) => Err(too_large(realm)),
+        Err(super::bounded::Bounded::Failed(error)) => Err(error),
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = answer
-        .chunk()
-        .await
-        .map_err(|error| classify_request(&error))?
-    {
-        if body.len() + chunk.len() > TOKEN_BODY_MAX {
-            return Err(too_large(realm));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn too_large(realm: &str) -> RegistryError {
