@@ -235,9 +235,14 @@ pub struct BuildExtras {
     pub proxy: bool,
     /// A static init in the image.
     pub init: bool,
-    /// The platforms the image is built for, sorted; empty: the engine's
+    /// The platforms the image is built for, sorted; empty: the builder's
     /// own only; else always including it (see [`BuildExtras::set_platforms`]).
     pub platforms: Vec<Platform>,
+    /// The platforms asked for (`--platform` or `[rust] platforms`), sorted.
+    pub requested: Vec<Platform>,
+    /// The builder's own platform, which it compiles for without `--target`:
+    /// this machine's until [`BuildExtras::build_on`] names the engine's.
+    pub native: Platform,
 }
 
 impl Default for BuildExtras {
@@ -248,6 +253,8 @@ impl Default for BuildExtras {
             proxy: true,
             init: false,
             platforms: Vec::new(),
+            requested: Vec::new(),
+            native: Platform::host(),
         }
     }
 }
@@ -268,12 +275,16 @@ impl BuildExtras {
         if self.init {
             suffix.push_str("+init");
         }
-        if !self.platforms.is_empty() && self.platforms != [Platform::host()] {
-            let names: Vec<&str> = self
-                .platforms
-                .iter()
-                .map(|platform| platform.name())
-                .collect();
+        // Spelled against this machine's platform, not the engine's, so the
+        // status (which asks no engine) reads the same mode the build wrote.
+        let host = Platform::host();
+        let mut listed = self.requested.clone();
+        if !listed.is_empty() && !listed.contains(&host) {
+            listed.push(host);
+            listed.sort();
+        }
+        if !listed.is_empty() && listed != [host] {
+            let names: Vec<&str> = listed.iter().map(|platform| platform.name()).collect();
             suffix.push_str(&format!("+platforms={}", names.join(",")));
         }
         suffix
@@ -283,15 +294,27 @@ impl BuildExtras {
     /// the builder then cross-compiles for every one but its own. The
     /// builder's own platform is always built too: the engine runs it, and
     /// the record's image is that one.
-    pub fn set_platforms(&mut self, mut platforms: Vec<Platform>) {
-        let host = Platform::host();
-        self.shape.cross = platforms
+    pub fn set_platforms(&mut self, mut requested: Vec<Platform>) {
+        requested.sort();
+        requested.dedup();
+        self.requested = requested;
+        self.build_on(self.native);
+    }
+
+    /// Makes `native` the builder's own platform (the engine's: a remote
+    /// engine may be of another architecture than this machine) and
+    /// derives what is cross-compiled from the platforms asked for.
+    pub fn build_on(&mut self, native: Platform) {
+        self.native = native;
+        self.shape.cross = self
+            .requested
             .iter()
             .copied()
-            .filter(|platform| *platform != host)
+            .filter(|platform| *platform != native)
             .collect();
-        if !platforms.is_empty() && !platforms.contains(&host) {
-            platforms.push(host);
+        let mut platforms = self.requested.clone();
+        if !platforms.is_empty() && !platforms.contains(&native) {
+            platforms.push(native);
             platforms.sort();
         }
         self.platforms = platforms;
@@ -349,7 +372,7 @@ pub fn resolve_extras(
         env,
         proxy: config.proxy.unwrap_or(true),
         init,
-        platforms: Vec::new(),
+        ..BuildExtras::default()
     };
     extras.set_platforms(platforms);
     Ok(extras)
@@ -501,6 +524,35 @@ mod tests {
         host_only.set_platforms(vec![host]);
         assert!(host_only.shape.cross.is_empty());
         assert_eq!(host_only.mode_suffix(), "", "the host alone is the default");
+    }
+
+    #[test]
+    fn an_engine_of_another_platform_builds_its_own_natively_and_keeps_the_mode() {
+        let host = Platform::host();
+        let other = Platform::all().find(|platform| *platform != host).unwrap();
+        // The config asks for this machine's platform only; the engine is
+        // of another architecture.
+        let mut extras = BuildExtras::default();
+        extras.set_platforms(vec![host]);
+        let mode = extras.mode_suffix();
+        extras.build_on(other);
+        assert_eq!(
+            extras.shape.cross,
+            [host],
+            "this machine's is cross-compiled"
+        );
+        let mut both = vec![host, other];
+        both.sort();
+        assert_eq!(extras.platforms, both, "the engine's own is built too");
+        assert_eq!(
+            extras.mode_suffix(),
+            mode,
+            "the mode does not depend on the engine"
+        );
+        // Nothing asked for: only the engine's own, nothing cross.
+        let mut default = BuildExtras::default();
+        default.build_on(other);
+        assert!(default.shape.cross.is_empty() && default.platforms.is_empty());
     }
 
     fn facts(bins: &[&str]) -> CrateFacts {

@@ -236,10 +236,11 @@ impl Platform {
         format!("{}-gcc", self.known.gnu_prefix)
     }
     /// Debian's cross packages giving that compiler and the platform's C
-    /// library: `gcc-aarch64-linux-gnu libc6-dev-arm64-cross`.
+    /// library: `gcc-aarch64-linux-gnu libc6-dev-arm64-cross` (package
+    /// names spell `_` as `-`: `gcc-x86-64-linux-gnu` on an arm64 builder).
     pub fn debian_cross_packages(self) -> [String; 2] {
         [
-            format!("gcc-{}", self.known.gnu_prefix),
+            format!("gcc-{}", self.known.gnu_prefix.replace('_', "-")),
             format!("libc6-dev-{}-cross", self.known.debian_arch),
         ]
     }
@@ -342,6 +343,14 @@ mod tests {
         assert_eq!(
             arm64.debian_cross_packages(),
             ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"]
+        );
+        // Debian spells the underscore of `x86_64` as `-` in package names
+        // (`apt-cache policy gcc-x86-64-linux-gnu`: built for arm64 hosts).
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        assert_eq!(amd64.gnu_compiler(), "x86_64-linux-gnu-gcc");
+        assert_eq!(
+            amd64.debian_cross_packages(),
+            ["gcc-x86-64-linux-gnu", "libc6-dev-amd64-cross"]
         );
         assert_eq!(
             arm64.cross_env(),

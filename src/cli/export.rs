@@ -66,8 +66,12 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     } else {
         // Another platform's archive gets a tag of its own, so loading it
         // never replaces the engine's image under the artifact's tag.
+        let engines = crate::image::layout::read_platforms(&artifact.layout_dir())
+            .ok()
+            .and_then(|images| images.into_iter().next())
+            .and_then(|(platform, _)| platform);
         let tag = match platform {
-            Some(platform) if platform != crate::platform::Platform::host() => format!(
+            Some(platform) if Some(platform) != engines => format!(
                 "{}-{}",
                 artifact.metadata.local_tag,
                 platform.name().replace('/', "-")

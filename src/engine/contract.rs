@@ -154,6 +154,11 @@ pub trait ContainerEngine: Send + Sync {
     fn is_rootless(&self) -> bool;
     /// Whether the engine runs elsewhere, so host bind mounts do not reach it.
     fn is_remote(&self) -> bool;
+    /// The platform the engine runs natively: the builder's, and the image
+    /// a build loads into it. (Default: this machine's.)
+    fn platform(&self) -> crate::platform::Platform {
+        crate::platform::Platform::host()
+    }
 
     /// The image's facts, or `None` when the engine does not have it.
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageFacts>>;

@@ -52,6 +52,9 @@ pub struct DockerEngine {
     endpoint: String,
     kind: EngineKind,
     rootless: bool,
+    /// The platform the engine runs containers of natively (its `/version`
+    /// `Arch`; a local podman's is this machine's).
+    platform: crate::platform::Platform,
 }
 
 impl DockerEngine {
@@ -187,7 +190,8 @@ impl DockerEngine {
         if info.is_none() {
             tracing::warn!("{endpoint} did not describe itself (/info)");
         }
-        Ok(Self::identified(endpoint, docker, kind, info))
+        let platform = engine_platform(version.arch.as_deref(), endpoint);
+        Ok(Self::identified(endpoint, docker, kind, info, platform))
     }
 
     /// The connected engine, with whether it runs rootless. Rootless Docker
@@ -202,6 +206,7 @@ impl DockerEngine {
         docker: Docker,
         kind: EngineKind,
         info: Option<bollard::models::SystemInfo>,
+        platform: crate::platform::Platform,
     ) -> Self {
         let says_rootless = info.as_ref().is_some_and(|info| {
             info.security_options
@@ -217,6 +222,7 @@ impl DockerEngine {
             endpoint: endpoint.to_owned(),
             kind,
             rootless,
+            platform,
         }
     }
 
@@ -234,7 +240,15 @@ impl DockerEngine {
         };
         let docker = Docker::connect_with_unix(endpoint, REQUEST_TIMEOUT.as_secs(), &version)
             .map_err(|error| describe_connect_error(&error))?;
-        Ok(Self::identified(endpoint, docker, EngineKind::Podman, None))
+        // A podman socket is on this machine: its platform is the host's.
+        let platform = crate::platform::Platform::host();
+        Ok(Self::identified(
+            endpoint,
+            docker,
+            EngineKind::Podman,
+            None,
+            platform,
+        ))
     }
 
     /// Resolves once the engine reports the exec no longer running
@@ -253,6 +267,24 @@ impl DockerEngine {
     /// The engine's own command line, for hints (`docker`, `podman`).
     fn cli(&self) -> &'static str {
         self.kind.name()
+    }
+}
+
+/// The platform of an engine whose `/version` says `arch` (Go's names:
+/// `amd64`, `arm64`); this machine's when it says nothing Arca knows (a
+/// warning, for a remote engine).
+fn engine_platform(arch: Option<&str>, endpoint: &str) -> crate::platform::Platform {
+    let host = crate::platform::Platform::host();
+    match arch.and_then(|arch| crate::platform::Platform::from_oci("linux", arch, None)) {
+        Some(platform) => platform,
+        None => {
+            tracing::warn!(
+                endpoint,
+                arch = arch.unwrap_or("?"),
+                "the engine names an architecture Arca does not build for; taking it to be {host}"
+            );
+            host
+        }
     }
 }
 
@@ -400,6 +432,10 @@ impl ContainerEngine for DockerEngine {
 
     fn is_remote(&self) -> bool {
         !self.endpoint.starts_with("unix://")
+    }
+
+    fn platform(&self) -> crate::platform::Platform {
+        self.platform
     }
 
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageFacts>> {
@@ -1222,6 +1258,17 @@ impl DockerEngine {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn the_engines_platform_is_its_versions_arch_and_the_hosts_when_unknown() {
+        let platform = |arch| engine_platform(arch, "tcp://engine:2375").name();
+        assert_eq!(platform(Some("arm64")), "linux/arm64");
+        assert_eq!(platform(Some("amd64")), "linux/amd64");
+        assert_eq!(platform(Some("arm")), "linux/arm/v7");
+        let host = crate::platform::Platform::host().name();
+        assert_eq!(platform(Some("mips64le")), host);
+        assert_eq!(platform(None), host);
+    }
 
     #[test]
     fn ansi_colours_are_dropped() {

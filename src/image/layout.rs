@@ -238,8 +238,8 @@ pub fn read_referrers(dir: &Path) -> Result<Vec<Referrer>> {
 }
 
 /// Reads a layout back: its one manifest, config and layers (of a
-/// multi-platform image, those of this machine's platform, else the
-/// first listed).
+/// multi-platform image, the first listed: the build writes the image of
+/// the engine's platform, the one it loaded, first).
 pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
     let index = read_index(dir)?;
     let Some(entry) = index.manifests().first() else {
@@ -251,12 +251,10 @@ pub fn read(dir: &Path) -> Result<(StoredImage, Option<String>)> {
         .and_then(|annotations| annotations.get(REF_NAME).cloned());
     if *entry.media_type() == MediaType::ImageIndex {
         let images = read_platforms(dir)?;
-        let host = Platform::host();
         let chosen = images
-            .iter()
-            .find(|(platform, _)| *platform == Some(host))
-            .or(images.first())
-            .map(|(_, image)| image.clone())
+            .into_iter()
+            .next()
+            .map(|(_, image)| image)
             .with_context(|| format!("The image index of {} lists no image", dir.display()))?;
         return Ok((chosen, ref_name));
     }

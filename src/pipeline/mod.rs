@@ -95,11 +95,7 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
             settings.base_image.escape_debug()
         );
     }
-    if extras.init && !extras.shape.cross.is_empty() {
-        anyhow::bail!(
-            "`init = true` cannot be combined with platforms beyond the builder's own yet: the init is the builder's `tini-static`, built for its platform only. Drop `init` or build for one platform."
-        );
-    }
+    refuse_init_with_cross(&extras)?;
     ensure_lockfile(&facts)?;
     let builder_base_image = plan::builder_base_image(&settings.base_image);
     let builder_image_tag = plan::shaped_builder_image_tag(&builder_base_image, &extras.shape);
@@ -115,6 +111,35 @@ pub fn prepare(request: &BuildRequest) -> anyhow::Result<PreparedBuild> {
         mode,
         extras,
     })
+}
+
+fn refuse_init_with_cross(extras: &plan::BuildExtras) -> anyhow::Result<()> {
+    if extras.init && !extras.shape.cross.is_empty() {
+        anyhow::bail!(
+            "`init = true` cannot be combined with platforms beyond the builder's own yet: the init is the builder's `tini-static`, built for its platform only. Drop `init` or build for one platform."
+        );
+    }
+    Ok(())
+}
+
+/// The build as the connected engine runs it: a container build's builder
+/// is of the engine's platform (a remote engine may be of another
+/// architecture than this machine), so that platform is compiled natively
+/// and the others, this machine's among them, cross. A host build stays
+/// this machine's. The build mode does not change.
+pub fn on_engine(
+    mut prepared: PreparedBuild,
+    engine: &dyn ContainerEngine,
+) -> anyhow::Result<PreparedBuild> {
+    let native = engine.platform();
+    if prepared.host_build || prepared.extras.native == native {
+        return Ok(prepared);
+    }
+    prepared.extras.build_on(native);
+    refuse_init_with_cross(&prepared.extras)?;
+    prepared.builder_image_tag =
+        plan::shaped_builder_image_tag(&prepared.builder_base_image, &prepared.extras.shape);
+    Ok(prepared)
 }
 
 fn ensure_lockfile(facts: &CrateFacts) -> anyhow::Result<()> {
@@ -209,6 +234,7 @@ pub async fn package_with(
         });
     }
     let engine = env.engine().await?;
+    let prepared = on_engine(prepared, engine.as_ref()).map_err(BuildError::Failed)?;
     let artifact_id = env.store().new_artifact_id();
     let result = async {
         runtime_image::prefetch_platform_bases(env, &prepared, events, cancel).await?;
@@ -296,6 +322,7 @@ async fn compile_binary(
     let prepared = prepare_cancellable(request, cancel).await?;
     events(BuildEvent::Prepared);
     let engine = env.engine().await?;
+    let prepared = on_engine(prepared, engine.as_ref()).map_err(BuildError::Failed)?;
     let build_id = env.store().new_artifact_id();
     let result = compile(env, &engine, &prepared, &build_id, events, cancel).await;
     match &result {

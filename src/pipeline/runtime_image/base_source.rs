@@ -50,7 +50,7 @@ pub(super) async fn ensure_base(
             let reference = reference.clone();
             // Of that name, the engine's platform (a multi-platform build
             // stores the other platforms' bases under the same name).
-            let host = Some(Platform::host());
+            let host = Some(prepared.extras.native);
             blocking(cancel, move || {
                 Ok(bases
                     .list()
@@ -77,7 +77,11 @@ pub(super) async fn ensure_base(
             });
         }
         if pull::registry_of(reference).is_some() {
-            match fetch_from_registry(env, reference, None, events, cancel).await {
+            // This machine's platform by default; an engine of another
+            // platform gets its own.
+            let native = prepared.extras.native;
+            let platform = (native != Platform::host()).then_some(native);
+            match fetch_from_registry(env, reference, platform, events, cancel).await {
                 Ok(record) => {
                     return Ok(Base {
                         record,
