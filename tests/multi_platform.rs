@@ -175,6 +175,108 @@ fn check_two_platform_layout(test: &DockerTest, id: &str, expected: &str) {
     );
 }
 
+/// The digest of `platform`'s manifest in an index, as skopeo read it.
+fn platform_manifest(index: &serde_json::Value, architecture: &str) -> String {
+    index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|entry| entry["platform"]["architecture"] == architecture)
+        .and_then(|entry| entry["digest"].as_str())
+        .unwrap_or_else(|| panic!("no {architecture} manifest in {index}"))
+        .to_owned()
+}
+
+/// Each platform's image carries its own SBOM: `arca sbom --platform`
+/// gives a document per platform, the SPDX project's validator accepts
+/// both (when `.ci/sbom-setup.sh` installed it), each one's digest is the
+/// `io.khoek.arca.sbom` label of that platform's image config (read by
+/// skopeo from the layout), and each names that platform's base image.
+/// Returns the arm64 image's manifest digest.
+fn check_sbom_per_platform(test: &DockerTest, id: &str) -> String {
+    let artifact = test.store().select(id).expect("record")[0].clone();
+    let layout = artifact.dir.join("image");
+    let tag = &artifact.metadata.remote_tag;
+    let index = skopeo_raw(&format!("oci:{}:{tag}", layout.display()));
+    let venv = std::env::var_os("ARCA_SBOM_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/arca-sbom/venv"));
+    let mut documents = Vec::new();
+    for (platform, architecture) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
+        let file = test
+            .work
+            .path()
+            .join(format!("sbom-{architecture}.spdx.json"));
+        let written = test
+            .arca()
+            .args(["sbom", id, "--platform", platform, "-o"])
+            .arg(&file)
+            .output()
+            .expect("arca sbom");
+        assert!(written.status.success(), "{}", text(&written));
+        let bytes = std::fs::read(&file).expect("SBOM file");
+        let digest = format!("sha256:{}", sha256_hex(&bytes));
+        let manifest = platform_manifest(&index, architecture);
+        let hex = manifest.trim_start_matches("sha256:");
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(layout.join("blobs/sha256").join(hex)).expect("manifest blob"),
+        )
+        .expect("manifest JSON");
+        let config = manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest");
+        let config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                layout
+                    .join("blobs/sha256")
+                    .join(config.trim_start_matches("sha256:")),
+            )
+            .expect("config blob"),
+        )
+        .expect("config JSON");
+        assert_eq!(config["architecture"], architecture, "{config}");
+        assert_eq!(
+            config["config"]["Labels"]["io.khoek.arca.sbom"], digest,
+            "the {platform} image's label names its own SBOM"
+        );
+        if venv.join("bin/pyspdxtools").is_file() {
+            let checked = Command::new(venv.join("bin/pyspdxtools"))
+                .arg("-i")
+                .arg(&file)
+                .output()
+                .expect("pyspdxtools");
+            let report = text(&checked);
+            assert!(
+                checked.status.success(),
+                "pyspdxtools ({platform}): {report}"
+            );
+            assert!(
+                !report.contains("invalid"),
+                "pyspdxtools ({platform}): {report}"
+            );
+        }
+        documents.push(bytes);
+    }
+    assert_ne!(documents[0], documents[1], "one SBOM per platform image");
+    let lacking = test
+        .arca()
+        .args(["sbom", id, "--platform", "linux/s390x"])
+        .output()
+        .expect("arca sbom");
+    assert!(!lacking.status.success());
+    assert!(
+        stderr(&lacking).contains("no image for linux/s390x"),
+        "{}",
+        text(&lacking)
+    );
+    platform_manifest(&index, "arm64")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
 /// `arca push ID --to DESTINATION --json` in the test's home.
 fn push_json(test: &DockerTest, id: &str, destination: &str) -> serde_json::Value {
     let pushed = test
@@ -213,6 +315,7 @@ fn one_build_cross_compiles_c_for_arm64_in_the_builder_and_pushes_one_index() {
     let (printed, code) = test.run_image(&artifact.metadata.local_tag);
     assert_eq!((printed.as_str(), code), ("c-build says 42", 0));
     check_two_platform_layout(&test, &id, "c-build says 42");
+    let arm64_manifest = check_sbom_per_platform(&test, &id);
     let status = test
         .arca()
         .args(["status", "--json"])
@@ -263,6 +366,26 @@ fn one_build_cross_compiles_c_for_arm64_in_the_builder_and_pushes_one_index() {
     assert!(first["bytesSent"].as_u64().unwrap_or(0) > 0, "{first}");
     let pushed = skopeo_raw(&format!("docker://{destination}"));
     assert_eq!(index_platforms(&pushed), ["linux/amd64", "linux/arm64"]);
+    // The arm64 image's SBOM and provenance went along, referring to it:
+    // this registry has no referrers API, so skopeo reads them under the
+    // fallback tag of the arm64 manifest's digest.
+    let fallback = skopeo_raw(&format!(
+        "docker://{}/c-build:{}",
+        registry.address,
+        arm64_manifest.replace(':', "-")
+    ));
+    let mut types: Vec<&str> = fallback["manifests"]
+        .as_array()
+        .expect("fallback manifests")
+        .iter()
+        .filter_map(|entry| entry["artifactType"].as_str())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        ["application/spdx+json", "application/vnd.in-toto+json"],
+        "{fallback}"
+    );
     let again = push_json(&test, &id, &destination);
     assert_eq!(again["bytesSent"], 0, "{again}");
     assert_eq!(again["uploaded"], 0, "{again}");

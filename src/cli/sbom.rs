@@ -1,7 +1,8 @@
-//! `arca sbom [SELECTOR] [--format spdx|cyclonedx] [--provenance] [-o FILE]`:
-//! prints or writes an artifact's SBOM (the stored SPDX 2.3 document byte
-//! for byte, or CycloneDX 1.5 converted from it), or its SLSA provenance
-//! statement. SELECTOR as for `arca export`.
+//! `arca sbom [SELECTOR] [--format spdx|cyclonedx] [--provenance]
+//! [--platform P] [-o FILE]`: prints or writes an artifact's SBOM (the
+//! stored SPDX 2.3 document byte for byte, or CycloneDX 1.5 converted from
+//! it), or its SLSA provenance statement, of the engine's platform's image
+//! or another platform's. SELECTOR as for `arca export`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,10 @@ pub struct SbomArgs {
     /// The SLSA provenance statement (in-toto JSON) instead of the SBOM.
     #[arg(long, conflicts_with = "format")]
     provenance: bool,
+    /// Of this platform's image (`linux/arm64`) of a multi-platform
+    /// artifact (default: the engine's platform's).
+    #[arg(long)]
+    platform: Option<String>,
     /// Where to write it (default: standard output).
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
@@ -45,7 +50,13 @@ pub fn run(args: SbomArgs) -> Result<ExitCode> {
     } else {
         Kind::Sbom
     };
-    let stored = stored::read(&artifact.dir, kind)?.ok_or_else(|| {
+    let platform = args
+        .platform
+        .as_deref()
+        .map(crate::platform::Platform::parse)
+        .transpose()
+        .map_err(|error| anyhow!("{error} (in `--platform`)"))?;
+    let stored = stored::read_for(&artifact.dir, kind, platform)?.ok_or_else(|| {
         anyhow!(
             "Artifact {} has no {}: it was built before Arca recorded them, or cargo could not resolve its graph (see its build log). Rebuild it with `arca build rust --force {}`.",
             artifact.metadata.artifact_id,

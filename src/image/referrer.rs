@@ -30,6 +30,8 @@ pub struct Referrer {
     pub content_media_type: String,
     /// The empty config.
     pub config: BlobRef,
+    /// The image manifest it refers to (its `subject`).
+    pub subject: crate::blobs::Digest,
 }
 
 impl Referrer {
@@ -65,6 +67,7 @@ pub fn store(
         content: content_ref,
         content_media_type: artifact_type.to_owned(),
         config,
+        subject: subject.digest.clone(),
     })
 }
 
@@ -116,12 +119,17 @@ pub fn parse(manifest: BlobRef, bytes: &[u8]) -> Result<Referrer> {
         .layers()
         .first()
         .ok_or_else(|| anyhow!("the artifact manifest has no layer"))?;
+    let subject = parsed
+        .subject()
+        .as_ref()
+        .ok_or_else(|| anyhow!("the artifact manifest names no subject"))?;
     Ok(Referrer {
         artifact_type,
         manifest,
         content: blob_ref(layer)?,
         content_media_type: layer.media_type().to_string(),
         config: blob_ref(parsed.config())?,
+        subject: blob_ref(subject)?.digest,
     })
 }
 

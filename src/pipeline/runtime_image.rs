@@ -43,7 +43,6 @@ use crate::engine::ContainerEngine;
 use crate::image::base::{CreatedBlobs, take_back};
 use crate::image::layout;
 use crate::plan;
-use crate::platform::Platform;
 use crate::store::{self, ArtifactMetadata, StoredArtifact};
 use crate::units::human_size;
 
@@ -191,40 +190,18 @@ async fn package_inner(
         None
     };
 
-    events(BuildEvent::Stage {
-        title: "Recording the SBOM".into(),
-        detail: format!("the packages cargo links for {}", built.sbom_inputs.target),
-    });
-    let sbom = attest::make_sbom(
-        env.rust_cache(),
+    let sbom = record_sbom(
+        env,
         prepared,
         built,
+        &built.sbom_inputs.target,
         &base.record,
+        "Recording the SBOM".into(),
         events,
         cancel,
     )
     .await?;
-    if let Some(bytes) = &sbom {
-        let packages = crate::sbom::spdx::parse(bytes)
-            .map(|document| document.packages.len())
-            .unwrap_or(0);
-        events(BuildEvent::StageDone {
-            message: format!(
-                "SBOM of {packages} packages ({}, {}).",
-                short(&crate::blobs::Digest::of(bytes)),
-                human_size(bytes.len() as u64)
-            ),
-        });
-    }
-    let sbom_label: Vec<(String, String)> = sbom
-        .iter()
-        .map(|bytes| {
-            (
-                attest::sbom_label(),
-                crate::blobs::Digest::of(bytes).to_string(),
-            )
-        })
-        .collect();
+    let sbom_label = sbom_label(&sbom);
 
     events(BuildEvent::Stage {
         title: "Assembling runtime image".into(),
@@ -294,7 +271,7 @@ async fn package_inner(
             )
         })?;
 
-    let platform_index = assemble_other_platforms(
+    let others = assemble_other_platforms(
         env,
         engine,
         prepared,
@@ -336,24 +313,36 @@ async fn package_inner(
     } else {
         None
     };
+    let (platform_index, others) = match others {
+        Some((index, others)) => (Some(index), others),
+        None => (None, Vec::new()),
+    };
+    let engines = PlatformImage {
+        base: base.record.clone(),
+        manifest: assembled.image.manifest.clone(),
+        sbom,
+    };
     let referrers = {
         let blobs = blobs.clone();
         let (prepared, built, metadata) = (prepared.clone(), built.clone(), metadata.clone());
-        let (base, manifest) = (base.record.clone(), assembled.image.manifest.clone());
-        let (sbom, created) = (sbom.clone(), created.clone());
+        let created = created.clone();
         blocking(cancel, move || {
-            attest::store(
-                &blobs,
-                &attest::Attestations {
-                    prepared: &prepared,
-                    built: &built,
-                    metadata: &metadata,
-                    base: &base,
-                    manifest: &manifest,
-                    sbom: sbom.as_deref(),
-                },
-                &created,
-            )
+            let mut referrers = Vec::new();
+            for image in std::iter::once(&engines).chain(&others) {
+                referrers.extend(attest::store(
+                    &blobs,
+                    &attest::Attestations {
+                        prepared: &prepared,
+                        built: &built,
+                        metadata: &metadata,
+                        base: &image.base,
+                        manifest: &image.manifest,
+                        sbom: image.sbom.as_deref(),
+                    },
+                    &created,
+                )?);
+            }
+            Ok(referrers)
         })
         .await?
     };
@@ -381,10 +370,73 @@ async fn package_inner(
     })
 }
 
+/// One platform's image, with what its SBOM and provenance are made of.
+struct PlatformImage {
+    base: crate::image::base::BaseRecord,
+    manifest: crate::image::BlobRef,
+    sbom: Option<Vec<u8>>,
+}
+
+/// Makes the SBOM of the packages cargo links for `target` over `base`
+/// (`None`, with a notice, when cargo cannot resolve the graph), as the
+/// stage `title`.
+#[allow(clippy::too_many_arguments)]
+async fn record_sbom(
+    env: &BuildEnv,
+    prepared: &PreparedBuild,
+    built: &BinaryOutcome,
+    target: &str,
+    base: &crate::image::base::BaseRecord,
+    title: String,
+    events: EventSink<'_>,
+    cancel: &CancellationToken,
+) -> Result<Option<Vec<u8>>, BuildError> {
+    events(BuildEvent::Stage {
+        title,
+        detail: format!("the packages cargo links for {target}"),
+    });
+    let sbom = attest::make_sbom(
+        env.rust_cache(),
+        prepared,
+        built,
+        target,
+        base,
+        events,
+        cancel,
+    )
+    .await?;
+    if let Some(bytes) = &sbom {
+        let packages = crate::sbom::spdx::parse(bytes)
+            .map(|document| document.packages.len())
+            .unwrap_or(0);
+        events(BuildEvent::StageDone {
+            message: format!(
+                "SBOM of {packages} packages ({}, {}).",
+                short(&crate::blobs::Digest::of(bytes)),
+                human_size(bytes.len() as u64)
+            ),
+        });
+    }
+    Ok(sbom)
+}
+
+/// The config label naming the SBOM blob (none without an SBOM).
+fn sbom_label(sbom: &Option<Vec<u8>>) -> Vec<(String, String)> {
+    sbom.iter()
+        .map(|bytes| {
+            (
+                attest::sbom_label(),
+                crate::blobs::Digest::of(bytes).to_string(),
+            )
+        })
+        .collect()
+}
+
 /// The images for the platforms beyond the engine's (`built.cross`): each
-/// over that platform's base ([`ensure_platform_base`]), with its binary;
-/// none is loaded into the engine. Returns their index with the engine's
-/// image first, or `None` for a single-platform build.
+/// over that platform's base ([`ensure_platform_base`]), with its binary
+/// and the SBOM of what cargo links for that platform; none is loaded into
+/// the engine. Returns their index with the engine's image first and each
+/// one's attestation inputs, or `None` for a single-platform build.
 #[allow(clippy::too_many_arguments)]
 async fn assemble_other_platforms(
     env: &BuildEnv,
@@ -396,13 +448,14 @@ async fn assemble_other_platforms(
     created: &CreatedBlobs,
     events: EventSink<'_>,
     cancel: &CancellationToken,
-) -> Result<Option<layout::PlatformIndex>, BuildError> {
+) -> Result<Option<(layout::PlatformIndex, Vec<PlatformImage>)>, BuildError> {
     if built.cross.is_empty() {
         return Ok(None);
     }
+    let mut others = Vec::new();
     let blobs = env.blobs().clone();
     let base_image = &prepared.settings.base_image;
-    let mut images = vec![(Platform::host(), engine_image.clone())];
+    let mut images = vec![(prepared.extras.native, engine_image.clone())];
     for cross in &built.cross {
         let platform = cross.platform;
         events(BuildEvent::Stage {
@@ -415,6 +468,18 @@ async fn assemble_other_platforms(
             in_engine: false,
         };
         let base = ensure_ca_bundle(env, engine, prepared, metadata, base, events, cancel).await?;
+        let sbom = record_sbom(
+            env,
+            prepared,
+            built,
+            platform.rust_target(),
+            &base.record,
+            format!("Recording the SBOM of the {platform} image"),
+            events,
+            cancel,
+        )
+        .await?;
+        let label = sbom_label(&sbom);
         let assembled = {
             let blobs = blobs.clone();
             let base = base.record.clone();
@@ -422,10 +487,15 @@ async fn assemble_other_platforms(
             let metadata = metadata.clone();
             let created = created.clone();
             blocking(cancel, move || {
-                assemble(&blobs, &base, &binary, None, &metadata, &[], &created)
+                assemble(&blobs, &base, &binary, None, &metadata, &label, &created)
             })
             .await?
         };
+        others.push(PlatformImage {
+            base: base.record.clone(),
+            manifest: assembled.image.manifest.clone(),
+            sbom,
+        });
         let binary_layer = assembled.image.layers.last().cloned();
         events(BuildEvent::StageDone {
             message: format!(
@@ -455,5 +525,5 @@ async fn assemble_other_platforms(
         })
         .await?
     };
-    Ok(Some(layout::PlatformIndex { index, images }))
+    Ok(Some((layout::PlatformIndex { index, images }, others)))
 }

@@ -37,6 +37,28 @@ pub fn fallback_tag(digest: &str) -> String {
     digest.replace(':', "-")
 }
 
+/// Sends the referrers of every platform's image (each refers to its
+/// own manifest); the fallback tag reported is the first written (the
+/// engine's image's, when it needed one).
+pub async fn attach_all(client: &RegistryClient, image: &Image) -> Result<Attached, RegistryError> {
+    let mut all = Attached {
+        artifact_types: Vec::new(),
+        bytes_sent: 0,
+        fallback_tag: None,
+    };
+    for platform_image in image.images() {
+        let attached = attach(client, platform_image).await?;
+        all.bytes_sent += attached.bytes_sent;
+        for artifact_type in attached.artifact_types {
+            if !all.artifact_types.contains(&artifact_type) {
+                all.artifact_types.push(artifact_type);
+            }
+        }
+        all.fallback_tag = all.fallback_tag.or(attached.fallback_tag);
+    }
+    Ok(all)
+}
+
 /// Sends the image's referrers; see the module docs.
 pub async fn attach(client: &RegistryClient, image: &Image) -> Result<Attached, RegistryError> {
     let mut attached = Attached {

@@ -344,8 +344,8 @@ async fn run(request: PushRequest, events: Events) -> Result<PushOutcome, PushEr
             }
         }
     }
-    if request.attestations && !image.referrers.is_empty() {
-        match attach::attach(&client, &image).await {
+    if request.attestations && image.images().any(|image| !image.referrers.is_empty()) {
+        match attach::attach_all(&client, &image).await {
             Ok(attached) => {
                 outcome.bytes_sent += attached.bytes_sent;
                 outcome.attached = Some(attached);

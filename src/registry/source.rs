@@ -96,7 +96,7 @@ impl Image {
 
     /// Only `platforms` of it: one image pushed plain, or several under an
     /// index of just those; a platform it lacks is refused naming those
-    /// it has. The referrers (SBOM, provenance) follow the engine's image.
+    /// it has. Each image's referrers (SBOM, provenance) go with it.
     pub fn only(self, platforms: &[crate::platform::Platform]) -> Result<Image, String> {
         let has: Vec<crate::platform::Platform> = match self.platform {
             Some(_) => self.images().filter_map(|image| image.platform).collect(),
@@ -115,7 +115,6 @@ impl Image {
         let Image {
             index,
             other_platforms,
-            referrers,
             ..
         } = self.clone();
         let mut kept: Vec<Image> = std::iter::once(Image {
@@ -130,15 +129,9 @@ impl Image {
                 .is_some_and(|platform| platforms.contains(&platform))
         })
         .collect();
-        // The SBOM and provenance describe the engine's image (their
-        // subject): they go along only with it.
-        let host = Some(crate::platform::Platform::host());
+        // Each image keeps its own SBOM and provenance (their subject).
         if kept.len() == 1 {
-            let mut single = kept.remove(0);
-            if single.platform == host {
-                single.referrers = referrers;
-            }
-            return Ok(single);
+            return Ok(kept.remove(0));
         }
         let digests: Vec<String> = kept.iter().map(Image::manifest_digest).collect();
         let mut index: serde_json::Value = serde_json::from_slice(&index.unwrap_or_default())
@@ -156,9 +149,6 @@ impl Image {
             serde_json::to_vec(&index)
                 .map_err(|error| format!("cannot write the index ({error})"))?,
         );
-        if primary.platform == host {
-            primary.referrers = referrers;
-        }
         Ok(primary)
     }
 
@@ -226,9 +216,8 @@ pub fn read_layout(dir: &Path) -> Result<Image, String> {
         let (index_bytes, _) = read_checked_manifest(dir, descriptor)?;
         let platforms = ImageIndex::from_reader(index_bytes.as_slice())
             .map_err(|error| format!("its image index is not readable ({error})"))?;
-        let host = crate::platform::Platform::host();
+        // The first listed is the engine's image (the build writes it first).
         let mut images = Vec::new();
-        let mut primary = None;
         for entry in platforms.manifests() {
             let platform = entry.platform().as_ref().and_then(|platform| {
                 crate::platform::Platform::from_oci(
@@ -237,31 +226,44 @@ pub fn read_layout(dir: &Path) -> Result<Image, String> {
                     platform.variant().as_deref(),
                 )
             });
-            let is_host = platform == Some(host);
             let mut image = read_layout_image(dir, entry)?;
             image.platform = platform;
-            if is_host && primary.is_none() {
-                primary = Some(image);
-            } else {
-                images.push(image);
-            }
+            images.push(image);
         }
-        let mut primary = match primary {
-            Some(image) => image,
-            None if !images.is_empty() => images.remove(0),
-            None => return Err("its image index lists no image".to_owned()),
-        };
+        if images.is_empty() {
+            return Err("its image index lists no image".to_owned());
+        }
+        let mut primary = images.remove(0);
         primary.other_platforms = images;
         (primary, Some(index_bytes))
     } else {
         (read_layout_image(dir, descriptor)?, None)
     };
-    let subject = image.manifest_digest();
-    image.referrers = manifests
+    // Each artifact (SBOM, provenance) goes with the platform image it
+    // refers to.
+    for entry in manifests
         .iter()
         .filter(|entry| entry.artifact_type().is_some())
-        .map(|entry| layout_referrer(dir, entry, &subject))
-        .collect::<Result<Vec<_>, _>>()?;
+    {
+        let (subject, referrer) = layout_referrer(dir, entry)?;
+        let owner = if image.manifest_digest() == subject {
+            Some(&mut image)
+        } else {
+            image
+                .other_platforms
+                .iter_mut()
+                .find(|other| other.manifest_digest() == subject)
+        };
+        match owner {
+            Some(owner) => owner.referrers.push(referrer),
+            None => {
+                return Err(format!(
+                    "the artifact manifest {} refers to {subject}, which is none of its images",
+                    referrer.manifest_digest
+                ));
+            }
+        }
+    }
     image.index = index;
     Ok(image)
 }
@@ -322,8 +324,8 @@ fn read_layout_image(dir: &Path, descriptor: &Descriptor) -> Result<Image, Strin
     })
 }
 
-/// A layout's artifact manifest whose subject is the image `subject`.
-fn layout_referrer(dir: &Path, entry: &Descriptor, subject: &str) -> Result<Referrer, String> {
+/// A layout's artifact manifest, with the digest of the image it refers to.
+fn layout_referrer(dir: &Path, entry: &Descriptor) -> Result<(String, Referrer), String> {
     let manifest_blob = layout_blob(dir, entry)?;
     let manifest = std::fs::read(&manifest_blob.data.path).map_err(|error| {
         format!(
@@ -343,30 +345,33 @@ fn layout_referrer(dir: &Path, entry: &Descriptor, subject: &str) -> Result<Refe
             manifest_blob.data.path.display()
         )
     })?;
-    if parsed
+    let Some(subject) = parsed
         .subject()
         .as_ref()
-        .is_none_or(|referred| referred.digest().to_string() != subject)
-    {
+        .map(|referred| referred.digest().to_string())
+    else {
         return Err(format!(
-            "the artifact manifest {} does not refer to the image {subject}",
+            "the artifact manifest {} refers to no image",
             manifest_blob.data.path.display()
         ));
-    }
+    };
     let mut blobs = vec![layout_blob(dir, parsed.config())?];
     for layer in parsed.layers() {
         blobs.push(layout_blob(dir, layer)?);
     }
-    Ok(Referrer {
-        artifact_type: entry
-            .artifact_type()
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        blobs,
-        manifest,
-        manifest_digest: manifest_blob.digest,
-    })
+    Ok((
+        subject,
+        Referrer {
+            artifact_type: entry
+                .artifact_type()
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            blobs,
+            manifest,
+            manifest_digest: manifest_blob.digest,
+        },
+    ))
 }
 
 fn layout_blob(dir: &Path, descriptor: &Descriptor) -> Result<Blob, String> {

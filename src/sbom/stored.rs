@@ -10,6 +10,7 @@ use super::{provenance, spdx};
 use crate::blobs::Digest;
 use crate::image::layout::{self, LAYOUT_DIR};
 use crate::image::referrer::Referrer;
+use crate::platform::Platform;
 
 /// The two documents an artifact can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,20 +28,67 @@ impl Kind {
     }
 }
 
-/// The artifact's referrer of this kind, if it has one.
+/// The artifact's referrer of this kind for the engine's image, if it has
+/// one.
 pub fn find(artifact_dir: &Path, kind: Kind) -> Result<Option<Referrer>> {
+    find_for(artifact_dir, kind, None)
+}
+
+/// The artifact's referrer of this kind for `platform`'s image (`None`:
+/// the engine's, the one the layout reads back first); a platform the
+/// artifact has no image for is refused naming those it has.
+pub fn find_for(
+    artifact_dir: &Path,
+    kind: Kind,
+    platform: Option<Platform>,
+) -> Result<Option<Referrer>> {
     let dir = artifact_dir.join(LAYOUT_DIR);
     if !dir.join("index.json").is_file() {
         return Ok(None);
     }
-    Ok(layout::read_referrers(&dir)?
-        .into_iter()
-        .find(|referrer| referrer.artifact_type == kind.artifact_type()))
+    let images = layout::read_platforms(&dir)?;
+    let subject = match platform {
+        None => images
+            .first()
+            .map(|(_, image)| image.manifest.digest.clone()),
+        Some(wanted) => {
+            let found = images
+                .iter()
+                .find(|(platform, _)| *platform == Some(wanted))
+                .map(|(_, image)| image.manifest.digest.clone());
+            if found.is_none() {
+                let names: Vec<String> = images
+                    .iter()
+                    .map(|(platform, _)| {
+                        platform.map_or("an unknown platform".to_owned(), |p| p.to_string())
+                    })
+                    .collect();
+                bail!(
+                    "The artifact has no image for {wanted}: it was built for {}.",
+                    names.join(", ")
+                );
+            }
+            found
+        }
+    };
+    Ok(layout::read_referrers(&dir)?.into_iter().find(|referrer| {
+        referrer.artifact_type == kind.artifact_type()
+            && Some(&referrer.subject) == subject.as_ref()
+    }))
 }
 
 /// The document's bytes, as stored (`None`: the artifact has none).
 pub fn read(artifact_dir: &Path, kind: Kind) -> Result<Option<Vec<u8>>> {
-    let Some(referrer) = find(artifact_dir, kind)? else {
+    read_for(artifact_dir, kind, None)
+}
+
+/// [`read`] of `platform`'s image (see [`find_for`]).
+pub fn read_for(
+    artifact_dir: &Path,
+    kind: Kind,
+    platform: Option<Platform>,
+) -> Result<Option<Vec<u8>>> {
+    let Some(referrer) = find_for(artifact_dir, kind, platform)? else {
         return Ok(None);
     };
     let path = layout::blob_path(&artifact_dir.join(LAYOUT_DIR), &referrer.content.digest);

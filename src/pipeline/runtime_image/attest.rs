@@ -31,6 +31,7 @@ pub(super) async fn make_sbom(
     rust_cache: &Path,
     prepared: &PreparedBuild,
     built: &BinaryOutcome,
+    target: &str,
     base: &BaseRecord,
     events: EventSink<'_>,
     cancel: &CancellationToken,
@@ -38,6 +39,7 @@ pub(super) async fn make_sbom(
     let facts = prepared.facts.clone();
     let settings = prepared.settings.clone();
     let inputs = built.sbom_inputs.clone();
+    let target = target.to_owned();
     let cache = rust_cache.join("sbom");
     let base = sbom::BaseImage {
         reference: settings.base_image.clone(),
@@ -53,7 +55,7 @@ pub(super) async fn make_sbom(
         let request = linked::Request {
             manifest_path: &facts.manifest_path,
             workspace_root: &facts.workspace_root,
-            target: &inputs.target,
+            target: &target,
             features: &settings.features,
             cargo_home: inputs.cargo_home.as_deref(),
             manifests: &manifests,
