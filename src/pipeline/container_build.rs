@@ -205,10 +205,6 @@ pub(super) async fn build(
         cmd: cross::container_command(
             &cargo_command(&container_manifest, prepared),
             &prepared.extras.shape.cross,
-            &format!(
-                "{CONTAINER_CACHE_ROOT}/target/{}",
-                cross::CROSS_TARGET_SUBDIR
-            ),
         ),
         env: build_env(prepared, has_ca),
         working_dir: Some(container_crate_dir),
@@ -371,12 +367,7 @@ pub(super) async fn build(
         .iter()
         .map(|&platform| cross::CrossBinary {
             platform,
-            binary: cross::binary_path(
-                &target_dir.join(cross::CROSS_TARGET_SUBDIR),
-                platform,
-                &settings.profile,
-                &settings.bin,
-            ),
+            binary: cross::binary_path(&target_dir, platform, &settings.profile, &settings.bin),
         })
         .collect::<Vec<_>>();
     if let Some(missing) = cross.iter().find(|built| !built.binary.is_file()) {
@@ -435,12 +426,7 @@ async fn copy_outputs(
         .map(|name| (format!("{container_dir}/{name}"), host_dir.join(name)))
         .collect();
     for &platform in &prepared.extras.shape.cross {
-        let relative = cross::binary_path(
-            Path::new(cross::CROSS_TARGET_SUBDIR),
-            platform,
-            &prepared.settings.profile,
-            bin,
-        );
+        let relative = cross::binary_path(Path::new(""), platform, &prepared.settings.profile, bin);
         files.push((
             format!("{CONTAINER_CACHE_ROOT}/target/{}", relative.display()),
             target_dir.join(relative),

@@ -17,9 +17,6 @@ use crate::platform::Platform;
 
 /// Where the builder recipe links each target's toolchain.
 pub const CONTAINER_TARGETS_DIR: &str = "/opt/arca/targets";
-/// The cross builds' own target directory, inside a container build's
-/// (they run beside the native build, which holds its directory's lock).
-pub const CROSS_TARGET_SUBDIR: &str = "cross";
 
 /// The line a container build prints on stderr before cross-compiling for
 /// a platform, so what cargo says next is read as that platform's.
@@ -61,42 +58,18 @@ pub fn cross_variables(platform: Platform, rustc: &str) -> Vec<(String, String)>
 }
 
 /// The command of a container build: `primary` alone when there is nothing
-/// to cross-compile; else one `sh -c` that runs every platform's cargo at
-/// once: the cross builds in the background, each in `cross_target_dir`
-/// (a target directory of their own, so no cargo waits on another's lock)
-/// with the target's cargo, its variables and `--target`, their output
-/// kept aside; `primary` in the foreground, its output live. Then each
-/// cross build's output follows its [`marker_line`], in order, so what
-/// cargo says is read as that platform's. The first failure's status is
-/// the command's (the primary's before any cross build's).
-pub fn container_command(
-    primary: &[String],
-    cross: &[Platform],
-    cross_target_dir: &str,
-) -> Vec<String> {
+/// to cross-compile; else one `sh -c` running it, then for each platform
+/// the [`marker_line`] and `primary` again with the target's cargo, its
+/// variables and `--target`, stopping at the first failure.
+pub fn container_command(primary: &[String], cross: &[Platform]) -> Vec<String> {
     if cross.is_empty() {
         return primary.to_vec();
     }
-    vec![
-        "sh".to_owned(),
-        "-c".to_owned(),
-        concurrent_script(primary, cross, CONTAINER_TARGETS_DIR, cross_target_dir),
-    ]
-}
-
-fn concurrent_script(
-    primary: &[String],
-    cross: &[Platform],
-    targets_dir: &str,
-    cross_target_dir: &str,
-) -> String {
-    let mut script = vec!["logs=$(mktemp -d) || exit 1".to_owned()];
-    for (n, &platform) in cross.iter().enumerate() {
-        let dir = format!("{targets_dir}/{}", platform.rust_target());
-        let mut words: Vec<String> = vec![
-            "env".to_owned(),
-            format!("CARGO_TARGET_DIR={cross_target_dir}"),
-        ];
+    let mut script = vec!["set -e".to_owned(), shell_words(primary)];
+    for &platform in cross {
+        let dir = format!("{CONTAINER_TARGETS_DIR}/{}", platform.rust_target());
+        script.push(format!("echo {} >&2", shell_quote(&marker_line(platform))));
+        let mut words: Vec<String> = vec!["env".to_owned()];
         words.extend(
             cross_variables(platform, &format!("{dir}/rustc"))
                 .into_iter()
@@ -106,24 +79,9 @@ fn concurrent_script(
         words.extend(primary.iter().skip(1).cloned());
         words.push("--target".to_owned());
         words.push(platform.rust_target().to_owned());
-        script.push(format!(
-            "( {} >\"$logs/{n}.out\" 2>\"$logs/{n}.err\"; echo $? >\"$logs/{n}.status\" ) </dev/null &",
-            shell_words(&words)
-        ));
+        script.push(shell_words(&words));
     }
-    script.push("status=0".to_owned());
-    script.push(format!("{} || status=$?", shell_words(primary)));
-    script.push("wait".to_owned());
-    script.push(r#"[ "$status" -eq 0 ] || { rm -rf "$logs"; exit "$status"; }"#.to_owned());
-    for (n, &platform) in cross.iter().enumerate() {
-        script.push(format!("echo {} >&2", shell_quote(&marker_line(platform))));
-        script.push(format!(
-            r#"cat "$logs/{n}.err" >&2; cat "$logs/{n}.out"; status=$(cat "$logs/{n}.status" 2>/dev/null || echo 1)"#
-        ));
-        script.push(r#"[ "$status" -eq 0 ] || { rm -rf "$logs"; exit "$status"; }"#.to_owned());
-    }
-    script.push(r#"rm -rf "$logs""#.to_owned());
-    script.join("\n")
+    vec!["sh".to_owned(), "-c".to_owned(), script.join("\n")]
 }
 
 fn shell_words(words: &[String]) -> String {
@@ -229,105 +187,33 @@ mod tests {
     #[test]
     fn without_cross_targets_the_command_is_cargo_alone() {
         let primary: Vec<String> = ["cargo", "build", "--bin", "x"].map(String::from).to_vec();
-        assert_eq!(container_command(&primary, &[], "/c/cross"), primary);
-    }
-
-    /// Runs the script of `cross` with fake cargos that print `name` on
-    /// stdout and stderr after `delay` s and exit `code`; returns (stdout,
-    /// stderr, exit code, seconds).
-    fn run_fake(primary: (f32, i32), arm: (f32, i32)) -> (String, String, i32, f64) {
-        let dir = tempfile::tempdir().unwrap();
-        let fake = |path: &Path, name: &str, (delay, code): (f32, i32)| {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(
-                path,
-                format!(
-                    "#!/bin/sh\necho \"{name} start $CARGO_TARGET_DIR $*\"\nsleep {delay}\necho {name} done\necho {name} err >&2\nexit {code}\n"
-                ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        };
-        let primary_cargo = dir.path().join("bin/cargo");
-        fake(&primary_cargo, "native", primary);
-        let targets = dir.path().join("targets");
-        fake(
-            &targets.join("aarch64-unknown-linux-gnu/cargo"),
-            "arm64",
-            arm,
-        );
-        let words: Vec<String> = vec![
-            primary_cargo.display().to_string(),
-            "build".into(),
-            "--bin".into(),
-            "x y".into(),
-        ];
-        let script = concurrent_script(
-            &words,
-            &[arm64()],
-            &targets.display().to_string(),
-            "/c/cross",
-        );
-        let started = std::time::Instant::now();
-        let output = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        (
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-            output.status.code().unwrap_or(-1),
-            started.elapsed().as_secs_f64(),
-        )
+        assert_eq!(container_command(&primary, &[]), primary);
     }
 
     #[test]
-    fn cross_builds_run_beside_the_primary_and_their_output_follows_their_marker() {
-        let (stdout, stderr, code, seconds) = run_fake((1.0, 0), (1.0, 0));
-        assert_eq!(code, 0, "{stdout}{stderr}");
-        assert!(
-            seconds < 1.1,
-            "the two builds ran one after the other: {seconds:.2} s"
+    fn cross_targets_run_after_the_primary_build_with_their_tools() {
+        let primary: Vec<String> = ["cargo", "build", "--features", "a b", "--bin", "x"]
+            .map(String::from)
+            .to_vec();
+        let command = container_command(&primary, &[arm64()]);
+        assert_eq!(command[..2], ["sh", "-c"]);
+        let lines: Vec<&str> = command[2].lines().collect();
+        assert_eq!(lines[0], "set -e");
+        assert_eq!(lines[1], "cargo build --features 'a b' --bin x");
+        assert_eq!(
+            lines[2],
+            "echo 'arca: cross-compiling for linux/arm64 (aarch64-unknown-linux-gnu)' >&2"
         );
         assert_eq!(
-            stdout.lines().collect::<Vec<_>>(),
-            [
-                "native start  build --bin x y",
-                "native done",
-                "arm64 start /c/cross build --bin x y --target aarch64-unknown-linux-gnu",
-                "arm64 done",
-            ]
-        );
-        assert_eq!(
-            stderr.lines().collect::<Vec<_>>(),
-            [
-                "native err",
-                "arca: cross-compiling for linux/arm64 (aarch64-unknown-linux-gnu)",
-                "arm64 err",
-            ]
+            lines[3],
+            "env RUSTC=/opt/arca/targets/aarch64-unknown-linux-gnu/rustc \
+             CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+             CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+             /opt/arca/targets/aarch64-unknown-linux-gnu/cargo build --features 'a b' --bin x \
+             --target aarch64-unknown-linux-gnu"
         );
         assert_eq!(marker_platform(&marker_line(arm64())), Some(arm64()));
         assert_eq!(marker_platform("   Compiling x"), None);
-    }
-
-    #[test]
-    fn the_first_failure_is_the_commands_status() {
-        // The primary's failure wins and the cross output is not shown.
-        let (stdout, stderr, code, _) = run_fake((0.1, 101), (0.3, 0));
-        assert_eq!(code, 101);
-        assert!(
-            !stdout.contains("arm64") && !stderr.contains("cross-compiling"),
-            "{stdout}{stderr}"
-        );
-        // A cross failure comes after its marker, with its status.
-        let (stdout, stderr, code, _) = run_fake((0.1, 0), (0.1, 7));
-        assert_eq!(code, 7);
-        assert!(stdout.contains("arm64 done"), "{stdout}");
-        assert!(
-            stderr.ends_with("linux/arm64 (aarch64-unknown-linux-gnu)\narm64 err\n"),
-            "{stderr}"
-        );
     }
 
     #[test]
