@@ -73,12 +73,7 @@ async fn run_image(args: RunArgs) -> Result<ExitCode> {
             on_signal.cancel();
         }
     });
-    let platform = args
-        .platform
-        .as_deref()
-        .map(crate::platform::Platform::parse)
-        .transpose()
-        .map_err(|error| anyhow::anyhow!("{error} (in `--platform`)"))?
+    let platform = super::platform_option(args.platform.as_deref())?
         .filter(|platform| *platform != crate::platform::Platform::host());
     let mut request = BuildRequest {
         path: args.path.clone(),
