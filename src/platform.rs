@@ -171,6 +171,13 @@ impl Platform {
         })
     }
 
+    /// A `--platform P` option, parsed; the error names the option.
+    pub fn parse_option(text: Option<&str>) -> anyhow::Result<Option<Platform>> {
+        text.map(Platform::parse)
+            .transpose()
+            .map_err(|error| anyhow::anyhow!("{error} (in `--platform`)"))
+    }
+
     /// The platform of this machine (where the builder and a local engine
     /// run); `linux/amd64` on an architecture Arca does not know.
     pub fn host() -> Platform {

@@ -97,13 +97,6 @@ pub fn main() -> ExitCode {
 
 /// Logs go to stderr (never stdout: it carries the LSP protocol), filtered
 /// by `RUST_LOG` (default: warnings).
-/// A `--platform P` option, parsed (the error names the option).
-fn platform_option(text: Option<&str>) -> anyhow::Result<Option<crate::platform::Platform>> {
-    text.map(crate::platform::Platform::parse)
-        .transpose()
-        .map_err(|error| anyhow::anyhow!("{error} (in `--platform`)"))
-}
-
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // The TLS verifier logs each rejected certificate as an error; the
