@@ -278,11 +278,7 @@ impl BuildExtras {
         // Spelled against this machine's platform, not the engine's, so the
         // status (which asks no engine) reads the same mode the build wrote.
         let host = Platform::host();
-        let mut listed = self.requested.clone();
-        if !listed.is_empty() && !listed.contains(&host) {
-            listed.push(host);
-            listed.sort();
-        }
+        let listed = built_platforms(&self.requested, host);
         if !listed.is_empty() && listed != [host] {
             let names: Vec<&str> = listed.iter().map(|platform| platform.name()).collect();
             suffix.push_str(&format!("+platforms={}", names.join(",")));
@@ -312,13 +308,20 @@ impl BuildExtras {
             .copied()
             .filter(|platform| *platform != native)
             .collect();
-        let mut platforms = self.requested.clone();
-        if !platforms.is_empty() && !platforms.contains(&native) {
-            platforms.push(native);
-            platforms.sort();
-        }
-        self.platforms = platforms;
+        self.platforms = built_platforms(&self.requested, native);
     }
+}
+
+/// The platforms a builder of `native` builds when `requested` are asked
+/// for, sorted: none asked, none listed (its own only); else those and
+/// its own.
+fn built_platforms(requested: &[Platform], native: Platform) -> Vec<Platform> {
+    let mut platforms = requested.to_vec();
+    if !platforms.is_empty() && !platforms.contains(&native) {
+        platforms.push(native);
+        platforms.sort();
+    }
+    platforms
 }
 
 /// The builder package that provides the image init (`tini-static`).
