@@ -161,6 +161,35 @@ fn package_reports_progress_and_output_and_turns_the_crate_fresh() {
         }),
         "a wrong format is refused with the valid ones"
     );
+    // `platform` (additive): the engine's platform's image is this one; a
+    // platform the artifact lacks is refused naming the one it has, and a
+    // malformed one is refused as such.
+    let host = arca::platform::Platform::host().to_string();
+    let own = server
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "arca.sbom", "arguments": [{"crate": uri, "platform": host}]}),
+        )
+        .unwrap_or_else(|error| panic!("arca.sbom for {host} failed: {error}"));
+    assert_eq!(own["document"].as_str(), Some(document));
+    for (platform, wanted) in [
+        (
+            "linux/s390x",
+            format!("The artifact has no image for linux/s390x: it was built for {host}."),
+        ),
+        ("windows", "(in `platform`)".to_owned()),
+    ] {
+        let refused = server.request(
+            "workspace/executeCommand",
+            json!({"command": "arca.sbom", "arguments": [{"crate": uri, "platform": platform}]}),
+        );
+        assert!(
+            refused.as_ref().is_err_and(|error| error["message"]
+                .as_str()
+                .is_some_and(|message| message.contains(&wanted))),
+            "{platform}: {refused:?}"
+        );
+    }
 
     // Packaging a fresh crate answers at once.
     let again = server

@@ -42,6 +42,10 @@ pub struct SbomArgs {
     /// The provenance statement instead of the SBOM.
     #[serde(default)]
     pub provenance: bool,
+    /// Of this platform's image (`"linux/arm64"`) of a multi-platform
+    /// artifact (default: the engine's platform's).
+    #[serde(default)]
+    pub platform: Option<String>,
 }
 
 /// The argument object of `arca.push`.

@@ -1,7 +1,8 @@
 //! `arca.sbom` (additive to PROTOCOL.md): the SBOM of the crate's newest
 //! artifact, as stored (SPDX 2.3 JSON) or converted to CycloneDX 1.5, or
-//! its provenance statement, for the editor to open ("Arca: Show SBOM").
-//! Read off the loop.
+//! its provenance statement, for the editor to open ("Arca: Show SBOM"),
+//! of the engine's platform's image or the one `platform` names. Read off
+//! the loop.
 
 use std::path::Path;
 
@@ -37,6 +38,12 @@ pub fn show(
             format
         )));
     }
+    let platform = args
+        .platform
+        .as_deref()
+        .map(crate::platform::Platform::parse)
+        .transpose()
+        .map_err(|error| super::invalid_params(format!("{error} (in `platform`)")))?;
     let kind = if args.provenance {
         Kind::Provenance
     } else {
@@ -46,7 +53,7 @@ pub fn show(
         async move {
             let id = artifact.metadata.artifact_id.clone();
             let read = tokio::task::spawn_blocking(move || {
-                let stored = stored::read(&artifact.dir, kind)?;
+                let stored = stored::read_for(&artifact.dir, kind, platform)?;
                 let Some(stored) = stored else {
                     return Ok(None);
                 };
