@@ -171,11 +171,12 @@ impl Platform {
         })
     }
 
-    /// A `--platform P` option, parsed; the error names the option.
-    pub fn parse_option(text: Option<&str>) -> anyhow::Result<Option<Platform>> {
+    /// An optional platform given as `option` (the CLI's `--platform`, a
+    /// server command's `platform`), parsed; the error names the option.
+    pub fn parse_option(text: Option<&str>, option: &str) -> anyhow::Result<Option<Platform>> {
         text.map(Platform::parse)
             .transpose()
-            .map_err(|error| anyhow::anyhow!("{error} (in `--platform`)"))
+            .map_err(|error| anyhow::anyhow!("{error} (in `{option}`)"))
     }
 
     /// The platform of this machine (where the builder and a local engine

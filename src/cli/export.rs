@@ -39,7 +39,7 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let home = crate::paths::arca_home()?;
     let store = Store::at(home.join("containers"));
-    let platform = crate::platform::Platform::parse_option(args.platform.as_deref())?;
+    let platform = crate::platform::Platform::parse_option(args.platform.as_deref(), "--platform")?;
     let artifact = select(&store, args.selector.as_deref())?;
     if args.oci && args.output.is_none() {
         anyhow::bail!(

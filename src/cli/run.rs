@@ -73,7 +73,7 @@ async fn run_image(args: RunArgs) -> Result<ExitCode> {
             on_signal.cancel();
         }
     });
-    let platform = crate::platform::Platform::parse_option(args.platform.as_deref())?
+    let platform = crate::platform::Platform::parse_option(args.platform.as_deref(), "--platform")?
         .filter(|platform| *platform != crate::platform::Platform::host());
     let mut request = BuildRequest {
         path: args.path.clone(),

@@ -50,7 +50,7 @@ pub fn run(args: SbomArgs) -> Result<ExitCode> {
     } else {
         Kind::Sbom
     };
-    let platform = crate::platform::Platform::parse_option(args.platform.as_deref())?;
+    let platform = crate::platform::Platform::parse_option(args.platform.as_deref(), "--platform")?;
     let stored = stored::read_for(&artifact.dir, kind, platform)?.ok_or_else(|| {
         anyhow!(
             "Artifact {} has no {}: it was built before Arca recorded them, or cargo could not resolve its graph (see its build log). Rebuild it with `arca build rust --force {}`.",

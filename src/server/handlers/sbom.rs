@@ -38,12 +38,8 @@ pub fn show(
             format
         )));
     }
-    let platform = args
-        .platform
-        .as_deref()
-        .map(crate::platform::Platform::parse)
-        .transpose()
-        .map_err(|error| super::invalid_params(format!("{error} (in `platform`)")))?;
+    let platform = crate::platform::Platform::parse_option(args.platform.as_deref(), "platform")
+        .map_err(|error| super::invalid_params(format!("{error:#}")))?;
     let kind = if args.provenance {
         Kind::Provenance
     } else {
